@@ -1,0 +1,17 @@
+//! clank: a terminal operator console for live streamers.
+//!
+//! - [`model`]: the shared vocabulary (messages, authors, priorities, states).
+//! - [`chatlog`]: the JSON Lines chat log that replay, score, demo and export use.
+//! - [`config`]: defaults < file < environment < CLI, validated, secrets hidden.
+//! - [`engine`]: pure logic (filter, salience, queue, attention, triggers, commands).
+//! - [`store`]: SQLite on its own thread behind a handle.
+//! - [`core`]: wires filter -> store -> salience -> queue -> attention -> triggers.
+//! - [`replay`]: the `score`, `replay` and `export` commands on top of the core.
+#![forbid(unsafe_code)]
+
+pub mod chatlog;
+pub mod config;
+pub mod engine;
+pub mod model;
+pub mod secret;
+pub mod store;

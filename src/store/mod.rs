@@ -1,0 +1,1 @@
+//! SQLite on its own thread behind a handle (to be written).
