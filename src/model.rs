@@ -267,6 +267,57 @@ pub struct SalienceBreakdown {
     pub temporal: f64,
 }
 
+/// A scored message: the weighted total, its four factors, the priority level
+/// and the human-readable reasons behind it (shown to the streamer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Salience {
+    pub score: f64,
+    pub breakdown: SalienceBreakdown,
+    pub priority: Priority,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// Per-channel settings that moderators change with `!clank` commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelConfig {
+    /// Messages in the channel before the bot may speak unprompted.
+    pub message_threshold: u32,
+    /// Seconds that must pass between two bot messages in the channel.
+    pub time_delay_s: u64,
+    /// How many recent messages of the channel a draft may see.
+    pub context_limit: u32,
+    /// LLM model for this channel; `None` uses the global one.
+    pub model: Option<String>,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        Self {
+            message_threshold: 30,
+            time_delay_s: 300,
+            context_limit: 200,
+            model: None,
+        }
+    }
+}
+
+/// Identifies one message across the whole store: ids are unique per platform.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageKey {
+    pub platform: Platform,
+    pub id: String,
+}
+
+impl ChatMessage {
+    pub fn key(&self) -> MessageKey {
+        MessageKey {
+            platform: self.platform,
+            id: self.id.clone(),
+        }
+    }
+}
+
 /// The streamer's attention mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
