@@ -10,8 +10,12 @@
 #![forbid(unsafe_code)]
 
 pub mod chatlog;
+pub mod cli;
 pub mod config;
+pub mod core;
 pub mod engine;
+pub mod logging;
 pub mod model;
+pub mod replay;
 pub mod secret;
 pub mod store;
