@@ -47,7 +47,7 @@ fn entry(i: u64, author: u64, rng: &mut ChaCha8Rng, now: DateTime<Utc>) -> Queue
 /// A full queue of `n` entries from 500 authors.
 fn full_queue(n: u64) -> SalienceQueue {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let mut q = SalienceQueue::new(n as usize);
+    let mut q = SalienceQueue::with_max_size(n as usize);
     for i in 0..n {
         q.push(entry(i, i % 500, &mut rng, t0()));
     }
@@ -110,7 +110,7 @@ fn attention(c: &mut Criterion) {
         b.iter(|| {
             let mut rng = ChaCha8Rng::seed_from_u64(3);
             let mut m = AttentionMachine::new(AttentionConfig::default(), 3, t0());
-            let mut q = SalienceQueue::new(1000);
+            let mut q = SalienceQueue::with_max_size(1000);
             for i in 0..18_000u64 {
                 let now = t0() + TimeDelta::seconds(2 * i as i64);
                 m.tick(now);

@@ -496,9 +496,17 @@ impl AttentionMachine {
 
     /// Time spent in each state so far, including the current period up to
     /// `now` (index = [`AttentionState::index`]).
-    pub fn time_in_state_totals(&self, now: DateTime<Utc>) -> [TimeDelta; 4] {
+    pub fn time_in_state_totals(&self, now: DateTime<Utc>) -> [std::time::Duration; 4] {
+        self.accounted_delta(now.max(self.clock))
+            .map(|d| d.to_std().unwrap_or_default())
+    }
+
+    /// Time per state up to `at` (not clamped to `clock`: while `tick`
+    /// replays a clock jump, `at` is a past transition time and the time
+    /// after it must not be credited yet).
+    fn accounted_delta(&self, at: DateTime<Utc>) -> [TimeDelta; 4] {
         let mut t = self.totals;
-        let open = now.max(self.clock) - self.accounted_until;
+        let open = at - self.accounted_until;
         if open > TimeDelta::zero() {
             t[self.state.index()] += open;
         }
@@ -508,6 +516,12 @@ impl AttentionMachine {
     /// Decision counters per state (index = [`AttentionState::index`]).
     pub fn decision_counts(&self) -> [DecisionCounts; 4] {
         self.counts
+    }
+
+    /// Measured answer rate per state (answered / rolled), `None` where
+    /// nothing rolled yet (index = [`AttentionState::index`]).
+    pub fn response_rates(&self) -> [Option<f64>; 4] {
+        self.counts.map(|c| c.response_rate())
     }
 
     /// Messages on `platform` in the minute ending at `now`.
@@ -520,16 +534,9 @@ impl AttentionMachine {
         self.clock
     }
 
-    /// Seconds per state up to `at`. Not clamped to `clock`: while `tick`
-    /// replays a clock jump, `at` is a past transition time and the time
-    /// after it must not be credited yet.
+    /// Seconds per state up to `at`.
     fn accounted(&self, at: DateTime<Utc>) -> [f64; 4] {
-        let mut t = self.totals;
-        let open = at - self.accounted_until;
-        if open > TimeDelta::zero() {
-            t[self.state.index()] += open;
-        }
-        t.map(secs)
+        self.accounted_delta(at).map(secs)
     }
 
     /// Seconds each state is behind its share at `at` (negative = ahead).
@@ -932,8 +939,8 @@ mod tests {
             prev_at = t.at;
         }
         assert!(m.next_transition_at() > end);
-        let total: TimeDelta = m.time_in_state_totals(end).into_iter().sum();
-        assert_eq!(total, end - t0());
+        let total: std::time::Duration = m.time_in_state_totals(end).into_iter().sum();
+        assert_eq!(total, (end - t0()).to_std().unwrap());
         // Every period lasted between min and max dwell; a period may span
         // several dwells when no other state was behind its share.
         let starts: Vec<DateTime<Utc>> = std::iter::once(t0())
@@ -1029,9 +1036,9 @@ mod tests {
         let mut m = machine(5);
         m.force(DeepFocus, at(10.0));
         let t = m.time_in_state_totals(at(70.0));
-        assert_eq!(t[CasualMonitoring.index()], TimeDelta::seconds(10));
-        assert_eq!(t[DeepFocus.index()], TimeDelta::seconds(60));
-        assert_eq!(t[FocusedInteraction.index()], TimeDelta::zero());
+        assert_eq!(t[CasualMonitoring.index()].as_secs(), 10);
+        assert_eq!(t[DeepFocus.index()].as_secs(), 60);
+        assert_eq!(t[FocusedInteraction.index()].as_secs(), 0);
     }
 
     #[test]
@@ -1106,6 +1113,7 @@ mod tests {
         let n = m.decision_counts()[FocusedInteraction.index()];
         assert_eq!((n.decisions, n.rolled, n.responded), (100, 100, 80));
         assert_eq!(n.response_rate(), Some(0.8));
+        assert_eq!(m.response_rates(), [Some(0.8), None, None, None]);
         assert_eq!(
             m.decision_counts()[CasualMonitoring.index()].response_rate(),
             None
@@ -1369,7 +1377,7 @@ mod tests {
         let bursts = [1.3 * 3600.0, 4.6 * 3600.0, 7.9 * 3600.0];
         let mut chat_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
         let mut m = machine(seed);
-        let mut q = SalienceQueue::new(1000);
+        let mut q = SalienceQueue::with_max_size(1000);
         let mut causes = Vec::new();
         let mut next_raid = 0;
         let mut t = 0.0;
@@ -1428,7 +1436,7 @@ mod tests {
                 m.mark_decided(now);
             }
         }
-        let totals = m.time_in_state_totals(at(end)).map(secs);
+        let totals = m.time_in_state_totals(at(end)).map(|d| d.as_secs_f64());
         let sum: f64 = totals.iter().sum();
         Sim {
             shares: totals.map(|x| x / sum),

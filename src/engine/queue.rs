@@ -20,9 +20,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::config::{ConfigError, check_range};
 use crate::model::{ChatMessage, MessageKey, Platform, Priority, Salience};
 
-/// Environment variable that overrides `queue.max_size`.
-pub const ENV_MAX_QUEUE_SIZE: &str = "MAX_QUEUE_SIZE";
-
 /// `[queue]` section.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -47,18 +44,6 @@ impl QueueConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_range("queue.max_size", self.max_size, 1, 1_000_000)?;
         check_range("queue.max_age_s", self.max_age_s, 1, 86_400)?;
-        Ok(())
-    }
-
-    /// Applies `MAX_QUEUE_SIZE` if `var` (the environment lookup, passed in so
-    /// this stays pure and testable) has it. Call `validate` afterwards.
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(raw) = var(ENV_MAX_QUEUE_SIZE) {
-            self.max_size = raw.trim().parse().map_err(|_| ConfigError::Env {
-                var: ENV_MAX_QUEUE_SIZE.to_string(),
-                message: format!("{raw:?} is not a whole number (allowed: 1 to 1000000)"),
-            })?;
-        }
         Ok(())
     }
 
@@ -195,6 +180,7 @@ fn author_key(entry: &QueueEntry) -> AuthorKey {
 #[derive(Debug, Clone)]
 pub struct SalienceQueue {
     max_size: usize,
+    max_age: TimeDelta,
     ranked: BTreeMap<Rank, QueueEntry>,
     by_key: HashMap<MessageKey, Rank>,
     by_expiry: BTreeSet<(DateTime<Utc>, MessageKey)>,
@@ -202,10 +188,12 @@ pub struct SalienceQueue {
 }
 
 impl SalienceQueue {
-    /// An empty queue holding at most `max_size` entries (at least 1).
-    pub fn new(max_size: usize) -> Self {
+    /// An empty queue with the configured bounds (`cfg` should be validated;
+    /// a zero size is treated as 1).
+    pub fn new(cfg: QueueConfig) -> Self {
         Self {
-            max_size: max_size.max(1),
+            max_size: cfg.max_size.max(1),
+            max_age: cfg.max_age(),
             ranked: BTreeMap::new(),
             by_key: HashMap::new(),
             by_expiry: BTreeSet::new(),
@@ -213,12 +201,31 @@ impl SalienceQueue {
         }
     }
 
-    pub fn from_config(cfg: &QueueConfig) -> Self {
-        Self::new(cfg.max_size)
+    /// An empty queue of `max_size` entries with the default `max_age_s`.
+    pub fn with_max_size(max_size: usize) -> Self {
+        Self::new(QueueConfig {
+            max_size,
+            ..QueueConfig::default()
+        })
     }
 
     pub fn max_size(&self) -> usize {
         self.max_size
+    }
+
+    /// How long an entry made by [`SalienceQueue::make_entry`] may wait.
+    pub fn max_age(&self) -> TimeDelta {
+        self.max_age
+    }
+
+    /// An entry enqueued at `now` that expires after the configured `max_age_s`.
+    pub fn make_entry(
+        &self,
+        message: ChatMessage,
+        salience: Salience,
+        now: DateTime<Utc>,
+    ) -> QueueEntry {
+        QueueEntry::new(message, salience, now, self.max_age)
     }
 
     pub fn len(&self) -> usize {
@@ -406,7 +413,7 @@ impl SalienceQueue {
     /// with the usual rules. Returns the entries that did not fit (evicted or
     /// rejected) and the ones a later duplicate replaced. Expired entries are
     /// kept until the next `expire(now)`, which reports them.
-    pub fn restore(&mut self, entries: impl IntoIterator<Item = QueueEntry>) -> Vec<QueueEntry> {
+    pub fn restore(&mut self, entries: Vec<QueueEntry>) -> Vec<QueueEntry> {
         let mut dropped = Vec::new();
         for entry in entries {
             match self.push_inner(entry) {
@@ -499,7 +506,7 @@ mod tests {
 
     #[test]
     fn orders_by_priority_then_score_then_oldest_first() {
-        let mut q = SalienceQueue::new(10);
+        let mut q = SalienceQueue::with_max_size(10);
         q.push(entry("low-high-score", Priority::Low, 0.99, 0));
         q.push(entry("high-young", Priority::High, 0.5, 5));
         q.push(entry("high-old", Priority::High, 0.5, 1));
@@ -533,7 +540,7 @@ mod tests {
 
     #[test]
     fn nan_score_ranks_last_and_negative_zero_ties_with_zero() {
-        let mut q = SalienceQueue::new(10);
+        let mut q = SalienceQueue::with_max_size(10);
         q.push(entry("nan", Priority::Medium, f64::NAN, 0));
         q.push(entry("neg-zero-young", Priority::Medium, -0.0, 2));
         q.push(entry("zero-old", Priority::Medium, 0.0, 1));
@@ -542,7 +549,7 @@ mod tests {
 
     #[test]
     fn same_key_replaces_without_growing() {
-        let mut q = SalienceQueue::new(2);
+        let mut q = SalienceQueue::with_max_size(2);
         assert_eq!(
             q.push(entry("a", Priority::Low, 0.1, 0)),
             PushOutcome::Inserted
@@ -568,7 +575,7 @@ mod tests {
 
     #[test]
     fn full_queue_evicts_the_worst_only_for_a_better_entry() {
-        let mut q = SalienceQueue::new(2);
+        let mut q = SalienceQueue::with_max_size(2);
         q.push(entry("mid", Priority::Medium, 0.5, 0));
         q.push(entry("worst", Priority::Low, 0.9, 0));
         // Equal to the worst (same priority/score, younger) is not better.
@@ -590,7 +597,7 @@ mod tests {
 
     #[test]
     fn full_queue_drops_an_expired_entry_before_judging_rank() {
-        let mut q = SalienceQueue::new(2);
+        let mut q = SalienceQueue::with_max_size(2);
         q.push(entry("old-crit", Priority::Critical, 1.0, 0)); // expires at 180
         q.push(entry("fresh", Priority::High, 0.5, 100));
         match q.push(entry("late-low", Priority::Low, 0.1, 200)) {
@@ -602,7 +609,7 @@ mod tests {
 
     #[test]
     fn expiry_is_skipped_by_pop_and_reported_by_expire() {
-        let mut q = SalienceQueue::new(10);
+        let mut q = SalienceQueue::with_max_size(10);
         q.push(entry("crit-old", Priority::Critical, 0.9, 0)); // expires 180
         q.push(entry("low-new", Priority::Low, 0.1, 100)); // expires 280
         q.push(entry("med", Priority::Medium, 0.1, 50)); // expires 230
@@ -626,7 +633,7 @@ mod tests {
 
     #[test]
     fn removal_by_message_checks_platform_and_channel() {
-        let mut q = SalienceQueue::new(10);
+        let mut q = SalienceQueue::with_max_size(10);
         q.push(entry("a", Priority::Low, 0.1, 0));
         q.push(entry("b", Priority::Low, 0.2, 0));
         assert!(q.remove_message(Platform::Youtube, "chan", "a").is_none());
@@ -646,7 +653,7 @@ mod tests {
 
     #[test]
     fn removal_by_author_takes_only_that_author_in_that_channel() {
-        let mut q = SalienceQueue::new(100);
+        let mut q = SalienceQueue::with_max_size(100);
         let mk = |id: &str, chan: &str, author: &str, p: Platform, score: f64| {
             QueueEntry::new(
                 msg(p, chan, id, author),
@@ -680,7 +687,7 @@ mod tests {
     fn removal_by_author_scales_linearly() {
         // 20000 entries of one author: quadratic removal would take minutes
         // in a debug build; this asserts correctness, the bench measures speed.
-        let mut q = SalienceQueue::new(50_000);
+        let mut q = SalienceQueue::with_max_size(50_000);
         for i in 0..20_000 {
             q.push(entry(
                 &i.to_string(),
@@ -697,7 +704,7 @@ mod tests {
 
     #[test]
     fn rerank_reorders_and_rewrites_salience() {
-        let mut q = SalienceQueue::new(10);
+        let mut q = SalienceQueue::with_max_size(10);
         q.push(entry("a", Priority::High, 0.9, 0));
         q.push(entry("b", Priority::Low, 0.1, 1));
         q.push(entry("c", Priority::Medium, 0.5, 2));
@@ -715,7 +722,7 @@ mod tests {
 
     #[test]
     fn restore_applies_the_usual_rules_and_returns_what_did_not_fit() {
-        let mut q = SalienceQueue::new(2);
+        let mut q = SalienceQueue::with_max_size(2);
         let saved = vec![
             entry("a", Priority::Low, 0.1, 0),
             entry("b", Priority::High, 0.5, 0),
@@ -731,7 +738,7 @@ mod tests {
 
     #[test]
     fn shrinking_evicts_the_worst() {
-        let mut q = SalienceQueue::new(5);
+        let mut q = SalienceQueue::with_max_size(5);
         for (i, s) in [0.5, 0.1, 0.9, 0.3].into_iter().enumerate() {
             q.push(entry(&i.to_string(), Priority::Medium, s, 0));
         }
@@ -745,7 +752,23 @@ mod tests {
     }
 
     #[test]
-    fn config_defaults_ranges_and_env() {
+    fn built_from_config_entries_get_the_configured_age() {
+        let q = SalienceQueue::new(QueueConfig {
+            max_size: 3,
+            max_age_s: 60,
+        });
+        assert_eq!((q.max_size(), q.max_age()), (3, TimeDelta::seconds(60)));
+        let e = q.make_entry(
+            msg(Platform::Discord, "c", "x", "a"),
+            sal(Priority::Low, 0.1),
+            at(10),
+        );
+        assert_eq!((e.enqueued_at, e.expires_at), (at(10), at(70)));
+        assert!(!e.is_expired(at(69)) && e.is_expired(at(70)));
+    }
+
+    #[test]
+    fn config_defaults_and_ranges() {
         let cfg = QueueConfig::default();
         assert_eq!((cfg.max_size, cfg.max_age_s), (1000, 180));
         cfg.validate().unwrap();
@@ -765,16 +788,6 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(err.to_string().contains("queue.max_age_s"));
-
-        let mut c = cfg.clone();
-        c.apply_env(|k| (k == "MAX_QUEUE_SIZE").then(|| "42".to_string()))
-            .unwrap();
-        assert_eq!(c.max_size, 42);
-        let err = c.apply_env(|_| Some("lots".into())).unwrap_err();
-        assert!(err.to_string().contains("MAX_QUEUE_SIZE") && err.to_string().contains("lots"));
-        let mut untouched = cfg.clone();
-        untouched.apply_env(|_| None).unwrap();
-        assert_eq!(untouched, cfg);
 
         let parsed: QueueConfig = toml::from_str("max_size = 5").unwrap();
         assert_eq!((parsed.max_size, parsed.max_age_s), (5, 180));

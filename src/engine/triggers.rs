@@ -39,6 +39,15 @@ pub enum TriggerKind {
     Mention,
 }
 
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Unprompted => "unprompted",
+            TriggerKind::Mention => "mention",
+        }
+    }
+}
+
 /// A reason for the bot to draft a message in a channel, tied to the message
 /// that set it off.
 #[derive(Debug, Clone, PartialEq, Serialize)]
