@@ -13,5 +13,6 @@ pub mod chatlog;
 pub mod config;
 pub mod engine;
 pub mod model;
+pub mod reply;
 pub mod secret;
 pub mod store;
