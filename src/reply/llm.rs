@@ -401,7 +401,9 @@ impl Http {
             }
         }
         let message = error_message(&body);
-        if status.as_u16() == 404 && message.to_ascii_lowercase().contains("not found") {
+        // Ollama: "model 'x' not found"; OpenAI: "The model `x` does not exist".
+        // A 404 that does not mention a model is a wrong URL, reported as such.
+        if status.as_u16() == 404 && message.to_ascii_lowercase().contains("model") {
             return Err(LlmError::ModelNotFound {
                 model: model.to_string(),
                 message,
