@@ -158,31 +158,40 @@ fn clean(
         changes.push("removed a preamble, label or wrapping quotes");
     }
 
-    let t = remove_discord_pings(&s);
-    if t != s {
-        changes.push("removed pings");
-        s = t;
-    }
-    let t = remove_mass_pings(&s);
-    if t != s {
-        changes.push("removed @everyone/@here");
-        s = t;
-    }
-    if !policy.allow_urls {
-        let t = remove_urls(&s);
+    // Each removal can join neighbours into something new ("<" + "@&", "@**everyone"
+    // minus markdown), so repeat until nothing changes.
+    for _ in 0..8 {
+        let before = s.clone();
+        let t = remove_discord_pings(&s);
         if t != s {
-            changes.push("removed links");
+            changes.push("removed pings");
             s = t;
         }
-    }
-    if !multiline {
-        let t = strip_markdown(&s);
+        let t = remove_mass_pings(&s);
         if t != s {
-            changes.push("removed markdown");
+            changes.push("removed @everyone/@here");
             s = t;
         }
+        if !policy.allow_urls {
+            let t = remove_urls(&s);
+            if t != s {
+                changes.push("removed links");
+                s = t;
+            }
+        }
+        if !multiline {
+            let t = strip_markdown(&s);
+            if t != s {
+                changes.push("removed markdown");
+                s = t;
+            }
+        }
+        s = normalize(&s, multiline);
+        if s == before {
+            break;
+        }
     }
-    s = normalize(&s, multiline);
+    changes.dedup();
 
     if let Some(word) = blocked(&s) {
         return Err(Blocked::BlockedWord(word));
@@ -197,9 +206,7 @@ fn clean(
         changes.push("removed leading slashes or dots");
         s = t;
     }
-    if s.chars()
-        .all(|c| c.is_whitespace() || c.is_ascii_punctuation() || is_invisible(c))
-    {
+    if !has_content(&s) {
         return Err(Blocked::Empty);
     }
 
@@ -210,7 +217,8 @@ fn clean(
     if body.len() != s.len() {
         changes.push("shortened to the platform's limit");
     }
-    if body.trim().is_empty() {
+    // A cut that kept only quotes and brackets would say nothing (and start with "…").
+    if !has_content(body.trim_end_matches('…')) {
         return Err(Blocked::Empty);
     }
     Ok(SafeText {
@@ -310,6 +318,18 @@ fn is_wrapper(c: char) -> bool {
             | '['
             | '{'
     )
+}
+
+/// Something worth saying: a letter, digit, emoji or symbol, not just marks.
+fn has_content(s: &str) -> bool {
+    s.chars().any(|c| {
+        !(is_blank(c)
+            || is_invisible(c)
+            || is_wrapper(c)
+            || c.is_ascii_punctuation()
+            || is_slash_like(c)
+            || is_dot_like(c))
+    })
 }
 
 // --- steps ----------------------------------------------------------------
@@ -496,8 +516,20 @@ fn strip_leading_mention(s: &str, name: &str) -> String {
     s.to_string()
 }
 
-/// Discord user and role pings: `<@123>`, `<@!123>`, `<@&123>`.
+/// Discord user and role pings: `<@123>`, `<@!123>`, `<@&123>` go, and half
+/// pings lose their `<`, until none is left.
 fn remove_discord_pings(s: &str) -> String {
+    let mut cur = s.to_string();
+    loop {
+        let next = remove_discord_pings_once(&cur);
+        if next == cur {
+            return next;
+        }
+        cur = next;
+    }
+}
+
+fn remove_discord_pings_once(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find("<@") {
@@ -507,6 +539,9 @@ fn remove_discord_pings(s: &str) -> String {
         let digits = body.chars().take_while(|c| c.is_ascii_digit()).count();
         if digits > 0 && body[digits..].starts_with('>') {
             rest = &body[digits + 1..];
+        } else if body.len() < after.len() || digits > 0 {
+            // Half a ping ("<@&", "<@12"): drop the "<" so no edit completes it.
+            rest = &rest[i + 1..];
         } else {
             out.push('<');
             rest = &rest[i + 1..];
@@ -516,11 +551,10 @@ fn remove_discord_pings(s: &str) -> String {
     out
 }
 
+/// `<@` followed by a digit, `!` or `&`: a ping or the start of one.
 fn has_discord_ping(lower: &str) -> bool {
     lower.match_indices("<@").any(|(i, _)| {
-        let after = &lower[i + 2..];
-        let body = after.strip_prefix(['!', '&']).unwrap_or(after);
-        body.starts_with(|c: char| c.is_ascii_digit())
+        lower[i + 2..].starts_with(|c: char| c.is_ascii_digit() || c == '!' || c == '&')
     })
 }
 
@@ -555,23 +589,35 @@ const TLDS: [&str; 30] = [
     "to", "sh", "gl",
 ];
 
-/// A word that a chat client would turn into a link.
+/// A word that a chat client would turn into a link: a scheme, `www.`, or a
+/// `.tld` of a common top-level domain right after a letter, digit or symbol
+/// (linkifiers find `b.com` inside `a*b.com` too).
 fn is_url_token(token: &str) -> bool {
-    let t = token.to_lowercase();
-    if t.contains("://") || t.contains("www.") || t.starts_with("discord.gg") {
+    let t: String = token
+        .chars()
+        .filter(|&c| !is_invisible(c))
+        .flat_map(char::to_lowercase)
+        .collect();
+    if t.contains("://") || t.contains("www.") || t.contains("discord.gg") {
         return true;
     }
-    let core = t.trim_matches(|c: char| !c.is_alphanumeric());
-    let host = core.split(['/', '?', '#', ':']).next().unwrap_or("");
-    let labels: Vec<&str> = host.split('.').collect();
-    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
-        return false;
-    }
-    let tld = labels[labels.len() - 1];
-    TLDS.contains(&tld)
-        && labels
-            .iter()
-            .all(|l| l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+    t.match_indices('.').any(|(i, _)| {
+        let before = t[..i].chars().next_back();
+        if !before.is_some_and(|c| !is_blank(c) && !c.is_ascii_punctuation()) {
+            return false;
+        }
+        let after = &t[i + 1..];
+        let label_len = after
+            .char_indices()
+            .find(|&(_, c)| !c.is_ascii_alphanumeric())
+            .map_or(after.len(), |(j, _)| j);
+        let label = &after[..label_len];
+        TLDS.contains(&label)
+            && after[label_len..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric())
+    })
 }
 
 /// Removes link words (markdown links keep their text), line by line.
