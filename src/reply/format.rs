@@ -98,6 +98,14 @@ pub fn verify(
     if text.chars().count() > limit {
         return Err("too long");
     }
+    // One line on IRC-like platforms: a line break could smuggle a second command.
+    let multiline = target.platform == Platform::Discord;
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(multiline && c == '\n'))
+    {
+        return Err("control character or line break");
+    }
     let first = text
         .chars()
         .find(|&c| !(c.is_whitespace() || is_invisible(c) || is_wrapper(c)));
@@ -1108,6 +1116,13 @@ mod tests {
         assert!(verify("hi <@!12>", &t, &p, &none).is_err());
         assert!(verify("see https://x.io", &t, &p, &none).is_err());
         assert!(verify(&"a".repeat(501), &t, &p, &none).is_err());
+        assert!(verify("hi\r\nPRIVMSG #x :/ban y", &t, &p, &none).is_err());
+        assert!(verify("hi\u{1}ACTION", &t, &p, &none).is_err());
+        let d = Target {
+            platform: Platform::Discord,
+            asker: None,
+        };
+        assert!(verify("two\nlines", &d, &p, &none).is_ok());
         assert!(verify("hi", &t, &p, &none).is_ok());
     }
 

@@ -213,6 +213,8 @@ impl FakeServer {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                // Like Ollama's Go server: no Nagle delay on small streamed writes.
+                let _ = stream.set_nodelay(true);
                 let st = st.clone();
                 let dialect = dialect.clone();
                 // Connections live in the JoinSet, so stopping the fake ends them too.
