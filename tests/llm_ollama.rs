@@ -283,16 +283,26 @@ async fn a_hung_server_hits_the_deadline() {
 }
 
 #[tokio::test]
-async fn a_server_that_is_down_is_a_connect_error_after_retries() {
-    // A port that was just free: nothing listens there.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let c = client(&format!("http://127.0.0.1:{port}"));
+async fn a_server_that_is_down_then_dies_mid_stream_then_comes_back() {
+    let addr = fake_ollama::free_addr();
+    let c = client(&format!("http://{addr}"));
+    // Down at start: a connect error once the retries are spent.
     let err = chat(&c, request()).await.0.unwrap_err();
     assert!(matches!(err, LlmError::Connect(_)), "{err}");
     assert!(err.is_transient());
+    // Up, but it dies mid-stream.
+    let fake = fake_ollama::start_at(&addr).await;
+    fake.push(Reply::Drop {
+        before: vec!["so ".into()],
+    });
+    let r = chat(&c, request()).await.0;
+    assert!(matches!(r, Err(LlmError::Interrupted(_))), "{r:?}");
+    drop(fake);
+    // Back again: the same client drafts as before.
+    let fake = fake_ollama::start_at(&addr).await;
+    let done = chat(&c, request()).await.0.expect("drafting resumes");
+    assert_eq!(done.text, "Hello chat!");
+    assert_eq!(fake.chats().len(), 1);
 }
 
 #[tokio::test]

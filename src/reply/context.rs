@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ChatMessage, Platform, Role};
-use crate::reply::llm::PromptMessage;
+use crate::reply::llm::{ChatRequest, PromptMessage};
 
 /// The built-in persona, `assets/persona.toml`.
 pub const BUILTIN_PERSONA: &str = include_str!("../../assets/persona.toml");
@@ -132,6 +132,19 @@ pub struct Prompt {
     pub history_dropped: usize,
     /// History lines from another channel, which never belong in this prompt.
     pub foreign_dropped: usize,
+}
+
+impl Prompt {
+    /// The chat request for this prompt; `model` is the channel's model (`None` =
+    /// the configured one), `seed` makes replayed drafts reproducible.
+    pub fn into_request(self, model: Option<String>, seed: Option<u64>) -> ChatRequest {
+        ChatRequest {
+            messages: self.messages,
+            model,
+            seed,
+            stop: Vec::new(),
+        }
+    }
 }
 
 /// Rough token count: about four characters a token, plus a little per message
@@ -433,6 +446,9 @@ mod tests {
             .expect("message");
         assert!(k < l && l < r, "chronological, message last:\n{user}");
         assert_eq!(prompt.history_used, 2);
+        let req = prompt.clone().into_request(Some("qwen".into()), Some(3));
+        assert_eq!(req.messages, prompt.messages);
+        assert_eq!((req.model.as_deref(), req.seed), (Some("qwen"), Some(3)));
     }
 
     #[test]

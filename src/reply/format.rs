@@ -17,6 +17,16 @@ pub struct Target {
     pub asker: Option<String>,
 }
 
+impl Target {
+    /// Replying to `m`: its platform, addressed to its author.
+    pub fn reply_to(m: &crate::model::ChatMessage) -> Self {
+        Self {
+            platform: m.platform,
+            asker: Some(m.author.name.clone()),
+        }
+    }
+}
+
 /// What the output filter allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputPolicy {

@@ -273,6 +273,26 @@ impl ModelStatus {
     }
 }
 
+impl std::fmt::Display for ModelStatus {
+    /// A status line for the operator, with what to do when the model is missing.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.found {
+            return write!(f, "model {} is available", self.wanted);
+        }
+        write!(f, "model {} is not on the LLM server", self.wanted)?;
+        if self.available.is_empty() {
+            write!(f, " (it has no models)")?;
+        } else {
+            write!(f, " (it has: {})", self.available.join(", "))?;
+        }
+        write!(
+            f,
+            "; pull it (e.g. `ollama pull {}`) or set llm.model",
+            self.wanted
+        )
+    }
+}
+
 fn model_matches(available: &[String], wanted: &str) -> bool {
     available.iter().any(|m| {
         m == wanted
@@ -1318,6 +1338,36 @@ mod tests {
         assert_eq!(s.api_key.as_ref().map(Secret::expose), Some("sk-123"));
         assert!(!format!("{s:?}").contains("sk-123"));
         assert!(toml::from_str::<LlmConfig>("provder = \"x\"").is_err());
+    }
+
+    #[test]
+    fn sse_stream_closed_after_finish_without_done_marker_is_complete() {
+        let stream =
+            "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}\n\n";
+        let (text, _, end) = feed(&mut SseDecoder::default(), &[stream.as_bytes()]).unwrap();
+        assert_eq!(text, "ok");
+        assert!(end);
+        let cut = "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n";
+        let (_, _, end) = feed(&mut SseDecoder::default(), &[cut.as_bytes()]).unwrap();
+        assert!(!end, "no finish_reason and no [DONE]: the stream broke off");
+    }
+
+    #[test]
+    fn model_status_says_what_to_do() {
+        let st = ModelStatus {
+            wanted: "llama3.2".into(),
+            found: false,
+            available: vec!["qwen2.5:7b".into()],
+        };
+        let s = st.to_string();
+        assert!(
+            s.contains("not on the LLM server")
+                && s.contains("qwen2.5:7b")
+                && s.contains("ollama pull llama3.2"),
+            "{s}"
+        );
+        let ok = ModelStatus { found: true, ..st };
+        assert_eq!(ok.to_string(), "model llama3.2 is available");
     }
 
     #[test]

@@ -194,9 +194,23 @@ impl Drop for FakeServer {
 
 impl FakeServer {
     pub async fn start(dialect: impl Dialect) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        Self::start_at(dialect, "127.0.0.1:0").await
+    }
+
+    /// On a given address, e.g. the port of a server that was down and comes back.
+    pub async fn start_at(dialect: impl Dialect, addr: &str) -> Self {
+        // A fake just dropped on this port lets go of it on its task's next poll.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 100 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("bind {addr}: {e}"),
+            }
+        };
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(State {
             script: VecDeque::new(),
@@ -612,4 +626,15 @@ impl Dialect for Ollama {
 /// Starts a fake Ollama on a free loopback port.
 pub async fn start() -> FakeServer {
     FakeServer::start(Ollama).await
+}
+
+/// Starts a fake Ollama on `addr` (e.g. "127.0.0.1:40123").
+pub async fn start_at(addr: &str) -> FakeServer {
+    FakeServer::start_at(Ollama, addr).await
+}
+
+/// A loopback address nothing listens on right now.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
 }
