@@ -17,5 +17,6 @@ pub mod engine;
 pub mod logging;
 pub mod model;
 pub mod replay;
+pub mod reply;
 pub mod secret;
 pub mod store;
