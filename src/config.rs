@@ -56,6 +56,8 @@ use crate::engine::filter::FilterConfig;
 use crate::engine::queue::QueueConfig;
 use crate::engine::salience::SalienceConfig;
 use crate::model::ChannelConfig;
+pub use crate::reply::llm::LlmConfig;
+use crate::reply::ReplyConfig;
 use crate::secret::Secret;
 use crate::store::StoreConfig;
 
@@ -77,6 +79,7 @@ pub struct Config {
     pub youtube: YoutubeConfig,
     pub discord: DiscordConfig,
     pub llm: LlmConfig,
+    pub reply: ReplyConfig,
     pub agent: AgentConfig,
     pub avatar: AvatarConfig,
     pub logging: LoggingConfig,
@@ -182,28 +185,6 @@ pub struct DiscordConfig {
     pub bot_token: Option<Secret>,
     /// Channel ids to read.
     pub channels: Vec<String>,
-}
-
-/// The local LLM that drafts replies.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LlmConfig {
-    /// Base URL of the Ollama server (env `OLLAMA_URL`).
-    pub url: String,
-    /// Model name (env `OLLAMA_MODEL`).
-    pub model: String,
-    /// Seconds before a draft is given up (env `OLLAMA_TIMEOUT`, 1..=600).
-    pub timeout_s: u64,
-}
-
-impl Default for LlmConfig {
-    fn default() -> Self {
-        Self {
-            url: "http://127.0.0.1:11434".into(),
-            model: "llama3.2".into(),
-            timeout_s: 30,
-        }
-    }
 }
 
 /// The autonomous agent ("Autoliza") webhook.
@@ -552,11 +533,8 @@ impl Config {
                 format!("{:?} must be host:port", self.twitch.irc_addr),
             ));
         }
-        check_url("llm.url", Some(&self.llm.url))?;
-        if self.llm.model.trim().is_empty() {
-            return Err(ConfigError::invalid("llm.model", "must not be empty"));
-        }
-        check_range("llm.timeout_s", self.llm.timeout_s, 1, 600)?;
+        self.llm.validate()?;
+        self.reply.validate()?;
         check_url("agent.webhook_url", self.agent.webhook_url.as_deref())?;
         check_range("agent.interval_s", self.agent.interval_s, 1, 3_600)?;
         check_url("avatar.endpoint_url", self.avatar.endpoint_url.as_deref())?;
