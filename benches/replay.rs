@@ -44,10 +44,12 @@ fn main() {
         json: true,
         seed: 42,
     };
-    let summary = replay(&config, &log, store.clone(), &options, &mut std::io::sink())
-        .expect("replay runs");
+    let summary =
+        replay(&config, &log, store.clone(), &options, &mut std::io::sink()).expect("replay runs");
     store.close().expect("store closes");
-    let db_size = std::fs::metadata(dir.path().join("bench.db")).map(|m| m.len()).unwrap_or(0);
+    let db_size = std::fs::metadata(dir.path().join("bench.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!(
         "replay: {} messages ({} passes) in {:.2} s = {:.0} msgs/s end to end; stored {}; peak RSS {} MiB; db {} MiB",
         summary.counts.messages,

@@ -14,7 +14,11 @@ use crate::replay::{self, ReplayOptions, Speed};
 use crate::store::{RetentionPolicy, Store};
 
 #[derive(Debug, Parser)]
-#[command(name = "clank", version, about = "Operator console for live streamers: merged chat, salience, attention, LLM drafts")]
+#[command(
+    name = "clank",
+    version,
+    about = "Operator console for live streamers: merged chat, salience, attention, LLM drafts"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -60,7 +64,7 @@ pub enum Command {
         /// One JSON line per decision on stdout (else only the summary).
         #[arg(long)]
         json: bool,
-        /// Seed for the attention machine (default: core.seed, else 42 for replay).
+        /// Seed for the attention machine (default: attention.seed, else 42 for replay).
         #[arg(long)]
         seed: Option<u64>,
         #[command(flatten)]
@@ -112,7 +116,8 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
 }
 
 fn parse_platform(s: &str) -> Result<Platform, String> {
-    s.parse().map_err(|e: crate::model::UnknownPlatform| e.to_string())
+    s.parse()
+        .map_err(|e: crate::model::UnknownPlatform| e.to_string())
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -146,7 +151,9 @@ impl Cli {
 /// Loads the layered configuration for this command line.
 pub fn load_config(cli: &Cli) -> Result<Config> {
     let dirs = Dirs::standard().unwrap_or_else(Dirs::current);
-    Ok(Config::load(&cli.overrides(), &dirs, &|k| std::env::var(k).ok())?)
+    Ok(Config::load(&cli.overrides(), &dirs, &|k| {
+        std::env::var(k).ok()
+    })?)
 }
 
 fn stdout_writer() -> BufWriter<io::StdoutLock<'static>> {
@@ -184,7 +191,7 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
                 speed,
                 repeat,
                 json,
-                seed: config.core.seed.unwrap_or(42),
+                seed: config.attention.seed.unwrap_or(42),
             };
             let mut out = stdout_writer();
             let summary = replay::replay(&config, &file, store.clone(), &options, &mut out)?;
@@ -229,7 +236,10 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             writeln!(
                 out,
                 "pruned {} messages older than {} days and {} beyond {} per channel",
-                report.by_age, policy.max_age_days, report.by_count, policy.max_messages_per_channel
+                report.by_age,
+                policy.max_age_days,
+                report.by_count,
+                policy.max_messages_per_channel
             )?;
             Ok(())
         }
@@ -238,8 +248,8 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             writeln!(out, "{config:#?}")?;
             Ok(())
         }
-        None => bail!(
-            "the console is not built yet; try `clank replay assets/demo/chat.jsonl --json`"
-        ),
+        None => {
+            bail!("the console is not built yet; try `clank replay assets/demo/chat.jsonl --json`")
+        }
     }
 }

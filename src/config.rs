@@ -56,8 +56,8 @@ use crate::engine::filter::FilterConfig;
 use crate::engine::queue::QueueConfig;
 use crate::engine::salience::SalienceConfig;
 use crate::model::ChannelConfig;
-pub use crate::reply::llm::LlmConfig;
 use crate::reply::ReplyConfig;
+pub use crate::reply::llm::LlmConfig;
 use crate::secret::Secret;
 use crate::store::StoreConfig;
 
@@ -92,15 +92,12 @@ pub struct CoreConfig {
     /// Per-message scoring budget in milliseconds; slower scoring is counted
     /// and reported (env `SALIENCE_CALCULATION_TIMEOUT`).
     pub salience_timeout_ms: u64,
-    /// Seed for the attention machine's randomness; absent = from the clock.
-    pub seed: Option<u64>,
 }
 
 impl Default for CoreConfig {
     fn default() -> Self {
         Self {
             salience_timeout_ms: 50,
-            seed: None,
         }
     }
 }
@@ -265,7 +262,11 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ),
     ("ATTENTION_CYCLE_DURATION", "attention", EnvKind::DwellRange),
     ("CONTENT_FILTER_ENABLED", "filter.enabled", EnvKind::Bool),
-    ("BLOCKED_WORDS_FILE", "filter.blocked_words_file", EnvKind::Str),
+    (
+        "BLOCKED_WORDS_FILE",
+        "filter.blocked_words_file",
+        EnvKind::Str,
+    ),
     ("TWITCH_CHANNELS", "twitch.channels", EnvKind::List),
     ("TWITCH_CLIENT_ID", "twitch.client_id", EnvKind::Str),
     ("TWITCH_CLIENT_SECRET", "twitch.client_secret", EnvKind::Str),
@@ -335,7 +336,9 @@ fn apply_env(
                     _ => {
                         return Err(env_error(
                             var,
-                            format!("{raw:?} is not a boolean (allowed: true/false, 1/0, yes/no, on/off)"),
+                            format!(
+                                "{raw:?} is not a boolean (allowed: true/false, 1/0, yes/no, on/off)"
+                            ),
                         ));
                     }
                 };
@@ -442,10 +445,12 @@ impl Config {
                 path: path.clone(),
                 message: e.to_string().trim_end().to_string(),
             })?;
-            table = text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            table = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
             source = path;
         }
         apply_env(&mut table, env)?;
@@ -485,7 +490,7 @@ impl Config {
             self.salience.streamer_names = o.streamers.clone();
         }
         if let Some(seed) = o.seed {
-            self.core.seed = Some(seed);
+            self.attention.seed = Some(seed);
         }
         if let Some(level) = &o.log_level {
             self.logging.level = level.clone();
@@ -517,9 +522,7 @@ impl Config {
         for ch in &self.twitch.channels {
             let ok = !ch.is_empty()
                 && ch.len() <= 25
-                && ch
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                && ch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
                 return Err(ConfigError::invalid(
                     "twitch.channels",

@@ -13,7 +13,6 @@ use crate::config::Config;
 use crate::engine::attention::{AttentionMachine, Transition};
 use crate::engine::commands;
 use crate::engine::filter::{ContentFilter, Verdict};
-use crate::engine::lexicon::Lexicon;
 use crate::engine::queue::{PushOutcome, QueueEntry, SalienceQueue};
 use crate::engine::salience::SalienceEngine;
 use crate::engine::triggers::{Trigger, Triggers};
@@ -155,9 +154,8 @@ impl Core {
         now: DateTime<Utc>,
     ) -> Result<(Core, Vec<CoreEvent>), CoreError> {
         let filter = ContentFilter::load(&config.filter);
-        let lexicon = Lexicon::load(config.salience.lexicon_dir.as_deref())
+        let salience = SalienceEngine::load(config.salience.clone())
             .map_err(|e| CoreError::Lexicon(e.to_string()))?;
-        let salience = SalienceEngine::new(config.salience.clone(), lexicon);
         let mut queue = SalienceQueue::new(config.queue.clone());
         let attention = AttentionMachine::new(config.attention.clone(), seed, now);
         let mut events = vec![CoreEvent::Attention {
@@ -182,7 +180,9 @@ impl Core {
                         message,
                         salience,
                         enqueued_at: record.enqueued_at,
-                        expires_at: record.expires_at,
+                        expires_at: record
+                            .expires_at
+                            .unwrap_or(record.enqueued_at + queue.max_age()),
                     })
                 })
                 .collect();
@@ -231,7 +231,12 @@ impl Core {
     }
 
     /// Forces an attention state (the operator's override).
-    pub fn force_state(&mut self, state: AttentionState, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) {
+    pub fn force_state(
+        &mut self,
+        state: AttentionState,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) {
         let t = self.attention.force(state, now);
         out.push(transition_event(&t));
     }
@@ -241,7 +246,11 @@ impl Core {
         self.salience.set_topic(topic);
     }
 
-    fn channel_config(&mut self, platform: Platform, channel: &str) -> Result<ChannelConfig, CoreError> {
+    fn channel_config(
+        &mut self,
+        platform: Platform,
+        channel: &str,
+    ) -> Result<ChannelConfig, CoreError> {
         if let Some(c) = self.channel_configs.get(&(platform, channel.to_string())) {
             return Ok(c.clone());
         }
@@ -299,7 +308,8 @@ impl Core {
         };
         let priority = best.salience.priority;
         let decision = self.attention.decide(priority, now);
-        if !decision.respond && priority < Priority::Critical
+        if !decision.respond
+            && priority < Priority::Critical
             && self.attention.state() == AttentionState::DeepFocus
         {
             // Deep focus leaves non-critical messages waiting rather than dropping them.
@@ -336,7 +346,12 @@ impl Core {
     }
 
     /// Feeds one chat event through the pipeline at time `now`.
-    pub fn handle(&mut self, event: ChatEvent, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) -> Result<(), CoreError> {
+    pub fn handle(
+        &mut self,
+        event: ChatEvent,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) -> Result<(), CoreError> {
         self.tick(now, out)?;
         match event {
             ChatEvent::Message(message) => self.handle_message(message, now, out),
@@ -347,7 +362,8 @@ impl Core {
                 at,
             } => {
                 self.counters.deletions += 1;
-                let queued = usize::from(self.queue.remove_message(platform, &channel, &id).is_some());
+                let queued =
+                    usize::from(self.queue.remove_message(platform, &channel, &id).is_some());
                 self.store.delete_message(platform, &channel, &id)?;
                 out.push(CoreEvent::Removed {
                     at,
@@ -366,7 +382,10 @@ impl Core {
                 duration_s,
             } => {
                 self.counters.bans += 1;
-                let queued = self.queue.remove_author(platform, &channel, &author_id).len();
+                let queued = self
+                    .queue
+                    .remove_author(platform, &channel, &author_id)
+                    .len();
                 self.store.purge_author(platform, &channel, &author_id)?;
                 let what = match duration_s {
                     Some(s) => format!("author {author_id} timed out for {s} s: messages purged"),
@@ -384,7 +403,12 @@ impl Core {
         }
     }
 
-    fn handle_message(&mut self, message: ChatMessage, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) -> Result<(), CoreError> {
+    fn handle_message(
+        &mut self,
+        message: ChatMessage,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) -> Result<(), CoreError> {
         self.counters.messages += 1;
         if !self.remember_id(message.key()) {
             self.counters.duplicates += 1;
@@ -453,7 +477,10 @@ impl Core {
         }
         self.counters.by_priority[salience.priority as usize] += 1;
 
-        if let Some(t) = self.attention.observe_message(message.platform, salience.priority, now) {
+        if let Some(t) = self
+            .attention
+            .observe_message(message.platform, salience.priority, now)
+        {
             out.push(transition_event(&t));
         }
         let cfg = self.channel_config(message.platform, &message.channel)?;
@@ -484,13 +511,14 @@ impl Core {
             priority: entry.salience.priority,
             score: entry.salience.score,
             enqueued_at: entry.enqueued_at,
-            expires_at: entry.expires_at,
+            expires_at: Some(entry.expires_at),
         };
         match self.queue.push(entry) {
             PushOutcome::Inserted | PushOutcome::Replaced => self.store.queue_upsert(record)?,
             PushOutcome::Evicted(old) => {
                 self.counters.evicted += 1;
-                self.store.queue_remove(old.message.platform, &old.message.id)?;
+                self.store
+                    .queue_remove(old.message.platform, &old.message.id)?;
                 self.store.queue_upsert(record)?;
             }
             PushOutcome::Rejected => self.counters.evicted += 1,

@@ -6,7 +6,9 @@ use std::path::Path;
 use tracing_subscriber::EnvFilter;
 
 /// Keeps the file writer alive; logs flush when it drops.
-pub struct LogGuard(Option<tracing_appender::non_blocking::WorkerGuard>);
+pub struct LogGuard {
+    _worker: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
 
 /// Starts logging at `level` to `file` (appended) or to stderr.
 pub fn init(level: &str, file: Option<&Path>) -> std::io::Result<LogGuard> {
@@ -26,14 +28,16 @@ pub fn init(level: &str, file: Option<&Path>) -> std::io::Result<LogGuard> {
                 .with_ansi(false)
                 .with_writer(writer)
                 .try_init();
-            Ok(LogGuard(Some(guard)))
+            Ok(LogGuard {
+                _worker: Some(guard),
+            })
         }
         None => {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
                 .try_init();
-            Ok(LogGuard(None))
+            Ok(LogGuard { _worker: None })
         }
     }
 }

@@ -14,7 +14,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let log_file = cli.global.log_file.clone().or_else(|| config.logging.file.clone());
+    let log_file = cli
+        .global
+        .log_file
+        .clone()
+        .or_else(|| config.logging.file.clone());
     let _guard = match clank::logging::init(&config.logging.level, log_file.as_deref()) {
         Ok(g) => g,
         Err(e) => {

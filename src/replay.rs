@@ -14,7 +14,6 @@ use crate::chatlog::{self, ChatLogError, ChatLogReader, LineError, format_time};
 use crate::config::Config;
 use crate::core::{Core, CoreError, CoreEvent};
 use crate::engine::filter::{ContentFilter, Verdict};
-use crate::engine::lexicon::Lexicon;
 use crate::engine::salience::SalienceEngine;
 use crate::model::{AttentionState, ChatEvent, Platform, SalienceBreakdown};
 use crate::store::{Store, StoreError};
@@ -58,14 +57,17 @@ fn round3(x: f64) -> f64 {
 
 /// `clank score`: filter and score each message in log order, the message's
 /// own `at` serving as the clock. Returns (scored, filtered, bad lines).
-pub fn score(config: &Config, file: &Path, out: &mut impl Write) -> Result<(u64, u64, u64), ReplayError> {
+pub fn score(
+    config: &Config,
+    file: &Path,
+    out: &mut impl Write,
+) -> Result<(u64, u64, u64), ReplayError> {
     let filter = ContentFilter::load(&config.filter);
     if let Some(err) = filter.load_error() {
         tracing::error!("{err}; every message will be reported as filtered");
     }
-    let lexicon = Lexicon::load(config.salience.lexicon_dir.as_deref())
+    let mut engine = SalienceEngine::load(config.salience.clone())
         .map_err(|e| ReplayError::Lexicon(e.to_string()))?;
-    let mut engine = SalienceEngine::new(config.salience.clone(), lexicon);
     let (mut scored, mut filtered, mut bad) = (0u64, 0u64, 0u64);
     for item in ChatLogReader::open(file)? {
         let event = match item? {
@@ -81,8 +83,11 @@ pub fn score(config: &Config, file: &Path, out: &mut impl Write) -> Result<(u64,
         };
         if let Verdict::Blocked { reason } = filter.check(&msg.text) {
             filtered += 1;
-            serde_json::to_writer(&mut *out, &json!({"id": msg.id, "filtered": true, "reason": reason}))
-                .map_err(io::Error::from)?;
+            serde_json::to_writer(
+                &mut *out,
+                &json!({"id": msg.id, "filtered": true, "reason": reason}),
+            )
+            .map_err(io::Error::from)?;
             out.write_all(b"\n")?;
             continue;
         }
@@ -260,13 +265,8 @@ pub fn replay(
     };
 
     let json = options.json;
-    let mut emit = |ev: &CoreEvent| -> io::Result<()> {
-        if json {
-            write_event(out, ev)
-        } else {
-            Ok(())
-        }
-    };
+    let mut emit =
+        |ev: &CoreEvent| -> io::Result<()> { if json { write_event(out, ev) } else { Ok(()) } };
 
     while let Some(item) = reader.next_event() {
         match item? {
@@ -304,7 +304,10 @@ pub fn replay(
     let mut seconds_per_state = serde_json::Map::new();
     let mut response_rate_per_state = serde_json::Map::new();
     for st in AttentionState::ALL {
-        seconds_per_state.insert(st.as_str().into(), json!((seconds[st.index()] * 10.0).round() / 10.0));
+        seconds_per_state.insert(
+            st.as_str().into(),
+            json!((seconds[st.index()] * 10.0).round() / 10.0),
+        );
         response_rate_per_state.insert(
             st.as_str().into(),
             rates[st.index()].map_or(serde_json::Value::Null, |r| json!(round3(r))),

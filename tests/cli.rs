@@ -25,7 +25,9 @@ fn clank(args: &[&str], home: &Path) -> Output {
 fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is JSON: {l}: {e}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is JSON: {l}: {e}"))
+        })
         .collect()
 }
 
@@ -45,8 +47,15 @@ fn score_prints_one_line_per_message_with_breakdown() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("small.jsonl");
     std::fs::write(&log, SMALL_LOG).unwrap();
-    let out = clank(&["score", log.to_str().unwrap(), "--streamer", "Mika"], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = clank(
+        &["score", log.to_str().unwrap(), "--streamer", "Mika"],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 4, "one line per message, none for the delete");
     for l in &lines {
@@ -59,23 +68,50 @@ fn score_prints_one_line_per_message_with_breakdown() {
         }
         assert!(["CRITICAL", "HIGH", "MEDIUM", "LOW"].contains(&l["priority"].as_str().unwrap()));
     }
-    let by_id = |id: &str| lines.iter().find(|l| l["id"] == id).unwrap()["score"].as_f64().unwrap();
-    assert!(by_id("y7") > by_id("a2"), "a paid question outranks emote spam");
-    assert!(by_id("a1") > by_id("a2"), "a question to the streamer outranks emote spam");
+    let by_id = |id: &str| {
+        lines.iter().find(|l| l["id"] == id).unwrap()["score"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        by_id("y7") > by_id("a2"),
+        "a paid question outranks emote spam"
+    );
+    assert!(
+        by_id("a1") > by_id("a2"),
+        "a question to the streamer outranks emote spam"
+    );
 }
 
 #[test]
 fn replay_json_reports_decisions_and_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = clank(
-        &["replay", demo_log().to_str().unwrap(), "--speed", "max", "--json", "--streamer", "Mika"],
+        &[
+            "replay",
+            demo_log().to_str().unwrap(),
+            "--speed",
+            "max",
+            "--json",
+            "--streamer",
+            "Mika",
+        ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out);
     let first = &lines[0];
     assert_eq!(first["event"], "attention");
-    assert!(first["at"].as_str().unwrap().starts_with("2026-11-21T20:00"));
+    assert!(
+        first["at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-21T20:00")
+    );
     let last = lines.last().unwrap();
     assert_eq!(last["event"], "summary");
     assert!(last["counts"]["messages"].as_u64().unwrap() > 2500);
@@ -96,12 +132,20 @@ fn replay_json_reports_decisions_and_a_summary() {
         .filter(|l| l["event"] == "attention")
         .map(|l| l["state"].as_str().unwrap())
         .collect();
-    assert!(states.len() > 3, "an hour of chat sees several transitions: {states:?}");
+    assert!(
+        states.len() > 3,
+        "an hour of chat sees several transitions: {states:?}"
+    );
     let secs = &last["seconds_per_state"];
-    let total: f64 = ["focused_interaction", "casual_monitoring", "deep_focus", "break_transition"]
-        .iter()
-        .map(|s| secs[s].as_f64().unwrap())
-        .sum();
+    let total: f64 = [
+        "focused_interaction",
+        "casual_monitoring",
+        "deep_focus",
+        "break_transition",
+    ]
+    .iter()
+    .map(|s| secs[s].as_f64().unwrap())
+    .sum();
     assert!(total > 3000.0, "about an hour of virtual time: {total}");
 }
 
@@ -112,10 +156,21 @@ fn replay_repeat_shifts_ids_so_nothing_is_a_duplicate() {
     std::fs::write(&log, SMALL_LOG).unwrap();
     let db = dir.path().join("r.db");
     let out = clank(
-        &["replay", log.to_str().unwrap(), "--repeat", "3", "--db", db.to_str().unwrap()],
+        &[
+            "replay",
+            log.to_str().unwrap(),
+            "--repeat",
+            "3",
+            "--db",
+            db.to_str().unwrap(),
+        ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 1, "without --json only the summary");
     let s = &lines[0];
@@ -123,8 +178,21 @@ fn replay_repeat_shifts_ids_so_nothing_is_a_duplicate() {
     assert_eq!(s["counts"]["duplicates"], 0);
     assert_eq!(s["counts"]["deletions"], 3);
     // Export reads the same store back as a chat log.
-    let out = clank(&["export", "--channel", "mikavt", "--db", db.to_str().unwrap()], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = clank(
+        &[
+            "export",
+            "--channel",
+            "mikavt",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let exported = json_lines(&out);
     // Three passes of a1 survive; the spam a2 was deleted each pass.
     let ids: Vec<&str> = exported.iter().map(|l| l["id"].as_str().unwrap()).collect();
@@ -148,9 +216,21 @@ fn bad_input_is_reported_by_line_and_the_rest_is_processed() {
     bytes.push(b'\n');
     std::fs::write(&log, &bytes).unwrap();
     let out = clank(&["replay", log.to_str().unwrap(), "--json"], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for needle in ["line 1", "line 2", "line 3", "line 4", "myspace", "UTF-8", "1048576 bytes"] {
+    for needle in [
+        "line 1",
+        "line 2",
+        "line 3",
+        "line 4",
+        "myspace",
+        "UTF-8",
+        "1048576 bytes",
+    ] {
         assert!(stderr.contains(needle), "stderr names {needle}: {stderr}");
     }
     let lines = json_lines(&out);
@@ -158,7 +238,11 @@ fn bad_input_is_reported_by_line_and_the_rest_is_processed() {
     assert_eq!(summary["bad_lines"], 4);
     assert_eq!(summary["counts"]["messages"], 5);
     assert_eq!(summary["counts"]["duplicates"], 1);
-    assert!(lines.iter().any(|l| l["event"] == "warning" && l["what"].as_str().unwrap().contains("duplicate")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "warning" && l["what"].as_str().unwrap().contains("duplicate"))
+    );
 }
 
 #[test]
@@ -175,7 +259,15 @@ fn missing_file_and_unwritable_db_are_clear_errors() {
     let db = blocker.join("clank.db");
     let log = dir.path().join("small.jsonl");
     std::fs::write(&log, SMALL_LOG).unwrap();
-    let out = clank(&["replay", log.to_str().unwrap(), "--db", db.to_str().unwrap()], dir.path());
+    let out = clank(
+        &[
+            "replay",
+            log.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("clank.db"), "names the path: {stderr}");
@@ -193,7 +285,11 @@ fn bad_config_names_key_and_range_and_secrets_stay_hidden() {
 
     std::fs::write(&cfg, "[discord]\nbot_token = \"MTIz.very-secret\"\n").unwrap();
     let out = clank(&["config", "--config", cfg.to_str().unwrap()], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("***"));
     assert!(!stdout.contains("very-secret"));

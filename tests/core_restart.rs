@@ -11,8 +11,9 @@ use clank::model::{ChatEvent, Platform};
 use clank::store::Store;
 
 fn demo_events() -> Vec<ChatEvent> {
-    let file = std::fs::File::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/chat.jsonl"))
-        .expect("demo log exists");
+    let file =
+        std::fs::File::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/chat.jsonl"))
+            .expect("demo log exists");
     let (events, errors) = chatlog::read_all(file).unwrap();
     assert!(errors.is_empty(), "the demo log is clean: {errors:?}");
     events
@@ -28,7 +29,8 @@ fn run(core: &mut Core, events: &[ChatEvent]) -> Vec<CoreEvent> {
 
 fn count_rows(db: &Path) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM chat_messages", [], |r| r.get(0)).unwrap()
+    conn.query_row("SELECT COUNT(*) FROM chat_messages", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
@@ -46,16 +48,34 @@ fn dropping_the_store_mid_stream_restores_the_queue_and_stores_nothing_twice() {
         let store = Store::open(&db, &config.store).unwrap();
         let (mut core, _) = Core::new(&config, store, 7, start).unwrap();
         run(&mut core, &events[..half]);
-        queued_before = core.queue().iter_sorted().map(|e| e.message.id.clone()).collect();
-        assert!(!queued_before.is_empty(), "something is waiting in the queue");
+        queued_before = core
+            .queue()
+            .iter_sorted()
+            .map(|e| e.message.id.clone())
+            .collect();
+        assert!(
+            !queued_before.is_empty(),
+            "something is waiting in the queue"
+        );
         // No close(), no flush(): the handle is simply dropped, as on a crash of the owner.
     }
 
     let store = Store::open(&db, &config.store).unwrap();
     let (mut core, start_events) = Core::new(&config, store.clone(), 7, events[half].at()).unwrap();
-    assert!(start_events.iter().any(|e| matches!(e, CoreEvent::Warning { what, .. } if what.contains("restored"))));
-    let restored: Vec<String> = core.queue().iter_sorted().map(|e| e.message.id.clone()).collect();
-    assert_eq!(restored, queued_before, "the queue comes back in the same order");
+    assert!(
+        start_events
+            .iter()
+            .any(|e| matches!(e, CoreEvent::Warning { what, .. } if what.contains("restored")))
+    );
+    let restored: Vec<String> = core
+        .queue()
+        .iter_sorted()
+        .map(|e| e.message.id.clone())
+        .collect();
+    assert_eq!(
+        restored, queued_before,
+        "the queue comes back in the same order"
+    );
 
     // Feeding the whole log again (as a restarted adapter might) stores nothing twice.
     run(&mut core, &events);
@@ -110,7 +130,11 @@ fn deletions_and_bans_purge_store_and_queue() {
     for ev in &events {
         core.handle(ev.clone(), ev.at(), &mut out).unwrap();
     }
-    let queued: Vec<String> = core.queue().iter_sorted().map(|e| e.message.id.clone()).collect();
+    let queued: Vec<String> = core
+        .queue()
+        .iter_sorted()
+        .map(|e| e.message.id.clone())
+        .collect();
     assert!(!queued.contains(&"t1".to_string()) && !queued.contains(&"t2".to_string()));
     assert!(!queued.contains(&"k1".to_string()));
     store.flush().unwrap();
@@ -127,9 +151,16 @@ fn deletions_and_bans_purge_store_and_queue() {
         .into_iter()
         .map(|m| m.id)
         .collect();
-    assert_eq!(other, vec!["t3"], "a ban in one channel leaves the other alone");
+    assert_eq!(
+        other,
+        vec!["t3"],
+        "a ban in one channel leaves the other alone"
+    );
     let restored = store.load_queue().unwrap();
-    assert!(restored.iter().all(|(r, _, _)| r.channel != "mikavt"), "persisted queue purged too");
+    assert!(
+        restored.iter().all(|(r, _, _)| r.channel != "mikavt"),
+        "persisted queue purged too"
+    );
     drop(core);
     store.close().unwrap();
 }
