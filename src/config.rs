@@ -83,6 +83,7 @@ pub struct Config {
     pub agent: AgentConfig,
     pub avatar: AvatarConfig,
     pub logging: LoggingConfig,
+    pub ui: crate::ui::UiConfig,
 }
 
 /// Settings of the core pipeline itself.
@@ -538,6 +539,7 @@ impl Config {
         }
         self.llm.validate()?;
         self.reply.validate()?;
+        self.ui.validate()?;
         check_url("agent.webhook_url", self.agent.webhook_url.as_deref())?;
         check_range("agent.interval_s", self.agent.interval_s, 1, 3_600)?;
         check_url("avatar.endpoint_url", self.avatar.endpoint_url.as_deref())?;

@@ -8,6 +8,7 @@
 //! - [`core`]: wires filter -> store -> salience -> queue -> attention -> triggers.
 //! - [`session`]: what the runtime tells the console and headless log, and what they ask.
 //! - [`replay`]: the `score`, `replay` and `export` commands on top of the core.
+//! - [`ui`]: the ratatui operator console, a view over [`session`].
 #![forbid(unsafe_code)]
 
 pub mod chatlog;
@@ -22,3 +23,4 @@ pub mod reply;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod ui;
