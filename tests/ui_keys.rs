@@ -551,3 +551,11 @@ fn mouse_wheel_scrolls_and_click_focuses() {
     assert_eq!(app.focus, Focus::Queue);
     assert_eq!(app.queue_selected(), Some(2));
 }
+
+#[test]
+fn with_an_empty_queue_the_queue_focus_acts_on_the_drafts() {
+    let mut app = one_pending();
+    app.focus = Focus::Queue;
+    assert_eq!(app.shown_draft().map(|d| d.id), Some(1));
+    assert_eq!(ch(&mut app, 'y'), vec![Request::Approve(1)]);
+}

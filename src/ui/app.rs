@@ -591,8 +591,8 @@ impl App {
     /// The draft the drafts pane shows and draft keys act on: in the queue,
     /// the selected message's draft; elsewhere the selected draft.
     pub fn shown_draft(&self) -> Option<&DraftView> {
-        if self.focus == Focus::Queue {
-            let (_, item) = self.selected_item()?;
+        // With an empty queue the drafts still need answering from here.
+        if let (Focus::Queue, Some((_, item))) = (self.focus, self.selected_item()) {
             return self.drafts.values().rev().find(|d| {
                 d.platform == item.message.platform
                     && d.message_id.as_deref() == Some(item.message.id.as_str())
