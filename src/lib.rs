@@ -9,6 +9,7 @@
 //! - [`replay`]: the `score`, `replay` and `export` commands on top of the core.
 #![forbid(unsafe_code)]
 
+pub mod adapters;
 pub mod chatlog;
 pub mod config;
 pub mod engine;
