@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapters;
+pub mod auth;
 pub mod chatlog;
 pub mod config;
 pub mod engine;
