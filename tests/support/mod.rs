@@ -1,0 +1,2 @@
+pub mod fake_twitch_irc;
+pub mod fake_twitch_oauth;
