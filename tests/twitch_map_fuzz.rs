@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const ALPHABET: &[char] = &[
-    'a', 'Z', '0', '9', ' ', ';', '=', '\\', ':', '@', '#', '!', ',', '/', '.', '-', '_', 'é', '猫',
-    '🦀', '\u{1}', '\t', '\u{200b}', 's',
+    'a', 'Z', '0', '9', ' ', ';', '=', '\\', ':', '@', '#', '!', ',', '/', '.', '-', '_', 'é',
+    '猫', '🦀', '\u{1}', '\t', '\u{200b}', 's',
 ];
 
 fn random_string(rng: &mut ChaCha8Rng, max: usize) -> String {
@@ -83,8 +83,20 @@ struct Generated {
 
 fn generate(rng: &mut ChaCha8Rng) -> Generated {
     let commands = [
-        "PRIVMSG", "PRIVMSG", "PRIVMSG", "CLEARMSG", "CLEARCHAT", "USERNOTICE", "NOTICE",
-        "ROOMSTATE", "USERSTATE", "PING", "RECONNECT", "JOIN", "001", "GARBAGE",
+        "PRIVMSG",
+        "PRIVMSG",
+        "PRIVMSG",
+        "CLEARMSG",
+        "CLEARCHAT",
+        "USERNOTICE",
+        "NOTICE",
+        "ROOMSTATE",
+        "USERSTATE",
+        "PING",
+        "RECONNECT",
+        "JOIN",
+        "001",
+        "GARBAGE",
     ];
     let command = commands[rng.random_range(0..commands.len())];
     let mut tags: Vec<(String, String)> = Vec::new();
@@ -110,7 +122,11 @@ fn generate(rng: &mut ChaCha8Rng) -> Generated {
         .map(|(k, v)| format!("{k}={}", escape(v)))
         .collect::<Vec<_>>()
         .join(";");
-    let channel = if rng.random_bool(0.95) { "#mikavt" } else { "mikavt" };
+    let channel = if rng.random_bool(0.95) {
+        "#mikavt"
+    } else {
+        "mikavt"
+    };
     let line = match command {
         "PRIVMSG" => format!("@{tag_part} :rin!rin@rin.tmi.twitch.tv PRIVMSG {channel} :{text}"),
         "PING" => "PING :tmi.twitch.tv".into(),
@@ -120,8 +136,7 @@ fn generate(rng: &mut ChaCha8Rng) -> Generated {
         "GARBAGE" => random_string(rng, 30).replace(['\r', '\n'], ""),
         other => format!("@{tag_part} :tmi.twitch.tv {other} {channel} :{text}"),
     };
-    let privmsg = (command == "PRIVMSG" && with_id && channel.starts_with('#'))
-        .then(|| (id, text));
+    let privmsg = (command == "PRIVMSG" && with_id && channel.starts_with('#')).then(|| (id, text));
     Generated { line, privmsg }
 }
 
@@ -172,5 +187,8 @@ fn a_capture_of_random_lines_accounts_for_every_line() {
         lines.len() as u64
     );
     assert_eq!(reader.line(), lines.len() as u64);
-    assert!(errors.windows(2).all(|w| w[0] < w[1]), "errors name increasing lines");
+    assert!(
+        errors.windows(2).all(|w| w[0] < w[1]),
+        "errors name increasing lines"
+    );
 }

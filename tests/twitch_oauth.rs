@@ -24,11 +24,16 @@ async fn login(outcome: DeviceOutcome) -> (FakeTwitchOAuth, Result<Token, AuthEr
     let fake = FakeTwitchOAuth::start(outcome).await;
     let shown = Arc::new(Mutex::new(Vec::new()));
     let s = shown.clone();
-    let result = device_login(&fake.base_url(), "test-client", TWITCH_SCOPES, move |code| {
-        s.lock()
-            .unwrap()
-            .push(format!("{} {}", code.verification_uri, code.user_code));
-    })
+    let result = device_login(
+        &fake.base_url(),
+        "test-client",
+        TWITCH_SCOPES,
+        move |code| {
+            s.lock()
+                .unwrap()
+                .push(format!("{} {}", code.verification_uri, code.user_code));
+        },
+    )
     .await;
     let shown = shown.lock().unwrap().clone();
     (fake, result, shown)
@@ -49,7 +54,10 @@ async fn device_flow_polls_at_the_interval_until_approved() {
     let polls = fake.requests("/oauth2/token");
     assert_eq!(polls.len(), 3, "two pending answers, then the token");
     for w in polls.windows(2) {
-        assert!(w[1].at - w[0].at >= Duration::from_secs(5), "interval honoured");
+        assert!(
+            w[1].at - w[0].at >= Duration::from_secs(5),
+            "interval honoured"
+        );
     }
     assert!(polls[0].at - device[0].at >= Duration::from_secs(5));
     assert_eq!(
@@ -81,7 +89,10 @@ async fn denied_and_expired_are_clear_errors() {
     assert_eq!(err, AuthError::Expired);
     assert!(err.to_string().contains("clank login twitch"));
     let polls = f.requests("/oauth2/token").len();
-    assert!((300..=360).contains(&polls), "polled every 5 s for 30 min: {polls}");
+    assert!(
+        (300..=360).contains(&polls),
+        "polled every 5 s for 30 min: {polls}"
+    );
 }
 
 fn recorder() -> (PersistFn, Arc<Mutex<Vec<Token>>>) {
@@ -145,7 +156,11 @@ async fn validate_401_refreshes_or_reports_revoked() {
     );
     // Access revoked but refresh still good: validate heals by refreshing.
     let (persist, saved) = recorder();
-    let auth = TwitchAuth::new(client.clone(), token("stale-access", &refresh, 9_000), persist);
+    let auth = TwitchAuth::new(
+        client.clone(),
+        token("stale-access", &refresh, 9_000),
+        persist,
+    );
     auth.validate().await.unwrap();
     assert_eq!(saved.lock().unwrap().len(), 1);
     // Everything revoked: a clear error that asks for a new login.
@@ -180,7 +195,11 @@ async fn a_refused_irc_login_is_healed_by_refresh_and_no_token_reaches_the_log()
 
     let client = OAuthClient::new(&oauth.base_url(), "test-client", None).unwrap();
     let (persist, saved) = recorder();
-    let auth = Arc::new(TwitchAuth::new(client, token(&access, &refresh, 9_000), persist));
+    let auth = Arc::new(TwitchAuth::new(
+        client,
+        token(&access, &refresh, 9_000),
+        persist,
+    ));
     let endpoint = Endpoint::from_config(&irc.irc_addr(), false).unwrap();
     let mut opts = TwitchOptions::new(vec!["mikavt".into()], endpoint);
     opts.seed = 1;
@@ -195,19 +214,30 @@ async fn a_refused_irc_login_is_healed_by_refresh_and_no_token_reaches_the_log()
             .await
             .expect("adapter answers")
             .expect("adapter runs");
-        if let Inbound::Status { channel: None, status, .. } = ev {
+        if let Inbound::Status {
+            channel: None,
+            status,
+            ..
+        } = ev
+        {
             statuses.push(status.clone());
             if status == AdapterStatus::Connected {
                 break;
             }
-            assert!(!matches!(status, AdapterStatus::ReadOnly { .. }), "{statuses:?}");
+            assert!(
+                !matches!(status, AdapterStatus::ReadOnly { .. }),
+                "{statuses:?}"
+            );
         }
     }
     let passes = irc.received_starting("PASS");
     assert_eq!(passes.len(), 2);
     assert_eq!(passes[0].line, format!("PASS oauth:{access}"));
     let new = saved.lock().unwrap()[0].clone();
-    assert_eq!(passes[1].line, format!("PASS oauth:{}", new.access.expose()));
+    assert_eq!(
+        passes[1].line,
+        format!("PASS oauth:{}", new.access.expose())
+    );
     assert!(statuses.iter().any(|s| matches!(s, AdapterStatus::Reconnecting { reason, .. } if reason.contains("login refused"))));
     cancel.cancel();
     task.await.unwrap();
@@ -215,7 +245,12 @@ async fn a_refused_irc_login_is_healed_by_refresh_and_no_token_reaches_the_log()
     drop(_guard);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("twitch status"), "the log was written: {log}");
-    for secret in [access.as_str(), refresh.as_str(), new.access.expose(), new.refresh.as_ref().unwrap().expose()] {
+    for secret in [
+        access.as_str(),
+        refresh.as_str(),
+        new.access.expose(),
+        new.refresh.as_ref().unwrap().expose(),
+    ] {
         assert!(!log.contains(secret), "token in log");
         for s in &statuses {
             assert!(!format!("{s:?} {s}").contains(secret));

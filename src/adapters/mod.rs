@@ -111,11 +111,18 @@ pub enum AdapterStatus {
     Connected,
     /// Connected without an account (or after a revoked token): reading works,
     /// sending does not.
-    ReadOnly { reason: String },
+    ReadOnly {
+        reason: String,
+    },
     /// Lost the connection; the next attempt starts in `in_s` seconds.
-    Reconnecting { in_s: u64, reason: String },
+    Reconnecting {
+        in_s: u64,
+        reason: String,
+    },
     /// Given up on (the channel or connection); needs the operator.
-    Down { reason: String },
+    Down {
+        reason: String,
+    },
 }
 
 impl fmt::Display for AdapterStatus {

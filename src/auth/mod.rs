@@ -43,9 +43,13 @@ pub struct Credentials {
 pub enum AuthError {
     #[error("the Twitch login was denied in the browser")]
     Denied,
-    #[error("the device code expired before the login was confirmed; run `clank login twitch` again")]
+    #[error(
+        "the device code expired before the login was confirmed; run `clank login twitch` again"
+    )]
     Expired,
-    #[error("Twitch no longer accepts the saved token (revoked or expired); run `clank login twitch` again")]
+    #[error(
+        "Twitch no longer accepts the saved token (revoked or expired); run `clank login twitch` again"
+    )]
     Revoked,
     #[error("no Twitch login saved; run `clank login twitch` (reading works without one)")]
     NotLoggedIn,

@@ -164,7 +164,11 @@ impl OAuthClient {
 
     /// Step 2: polls until the user confirms, denies, or the code expires,
     /// honouring `interval` and `slow_down`.
-    pub async fn poll_device(&self, code: &DeviceCode, scopes: &[&str]) -> Result<Token, AuthError> {
+    pub async fn poll_device(
+        &self,
+        code: &DeviceCode,
+        scopes: &[&str],
+    ) -> Result<Token, AuthError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(code.expires_in);
         let mut interval = Duration::from_secs(code.interval);
         let scopes = scopes.join(" ");

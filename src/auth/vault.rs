@@ -38,11 +38,17 @@ pub enum VaultError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the token key file {path} is not a clank key (expected 64 hex digits); move it away and run `clank login twitch` again")]
+    #[error(
+        "the token key file {path} is not a clank key (expected 64 hex digits); move it away and run `clank login twitch` again"
+    )]
     KeyFormat { path: PathBuf },
-    #[error("the token key file {path} can be read by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error(
+        "the token key file {path} can be read by other users (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     KeyPermissions { path: PathBuf, mode: u32 },
-    #[error("the saved login cannot be decrypted (wrong key file or a tampered database row); run `clank login twitch` again")]
+    #[error(
+        "the saved login cannot be decrypted (wrong key file or a tampered database row); run `clank login twitch` again"
+    )]
     Undecryptable,
     #[error("encrypting the token failed")]
     Encrypt,
@@ -278,7 +284,10 @@ mod tests {
         for i in [0, 5, sealed.0.len() - 1] {
             let mut bad = sealed.clone();
             bad.0[i] ^= 0x01;
-            assert!(matches!(a.open(&bad), Err(VaultError::Undecryptable)), "byte {i}");
+            assert!(
+                matches!(a.open(&bad), Err(VaultError::Undecryptable)),
+                "byte {i}"
+            );
         }
         assert!(a.open(&SealedToken(vec![1, 2, 3])).is_err());
     }

@@ -79,7 +79,9 @@ impl Drop for FakeTwitchIrc {
 
 impl FakeTwitchIrc {
     pub async fn start(config: FakeConfig) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared {
             received: Mutex::new(Vec::new()),
@@ -258,7 +260,11 @@ async fn serve(
             }
         };
         for l in out {
-            if write.write_all(format!("{l}\r\n").as_bytes()).await.is_err() {
+            if write
+                .write_all(format!("{l}\r\n").as_bytes())
+                .await
+                .is_err()
+            {
                 return;
             }
         }

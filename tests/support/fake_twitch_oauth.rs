@@ -67,7 +67,9 @@ impl Drop for FakeTwitchOAuth {
 
 impl FakeTwitchOAuth {
     pub async fn start(device: DeviceOutcome) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(OAuthState {
             device,
@@ -162,7 +164,10 @@ fn decode(s: &str) -> String {
 }
 
 fn error(status: u16, message: &str) -> (u16, String) {
-    (status, format!(r#"{{"status":{status},"message":"{message}"}}"#))
+    (
+        status,
+        format!(r#"{{"status":{status},"message":"{message}"}}"#),
+    )
 }
 
 fn route(s: &mut OAuthState, req: &Request) -> (u16, String) {

@@ -174,6 +174,9 @@ mod tests {
         assert_eq!((ep.host.as_str(), ep.port), ("irc.chat.twitch.tv", 6697));
         assert!(ep.tls.is_some());
         let ep = Endpoint::from_config("[::1]:7000", false).unwrap();
-        assert_eq!((ep.host.as_str(), ep.port, ep.tls.is_none()), ("::1", 7000, true));
+        assert_eq!(
+            (ep.host.as_str(), ep.port, ep.tls.is_none()),
+            ("::1", 7000, true)
+        );
     }
 }

@@ -205,7 +205,12 @@ pub fn map_server_message(msg: &ServerMessage, received_at: DateTime<Utc>) -> Ve
                 }
                 | UserNoticeEvent::AnonSubMysteryGift {
                     mass_gift_count, ..
-                } => vec![sub(SubKind::MysteryGift, None, None, Some(*mass_gift_count))],
+                } => vec![sub(
+                    SubKind::MysteryGift,
+                    None,
+                    None,
+                    Some(*mass_gift_count),
+                )],
                 UserNoticeEvent::GiftPaidUpgrade { .. }
                 | UserNoticeEvent::AnonGiftPaidUpgrade { .. } => {
                     vec![sub(SubKind::GiftUpgrade, None, None, None)]
@@ -272,7 +277,9 @@ pub fn notice_kind(msg_id: Option<&str>, text: &str) -> NoticeKind {
         Some("msg_duplicate") => NoticeKind::Duplicate,
         Some("msg_slowmode") => NoticeKind::SlowMode,
         Some(
-            "msg_banned" | "msg_timedout" | "msg_requires_verified_phone_number"
+            "msg_banned"
+            | "msg_timedout"
+            | "msg_requires_verified_phone_number"
             | "msg_verified_email",
         ) => NoticeKind::Banned,
         Some("msg_channel_suspended" | "msg_channel_blocked" | "tos_ban" | "msg_suspended") => {
@@ -396,7 +403,10 @@ fn lenient_privmsg(irc: &IRCMessage, received_at: DateTime<Utc>) -> Result<ChatM
         .and_then(|v| v.parse::<i64>().ok())
         .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
         .unwrap_or(received_at);
-    let badges = tags.get("badges").map(|v| parse_badges(v)).unwrap_or_default();
+    let badges = tags
+        .get("badges")
+        .map(|v| parse_badges(v))
+        .unwrap_or_default();
     let badge_info = tags
         .get("badge-info")
         .map(|v| parse_badges(v))
@@ -630,7 +640,10 @@ mod tests {
             "@badges=founder/0;badge-info=founder/3;display-name=;id=q1;tmi-sent-ts=soon;user-id=77 :kaz!kaz@kaz.tmi.twitch.tv PRIVMSG #mikavt :still here",
         );
         assert_eq!(m.id, "q1");
-        assert_eq!(m.author.name, "kaz", "empty display-name falls back to login");
+        assert_eq!(
+            m.author.name, "kaz",
+            "empty display-name falls back to login"
+        );
         assert_eq!(m.author.roles, vec![Role::Subscriber]);
         assert_eq!(m.author.months, Some(3));
         assert_eq!(m.at, t0(), "unparsable time falls back to the receive time");
@@ -718,7 +731,9 @@ mod tests {
 
     #[test]
     fn notices_roomstate_userstate() {
-        let n = one("@msg-id=msg_ratelimit :tmi.twitch.tv NOTICE #mikavt :You are sending messages too quickly.");
+        let n = one(
+            "@msg-id=msg_ratelimit :tmi.twitch.tv NOTICE #mikavt :You are sending messages too quickly.",
+        );
         assert!(matches!(
             n,
             Inbound::Notice { kind: NoticeKind::RateLimited, channel: Some(ref c), .. } if c == "mikavt"
@@ -749,13 +764,23 @@ mod tests {
         let us = one(
             "@badge-info=;badges=vip/1;color=;display-name=clankbot;emote-sets=0;mod=0;subscriber=0;user-type= :tmi.twitch.tv USERSTATE #mikavt",
         );
-        assert!(matches!(us, Inbound::SelfState { privileged: true, .. }));
+        assert!(matches!(
+            us,
+            Inbound::SelfState {
+                privileged: true,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn control_lines_map_to_nothing() {
         assert!(map_line("PING :tmi.twitch.tv", t0()).unwrap().is_empty());
-        assert!(map_line(":tmi.twitch.tv RECONNECT", t0()).unwrap().is_empty());
+        assert!(
+            map_line(":tmi.twitch.tv RECONNECT", t0())
+                .unwrap()
+                .is_empty()
+        );
         assert!(map_line("", t0()).is_err());
     }
 

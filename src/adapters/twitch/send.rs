@@ -136,7 +136,10 @@ impl SendGate {
 
     /// USERSTATE: moderator, VIP or broadcaster in `channel`.
     pub fn set_privileged(&mut self, channel: &str, privileged: bool) {
-        self.channels.entry(channel.to_string()).or_default().privileged = privileged;
+        self.channels
+            .entry(channel.to_string())
+            .or_default()
+            .privileged = privileged;
     }
 
     pub fn is_privileged(&self, channel: &str) -> bool {
@@ -145,12 +148,19 @@ impl SendGate {
 
     /// ROOMSTATE: the room's slow mode, 0 = off.
     pub fn set_slow_mode(&mut self, channel: &str, secs: u64) {
-        self.channels.entry(channel.to_string()).or_default().slow_mode =
-            Duration::from_secs(secs);
+        self.channels
+            .entry(channel.to_string())
+            .or_default()
+            .slow_mode = Duration::from_secs(secs);
     }
 
     /// `Err(Duplicate)` if the same text went to `channel` within 30 s.
-    pub fn check_duplicate(&self, channel: &str, text: &str, now: Instant) -> Result<(), SendRejection> {
+    pub fn check_duplicate(
+        &self,
+        channel: &str,
+        text: &str,
+        now: Instant,
+    ) -> Result<(), SendRejection> {
         let Some(ch) = self.channels.get(channel) else {
             return Ok(());
         };
@@ -171,11 +181,13 @@ impl SendGate {
         let ch = self.channels.entry(channel.to_string()).or_default();
         if let Some(last) = ch.last_sent {
             // A little margin: Twitch measures on its side of the network.
-            let ready = last + ch.slow_mode + if ch.slow_mode.is_zero() {
-                Duration::ZERO
-            } else {
-                Duration::from_millis(250)
-            };
+            let ready = last
+                + ch.slow_mode
+                + if ch.slow_mode.is_zero() {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis(250)
+                };
             if ready > now {
                 return Err(ready);
             }
@@ -212,7 +224,14 @@ mod tests {
 
     #[test]
     fn commands_and_line_breaks_never_pass() {
-        for bad in ["/ban rin", ".timeout rin 600", "   /mod x", "\n/ban x", "", "  \r\n "] {
+        for bad in [
+            "/ban rin",
+            ".timeout rin 600",
+            "   /mod x",
+            "\n/ban x",
+            "",
+            "  \r\n ",
+        ] {
             assert!(clean_outgoing(bad).is_err(), "{bad:?}");
         }
         assert_eq!(
@@ -220,9 +239,15 @@ mod tests {
             "hi  PRIVMSG #x :pwned"
         );
         assert_eq!(clean_outgoing("\u{1}ACTION x\u{1}").unwrap(), "ACTION x");
-        assert_eq!(clean_outgoing("good game, 1/2 done.").unwrap(), "good game, 1/2 done.");
+        assert_eq!(
+            clean_outgoing("good game, 1/2 done.").unwrap(),
+            "good game, 1/2 done."
+        );
         let long = "é".repeat(501);
-        assert!(matches!(clean_outgoing(&long), Err(SendRejection::Refused(_))));
+        assert!(matches!(
+            clean_outgoing(&long),
+            Err(SendRejection::Refused(_))
+        ));
         assert!(clean_outgoing(&"é".repeat(500)).is_ok());
     }
 
@@ -247,7 +272,12 @@ mod tests {
         let w = Duration::from_secs(30);
         times
             .iter()
-            .map(|&start| times.iter().filter(|&&t| t >= start && t < start + w).count())
+            .map(|&start| {
+                times
+                    .iter()
+                    .filter(|&&t| t >= start && t < start + w)
+                    .count()
+            })
             .max()
             .unwrap_or(0)
     }
@@ -270,7 +300,9 @@ mod tests {
         let t0 = Instant::now();
         assert!(gate.try_acquire("c", t0).is_ok());
         gate.record_sent("c", "hello", t0);
-        let again = gate.try_acquire("c", t0 + Duration::from_secs(1)).unwrap_err();
+        let again = gate
+            .try_acquire("c", t0 + Duration::from_secs(1))
+            .unwrap_err();
         assert!(again >= t0 + Duration::from_secs(10));
         // Another channel is not slowed by this one.
         assert!(gate.try_acquire("d", t0).is_ok());
@@ -278,7 +310,10 @@ mod tests {
             gate.check_duplicate("c", "hello", t0 + Duration::from_secs(29)),
             Err(SendRejection::Duplicate)
         );
-        assert!(gate.check_duplicate("c", "hello", t0 + Duration::from_secs(30)).is_ok());
+        assert!(
+            gate.check_duplicate("c", "hello", t0 + Duration::from_secs(30))
+                .is_ok()
+        );
         assert!(gate.check_duplicate("d", "hello", t0).is_ok());
         assert!(gate.check_duplicate("c", "hello!", t0).is_ok());
     }

@@ -89,6 +89,17 @@ pub struct TwitchOptions {
 }
 
 impl TwitchOptions {
+    /// From the `[twitch]` keys `channels`, `irc_addr` and `tls`, validated
+    /// (plain text only to loopback, see [`super::validate_transport`]).
+    pub fn from_config(
+        channels: &[String],
+        irc_addr: &str,
+        tls: bool,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let endpoint = Endpoint::from_config(irc_addr, tls)?;
+        Ok(Self::new(channels.to_vec(), endpoint))
+    }
+
     pub fn new(channels: Vec<String>, endpoint: Endpoint) -> Self {
         Self {
             channels: channels
