@@ -136,7 +136,8 @@ fn generate(rng: &mut ChaCha8Rng) -> Generated {
         "GARBAGE" => random_string(rng, 30).replace(['\r', '\n'], ""),
         other => format!("@{tag_part} :tmi.twitch.tv {other} {channel} :{text}"),
     };
-    let privmsg = (command == "PRIVMSG" && with_id && channel.starts_with('#')).then(|| (id, text));
+    let privmsg =
+        (command == "PRIVMSG" && with_id && channel.starts_with('#')).then_some((id, text));
     Generated { line, privmsg }
 }
 

@@ -285,7 +285,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn at_most_20_per_30s_or_100_when_privileged() {
         let normal = max_in_window(false, 80).await;
-        assert!(normal <= 20 && normal >= 15, "normal window max {normal}");
+        assert!((15..=20).contains(&normal), "normal window max {normal}");
         let privileged = max_in_window(true, 300).await;
         assert!(
             privileged <= 100 && privileged > 20,
