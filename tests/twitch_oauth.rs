@@ -258,3 +258,63 @@ async fn a_refused_irc_login_is_healed_by_refresh_and_no_token_reaches_the_log()
     }
     assert!(!format!("{new:?}").contains(new.access.expose()));
 }
+
+/// Hourly validation finds the token revoked (and the refresh token too):
+/// the adapter drops to anonymous read-only and keeps reading.
+#[tokio::test(start_paused = true)]
+async fn hourly_validation_of_a_revoked_token_drops_to_read_only() {
+    let _tick = spawn_time_ticker(Duration::from_millis(50));
+    let oauth = FakeTwitchOAuth::start(DeviceOutcome::NeverAnswer).await;
+    let (access, refresh) = oauth.issue();
+    let irc = FakeTwitchIrc::start(FakeConfig::default()).await;
+    let client = OAuthClient::new(&oauth.base_url(), "test-client", None).unwrap();
+    let (persist, _saved) = recorder();
+    let auth: Arc<dyn CredentialSource> = Arc::new(TwitchAuth::new(
+        client,
+        token(&access, &refresh, 90_000),
+        persist,
+    ));
+    let endpoint = Endpoint::from_config(&irc.irc_addr(), false).unwrap();
+    let opts = TwitchOptions::new(vec!["mikavt".into()], endpoint);
+    let (tx, mut rx) = mpsc::channel(1024);
+    let cancel = CancellationToken::new();
+    let (_handle, task) = spawn(opts, Some(auth), tx, cancel.clone());
+    let mut statuses = Vec::new();
+    while !statuses.contains(&AdapterStatus::Connected) {
+        if let Some(Inbound::Status {
+            channel: None,
+            status,
+            ..
+        }) = rx.recv().await
+        {
+            statuses.push(status);
+        }
+    }
+    assert_eq!(
+        oauth.requests("/oauth2/validate").len(),
+        1,
+        "validated at start-up"
+    );
+    oauth.revoke_all();
+    let started = tokio::time::Instant::now();
+    let reason = loop {
+        if let Some(Inbound::Status {
+            channel: None,
+            status: AdapterStatus::ReadOnly { reason },
+            ..
+        }) = rx.recv().await
+        {
+            break reason;
+        }
+    };
+    assert!(
+        started.elapsed() >= Duration::from_secs(3600),
+        "checked hourly"
+    );
+    assert!(reason.contains("clank login twitch"), "{reason}");
+    assert_eq!(oauth.requests("/oauth2/validate").len(), 2);
+    let nicks = irc.received_starting("NICK");
+    assert!(nicks.last().unwrap().line.starts_with("NICK justinfan"));
+    cancel.cancel();
+    task.await.unwrap();
+}

@@ -309,6 +309,8 @@ pub struct TwitchAuth {
     client: OAuthClient,
     token: tokio::sync::Mutex<Token>,
     persist: PersistFn,
+    /// Twitch asks apps to validate at start-up; the first `credentials()` does.
+    validated: std::sync::atomic::AtomicBool,
 }
 
 impl TwitchAuth {
@@ -317,6 +319,7 @@ impl TwitchAuth {
             client,
             token: tokio::sync::Mutex::new(token),
             persist,
+            validated: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -348,6 +351,18 @@ impl TwitchAuth {
 #[async_trait]
 impl CredentialSource for TwitchAuth {
     async fn credentials(&self) -> Result<Credentials, AuthError> {
+        if !self
+            .validated
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+            && let Err(e) = self.validate().await
+        {
+            // A network failure leaves the flag unset, to try again next time.
+            if !e.needs_login() {
+                self.validated
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+            return Err(e);
+        }
         let mut token = self.token.lock().await;
         let expiring = token
             .expires_at
