@@ -567,6 +567,20 @@ impl<R: BufRead> IrcCaptureReader<R> {
     }
 }
 
+/// Only the chat events of a raw IRC capture (messages, deletions, bans), in
+/// the item shape of [`crate::chatlog::ChatLogReader`], so `clank replay`
+/// can take either file kind through the same loop.
+pub fn read_irc_capture_events<R: BufRead>(
+    reader: R,
+) -> impl Iterator<Item = Result<Result<ChatEvent, LineError>, ChatLogError>> {
+    read_irc_capture(reader).filter_map(|item| match item {
+        Ok(Ok(Inbound::Chat(ev))) => Some(Ok(Ok(ev))),
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(Ok(Err(e))),
+        Err(e) => Some(Err(e)),
+    })
+}
+
 impl<R: BufRead> Iterator for IrcCaptureReader<R> {
     type Item = Result<Result<Inbound, LineError>, ChatLogError>;
     fn next(&mut self) -> Option<Self::Item> {
@@ -806,6 +820,19 @@ mod tests {
             }
         }
         assert_eq!((messages, bans), (798, 2));
+    }
+
+    #[test]
+    fn capture_events_keep_only_chat() {
+        let data = "@room-id=1;tmi-sent-ts=5 :tmi.twitch.tv CLEARCHAT #c\n\
+                    @id=1;user-id=2;tmi-sent-ts=5 :a!a@a PRIVMSG #c :one\n\
+                    garbage here\n";
+        let items: Vec<_> = read_irc_capture_events(data.as_bytes())
+            .map(|i| i.unwrap())
+            .collect();
+        assert_eq!(items.len(), 2);
+        assert!(matches!(&items[0], Ok(ChatEvent::Message(m)) if m.text == "one"));
+        assert_eq!(items[1].as_ref().unwrap_err().line(), 3);
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub mod send;
 pub mod session;
 
 pub use connect::{Endpoint, validate_transport};
-pub use map::{IrcCaptureReader, is_irc_line, map_line, map_server_message, read_irc_capture};
+pub use map::{
+    IrcCaptureReader, is_irc_line, map_line, map_server_message, read_irc_capture,
+    read_irc_capture_events,
+};
 pub use send::{SendLimits, clean_outgoing};
 pub use session::{AdapterGone, Backoff, TwitchHandle, TwitchOptions, run, spawn};

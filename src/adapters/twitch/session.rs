@@ -105,7 +105,17 @@ impl TwitchOptions {
             channels: channels
                 .into_iter()
                 .map(|c| c.trim().trim_start_matches('#').to_ascii_lowercase())
-                .filter(|c| !c.is_empty())
+                .filter(|c| {
+                    // A name with a comma or space would smuggle extra
+                    // channels or commands into the JOIN line.
+                    let ok = !c.is_empty()
+                        && c.len() <= 25
+                        && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    if !ok {
+                        tracing::warn!(target: "clank::twitch", channel = %c, "not a Twitch channel name; skipped");
+                    }
+                    ok
+                })
                 .collect(),
             endpoint,
             limits: SendLimits::default(),
@@ -755,6 +765,22 @@ impl Adapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_names_are_normalised_and_odd_ones_dropped() {
+        let ep = Endpoint::from_config("127.0.0.1:6667", false).unwrap();
+        let o = TwitchOptions::new(
+            vec![
+                "#MikaVT".into(),
+                "a,b".into(),
+                "x y".into(),
+                "".into(),
+                "ok_1".into(),
+            ],
+            ep,
+        );
+        assert_eq!(o.channels, vec!["mikavt", "ok_1"]);
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters() {
