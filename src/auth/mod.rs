@@ -9,9 +9,13 @@ use chrono::{DateTime, Utc};
 use crate::secret::Secret;
 
 pub mod oauth;
+pub mod persist;
 pub mod vault;
 
 pub use oauth::{DeviceCode, OAuthClient, TwitchAuth, device_login};
+pub use persist::{
+    KEY_FILE_NAME, LoginStoreError, TokenStore, load_token, save_token, twitch_credentials,
+};
 pub use vault::{SealedToken, TokenVault, VaultError};
 
 /// Scopes clank asks Twitch for: read and write chat.
