@@ -43,11 +43,14 @@ async fn start(
     channels: &[&str],
     credentials: Option<Arc<dyn CredentialSource>>,
 ) -> Running {
-    let ticker = spawn_time_ticker(Duration::from_millis(20));
+    let ticker = spawn_time_ticker(Duration::from_millis(50));
     let fake = FakeTwitchIrc::start(config).await;
     let endpoint = Endpoint::from_config(&fake.irc_addr(), false).unwrap();
     let mut opts = TwitchOptions::new(channels.iter().map(|c| c.to_string()).collect(), endpoint);
     opts.seed = 42;
+    // Confirmation by timeout is not under test here; a long one keeps a
+    // refusal NOTICE from racing it on a loaded machine.
+    opts.confirm_timeout = Duration::from_secs(120);
     let (tx, rx) = mpsc::channel(8192);
     let cancel = CancellationToken::new();
     let (handle, task) = spawn(opts, credentials, tx, cancel.clone());
@@ -518,8 +521,8 @@ async fn a_refused_token_drops_to_read_only_without_a_crash_loop() {
     };
     assert!(reason.contains("clank login twitch"), "{reason}");
     assert!(!reason.contains(TOKEN));
-    // An hour later it is still connected once, read-only, not looping.
-    tokio::time::sleep(Duration::from_secs(3600)).await;
+    // Ten minutes later it is still connected once, read-only, not looping.
+    tokio::time::sleep(Duration::from_secs(600)).await;
     assert_eq!(r.fake.connections(), 2);
     assert_eq!(r.fake.received_starting("PASS").len(), 1);
     stop(r).await;

@@ -174,12 +174,15 @@ impl FakeTwitchIrc {
 /// Under `tokio::time::pause()` the runtime advances the clock to the next
 /// timer whenever it parks, even when the park only waited for loopback I/O
 /// that was already on its way (tokio's auto-advance does not count I/O
-/// readiness as activity). A ticker keeps the next timer at most `step` away,
-/// so virtual time moves in small steps and socket I/O, instant in reality,
-/// stays instant relative to protocol timeouts.
+/// readiness as activity). A ticker keeps the next timer at most `step` away
+/// and, before each step, blocks the runtime thread for a few real
+/// microseconds so the kernel can deliver loopback packets even on a loaded
+/// machine: socket I/O, instant in reality, stays instant relative to
+/// protocol timeouts measured in seconds.
 pub fn spawn_time_ticker(step: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
+            std::thread::sleep(Duration::from_micros(50));
             tokio::time::sleep(step).await;
         }
     })

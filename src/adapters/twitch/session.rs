@@ -352,14 +352,42 @@ impl Adapter {
         }
     }
 
+    /// Gives up queued sends that waited longer than `max_send_wait`.
+    /// `false` = stop.
+    async fn expire_pending(&mut self) -> bool {
+        let now = Instant::now();
+        while let Some(p) = self.pending.front() {
+            if now.saturating_duration_since(p.queued_at) < self.opts.max_send_wait {
+                break;
+            }
+            let draft_id = p.draft_id;
+            self.pending.pop_front();
+            let why = SendRejection::RateLimited(format!(
+                "not sent within {} s; not retried",
+                self.opts.max_send_wait.as_secs()
+            ));
+            if !self.result(draft_id, Err(why)).await {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Sleeps until `until` while still taking (or refusing) sends.
     /// `false` = stop.
     async fn wait(&mut self, until: Instant) -> bool {
         loop {
+            let expiry = self
+                .pending
+                .front()
+                .map(|p| p.queued_at + self.opts.max_send_wait);
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return false,
-                _ = sleep_until(until) => return true,
+                _ = sleep_until(until) => return self.expire_pending().await,
+                _ = sleep_until(expiry.unwrap_or(until)), if expiry.is_some() => {
+                    if !self.expire_pending().await { return false }
+                }
                 cmd = self.rx.recv(), if self.rx_open && self.pending.len() < self.opts.max_pending_sends => {
                     match cmd {
                         Some(cmd) => if !self.accept(cmd).await { return false },
@@ -704,24 +732,8 @@ impl Adapter {
     ) -> Result<bool, String> {
         let now = Instant::now();
         // Drop sends that waited too long while disconnected or throttled.
-        while let Some(p) = self.pending.front() {
-            if now.saturating_duration_since(p.queued_at) < self.opts.max_send_wait {
-                break;
-            }
-            let draft_id = p.draft_id;
-            self.pending.pop_front();
-            if !self
-                .result(
-                    draft_id,
-                    Err(SendRejection::RateLimited(format!(
-                        "not sent within {} s; not retried",
-                        self.opts.max_send_wait.as_secs()
-                    ))),
-                )
-                .await
-            {
-                return Ok(false);
-            }
+        if !self.expire_pending().await {
+            return Ok(false);
         }
         let Some(front) = self.pending.front() else {
             return Ok(true);
