@@ -527,3 +527,43 @@ async fn a_refused_token_drops_to_read_only_without_a_crash_loop() {
     assert_eq!(r.fake.received_starting("PASS").len(), 1);
     stop(r).await;
 }
+
+/// With TLS on, nothing readable reaches the server before a TLS handshake:
+/// a plain-text server sees no `CAP`/`PASS` line and the attempt fails with
+/// a status, not a crash.
+#[tokio::test(start_paused = true)]
+async fn tls_is_really_used_and_a_failed_handshake_is_a_status() {
+    let ticker = spawn_time_ticker(Duration::from_millis(50));
+    let fake = FakeTwitchIrc::start(FakeConfig::default()).await;
+    let endpoint = Endpoint {
+        host: "127.0.0.1".into(),
+        port: fake.addr().port(),
+        tls: Some(clank::adapters::twitch::connect::default_tls_config().unwrap()),
+    };
+    let opts = TwitchOptions::new(vec!["mikavt".into()], endpoint);
+    let (tx, mut rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let (_h, task) = spawn(opts, Some(creds()), tx, cancel.clone());
+    let seen = until(&mut rx, |e| {
+        is_status(e, |s| matches!(s, AdapterStatus::Reconnecting { .. }))
+    })
+    .await;
+    let Some(Inbound::Status {
+        status: AdapterStatus::Reconnecting { reason, .. },
+        ..
+    }) = seen.last()
+    else {
+        unreachable!()
+    };
+    assert!(reason.contains("127.0.0.1"), "{reason}");
+    assert!(!reason.contains(TOKEN));
+    let received = fake.received();
+    assert!(
+        !received
+            .iter()
+            .any(|r| r.line.contains("CAP REQ") || r.line.contains(TOKEN))
+    );
+    cancel.cancel();
+    task.await.unwrap();
+    ticker.abort();
+}
