@@ -1,1 +1,1132 @@
-//! SQLite on its own thread behind a handle (to be written).
+//! SQLite on its own thread behind a cheap, cloneable handle: batched writes in
+//! WAL mode, versioned migrations, channel-isolated queries and retention.
+//!
+//! One dedicated writer thread owns the only [`rusqlite::Connection`]. Every
+//! [`Store`] clone sends commands over one bounded channel (so a slow disk
+//! pushes back on producers instead of growing memory). Writes are applied
+//! inside an open transaction that commits when it holds `batch_size` writes,
+//! when the channel is momentarily empty, or before any query runs, so a read
+//! always sees every write sent before it.
+//!
+//! Each call comes in two flavours: a blocking one for plain threads (and
+//! `spawn_blocking`), and an `*_async` twin for tasks inside a tokio runtime.
+//! The blocking ones use tokio's `blocking_send`/`blocking_recv`, which panic
+//! when called from async code, so async code must use the twins.
+
+#[macro_use]
+mod codec;
+mod schema;
+mod writer;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{ConfigError, check_range};
+use crate::model::{AttentionState, ChannelConfig, ChatMessage, Platform, Priority, Salience};
+
+use writer::{Cmd, Query, Reply, Write};
+
+/// Commands that may wait in the channel before senders block. Bounded so that
+/// memory stays flat when the disk is slower than chat (about 400 bytes each).
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// Messages per page when `export` walks a channel (bounds its working set).
+const EXPORT_PAGE: usize = 2048;
+
+/// Errors of the store. Each names the database file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create the directory for database {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} is read-only, but clank must write to it (check the permissions of the file and its directory)"
+    )]
+    ReadOnly { path: PathBuf },
+    #[error(
+        "database {path} has schema version {found}, newer than this clank understands ({supported}); use a newer clank or another database file"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database {path}: migration to schema version {version} failed: {source}")]
+    Migrate {
+        path: PathBuf,
+        version: i64,
+        source: rusqlite::Error,
+    },
+    #[error("cannot start the store writer thread for {path}: {source}")]
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the store writer thread for {path} has stopped; reads and writes are no longer possible"
+    )]
+    Closed { path: PathBuf },
+    #[error(
+        "database {path} is locked by another connection (waited {waited_ms} ms); {held} writes are held in memory and will be retried"
+    )]
+    Busy {
+        path: PathBuf,
+        waited_ms: u64,
+        held: usize,
+    },
+    #[error("database {path}: {op} failed: {source}")]
+    Sqlite {
+        path: PathBuf,
+        op: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path}: {lost} writes could not be committed before the store closed: {reason}"
+    )]
+    Lost {
+        path: PathBuf,
+        lost: u64,
+        reason: String,
+    },
+}
+
+/// The `[store]` section of the configuration.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Database file. Unset: `clank.db` in the platform's data directory.
+    /// The `DATABASE_URL` environment variable (`sqlite://path`) overrides it.
+    pub path: Option<PathBuf>,
+    /// Most writes committed in one transaction (1 to 100000). Larger batches
+    /// write faster; a batch also commits whenever the writer goes idle.
+    pub batch_size: usize,
+    /// Days to keep chat messages, metrics and replies; 0 keeps them forever (0 to 3650).
+    pub retention_days: u32,
+    /// Most messages kept per channel, oldest pruned first; 0 = unlimited (0 to 1000000000).
+    pub max_messages_per_channel: u64,
+    /// Milliseconds to wait for a lock held by another program before the
+    /// store reports the database busy (0 to 600000).
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            batch_size: 512,
+            retention_days: 30,
+            max_messages_per_channel: 1_000_000,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("store.batch_size", self.batch_size, 1, 100_000)?;
+        check_range("store.retention_days", self.retention_days, 0, 3650)?;
+        check_range(
+            "store.max_messages_per_channel",
+            self.max_messages_per_channel,
+            0,
+            1_000_000_000,
+        )?;
+        check_range("store.busy_timeout_ms", self.busy_timeout_ms, 0, 600_000)?;
+        if let Some(path) = &self.path
+            && path.as_os_str().is_empty()
+        {
+            return Err(ConfigError::invalid(
+                "store.path",
+                "is empty (leave it out to use the default data directory)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The retention policy these settings describe, for [`Store::prune`].
+    pub fn retention(&self) -> RetentionPolicy {
+        RetentionPolicy {
+            max_age_days: self.retention_days,
+            max_messages_per_channel: self.max_messages_per_channel,
+        }
+    }
+}
+
+/// Turns a `DATABASE_URL` value into a file path. Accepts `sqlite://path`,
+/// `sqlite:path`, `file:path` (with `//` or `//localhost` authority and an
+/// ignored `?query`) or a plain path. `sqlite:///abs/db` is `/abs/db`,
+/// `sqlite://rel/db` is the relative `rel/db`, as sqlx reads them.
+pub fn parse_database_url(s: &str) -> PathBuf {
+    let s = s.trim();
+    let lower = s.to_ascii_lowercase();
+    let rest = if lower.starts_with("sqlite:") {
+        let rest = &s["sqlite:".len()..];
+        rest.strip_prefix("//").unwrap_or(rest)
+    } else if lower.starts_with("file:") {
+        let rest = &s["file:".len()..];
+        match rest.strip_prefix("//") {
+            // An authority may only be empty or localhost; keep the path's leading '/'.
+            Some(after) if after.starts_with('/') => after,
+            Some(after) if after.to_ascii_lowercase().starts_with("localhost/") => {
+                &after["localhost".len()..]
+            }
+            Some(after) => after,
+            None => rest,
+        }
+    } else {
+        return PathBuf::from(s);
+    };
+    // URL query parameters (`?mode=rwc`) are connection options, not part of the path.
+    let rest = rest.split_once('?').map_or(rest, |(p, _)| p);
+    PathBuf::from(rest)
+}
+
+/// What the store keeps about one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    pub message: ChatMessage,
+    pub salience: Option<Salience>,
+    pub attention_state: Option<AttentionState>,
+    pub metadata: Option<serde_json::Value>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+impl From<ChatMessage> for StoredMessage {
+    fn from(message: ChatMessage) -> Self {
+        Self {
+            message,
+            salience: None,
+            attention_state: None,
+            metadata: None,
+            processed_at: None,
+        }
+    }
+}
+
+/// One entry of the persisted salience priority queue. `id` is the platform's
+/// message id; the message itself must have been inserted before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRecord {
+    pub platform: Platform,
+    pub channel: String,
+    pub id: String,
+    pub priority: Priority,
+    pub score: f64,
+    pub enqueued_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A restored queue entry with its message and stored salience.
+pub type QueuedMessage = (QueueRecord, ChatMessage, Option<Salience>);
+
+/// How long chat history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Delete messages (and metrics and replies) older than this; 0 keeps them.
+    pub max_age_days: u32,
+    /// Keep at most this many messages per channel, newest first; 0 = unlimited.
+    pub max_messages_per_channel: u64,
+}
+
+/// What one [`Store::prune`] run deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Messages older than `max_age_days`.
+    pub by_age: u64,
+    /// Messages beyond `max_messages_per_channel`.
+    pub by_count: u64,
+    /// Replies older than `max_age_days`.
+    pub responses: u64,
+    /// Metric samples older than `max_age_days`.
+    pub metrics: u64,
+}
+
+/// One sample of a platform metric (viewers, chat rate, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub platform: Platform,
+    pub channel: String,
+    pub at: DateTime<Utc>,
+    pub name: String,
+    pub value: f64,
+}
+
+/// Where a drafted reply stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResponseStatus {
+    /// Drafted, waiting for the operator or the auto policy.
+    Pending,
+    /// Approved, waiting for the platform's rate limit.
+    Approved,
+    Sent,
+    Rejected,
+    /// Its message was deleted or its author banned before it went out.
+    Withdrawn,
+    Failed,
+}
+
+impl ResponseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseStatus::Pending => "pending",
+            ResponseStatus::Approved => "approved",
+            ResponseStatus::Sent => "sent",
+            ResponseStatus::Rejected => "rejected",
+            ResponseStatus::Withdrawn => "withdrawn",
+            ResponseStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for ResponseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ResponseStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            ResponseStatus::Pending,
+            ResponseStatus::Approved,
+            ResponseStatus::Sent,
+            ResponseStatus::Rejected,
+            ResponseStatus::Withdrawn,
+            ResponseStatus::Failed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str().eq_ignore_ascii_case(s))
+        .ok_or_else(|| {
+            format!(
+                "unknown response status {s:?} (allowed: pending, approved, sent, rejected, withdrawn, failed)"
+            )
+        })
+    }
+}
+
+/// A reply to record. `original_id` is the platform id of the message it answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewResponse {
+    pub platform: Platform,
+    pub channel: String,
+    pub original_id: Option<String>,
+    pub response_text: String,
+    pub response_type: String,
+    pub attention_state: Option<AttentionState>,
+    pub generation_time_ms: Option<u64>,
+    pub agent_context: Option<serde_json::Value>,
+    pub status: ResponseStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A recorded reply. `original_id` is `None` once its message is gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    pub id: i64,
+    pub platform: Platform,
+    pub channel: String,
+    pub original_id: Option<String>,
+    pub response_text: String,
+    pub response_type: String,
+    pub attention_state: Option<AttentionState>,
+    pub generation_time_ms: Option<u64>,
+    pub agent_context: Option<serde_json::Value>,
+    pub status: ResponseStatus,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Counters since the store was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Messages newly stored.
+    pub inserted: u64,
+    /// Messages ignored because the same platform id was already stored.
+    pub duplicates: u64,
+    /// Messages removed by `delete_message` and `purge_author`.
+    pub deleted: u64,
+    /// Messages removed by `prune`.
+    pub pruned: u64,
+    pub queue_upserts: u64,
+    pub queue_removed: u64,
+    /// Queue upserts ignored because their message is not stored.
+    pub queue_orphans: u64,
+    pub commits: u64,
+    /// Failed statements (each also logged; the latest is `last_error`).
+    pub errors: u64,
+    /// Writes dropped by a failure (a rolled-back batch, a failed statement).
+    pub lost: u64,
+    /// Writes held in memory while another connection locks the database.
+    pub held: u64,
+    pub last_error: Option<String>,
+}
+
+/// Counters the writer bumps and any handle reads without a round trip.
+#[derive(Default)]
+struct Counters {
+    inserted: AtomicU64,
+    duplicates: AtomicU64,
+    deleted: AtomicU64,
+    pruned: AtomicU64,
+    queue_upserts: AtomicU64,
+    queue_removed: AtomicU64,
+    queue_orphans: AtomicU64,
+    commits: AtomicU64,
+    errors: AtomicU64,
+    lost: AtomicU64,
+    held: AtomicU64,
+}
+
+struct Shared {
+    path: PathBuf,
+    counters: Counters,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn stats(&self) -> StoreStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StoreStats {
+            inserted: get(&c.inserted),
+            duplicates: get(&c.duplicates),
+            deleted: get(&c.deleted),
+            pruned: get(&c.pruned),
+            queue_upserts: get(&c.queue_upserts),
+            queue_removed: get(&c.queue_removed),
+            queue_orphans: get(&c.queue_orphans),
+            commits: get(&c.commits),
+            errors: get(&c.errors),
+            lost: get(&c.lost),
+            held: get(&c.held),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+
+    fn closed(&self) -> StoreError {
+        StoreError::Closed {
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// Joins the writer thread when the last handle goes away, so that a reopen
+/// right after a drop finds every write committed and the file released.
+struct Joiner {
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Joiner {
+    fn join(&self) -> bool {
+        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match handle {
+            Some(h) => h.join().is_ok(),
+            None => true,
+        }
+    }
+}
+
+impl Drop for Joiner {
+    fn drop(&mut self) {
+        if !self.join() {
+            tracing::error!("store writer thread panicked");
+        }
+    }
+}
+
+/// A handle to the store's writer thread. Cheap to clone; `Send + Sync`.
+/// Dropping the last handle commits what was sent and joins the thread.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Cmd>,
+    shared: Arc<Shared>,
+    // Declared after `tx` on purpose: fields drop in order, so the last
+    // handle closes the channel before it waits for the writer to finish.
+    joiner: Arc<Joiner>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies pending
+    /// migrations and starts the writer thread.
+    pub fn open(path: &Path, cfg: &StoreConfig) -> Result<Store, StoreError> {
+        cfg.validate()?;
+        let path = path.to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let conn = schema::open(&path, cfg)?;
+        let shared = Arc::new(Shared {
+            path: path.clone(),
+            counters: Counters::default(),
+            last_error: Mutex::new(None),
+        });
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let writer = writer::Writer::new(conn, Arc::clone(&shared), cfg);
+        let handle = std::thread::Builder::new()
+            .name("clank-store".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| StoreError::Spawn { path, source })?;
+        Ok(Store {
+            tx,
+            shared,
+            joiner: Arc::new(Joiner {
+                handle: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Counters so far, without waiting for pending writes (see [`Store::flush`]).
+    pub fn stats(&self) -> StoreStats {
+        self.shared.stats()
+    }
+
+    fn write(&self, w: Write) -> Result<(), StoreError> {
+        self.tx
+            .blocking_send(Cmd::Write(w))
+            .map_err(|_| self.shared.closed())
+    }
+
+    async fn write_async(&self, w: Write) -> Result<(), StoreError> {
+        self.tx
+            .send(Cmd::Write(w))
+            .await
+            .map_err(|_| self.shared.closed())
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Query) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(Cmd::Query(make(reply)))
+            .map_err(|_| self.shared.closed())?;
+        rx.blocking_recv().map_err(|_| self.shared.closed())?
+    }
+
+    async fn ask_async<T>(&self, make: impl FnOnce(Reply<T>) -> Query) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Query(make(reply)))
+            .await
+            .map_err(|_| self.shared.closed())?;
+        rx.await.map_err(|_| self.shared.closed())?
+    }
+
+    /// Stores a message (fire and forget, batched). A message whose platform
+    /// id is already stored is ignored and counted in `duplicates`.
+    pub fn insert_message(&self, m: StoredMessage) -> Result<(), StoreError> {
+        self.write(Write::Insert(m))
+    }
+
+    pub async fn insert_message_async(&self, m: StoredMessage) -> Result<(), StoreError> {
+        self.write_async(Write::Insert(m)).await
+    }
+
+    /// Stores many messages with one channel operation (replay, import).
+    pub fn insert_messages(&self, ms: Vec<StoredMessage>) -> Result<(), StoreError> {
+        self.write(Write::InsertMany(ms))
+    }
+
+    pub async fn insert_messages_async(&self, ms: Vec<StoredMessage>) -> Result<(), StoreError> {
+        self.write_async(Write::InsertMany(ms)).await
+    }
+
+    /// Removes one message, its queue entry, and withdraws its unsent replies.
+    pub fn delete_message(
+        &self,
+        platform: Platform,
+        channel: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.write(Write::Delete {
+            platform,
+            channel: channel.to_owned(),
+            id: id.to_owned(),
+        })
+    }
+
+    pub async fn delete_message_async(
+        &self,
+        platform: Platform,
+        channel: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.write_async(Write::Delete {
+            platform,
+            channel: channel.to_owned(),
+            id: id.to_owned(),
+        })
+        .await
+    }
+
+    /// Removes every message of one author in one channel (a ban or timeout),
+    /// their queue entries, and withdraws unsent replies to them.
+    pub fn purge_author(
+        &self,
+        platform: Platform,
+        channel: &str,
+        author_id: &str,
+    ) -> Result<(), StoreError> {
+        self.write(Write::Purge {
+            platform,
+            channel: channel.to_owned(),
+            author_id: author_id.to_owned(),
+        })
+    }
+
+    pub async fn purge_author_async(
+        &self,
+        platform: Platform,
+        channel: &str,
+        author_id: &str,
+    ) -> Result<(), StoreError> {
+        self.write_async(Write::Purge {
+            platform,
+            channel: channel.to_owned(),
+            author_id: author_id.to_owned(),
+        })
+        .await
+    }
+
+    /// Records (or updates) a queue entry for an already inserted message.
+    pub fn queue_upsert(&self, r: QueueRecord) -> Result<(), StoreError> {
+        self.write(Write::QueueUpsert(r))
+    }
+
+    pub async fn queue_upsert_async(&self, r: QueueRecord) -> Result<(), StoreError> {
+        self.write_async(Write::QueueUpsert(r)).await
+    }
+
+    pub fn queue_remove(&self, platform: Platform, id: &str) -> Result<(), StoreError> {
+        self.write(Write::QueueRemove {
+            platform,
+            id: id.to_owned(),
+        })
+    }
+
+    pub async fn queue_remove_async(&self, platform: Platform, id: &str) -> Result<(), StoreError> {
+        self.write_async(Write::QueueRemove {
+            platform,
+            id: id.to_owned(),
+        })
+        .await
+    }
+
+    pub fn queue_clear(&self) -> Result<(), StoreError> {
+        self.write(Write::QueueClear)
+    }
+
+    pub async fn queue_clear_async(&self) -> Result<(), StoreError> {
+        self.write_async(Write::QueueClear).await
+    }
+
+    /// The persisted queue, highest score first (ties: oldest first). Expired
+    /// entries are included; the caller's clock decides what has expired.
+    pub fn load_queue(&self) -> Result<Vec<QueuedMessage>, StoreError> {
+        self.ask(Query::LoadQueue)
+    }
+
+    pub async fn load_queue_async(&self) -> Result<Vec<QueuedMessage>, StoreError> {
+        self.ask_async(Query::LoadQueue).await
+    }
+
+    /// The last `n` messages of one channel, oldest first.
+    pub fn last_messages(
+        &self,
+        platform: Platform,
+        channel: &str,
+        n: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let channel = channel.to_owned();
+        self.ask(|reply| Query::LastMessages {
+            platform,
+            channel,
+            n,
+            reply,
+        })
+    }
+
+    pub async fn last_messages_async(
+        &self,
+        platform: Platform,
+        channel: &str,
+        n: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let channel = channel.to_owned();
+        self.ask_async(|reply| Query::LastMessages {
+            platform,
+            channel,
+            n,
+            reply,
+        })
+        .await
+    }
+
+    /// The channel's settings, or the defaults if none were ever set.
+    pub fn channel_config(
+        &self,
+        platform: Platform,
+        channel: &str,
+    ) -> Result<ChannelConfig, StoreError> {
+        let channel = channel.to_owned();
+        self.ask(|reply| Query::ChannelConfig {
+            platform,
+            channel,
+            reply,
+        })
+    }
+
+    pub async fn channel_config_async(
+        &self,
+        platform: Platform,
+        channel: &str,
+    ) -> Result<ChannelConfig, StoreError> {
+        let channel = channel.to_owned();
+        self.ask_async(|reply| Query::ChannelConfig {
+            platform,
+            channel,
+            reply,
+        })
+        .await
+    }
+
+    pub fn set_channel_config(
+        &self,
+        platform: Platform,
+        channel: &str,
+        config: &ChannelConfig,
+    ) -> Result<(), StoreError> {
+        self.write(Write::SetChannelConfig {
+            platform,
+            channel: channel.to_owned(),
+            config: config.clone(),
+        })
+    }
+
+    pub async fn set_channel_config_async(
+        &self,
+        platform: Platform,
+        channel: &str,
+        config: &ChannelConfig,
+    ) -> Result<(), StoreError> {
+        self.write_async(Write::SetChannelConfig {
+            platform,
+            channel: channel.to_owned(),
+            config: config.clone(),
+        })
+        .await
+    }
+
+    /// Records one metric sample (fire and forget, batched).
+    pub fn insert_metric(&self, m: Metric) -> Result<(), StoreError> {
+        self.write(Write::Metric(m))
+    }
+
+    pub async fn insert_metric_async(&self, m: Metric) -> Result<(), StoreError> {
+        self.write_async(Write::Metric(m)).await
+    }
+
+    /// Records a reply and links it from its message; returns the reply's id.
+    pub fn insert_response(&self, r: NewResponse) -> Result<i64, StoreError> {
+        self.ask(|reply| Query::InsertResponse { r, reply })
+    }
+
+    pub async fn insert_response_async(&self, r: NewResponse) -> Result<i64, StoreError> {
+        self.ask_async(|reply| Query::InsertResponse { r, reply })
+            .await
+    }
+
+    /// Moves a reply to `status` (fire and forget); `sent_at` is kept if `None`.
+    pub fn set_response_status(
+        &self,
+        id: i64,
+        status: ResponseStatus,
+        sent_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.write(Write::ResponseStatus {
+            id,
+            status,
+            sent_at,
+        })
+    }
+
+    pub async fn set_response_status_async(
+        &self,
+        id: i64,
+        status: ResponseStatus,
+        sent_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.write_async(Write::ResponseStatus {
+            id,
+            status,
+            sent_at,
+        })
+        .await
+    }
+
+    pub fn get_response(&self, id: i64) -> Result<Option<StoredResponse>, StoreError> {
+        self.ask(|reply| Query::GetResponse { id, reply })
+    }
+
+    pub async fn get_response_async(&self, id: i64) -> Result<Option<StoredResponse>, StoreError> {
+        self.ask_async(|reply| Query::GetResponse { id, reply })
+            .await
+    }
+
+    /// Every message of `channel` (of one platform, or of all platforms when
+    /// `None`) since `since`, in time order. An empty `channel` means every
+    /// channel. For big exports prefer [`Store::export_pages`], which never
+    /// holds more than a page in memory.
+    pub fn export(
+        &self,
+        platform: Option<Platform>,
+        channel: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut out = Vec::new();
+        for page in self.export_pages(platform, channel, since, EXPORT_PAGE) {
+            out.extend(page?);
+        }
+        Ok(out)
+    }
+
+    pub async fn export_async(
+        &self,
+        platform: Option<Platform>,
+        channel: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut merge = ExportMerge::new(platform, channel, since, EXPORT_PAGE);
+        let mut out = Vec::new();
+        loop {
+            while let Some((i, q)) = merge.needs() {
+                let rows = self
+                    .ask_async(|reply| Query::ExportPage { q, reply })
+                    .await?;
+                merge.feed(i, rows);
+            }
+            match merge.take_page() {
+                Some(page) => out.extend(page),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Like [`Store::export`], one page of at most `page_size` messages at a
+    /// time (blocking iterator). Writes sent meanwhile may or may not show up.
+    pub fn export_pages(
+        &self,
+        platform: Option<Platform>,
+        channel: &str,
+        since: Option<DateTime<Utc>>,
+        page_size: usize,
+    ) -> ExportPages {
+        ExportPages {
+            store: self.clone(),
+            merge: ExportMerge::new(platform, channel, since, page_size.max(1)),
+            failed: false,
+        }
+    }
+
+    /// Applies a retention policy. Deletes in chunks of at most a thousand
+    /// rows, interleaved with other commands so the writer stays responsive;
+    /// queue entries of deleted messages go with them.
+    pub fn prune(
+        &self,
+        policy: &RetentionPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<PruneReport, StoreError> {
+        let policy = *policy;
+        self.ask(|reply| Query::Prune { policy, now, reply })
+    }
+
+    pub async fn prune_async(
+        &self,
+        policy: &RetentionPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<PruneReport, StoreError> {
+        let policy = *policy;
+        self.ask_async(|reply| Query::Prune { policy, now, reply })
+            .await
+    }
+
+    /// Waits until every write sent before it is committed; returns the counters.
+    pub fn flush(&self) -> Result<StoreStats, StoreError> {
+        self.ask(Query::Flush)
+    }
+
+    pub async fn flush_async(&self) -> Result<StoreStats, StoreError> {
+        self.ask_async(Query::Flush).await
+    }
+
+    /// Commits everything sent so far (from every handle), stops the writer
+    /// and waits for it to release the file. Other handles then get
+    /// [`StoreError::Closed`].
+    pub fn close(self) -> Result<StoreStats, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let sent = self.tx.blocking_send(Cmd::Shutdown(reply));
+        let result = match sent {
+            Ok(()) => rx.blocking_recv().map_err(|_| self.shared.closed())?,
+            Err(_) => Err(self.shared.closed()),
+        };
+        if !self.joiner.join() {
+            tracing::error!(path = %self.shared.path.display(), "store writer thread panicked");
+        }
+        result
+    }
+
+    /// [`Store::close`] for async callers (joins the thread off the runtime).
+    pub async fn close_async(self) -> Result<StoreStats, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let result = match self.tx.send(Cmd::Shutdown(reply)).await {
+            Ok(()) => rx.await.map_err(|_| self.shared.closed())?,
+            Err(_) => Err(self.shared.closed()),
+        };
+        let joiner = Arc::clone(&self.joiner);
+        drop(self);
+        // The join is quick (the writer already replied) but still blocking.
+        let _ = tokio::task::spawn_blocking(move || joiner.join()).await;
+        result
+    }
+}
+
+/// Keyset position inside one platform's rows: `(created_at ms, row id)`.
+type Cursor = (i64, i64);
+
+/// One page request of an export, for one platform.
+#[derive(Debug, Clone)]
+struct ExportQuery {
+    platform: Platform,
+    /// Empty: every channel.
+    channel: String,
+    since_ms: Option<i64>,
+    after: Option<Cursor>,
+    limit: usize,
+}
+
+/// Merges per-platform keyset pages into one time-ordered stream, so an export
+/// across platforms walks indexes instead of sorting the whole table.
+struct ExportMerge {
+    streams: Vec<ExportStream>,
+    page_size: usize,
+}
+
+struct ExportStream {
+    q: ExportQuery,
+    buf: VecDeque<(Cursor, ChatMessage)>,
+    done: bool,
+}
+
+impl ExportMerge {
+    fn new(
+        platform: Option<Platform>,
+        channel: &str,
+        since: Option<DateTime<Utc>>,
+        page_size: usize,
+    ) -> Self {
+        let platforms: Vec<Platform> = match platform {
+            Some(p) => vec![p],
+            None => Platform::ALL.to_vec(),
+        };
+        let streams = platforms
+            .into_iter()
+            .map(|platform| ExportStream {
+                q: ExportQuery {
+                    platform,
+                    channel: channel.to_owned(),
+                    since_ms: since.map(|t| t.timestamp_millis()),
+                    after: None,
+                    limit: page_size,
+                },
+                buf: VecDeque::new(),
+                done: false,
+            })
+            .collect();
+        Self { streams, page_size }
+    }
+
+    /// The next page request needed before a merged page can be cut.
+    fn needs(&self) -> Option<(usize, ExportQuery)> {
+        self.streams
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.buf.is_empty() && !s.done)
+            .map(|(i, s)| (i, s.q.clone()))
+    }
+
+    fn feed(&mut self, i: usize, rows: Vec<(Cursor, ChatMessage)>) {
+        let s = &mut self.streams[i];
+        if rows.len() < s.q.limit {
+            s.done = true;
+        }
+        if let Some((cursor, _)) = rows.last() {
+            s.q.after = Some(*cursor);
+        }
+        s.buf.extend(rows);
+    }
+
+    /// Cuts the next merged page; stops early when a stream needs a refill.
+    fn take_page(&mut self) -> Option<Vec<ChatMessage>> {
+        let mut page = Vec::new();
+        while page.len() < self.page_size {
+            if self.streams.iter().any(|s| s.buf.is_empty() && !s.done) {
+                break;
+            }
+            let next = self
+                .streams
+                .iter_mut()
+                .filter(|s| !s.buf.is_empty())
+                .min_by_key(|s| s.buf.front().map(|(c, _)| *c));
+            match next.and_then(|s| s.buf.pop_front()) {
+                Some((_, m)) => page.push(m),
+                None => break,
+            }
+        }
+        if page.is_empty() { None } else { Some(page) }
+    }
+}
+
+/// Blocking iterator over export pages; see [`Store::export_pages`].
+pub struct ExportPages {
+    store: Store,
+    merge: ExportMerge,
+    failed: bool,
+}
+
+impl Iterator for ExportPages {
+    type Item = Result<Vec<ChatMessage>, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        while let Some((i, q)) = self.merge.needs() {
+            match self.store.ask(|reply| Query::ExportPage { q, reply }) {
+                Ok(rows) => self.merge.feed(i, rows),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.merge.take_page().map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_become_paths() {
+        assert_eq!(
+            parse_database_url("sqlite:///var/lib/clank.db"),
+            PathBuf::from("/var/lib/clank.db")
+        );
+        assert_eq!(
+            parse_database_url("sqlite://data/clank.db"),
+            PathBuf::from("data/clank.db")
+        );
+        assert_eq!(
+            parse_database_url("sqlite:clank.db?mode=rwc"),
+            PathBuf::from("clank.db")
+        );
+        assert_eq!(
+            parse_database_url("file:///tmp/x.db"),
+            PathBuf::from("/tmp/x.db")
+        );
+        assert_eq!(
+            parse_database_url("file://localhost/tmp/x.db"),
+            PathBuf::from("/tmp/x.db")
+        );
+        assert_eq!(parse_database_url("file:x.db"), PathBuf::from("x.db"));
+        assert_eq!(
+            parse_database_url(" /plain/path.db "),
+            PathBuf::from("/plain/path.db")
+        );
+        assert_eq!(parse_database_url("SQLITE://x.db"), PathBuf::from("x.db"));
+    }
+
+    #[test]
+    fn config_ranges_name_their_keys() {
+        assert!(StoreConfig::default().validate().is_ok());
+        let bad = StoreConfig {
+            batch_size: 0,
+            ..StoreConfig::default()
+        };
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("store.batch_size"), "{err}");
+        assert!(err.contains("1 to 100000"), "{err}");
+        let bad = StoreConfig {
+            retention_days: 4000,
+            ..StoreConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("store.retention_days")
+        );
+    }
+
+    #[test]
+    fn config_parses_from_toml_and_rejects_unknown_keys() {
+        let cfg: StoreConfig = toml::from_str("batch_size = 64\npath = \"/x/clank.db\"").unwrap();
+        assert_eq!(cfg.batch_size, 64);
+        assert_eq!(cfg.path, Some(PathBuf::from("/x/clank.db")));
+        assert_eq!(cfg.retention_days, 30);
+        let err = toml::from_str::<StoreConfig>("batch = 1").unwrap_err();
+        assert!(err.to_string().contains("batch"));
+    }
+
+    #[test]
+    fn response_status_round_trips() {
+        for s in [
+            ResponseStatus::Pending,
+            ResponseStatus::Approved,
+            ResponseStatus::Sent,
+            ResponseStatus::Rejected,
+            ResponseStatus::Withdrawn,
+            ResponseStatus::Failed,
+        ] {
+            assert_eq!(s.as_str().parse::<ResponseStatus>(), Ok(s));
+        }
+        assert!("lost".parse::<ResponseStatus>().is_err());
+    }
+}

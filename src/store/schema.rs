@@ -1,0 +1,282 @@
+//! Opening the database: connection settings and the versioned migrations
+//! tracked in `PRAGMA user_version`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::{StoreConfig, StoreError};
+
+/// SQLite's page cache for the one connection, in KiB (negative = KiB to
+/// SQLite). Modest on purpose: the whole replay must fit in 64 MB, and the OS
+/// page cache holds the rest of the file anyway.
+const CACHE_KIB: i64 = 8 * 1024;
+
+/// The WAL file is truncated back to this size after a checkpoint, so a burst
+/// does not leave a huge file behind.
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Migration `i` (0-based) brings the schema from version `i` to `i + 1`.
+/// Never edit a released entry; append a new one.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE chat_messages (
+        id                 INTEGER PRIMARY KEY,
+        platform           TEXT    NOT NULL,
+        channel            TEXT    NOT NULL,
+        platform_msg_id    TEXT    NOT NULL,
+        author_id          TEXT    NOT NULL,
+        author_name        TEXT    NOT NULL,
+        author_roles       TEXT    NOT NULL DEFAULT '[]',  -- JSON array of role names
+        author_months      INTEGER,
+        first_message      INTEGER NOT NULL DEFAULT 0,
+        content            TEXT    NOT NULL,
+        paid               TEXT,                           -- JSON object or NULL
+        reply_to           TEXT,                           -- platform id of the message answered
+        salience_score     REAL,
+        salience_breakdown TEXT,                           -- JSON: four factors + reasons
+        priority           TEXT,
+        attention_state    TEXT,
+        metadata           TEXT,                           -- JSON
+        created_at         INTEGER NOT NULL,               -- unix ms, when it was said
+        processed_at       INTEGER,                        -- unix ms
+        -- Latest reply; no foreign key, so deleting a reply needs no scan of this table.
+        response_id        INTEGER,
+        UNIQUE (platform, platform_msg_id)
+    );
+    -- Ascending on purpose: SQLite walks an index both ways, and the implicit
+    -- trailing rowid then agrees with `ORDER BY created_at DESC, id DESC`
+    -- (last N) as well as `ASC, ASC` (export), so neither needs a sort.
+    CREATE INDEX chat_messages_channel_time ON chat_messages (platform, channel, created_at);
+    CREATE INDEX chat_messages_salience ON chat_messages (platform, channel, salience_score DESC);
+    CREATE INDEX chat_messages_platform_time ON chat_messages (platform, created_at);
+    -- A ban purges one author's messages without scanning the channel.
+    CREATE INDEX chat_messages_author ON chat_messages (platform, channel, author_id);
+
+    CREATE TABLE chat_responses (
+        id                  INTEGER PRIMARY KEY,
+        original_message_id INTEGER REFERENCES chat_messages (id) ON DELETE SET NULL,
+        platform            TEXT    NOT NULL,
+        channel             TEXT    NOT NULL,
+        response_text       TEXT    NOT NULL,
+        response_type       TEXT    NOT NULL,
+        attention_state     TEXT,
+        generation_time_ms  INTEGER,
+        agent_context       TEXT,                          -- JSON
+        status              TEXT    NOT NULL DEFAULT 'pending',
+        created_at          INTEGER NOT NULL,
+        sent_at             INTEGER
+    );
+    CREATE INDEX chat_responses_original ON chat_responses (original_message_id);
+    CREATE INDEX chat_responses_channel_time ON chat_responses (platform, channel, created_at);
+    CREATE INDEX chat_responses_time ON chat_responses (created_at);
+
+    CREATE TABLE platform_metrics (
+        id       INTEGER PRIMARY KEY,
+        platform TEXT    NOT NULL,
+        channel  TEXT    NOT NULL,
+        at       INTEGER NOT NULL,
+        name     TEXT    NOT NULL,
+        value    REAL    NOT NULL
+    );
+    CREATE INDEX platform_metrics_series ON platform_metrics (platform, channel, name, at);
+    CREATE INDEX platform_metrics_time ON platform_metrics (at);
+
+    CREATE TABLE channel_config (
+        platform          TEXT    NOT NULL,
+        channel           TEXT    NOT NULL,
+        message_threshold INTEGER NOT NULL DEFAULT 30,
+        time_delay        INTEGER NOT NULL DEFAULT 300,
+        context_limit     INTEGER NOT NULL DEFAULT 200,
+        model             TEXT,
+        updated_at        INTEGER NOT NULL,
+        PRIMARY KEY (platform, channel)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE auth_tokens (
+        platform          TEXT    NOT NULL,
+        account           TEXT    NOT NULL,
+        access_token_enc  BLOB,
+        refresh_token_enc BLOB,
+        nonce             BLOB,
+        scopes            TEXT,
+        expires_at        INTEGER,
+        updated_at        INTEGER NOT NULL,
+        PRIMARY KEY (platform, account)
+    );
+
+    -- The salience queue, so a restart (even kill -9) restores it. Keyed by the
+    -- message row: deleting or pruning a message drops its entry by cascade.
+    CREATE TABLE queue_entries (
+        message_id  INTEGER PRIMARY KEY REFERENCES chat_messages (id) ON DELETE CASCADE,
+        priority    TEXT    NOT NULL,
+        score       REAL    NOT NULL,
+        enqueued_at INTEGER NOT NULL,
+        expires_at  INTEGER
+    );
+    CREATE INDEX queue_entries_order ON queue_entries (score DESC, enqueued_at);
+    "#,
+];
+
+/// The schema version this build writes.
+pub(super) fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Opens the file read-write, sets the connection up and migrates it.
+pub(super) fn open(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    // SQLite quietly falls back to read-only when the file is write-protected;
+    // say so now rather than failing on the first batch.
+    if conn.is_readonly(rusqlite::MAIN_DB).map_err(open_err)? {
+        return Err(StoreError::ReadOnly {
+            path: path.to_path_buf(),
+        });
+    }
+    conn.busy_timeout(Duration::from_millis(cfg.busy_timeout_ms))
+        .map_err(open_err)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| map_open_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Some file systems (network shares) cannot do WAL; it still works, slower.
+        tracing::warn!(path = %path.display(), mode, "database is not in WAL mode");
+    }
+    // NORMAL in WAL mode: a power cut may lose the last commits, never corrupt.
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -{CACHE_KIB};
+         PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT};"
+    ))
+    .map_err(open_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// A write refused because of the file system becomes `ReadOnly`.
+fn map_open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) {
+        StoreError::ReadOnly {
+            path: path.to_path_buf(),
+        }
+    } else {
+        StoreError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        }
+    }
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+/// Applies the missing migrations in order, all in one transaction, so a
+/// crash mid-way leaves the old schema intact.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let latest = latest_version();
+    let found = user_version(conn).map_err(|e| map_open_error(path, e))?;
+    if found > latest {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: latest,
+        });
+    }
+    if found == latest {
+        return Ok(());
+    }
+    let migrate_err = |version, source| StoreError::Migrate {
+        path: path.to_path_buf(),
+        version,
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| map_open_error(path, e))?;
+    // Another process may have migrated while we waited for the lock.
+    let found = user_version(&tx).map_err(|e| migrate_err(found + 1, e))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let version = i as i64 + 1;
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", version))
+            .map_err(|e| migrate_err(version, e))?;
+    }
+    tx.commit().map_err(|e| migrate_err(latest, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_reach_the_latest_version_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let cfg = StoreConfig::default();
+        let conn = open(&path, &cfg).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), latest_version());
+        drop(conn);
+        // Reopening must not try to re-create the tables.
+        let conn = open(&path, &cfg).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), latest_version());
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", latest_version() + 5)
+            .unwrap();
+        drop(conn);
+        let err = open(&path, &StoreConfig::default()).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+        assert!(err.to_string().contains("m.db"));
+    }
+
+    #[test]
+    fn hot_queries_use_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("p.db"), &StoreConfig::default()).unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            rows.join(" | ")
+        };
+        for sql in [
+            super::super::writer::SQL_LAST_MESSAGES,
+            super::super::writer::SQL_EXPORT_CHANNEL,
+        ] {
+            let p = plan(&sql.replace('?', "1 +"));
+            assert!(p.contains("chat_messages_channel_time"), "{sql}: {p}");
+            assert!(!p.contains("TEMP B-TREE"), "{sql}: {p}");
+        }
+        let p = plan(&super::super::writer::SQL_EXPORT_PLATFORM.replace('?', "1 +"));
+        assert!(p.contains("chat_messages_platform_time"), "{p}");
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
+    }
+}

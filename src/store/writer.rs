@@ -1,0 +1,1158 @@
+//! The writer thread: owns the connection, batches writes into transactions,
+//! answers queries, runs retention in chunks and holds writes while another
+//! connection locks the database.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot};
+
+use super::codec::{
+    self, BreakdownOut, MESSAGE_NCOLS, Scratch, json_into, message_from_row, roles_json,
+};
+use super::{
+    ChannelConfig, ChatMessage, Cursor, ExportQuery, Metric, NewResponse, Platform, PruneReport,
+    QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy, Shared, StoreConfig, StoreError,
+    StoreStats, StoredMessage, StoredResponse,
+};
+
+/// Where a query's answer goes.
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Writes held while the database is locked, at most; beyond this the writer
+/// stops taking commands, so the bounded channel pushes back on producers.
+const HELD_LIMIT: usize = 4 * super::CHANNEL_CAPACITY;
+
+/// Rows one retention step deletes, so other commands wait at most one chunk.
+const PRUNE_CHUNK: i64 = 1000;
+
+/// A retry after a busy database waits at least this long (when the
+/// configured busy timeout is shorter), so the writer never spins.
+const MIN_BUSY_PAUSE: Duration = Duration::from_millis(50);
+
+pub(super) enum Cmd {
+    Write(Write),
+    Query(Query),
+    /// Apply everything queued, stop, reply with the final counters.
+    Shutdown(Reply<StoreStats>),
+}
+
+/// Fire-and-forget changes, applied in order inside the open transaction.
+/// Messages travel unboxed: the hot path then allocates nothing per row, and
+/// the channel's slots are reused blocks anyway.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Write {
+    Insert(StoredMessage),
+    InsertMany(Vec<StoredMessage>),
+    Delete {
+        platform: Platform,
+        channel: String,
+        id: String,
+    },
+    Purge {
+        platform: Platform,
+        channel: String,
+        author_id: String,
+    },
+    QueueUpsert(QueueRecord),
+    QueueRemove {
+        platform: Platform,
+        id: String,
+    },
+    QueueClear,
+    SetChannelConfig {
+        platform: Platform,
+        channel: String,
+        config: ChannelConfig,
+    },
+    Metric(Metric),
+    ResponseStatus {
+        id: i64,
+        status: ResponseStatus,
+        sent_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl Write {
+    /// How many rows-worth of work it is, for batching and loss counts.
+    fn weight(&self) -> usize {
+        match self {
+            Write::InsertMany(ms) => ms.len(),
+            _ => 1,
+        }
+    }
+
+    fn op(&self) -> &'static str {
+        match self {
+            Write::Insert(_) | Write::InsertMany(_) => "insert message",
+            Write::Delete { .. } => "delete message",
+            Write::Purge { .. } => "purge author",
+            Write::QueueUpsert(_) => "queue upsert",
+            Write::QueueRemove { .. } => "queue remove",
+            Write::QueueClear => "queue clear",
+            Write::SetChannelConfig { .. } => "set channel config",
+            Write::Metric(_) => "insert metric",
+            Write::ResponseStatus { .. } => "set response status",
+        }
+    }
+}
+
+/// Requests that need an answer. All but `Prune` first commit every write
+/// sent before them.
+pub(super) enum Query {
+    Flush(Reply<StoreStats>),
+    LastMessages {
+        platform: Platform,
+        channel: String,
+        n: usize,
+        reply: Reply<Vec<ChatMessage>>,
+    },
+    ChannelConfig {
+        platform: Platform,
+        channel: String,
+        reply: Reply<ChannelConfig>,
+    },
+    ExportPage {
+        q: ExportQuery,
+        reply: Reply<Vec<(Cursor, ChatMessage)>>,
+    },
+    LoadQueue(Reply<Vec<QueuedMessage>>),
+    Prune {
+        policy: RetentionPolicy,
+        now: DateTime<Utc>,
+        reply: Reply<PruneReport>,
+    },
+    InsertResponse {
+        r: NewResponse,
+        reply: Reply<i64>,
+    },
+    GetResponse {
+        id: i64,
+        reply: Reply<Option<StoredResponse>>,
+    },
+}
+
+impl Query {
+    fn fail(self, err: impl Fn() -> StoreError) {
+        // A dropped receiver only means the caller stopped waiting.
+        match self {
+            Query::Flush(reply) => drop(reply.send(Err(err()))),
+            Query::LastMessages { reply, .. } => drop(reply.send(Err(err()))),
+            Query::ChannelConfig { reply, .. } => drop(reply.send(Err(err()))),
+            Query::ExportPage { reply, .. } => drop(reply.send(Err(err()))),
+            Query::LoadQueue(reply) => drop(reply.send(Err(err()))),
+            Query::Prune { reply, .. } => drop(reply.send(Err(err()))),
+            Query::InsertResponse { reply, .. } => drop(reply.send(Err(err()))),
+            Query::GetResponse { reply, .. } => drop(reply.send(Err(err()))),
+        }
+    }
+}
+
+const SQL_BEGIN: &str = "BEGIN IMMEDIATE";
+const SQL_COMMIT: &str = "COMMIT";
+
+const SQL_INSERT: &str = "INSERT OR IGNORE INTO chat_messages (platform, channel, \
+     platform_msg_id, author_id, author_name, author_roles, author_months, first_message, \
+     content, paid, reply_to, salience_score, salience_breakdown, priority, attention_state, \
+     metadata, created_at, processed_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+
+/// Unsent replies to a message that is going away are withdrawn, not lost.
+const SQL_WITHDRAW_ONE: &str = "UPDATE chat_responses SET status = 'withdrawn' \
+     WHERE status IN ('pending', 'approved') AND original_message_id IN \
+     (SELECT id FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3)";
+const SQL_DELETE_ONE: &str =
+    "DELETE FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3";
+const SQL_WITHDRAW_AUTHOR: &str = "UPDATE chat_responses SET status = 'withdrawn' \
+     WHERE status IN ('pending', 'approved') AND original_message_id IN \
+     (SELECT id FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND author_id = ?3)";
+const SQL_DELETE_AUTHOR: &str =
+    "DELETE FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND author_id = ?3";
+
+/// `WHERE` (not just `FROM`) keeps SQLite from reading `ON CONFLICT` as a join.
+const SQL_QUEUE_UPSERT: &str = "INSERT INTO queue_entries \
+     (message_id, priority, score, enqueued_at, expires_at) \
+     SELECT id, ?4, ?5, ?6, ?7 FROM chat_messages \
+     WHERE platform = ?1 AND platform_msg_id = ?2 AND channel = ?3 \
+     ON CONFLICT (message_id) DO UPDATE SET priority = excluded.priority, \
+     score = excluded.score, enqueued_at = excluded.enqueued_at, expires_at = excluded.expires_at";
+const SQL_QUEUE_REMOVE: &str = "DELETE FROM queue_entries WHERE message_id = \
+     (SELECT id FROM chat_messages WHERE platform = ?1 AND platform_msg_id = ?2)";
+const SQL_QUEUE_CLEAR: &str = "DELETE FROM queue_entries";
+const SQL_LOAD_QUEUE: &str = concat!(
+    "SELECT ",
+    message_cols!(),
+    ", ",
+    salience_cols!(),
+    ", q.priority, q.score, q.enqueued_at, q.expires_at \
+     FROM queue_entries q JOIN chat_messages m ON m.id = q.message_id \
+     ORDER BY q.score DESC, q.enqueued_at, q.message_id"
+);
+
+const SQL_SET_CONFIG: &str = "INSERT INTO channel_config (platform, channel, message_threshold, \
+     time_delay, context_limit, model, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+     ON CONFLICT (platform, channel) DO UPDATE SET message_threshold = excluded.message_threshold, \
+     time_delay = excluded.time_delay, context_limit = excluded.context_limit, \
+     model = excluded.model, updated_at = excluded.updated_at";
+const SQL_GET_CONFIG: &str = "SELECT message_threshold, time_delay, context_limit, model \
+     FROM channel_config WHERE platform = ?1 AND channel = ?2";
+
+const SQL_METRIC: &str =
+    "INSERT INTO platform_metrics (platform, channel, at, name, value) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+const SQL_INSERT_RESPONSE: &str = "INSERT INTO chat_responses (original_message_id, platform, \
+     channel, response_text, response_type, attention_state, generation_time_ms, agent_context, \
+     status, created_at) VALUES ((SELECT id FROM chat_messages WHERE platform = ?1 AND \
+     channel = ?2 AND platform_msg_id = ?3), ?1, ?2, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const SQL_LINK_RESPONSE: &str = "UPDATE chat_messages SET response_id = ?4 \
+     WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3";
+const SQL_RESPONSE_STATUS: &str =
+    "UPDATE chat_responses SET status = ?2, sent_at = COALESCE(?3, sent_at) WHERE id = ?1";
+const SQL_GET_RESPONSE: &str = "SELECT r.id, r.platform, r.channel, m.platform_msg_id, \
+     r.response_text, r.response_type, r.attention_state, r.generation_time_ms, r.agent_context, \
+     r.status, r.created_at, r.sent_at FROM chat_responses r \
+     LEFT JOIN chat_messages m ON m.id = r.original_message_id WHERE r.id = ?1";
+
+pub(super) const SQL_LAST_MESSAGES: &str = concat!(
+    "SELECT ",
+    message_cols!(),
+    " FROM chat_messages m WHERE m.platform = ?1 AND m.channel = ?2 \
+     ORDER BY m.created_at DESC, m.id DESC LIMIT ?3"
+);
+/// Keyset pages: `(created_at, id)` strictly after the previous page's last row.
+pub(super) const SQL_EXPORT_CHANNEL: &str = concat!(
+    "SELECT ",
+    message_cols!(),
+    ", m.id FROM chat_messages m WHERE m.platform = ?1 AND m.channel = ?2 \
+     AND m.created_at >= ?3 AND (m.created_at, m.id) > (?4, ?5) \
+     ORDER BY m.created_at, m.id LIMIT ?6"
+);
+pub(super) const SQL_EXPORT_PLATFORM: &str = concat!(
+    "SELECT ",
+    message_cols!(),
+    ", m.id FROM chat_messages m WHERE m.platform = ?1 \
+     AND m.created_at >= ?2 AND (m.created_at, m.id) > (?3, ?4) \
+     ORDER BY m.created_at, m.id LIMIT ?5"
+);
+
+const SQL_PRUNE_AGE: &str = "DELETE FROM chat_messages WHERE id IN (SELECT id FROM chat_messages \
+     WHERE platform = ?1 AND created_at < ?2 LIMIT ?3)";
+const SQL_PRUNE_RESPONSES: &str = "DELETE FROM chat_responses WHERE id IN \
+     (SELECT id FROM chat_responses WHERE created_at < ?1 LIMIT ?2)";
+const SQL_PRUNE_METRICS: &str = "DELETE FROM platform_metrics WHERE id IN \
+     (SELECT id FROM platform_metrics WHERE at < ?1 LIMIT ?2)";
+const SQL_FIRST_CHANNEL: &str =
+    "SELECT platform, channel FROM chat_messages ORDER BY platform, channel LIMIT 1";
+const SQL_NEXT_CHANNEL: &str = "SELECT platform, channel FROM chat_messages \
+     WHERE (platform, channel) > (?1, ?2) ORDER BY platform, channel LIMIT 1";
+/// The newest row that is one too many: it and everything older goes.
+const SQL_COUNT_CUTOFF: &str = "SELECT created_at, id FROM chat_messages \
+     WHERE platform = ?1 AND channel = ?2 ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?3";
+const SQL_PRUNE_COUNT: &str = "DELETE FROM chat_messages WHERE id IN (SELECT id FROM chat_messages \
+     WHERE platform = ?1 AND channel = ?2 AND (created_at, id) <= (?3, ?4) LIMIT ?5)";
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Where a prune run stands; each step deletes at most one chunk.
+enum Phase {
+    AgeMessages(usize),
+    AgeResponses,
+    AgeMetrics,
+    NextChannel(Option<(String, String)>),
+    CountDelete {
+        platform: String,
+        channel: String,
+        cut: Cursor,
+    },
+    Done,
+}
+
+struct PruneJob {
+    policy: RetentionPolicy,
+    cutoff_ms: i64,
+    phase: Phase,
+    report: PruneReport,
+    reply: Reply<PruneReport>,
+}
+
+impl PruneJob {
+    fn new(policy: RetentionPolicy, now: DateTime<Utc>, reply: Reply<PruneReport>) -> Self {
+        let age_ms = i64::from(policy.max_age_days) * 86_400_000;
+        let phase = if policy.max_age_days > 0 {
+            Phase::AgeMessages(0)
+        } else {
+            Phase::NextChannel(None)
+        };
+        PruneJob {
+            policy,
+            cutoff_ms: now.timestamp_millis().saturating_sub(age_ms),
+            phase,
+            report: PruneReport::default(),
+            reply,
+        }
+    }
+
+    /// Runs one step inside the open transaction; returns rows deleted.
+    fn step(&mut self, conn: &Connection) -> rusqlite::Result<usize> {
+        let phase = std::mem::replace(&mut self.phase, Phase::Done);
+        let count_phase = || {
+            if self.policy.max_messages_per_channel > 0 {
+                Phase::NextChannel(None)
+            } else {
+                Phase::Done
+            }
+        };
+        let (deleted, next) = match phase {
+            Phase::AgeMessages(i) => match Platform::ALL.get(i) {
+                Some(p) => {
+                    let n = conn.prepare_cached(SQL_PRUNE_AGE)?.execute(params![
+                        p.as_str(),
+                        self.cutoff_ms,
+                        PRUNE_CHUNK
+                    ])?;
+                    self.report.by_age += n as u64;
+                    let next = if (n as i64) < PRUNE_CHUNK { i + 1 } else { i };
+                    (n, Phase::AgeMessages(next))
+                }
+                None => (0, Phase::AgeResponses),
+            },
+            Phase::AgeResponses => {
+                let n = conn
+                    .prepare_cached(SQL_PRUNE_RESPONSES)?
+                    .execute(params![self.cutoff_ms, PRUNE_CHUNK])?;
+                self.report.responses += n as u64;
+                let next = if (n as i64) < PRUNE_CHUNK {
+                    Phase::AgeMetrics
+                } else {
+                    Phase::AgeResponses
+                };
+                (n, next)
+            }
+            Phase::AgeMetrics => {
+                let n = conn
+                    .prepare_cached(SQL_PRUNE_METRICS)?
+                    .execute(params![self.cutoff_ms, PRUNE_CHUNK])?;
+                self.report.metrics += n as u64;
+                let next = if (n as i64) < PRUNE_CHUNK {
+                    count_phase()
+                } else {
+                    Phase::AgeMetrics
+                };
+                (n, next)
+            }
+            Phase::NextChannel(after) => {
+                if self.policy.max_messages_per_channel == 0 {
+                    return Ok(0);
+                }
+                let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get(1)?));
+                let found = match &after {
+                    None => conn
+                        .prepare_cached(SQL_FIRST_CHANNEL)?
+                        .query_row([], row)
+                        .optional()?,
+                    Some((p, c)) => conn
+                        .prepare_cached(SQL_NEXT_CHANNEL)?
+                        .query_row(params![p, c], row)
+                        .optional()?,
+                };
+                match found {
+                    None => (0, Phase::Done),
+                    Some((platform, channel)) => {
+                        let cut: Option<Cursor> = conn
+                            .prepare_cached(SQL_COUNT_CUTOFF)?
+                            .query_row(
+                                params![platform, channel, self.policy.max_messages_per_channel],
+                                |r| Ok((r.get(0)?, r.get(1)?)),
+                            )
+                            .optional()?;
+                        match cut {
+                            Some(cut) => (
+                                0,
+                                Phase::CountDelete {
+                                    platform,
+                                    channel,
+                                    cut,
+                                },
+                            ),
+                            None => (0, Phase::NextChannel(Some((platform, channel)))),
+                        }
+                    }
+                }
+            }
+            Phase::CountDelete {
+                platform,
+                channel,
+                cut,
+            } => {
+                let n = conn.prepare_cached(SQL_PRUNE_COUNT)?.execute(params![
+                    platform,
+                    channel,
+                    cut.0,
+                    cut.1,
+                    PRUNE_CHUNK
+                ])?;
+                self.report.by_count += n as u64;
+                let next = if (n as i64) < PRUNE_CHUNK {
+                    Phase::NextChannel(Some((platform, channel)))
+                } else {
+                    Phase::CountDelete {
+                        platform,
+                        channel,
+                        cut,
+                    }
+                };
+                (n, next)
+            }
+            Phase::Done => (0, Phase::Done),
+        };
+        self.phase = next;
+        Ok(deleted)
+    }
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    shared: Arc<Shared>,
+    batch_size: usize,
+    busy_timeout: Duration,
+    /// Writes applied inside the open transaction.
+    pending: usize,
+    /// Writes not applied yet because another connection holds the lock, in
+    /// order. While non-empty every new write queues behind them.
+    held: VecDeque<Write>,
+    /// Set while the database is locked, so the lock is logged once.
+    locked: bool,
+    jobs: VecDeque<PruneJob>,
+    scratch: Scratch,
+}
+
+impl Writer {
+    pub(super) fn new(conn: Connection, shared: Arc<Shared>, cfg: &StoreConfig) -> Self {
+        Writer {
+            conn,
+            shared,
+            batch_size: cfg.batch_size,
+            busy_timeout: Duration::from_millis(cfg.busy_timeout_ms),
+            pending: 0,
+            held: VecDeque::new(),
+            locked: false,
+            jobs: VecDeque::new(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        let mut shutdown = None;
+        let mut since_step = 0usize;
+        loop {
+            let cmd = match rx.try_recv() {
+                Ok(cmd) => cmd,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    // Momentarily idle: make everything so far durable and
+                    // visible. Under load the channel never empties and
+                    // batches grow to `batch_size`, so this adapts by itself.
+                    self.commit();
+                    if !self.held.is_empty() {
+                        if !self.drain_held() {
+                            self.pause_after_busy();
+                        }
+                        continue;
+                    }
+                    if !self.jobs.is_empty() {
+                        if !self.step_job() {
+                            self.pause_after_busy();
+                        }
+                        continue;
+                    }
+                    match rx.blocking_recv() {
+                        Some(cmd) => cmd,
+                        None => break,
+                    }
+                }
+            };
+            match cmd {
+                Cmd::Write(w) => self.write(w),
+                Cmd::Query(q) => self.query(q),
+                Cmd::Shutdown(reply) => {
+                    // Refuse new commands but still apply what is queued.
+                    rx.close();
+                    shutdown = Some(reply);
+                }
+            }
+            // Under a steady stream, a prune still advances one chunk per batch.
+            if !self.jobs.is_empty() {
+                since_step += 1;
+                if since_step >= self.batch_size {
+                    since_step = 0;
+                    self.step_job();
+                }
+            }
+        }
+        let result = self.finish();
+        match shutdown {
+            Some(reply) => drop(reply.send(result)),
+            None => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "store closed with errors");
+                }
+            }
+        }
+    }
+
+    /// Completes prunes, commits, retries held writes a few times, and
+    /// reports what could not be saved.
+    fn finish(&mut self) -> Result<StoreStats, StoreError> {
+        let mut busy_rounds = 0;
+        while !self.jobs.is_empty() {
+            if !self.step_job() {
+                busy_rounds += 1;
+                if busy_rounds >= 3 {
+                    for job in self.jobs.drain(..) {
+                        drop(job.reply.send(Err(StoreError::Busy {
+                            path: self.shared.path.clone(),
+                            waited_ms: self.busy_timeout.as_millis() as u64,
+                            held: 0,
+                        })));
+                    }
+                }
+                self.pause_after_busy();
+            }
+        }
+        self.commit();
+        for _ in 0..3 {
+            if self.drain_held() {
+                break;
+            }
+            self.pause_after_busy();
+        }
+        self.commit();
+        let mut lost: u64 = self.held.iter().map(|w| w.weight() as u64).sum();
+        if !self.conn.is_autocommit() {
+            // A commit that failed for good; closing the connection rolls it back.
+            lost += self.pending as u64;
+        }
+        if let Err(e) = self.conn.execute_batch("PRAGMA optimize") {
+            tracing::debug!(error = %e, "PRAGMA optimize failed");
+        }
+        if lost > 0 {
+            bump(&self.shared.counters.lost, lost);
+            let reason = self
+                .shared
+                .stats()
+                .last_error
+                .unwrap_or_else(|| "unknown".into());
+            return Err(StoreError::Lost {
+                path: self.shared.path.clone(),
+                lost,
+                reason,
+            });
+        }
+        Ok(self.shared.stats())
+    }
+
+    fn record_error(&self, op: &str, e: &rusqlite::Error) {
+        bump(&self.shared.counters.errors, 1);
+        tracing::error!(path = %self.shared.path.display(), op, error = %e, "store write failed");
+        *self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(format!("{op}: {e}"));
+    }
+
+    fn note_busy(&mut self, e: &rusqlite::Error) {
+        if !self.locked {
+            self.locked = true;
+            self.record_error("begin transaction (database locked)", e);
+            tracing::warn!(
+                path = %self.shared.path.display(),
+                "database locked by another connection; holding writes until it is released"
+            );
+        }
+    }
+
+    fn pause_after_busy(&self) {
+        if self.busy_timeout < MIN_BUSY_PAUSE {
+            std::thread::sleep(MIN_BUSY_PAUSE - self.busy_timeout);
+        }
+    }
+
+    fn sqlite_err(&self, op: &'static str, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.shared.path.clone(),
+            op,
+            source,
+        }
+    }
+
+    fn busy_err(&self) -> StoreError {
+        StoreError::Busy {
+            path: self.shared.path.clone(),
+            waited_ms: self.busy_timeout.as_millis() as u64,
+            held: self.held.len(),
+        }
+    }
+
+    /// Opens a write transaction unless one is open. IMMEDIATE takes the
+    /// write lock now (waiting up to busy_timeout), so a busy database shows
+    /// up here, before any write of the batch was applied, never halfway.
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        if self.conn.is_autocommit() {
+            self.pending = 0;
+            self.conn.prepare_cached(SQL_BEGIN)?.execute([])?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) {
+        if self.conn.is_autocommit() {
+            self.pending = 0;
+            return;
+        }
+        let result = self
+            .conn
+            .prepare_cached(SQL_COMMIT)
+            .and_then(|mut s| s.execute([]));
+        match result {
+            Ok(_) => {
+                bump(&self.shared.counters.commits, 1);
+                self.pending = 0;
+            }
+            // The transaction stays open; the next commit point retries it.
+            Err(e) if is_busy(&e) => self.record_error("commit", &e),
+            Err(e) => {
+                self.record_error("commit", &e);
+                if !self.conn.is_autocommit()
+                    && let Err(e) = self.conn.execute_batch("ROLLBACK")
+                {
+                    self.record_error("rollback", &e);
+                }
+                bump(&self.shared.counters.lost, self.pending as u64);
+                self.pending = 0;
+            }
+        }
+    }
+
+    fn update_held(&self) {
+        self.shared
+            .counters
+            .held
+            .store(self.held.len() as u64, Ordering::Relaxed);
+    }
+
+    fn write(&mut self, w: Write) {
+        if self.held.is_empty() {
+            if let Some(w) = self.try_apply(w) {
+                self.held.push_back(w);
+                self.update_held();
+            }
+            return;
+        }
+        self.held.push_back(w);
+        self.update_held();
+        if self.held.len() >= HELD_LIMIT {
+            // Stop taking commands until the lock goes; the bounded channel
+            // then blocks producers instead of memory growing without end.
+            while !self.drain_held() {
+                self.pause_after_busy();
+            }
+        }
+    }
+
+    /// Applies `w`, or hands it back when the database is locked.
+    fn try_apply(&mut self, w: Write) -> Option<Write> {
+        if let Err(e) = self.begin() {
+            if is_busy(&e) {
+                self.note_busy(&e);
+                return Some(w);
+            }
+            self.record_error("begin transaction", &e);
+            bump(&self.shared.counters.lost, w.weight() as u64);
+            return None;
+        }
+        self.apply(w);
+        if self.pending >= self.batch_size {
+            self.commit();
+        }
+        None
+    }
+
+    /// Applies held writes in order; false if the database is still locked.
+    fn drain_held(&mut self) -> bool {
+        while let Some(w) = self.held.pop_front() {
+            if let Some(w) = self.try_apply(w) {
+                self.held.push_front(w);
+                self.update_held();
+                return false;
+            }
+        }
+        self.update_held();
+        if self.locked {
+            self.locked = false;
+            tracing::info!(path = %self.shared.path.display(), "database lock released; held writes applied");
+        }
+        true
+    }
+
+    /// Applies one write inside the open transaction.
+    fn apply(&mut self, w: Write) {
+        let op = w.op();
+        match w {
+            Write::Insert(m) => {
+                let r = insert(&self.conn, &mut self.scratch, &self.shared, &m);
+                self.after(op, 1, r);
+            }
+            Write::InsertMany(ms) => {
+                for m in &ms {
+                    let r = insert(&self.conn, &mut self.scratch, &self.shared, m);
+                    self.after(op, 1, r);
+                }
+            }
+            w => {
+                let r = self.apply_other(&w);
+                self.after(op, 1, r);
+            }
+        }
+    }
+
+    /// Bookkeeping after one statement: batch size, errors, losses.
+    fn after(&mut self, op: &'static str, weight: usize, r: rusqlite::Result<()>) {
+        self.pending += weight;
+        if let Err(e) = r {
+            self.record_error(op, &e);
+            bump(&self.shared.counters.lost, 1);
+            if self.conn.is_autocommit() {
+                // SQLite rolled the whole batch back (disk full, I/O error).
+                bump(
+                    &self.shared.counters.lost,
+                    self.pending.saturating_sub(weight) as u64,
+                );
+                self.pending = 0;
+                if let Err(e) = self.begin() {
+                    self.record_error("begin transaction", &e);
+                }
+            }
+        }
+    }
+
+    fn apply_other(&mut self, w: &Write) -> rusqlite::Result<()> {
+        let conn = &self.conn;
+        let c = &self.shared.counters;
+        match w {
+            Write::Insert(_) | Write::InsertMany(_) => {}
+            Write::Delete {
+                platform,
+                channel,
+                id,
+            } => {
+                let key = params![platform.as_str(), channel, id];
+                conn.prepare_cached(SQL_WITHDRAW_ONE)?.execute(key)?;
+                let n = conn.prepare_cached(SQL_DELETE_ONE)?.execute(key)?;
+                bump(&c.deleted, n as u64);
+            }
+            Write::Purge {
+                platform,
+                channel,
+                author_id,
+            } => {
+                let key = params![platform.as_str(), channel, author_id];
+                conn.prepare_cached(SQL_WITHDRAW_AUTHOR)?.execute(key)?;
+                let n = conn.prepare_cached(SQL_DELETE_AUTHOR)?.execute(key)?;
+                bump(&c.deleted, n as u64);
+            }
+            Write::QueueUpsert(r) => {
+                let n = conn.prepare_cached(SQL_QUEUE_UPSERT)?.execute(params![
+                    r.platform.as_str(),
+                    r.id,
+                    r.channel,
+                    r.priority.as_str(),
+                    r.score,
+                    r.enqueued_at.timestamp_millis(),
+                    r.expires_at.map(|t| t.timestamp_millis()),
+                ])?;
+                if n == 0 {
+                    bump(&c.queue_orphans, 1);
+                } else {
+                    bump(&c.queue_upserts, 1);
+                }
+            }
+            Write::QueueRemove { platform, id } => {
+                let n = conn
+                    .prepare_cached(SQL_QUEUE_REMOVE)?
+                    .execute(params![platform.as_str(), id])?;
+                bump(&c.queue_removed, n as u64);
+            }
+            Write::QueueClear => {
+                let n = conn.prepare_cached(SQL_QUEUE_CLEAR)?.execute([])?;
+                bump(&c.queue_removed, n as u64);
+            }
+            Write::SetChannelConfig {
+                platform,
+                channel,
+                config,
+            } => {
+                conn.prepare_cached(SQL_SET_CONFIG)?.execute(params![
+                    platform.as_str(),
+                    channel,
+                    config.message_threshold,
+                    config.time_delay_s,
+                    config.context_limit,
+                    config.model,
+                    Utc::now().timestamp_millis(),
+                ])?;
+            }
+            Write::Metric(m) => {
+                conn.prepare_cached(SQL_METRIC)?.execute(params![
+                    m.platform.as_str(),
+                    m.channel,
+                    m.at.timestamp_millis(),
+                    m.name,
+                    m.value,
+                ])?;
+            }
+            Write::ResponseStatus {
+                id,
+                status,
+                sent_at,
+            } => {
+                conn.prepare_cached(SQL_RESPONSE_STATUS)?.execute(params![
+                    id,
+                    status.as_str(),
+                    sent_at.map(|t| t.timestamp_millis()),
+                ])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One retention step; false if the database was locked.
+    fn step_job(&mut self) -> bool {
+        let Some(mut job) = self.jobs.pop_front() else {
+            return true;
+        };
+        if let Err(e) = self.begin() {
+            if is_busy(&e) {
+                self.note_busy(&e);
+                self.jobs.push_front(job);
+                return false;
+            }
+            drop(job.reply.send(Err(self.sqlite_err("prune", e))));
+            return true;
+        }
+        let before = job.report.by_age + job.report.by_count;
+        match job.step(&self.conn) {
+            Ok(n) => {
+                self.pending += n;
+                bump(
+                    &self.shared.counters.pruned,
+                    job.report.by_age + job.report.by_count - before,
+                );
+                if matches!(job.phase, Phase::Done) {
+                    self.commit();
+                    drop(job.reply.send(Ok(job.report)));
+                } else {
+                    self.jobs.push_front(job);
+                    if self.pending >= self.batch_size {
+                        self.commit();
+                    }
+                }
+            }
+            Err(e) => {
+                self.record_error("prune", &e);
+                drop(job.reply.send(Err(self.sqlite_err("prune", e))));
+            }
+        }
+        true
+    }
+
+    fn query(&mut self, q: Query) {
+        if let Query::Prune { policy, now, reply } = q {
+            self.jobs.push_back(PruneJob::new(policy, now, reply));
+            return;
+        }
+        // Reads must see every write sent before them.
+        if !self.drain_held() {
+            q.fail(|| self.busy_err());
+            return;
+        }
+        self.commit();
+        match q {
+            Query::Flush(reply) => drop(reply.send(Ok(self.shared.stats()))),
+            Query::LastMessages {
+                platform,
+                channel,
+                n,
+                reply,
+            } => {
+                let r = last_messages(&self.conn, platform, &channel, n)
+                    .map_err(|e| self.sqlite_err("last messages", e));
+                drop(reply.send(r));
+            }
+            Query::ChannelConfig {
+                platform,
+                channel,
+                reply,
+            } => {
+                let r = channel_config(&self.conn, platform, &channel)
+                    .map_err(|e| self.sqlite_err("channel config", e));
+                drop(reply.send(r));
+            }
+            Query::ExportPage { q, reply } => {
+                let r = export_page(&self.conn, &q).map_err(|e| self.sqlite_err("export", e));
+                drop(reply.send(r));
+            }
+            Query::LoadQueue(reply) => {
+                let r = load_queue(&self.conn).map_err(|e| self.sqlite_err("load queue", e));
+                drop(reply.send(r));
+            }
+            Query::InsertResponse { r, reply } => {
+                let result = match self.begin() {
+                    Ok(()) => insert_response(&self.conn, &r)
+                        .map_err(|e| self.sqlite_err("insert response", e)),
+                    Err(e) if is_busy(&e) => Err(self.busy_err()),
+                    Err(e) => Err(self.sqlite_err("insert response", e)),
+                };
+                if result.is_ok() {
+                    self.pending += 1;
+                }
+                drop(reply.send(result));
+            }
+            Query::GetResponse { id, reply } => {
+                let r =
+                    get_response(&self.conn, id).map_err(|e| self.sqlite_err("get response", e));
+                drop(reply.send(r));
+            }
+            Query::Prune { .. } => {}
+        }
+    }
+}
+
+fn insert(
+    conn: &Connection,
+    sc: &mut Scratch,
+    shared: &Shared,
+    m: &StoredMessage,
+) -> rusqlite::Result<()> {
+    let msg = &m.message;
+    roles_json(&msg.author.roles, &mut sc.roles);
+    let paid = match &msg.paid {
+        Some(p) => Some(json_into(p, &mut sc.paid)?),
+        None => None,
+    };
+    let (score, breakdown, priority) = match &m.salience {
+        Some(s) => {
+            let b = BreakdownOut {
+                factors: &s.breakdown,
+                reasons: &s.reasons,
+            };
+            (
+                Some(s.score),
+                Some(json_into(&b, &mut sc.breakdown)?),
+                Some(s.priority.as_str()),
+            )
+        }
+        None => (None, None, None),
+    };
+    let metadata = match &m.metadata {
+        Some(v) => Some(json_into(v, &mut sc.metadata)?),
+        None => None,
+    };
+    let n = conn.prepare_cached(SQL_INSERT)?.execute(params![
+        msg.platform.as_str(),
+        msg.channel,
+        msg.id,
+        msg.author.id,
+        msg.author.name,
+        sc.roles,
+        msg.author.months,
+        msg.author.first_message,
+        msg.text,
+        paid,
+        msg.reply_to,
+        score,
+        breakdown,
+        priority,
+        m.attention_state.map(|a| a.as_str()),
+        metadata,
+        msg.at.timestamp_millis(),
+        m.processed_at.map(|t| t.timestamp_millis()),
+    ])?;
+    let c = &shared.counters;
+    bump(if n == 1 { &c.inserted } else { &c.duplicates }, 1);
+    Ok(())
+}
+
+fn last_messages(
+    conn: &Connection,
+    platform: Platform,
+    channel: &str,
+    n: usize,
+) -> rusqlite::Result<Vec<ChatMessage>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(SQL_LAST_MESSAGES)?;
+    let limit = i64::try_from(n).unwrap_or(i64::MAX);
+    let mut out = Vec::with_capacity(n.min(4096));
+    let mut rows = stmt.query(params![platform.as_str(), channel, limit])?;
+    while let Some(row) = rows.next()? {
+        out.push(message_from_row(row, 0)?);
+    }
+    out.reverse();
+    Ok(out)
+}
+
+fn channel_config(
+    conn: &Connection,
+    platform: Platform,
+    channel: &str,
+) -> rusqlite::Result<ChannelConfig> {
+    let found = conn
+        .prepare_cached(SQL_GET_CONFIG)?
+        .query_row(params![platform.as_str(), channel], |r| {
+            Ok(ChannelConfig {
+                message_threshold: r.get(0)?,
+                time_delay_s: r.get(1)?,
+                context_limit: r.get(2)?,
+                model: r.get(3)?,
+            })
+        })
+        .optional()?;
+    Ok(found.unwrap_or_default())
+}
+
+fn export_page(conn: &Connection, q: &ExportQuery) -> rusqlite::Result<Vec<(Cursor, ChatMessage)>> {
+    let since = q.since_ms.unwrap_or(i64::MIN);
+    let (after_at, after_id) = q.after.unwrap_or((i64::MIN, i64::MIN));
+    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+    let map = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(Cursor, ChatMessage)> {
+        let m = message_from_row(row, 0)?;
+        let at: i64 = row.get(MESSAGE_NCOLS - 1)?;
+        let id: i64 = row.get(MESSAGE_NCOLS)?;
+        Ok(((at, id), m))
+    };
+    let mut out = Vec::with_capacity(q.limit.min(4096));
+    if q.channel.is_empty() {
+        let mut stmt = conn.prepare_cached(SQL_EXPORT_PLATFORM)?;
+        let mut rows = stmt.query(params![
+            q.platform.as_str(),
+            since,
+            after_at,
+            after_id,
+            limit
+        ])?;
+        while let Some(row) = rows.next()? {
+            out.push(map(row)?);
+        }
+    } else {
+        let mut stmt = conn.prepare_cached(SQL_EXPORT_CHANNEL)?;
+        let mut rows = stmt.query(params![
+            q.platform.as_str(),
+            q.channel,
+            since,
+            after_at,
+            after_id,
+            limit
+        ])?;
+        while let Some(row) = rows.next()? {
+            out.push(map(row)?);
+        }
+    }
+    Ok(out)
+}
+
+fn load_queue(conn: &Connection) -> rusqlite::Result<Vec<QueuedMessage>> {
+    let mut stmt = conn.prepare_cached(SQL_LOAD_QUEUE)?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    let q = MESSAGE_NCOLS + 3;
+    while let Some(row) = rows.next()? {
+        let message = message_from_row(row, 0)?;
+        let salience = codec::salience_from_row(row, MESSAGE_NCOLS)?;
+        let priority = codec::opt_parse(row, q)?.ok_or_else(|| {
+            codec::conversion_error(
+                q,
+                rusqlite::types::Type::Null,
+                codec::BadValue("queue entry without priority".into()),
+            )
+        })?;
+        let record = QueueRecord {
+            platform: message.platform,
+            channel: message.channel.clone(),
+            id: message.id.clone(),
+            priority,
+            score: row.get(q + 1)?,
+            enqueued_at: codec::ms_to_time(row.get(q + 2)?, q + 2)?,
+            expires_at: codec::opt_time(row, q + 3)?,
+        };
+        out.push((record, message, salience));
+    }
+    Ok(out)
+}
+
+fn insert_response(conn: &Connection, r: &NewResponse) -> rusqlite::Result<i64> {
+    let agent_context = r
+        .agent_context
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    conn.prepare_cached(SQL_INSERT_RESPONSE)?.execute(params![
+        r.platform.as_str(),
+        r.channel,
+        r.original_id,
+        r.response_text,
+        r.response_type,
+        r.attention_state.map(|a| a.as_str()),
+        r.generation_time_ms,
+        agent_context,
+        r.status.as_str(),
+        r.created_at.timestamp_millis(),
+    ])?;
+    let id = conn.last_insert_rowid();
+    if let Some(original) = &r.original_id {
+        conn.prepare_cached(SQL_LINK_RESPONSE)?.execute(params![
+            r.platform.as_str(),
+            r.channel,
+            original,
+            id
+        ])?;
+    }
+    Ok(id)
+}
+
+fn get_response(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredResponse>> {
+    conn.prepare_cached(SQL_GET_RESPONSE)?
+        .query_row([id], |row| {
+            Ok(StoredResponse {
+                id: row.get(0)?,
+                platform: codec::platform_at(row, 1)?,
+                channel: row.get(2)?,
+                original_id: row.get(3)?,
+                response_text: row.get(4)?,
+                response_type: row.get(5)?,
+                attention_state: codec::opt_attention(row, 6)?,
+                generation_time_ms: row.get(7)?,
+                agent_context: codec::opt_json(row, 8)?,
+                status: codec::opt_parse(row, 9)?.unwrap_or(ResponseStatus::Pending),
+                created_at: codec::ms_to_time(row.get(10)?, 10)?,
+                sent_at: codec::opt_time(row, 11)?,
+            })
+        })
+        .optional()
+}

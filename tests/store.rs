@@ -1,0 +1,813 @@
+//! The SQLite store against real database files in a temp dir: round trips,
+//! duplicates, channel isolation, moderation, queue persistence (including a
+//! kill -9), retention, unwritable paths and a database locked by another
+//! connection.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use clank::model::{
+    AttentionState, Author, ChannelConfig, ChatMessage, Paid, PaidKind, Platform, Priority, Role,
+    Salience, SalienceBreakdown,
+};
+use clank::store::{
+    Metric, NewResponse, QueueRecord, ResponseStatus, RetentionPolicy, Store, StoreConfig,
+    StoreError, StoredMessage,
+};
+
+/// 2026-11-21T20:00:00Z
+const BASE_MS: i64 = 1_795_291_200_000;
+
+fn at(offset_ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(BASE_MS + offset_ms).unwrap()
+}
+
+fn msg(platform: Platform, channel: &str, id: &str, author: &str, t: i64) -> ChatMessage {
+    ChatMessage {
+        platform,
+        channel: channel.into(),
+        id: id.into(),
+        at: at(t),
+        author: Author {
+            id: author.into(),
+            name: format!("name-{author}"),
+            roles: vec![],
+            months: None,
+            first_message: false,
+        },
+        text: format!("text of {id}"),
+        paid: None,
+        reply_to: None,
+    }
+}
+
+fn salience(score: f64, priority: Priority) -> Salience {
+    Salience {
+        score,
+        breakdown: SalienceBreakdown {
+            content: score,
+            authority: 0.25,
+            relevance: 0.5,
+            temporal: 1.0,
+        },
+        priority,
+        reasons: vec![format!("scored {score}")],
+    }
+}
+
+fn qrec(m: &ChatMessage, score: f64, priority: Priority) -> QueueRecord {
+    QueueRecord {
+        platform: m.platform,
+        channel: m.channel.clone(),
+        id: m.id.clone(),
+        priority,
+        score,
+        enqueued_at: m.at,
+        expires_at: Some(m.at + TimeDelta::seconds(120)),
+    }
+}
+
+fn cfg() -> StoreConfig {
+    StoreConfig {
+        batch_size: 64,
+        ..StoreConfig::default()
+    }
+}
+
+fn open(path: &Path) -> Store {
+    Store::open(path, &cfg()).unwrap()
+}
+
+/// Counts rows behind the store's back, to see what the API would hide (a
+/// queue entry whose message is gone does not show in `load_queue`).
+fn raw_count(path: &Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+fn ids(ms: &[ChatMessage]) -> Vec<&str> {
+    ms.iter().map(|m| m.id.as_str()).collect()
+}
+
+#[test]
+fn messages_round_trip_with_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("nested/dir/clank.db"));
+    let mut rich = msg(Platform::Youtube, "live", "y1", "UCx", 0);
+    rich.author.roles = vec![Role::Member, Role::Moderator];
+    rich.author.months = Some(14);
+    rich.author.first_message = true;
+    rich.paid = Some(Paid {
+        amount: 4.99,
+        currency: "EUR".into(),
+        kind: PaidKind::Superchat,
+    });
+    rich.reply_to = Some("y0".into());
+    rich.text = "héllo 'quoted' \"text\" 🎉".into();
+    store
+        .insert_message(StoredMessage {
+            message: rich.clone(),
+            salience: Some(salience(0.8, Priority::High)),
+            attention_state: Some(AttentionState::DeepFocus),
+            metadata: Some(serde_json::json!({"source": "test"})),
+            processed_at: Some(at(5)),
+        })
+        .unwrap();
+    let plain: Vec<ChatMessage> = (1..=5)
+        .map(|i| {
+            msg(
+                Platform::Youtube,
+                "live",
+                &format!("y{}", i + 1),
+                "UCa",
+                i * 1000,
+            )
+        })
+        .collect();
+    for m in &plain {
+        store.insert_message(m.clone().into()).unwrap();
+    }
+
+    let all = store.last_messages(Platform::Youtube, "live", 100).unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0], rich, "every field survives the round trip");
+    assert_eq!(&all[1..], &plain[..]);
+
+    let last3 = store.last_messages(Platform::Youtube, "live", 3).unwrap();
+    assert_eq!(
+        ids(&last3),
+        vec!["y4", "y5", "y6"],
+        "newest three, oldest first"
+    );
+    assert!(
+        store
+            .last_messages(Platform::Youtube, "live", 0)
+            .unwrap()
+            .is_empty()
+    );
+
+    let stats = store.close().unwrap();
+    assert_eq!(stats.inserted, 6);
+    assert_eq!(stats.duplicates, 0);
+    assert_eq!(stats.errors, 0);
+}
+
+#[test]
+fn duplicates_are_stored_once_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let a = msg(Platform::Twitch, "mika", "a1", "11", 0);
+    let mut a_again = a.clone();
+    a_again.text = "edited copy".into();
+    store.insert_message(a.clone().into()).unwrap();
+    store.insert_message(a_again.into()).unwrap();
+    store.flush().unwrap();
+    // Across a committed batch boundary and inside one multi-insert.
+    store
+        .insert_messages(vec![
+            a.clone().into(),
+            msg(Platform::Twitch, "mika", "a2", "11", 10).into(),
+            msg(Platform::Twitch, "mika", "a2", "11", 10).into(),
+        ])
+        .unwrap();
+    let stats = store.flush().unwrap();
+    assert_eq!(stats.inserted, 2);
+    assert_eq!(stats.duplicates, 3);
+    let stored = store.last_messages(Platform::Twitch, "mika", 10).unwrap();
+    assert_eq!(ids(&stored), vec!["a1", "a2"]);
+    assert_eq!(stored[0].text, a.text, "the first copy wins");
+}
+
+#[test]
+fn channels_and_platforms_never_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    // The same platform id on two platforms is two different messages.
+    let tw_a = msg(Platform::Twitch, "a", "1", "u1", 0);
+    let tw_b = msg(Platform::Twitch, "b", "2", "u1", 1);
+    let yt_a = msg(Platform::Youtube, "a", "1", "u1", 2);
+    let yt_b = msg(Platform::Youtube, "b", "3", "u1", 3);
+    let tw_a2 = msg(Platform::Twitch, "a", "4", "u1", 4);
+    for m in [&tw_a, &tw_b, &yt_a, &yt_b, &tw_a2] {
+        store.insert_message(m.clone().into()).unwrap();
+    }
+    assert_eq!(
+        store.last_messages(Platform::Twitch, "a", 10).unwrap(),
+        vec![tw_a.clone(), tw_a2.clone()]
+    );
+    assert_eq!(
+        store.last_messages(Platform::Twitch, "b", 10).unwrap(),
+        vec![tw_b.clone()]
+    );
+    assert_eq!(
+        store.last_messages(Platform::Youtube, "a", 10).unwrap(),
+        vec![yt_a.clone()]
+    );
+    assert!(
+        store
+            .last_messages(Platform::Discord, "a", 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        store.export(Some(Platform::Youtube), "b", None).unwrap(),
+        vec![yt_b.clone()]
+    );
+    // Across platforms, one channel name: merged in time order.
+    assert_eq!(
+        store.export(None, "a", None).unwrap(),
+        vec![tw_a.clone(), yt_a.clone(), tw_a2.clone()]
+    );
+    // Deleting twitch "1" leaves youtube "1" alone.
+    store.delete_message(Platform::Twitch, "a", "1").unwrap();
+    // A delete naming the wrong channel deletes nothing.
+    store.delete_message(Platform::Youtube, "b", "1").unwrap();
+    assert_eq!(
+        store.last_messages(Platform::Youtube, "a", 10).unwrap(),
+        vec![yt_a]
+    );
+    assert_eq!(
+        store.last_messages(Platform::Twitch, "a", 10).unwrap(),
+        vec![tw_a2]
+    );
+    // A purge in one channel leaves the author's other channels alone.
+    store.purge_author(Platform::Twitch, "b", "u1").unwrap();
+    assert!(
+        store
+            .last_messages(Platform::Twitch, "b", 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .last_messages(Platform::Youtube, "b", 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .last_messages(Platform::Twitch, "a", 10)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let custom = ChannelConfig {
+        message_threshold: 5,
+        time_delay_s: 60,
+        context_limit: 50,
+        model: Some("llama3".into()),
+    };
+    store
+        .set_channel_config(Platform::Twitch, "a", &custom)
+        .unwrap();
+    assert_eq!(store.channel_config(Platform::Twitch, "a").unwrap(), custom);
+    assert_eq!(
+        store.channel_config(Platform::Twitch, "b").unwrap(),
+        ChannelConfig::default()
+    );
+    assert_eq!(
+        store.channel_config(Platform::Youtube, "a").unwrap(),
+        ChannelConfig::default()
+    );
+}
+
+#[test]
+fn delete_and_purge_drop_queue_entries_and_withdraw_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    let store = open(&path);
+    let m1 = msg(Platform::Twitch, "mika", "m1", "spammer", 0);
+    let m2 = msg(Platform::Twitch, "mika", "m2", "spammer", 1);
+    let m3 = msg(Platform::Twitch, "mika", "m3", "fan", 2);
+    let m4 = msg(Platform::Twitch, "mika", "m4", "fan", 3);
+    let elsewhere = msg(Platform::Twitch, "other", "o1", "spammer", 4);
+    for (m, score) in [
+        (&m1, 0.9),
+        (&m2, 0.8),
+        (&m3, 0.7),
+        (&m4, 0.6),
+        (&elsewhere, 0.5),
+    ] {
+        store.insert_message(m.clone().into()).unwrap();
+        store
+            .queue_upsert(qrec(m, score, Priority::Medium))
+            .unwrap();
+    }
+    let response = |original: &str, status| NewResponse {
+        platform: Platform::Twitch,
+        channel: "mika".into(),
+        original_id: Some(original.into()),
+        response_text: "hi".into(),
+        response_type: "answer".into(),
+        attention_state: Some(AttentionState::CasualMonitoring),
+        generation_time_ms: Some(420),
+        agent_context: None,
+        status,
+        created_at: at(10),
+    };
+    let r_pending = store
+        .insert_response(response("m1", ResponseStatus::Pending))
+        .unwrap();
+    let r_sent = store
+        .insert_response(response("m2", ResponseStatus::Sent))
+        .unwrap();
+    let r_fan = store
+        .insert_response(response("m4", ResponseStatus::Approved))
+        .unwrap();
+
+    store
+        .delete_message(Platform::Twitch, "mika", "m4")
+        .unwrap();
+    store
+        .purge_author(Platform::Twitch, "mika", "spammer")
+        .unwrap();
+
+    let queue = store.load_queue().unwrap();
+    let queued: Vec<&str> = queue.iter().map(|(r, _, _)| r.id.as_str()).collect();
+    assert_eq!(queued, vec!["m3", "o1"]);
+    assert_eq!(
+        ids(&store.last_messages(Platform::Twitch, "mika", 10).unwrap()),
+        vec!["m3"]
+    );
+
+    let get = |id| store.get_response(id).unwrap().unwrap();
+    assert_eq!(get(r_pending).status, ResponseStatus::Withdrawn);
+    assert_eq!(get(r_pending).original_id, None, "its message is gone");
+    assert_eq!(get(r_sent).status, ResponseStatus::Sent, "sent stays sent");
+    assert_eq!(get(r_fan).status, ResponseStatus::Withdrawn);
+    let stats = store.flush().unwrap();
+    assert_eq!(stats.deleted, 3);
+    assert_eq!(raw_count(&path, "queue_entries"), 2, "no orphaned entries");
+}
+
+#[test]
+fn responses_are_recorded_and_updated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let m = msg(Platform::Discord, "general", "d1", "u", 0);
+    store.insert_message(m.into()).unwrap();
+    let new = NewResponse {
+        platform: Platform::Discord,
+        channel: "general".into(),
+        original_id: Some("d1".into()),
+        response_text: "Sure!".into(),
+        response_type: "answer".into(),
+        attention_state: None,
+        generation_time_ms: Some(1234),
+        agent_context: Some(serde_json::json!({"mood": "calm"})),
+        status: ResponseStatus::Pending,
+        created_at: at(100),
+    };
+    let id = store.insert_response(new.clone()).unwrap();
+    store
+        .set_response_status(id, ResponseStatus::Sent, Some(at(200)))
+        .unwrap();
+    let got = store.get_response(id).unwrap().unwrap();
+    assert_eq!(got.original_id.as_deref(), Some("d1"));
+    assert_eq!(got.response_text, new.response_text);
+    assert_eq!(got.agent_context, new.agent_context);
+    assert_eq!(got.generation_time_ms, Some(1234));
+    assert_eq!(got.status, ResponseStatus::Sent);
+    assert_eq!(got.sent_at, Some(at(200)));
+    assert_eq!(got.created_at, at(100));
+    assert!(store.get_response(id + 100).unwrap().is_none());
+}
+
+#[test]
+fn queue_survives_dropping_the_handle_mid_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    let mut expected = Vec::new();
+    {
+        let store = open(&path);
+        for i in 0..500 {
+            let m = msg(Platform::Twitch, "mika", &format!("q{i}"), "u", i);
+            let s = salience(f64::from(i as u32) / 1000.0, Priority::Low);
+            store
+                .insert_message(StoredMessage {
+                    message: m.clone(),
+                    salience: Some(s.clone()),
+                    attention_state: None,
+                    metadata: None,
+                    processed_at: None,
+                })
+                .unwrap();
+            store
+                .queue_upsert(qrec(&m, s.score, Priority::Low))
+                .unwrap();
+            if i % 3 == 0 {
+                store.queue_remove(Platform::Twitch, &m.id).unwrap();
+            } else {
+                expected.push((m, s));
+            }
+        }
+        // Re-scoring an entry updates it in place.
+        let (m, s) = &mut expected[0];
+        s.score = 0.999;
+        store
+            .queue_upsert(qrec(m, 0.999, Priority::Critical))
+            .unwrap();
+        // Dropped without flush or close, with writes still in the channel.
+    }
+    let store = open(&path);
+    let restored = store.load_queue().unwrap();
+    assert_eq!(restored.len(), expected.len());
+    let (first, first_msg, first_sal) = &restored[0];
+    assert_eq!(first.id, expected[0].0.id, "the re-scored entry leads");
+    assert_eq!(first.priority, Priority::Critical);
+    assert_eq!(first.score, 0.999);
+    assert_eq!(first_msg, &expected[0].0);
+    // The message's own salience was stored with it, before the re-score.
+    assert_eq!(first_sal.as_ref().map(|s| s.score), Some(0.001));
+    // The rest come highest score first, with their messages and salience.
+    let mut rest: Vec<_> = expected[1..].to_vec();
+    rest.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+    for ((rec, m, s), (em, es)) in restored[1..].iter().zip(&rest) {
+        assert_eq!(m, em);
+        assert_eq!(s.as_ref(), Some(es));
+        assert_eq!(rec.score, es.score);
+        assert_eq!(rec.enqueued_at, em.at);
+        assert_eq!(rec.expires_at, Some(em.at + TimeDelta::seconds(120)));
+        assert_eq!(rec.channel, "mika");
+    }
+    store.queue_clear().unwrap();
+    assert!(store.load_queue().unwrap().is_empty());
+}
+
+const KILL_ENV: &str = "CLANK_STORE_KILL_CHILD_DB";
+const KILL_MARK: &str = "CLANK-CHILD-FLUSHED";
+
+/// The child half of `queue_survives_kill_9`: does nothing unless started by it.
+#[test]
+fn kill_9_child() {
+    let Ok(path) = std::env::var(KILL_ENV) else {
+        return;
+    };
+    let store = open(Path::new(&path));
+    for i in 0..300 {
+        let m = msg(Platform::Youtube, "live", &format!("k{i}"), "u", i);
+        store.insert_message(m.clone().into()).unwrap();
+        store
+            .queue_upsert(qrec(&m, f64::from(i as u32), Priority::High))
+            .unwrap();
+    }
+    store.flush().unwrap();
+    println!("{KILL_MARK}");
+    // Keep writing until killed, so the kill lands mid-stream.
+    for i in 300.. {
+        let m = msg(Platform::Youtube, "live", &format!("k{i}"), "u", i);
+        store.insert_message(m.clone().into()).unwrap();
+        store.queue_upsert(qrec(&m, 0.0, Priority::Low)).unwrap();
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+#[test]
+fn queue_survives_kill_9() {
+    if std::env::var(KILL_ENV).is_ok() {
+        return; // we are the child
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["kill_9_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(KILL_ENV, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let flushed = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains(KILL_MARK));
+    assert!(flushed, "child never reported its flush");
+    std::thread::sleep(Duration::from_millis(50));
+    child.kill().unwrap(); // SIGKILL: no destructors, no final commit
+    child.wait().unwrap();
+
+    let store = open(&path);
+    let restored = store.load_queue().unwrap();
+    assert!(restored.len() >= 300, "only {} restored", restored.len());
+    let top: Vec<&str> = restored
+        .iter()
+        .take(3)
+        .map(|(r, _, _)| r.id.as_str())
+        .collect();
+    assert_eq!(top, vec!["k299", "k298", "k297"]);
+    for (rec, m, _) in &restored {
+        assert_eq!(rec.id, m.id);
+    }
+}
+
+#[test]
+fn prune_by_age_and_by_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    let store = open(&path);
+    let day = 86_400_000;
+    // Old chat in "old": 30 messages 10 days ago, 5 from today.
+    for i in 0..30 {
+        let m = msg(
+            Platform::Twitch,
+            "old",
+            &format!("old{i}"),
+            "u",
+            -10 * day + i,
+        );
+        store.insert_message(m.clone().into()).unwrap();
+        store.queue_upsert(qrec(&m, 0.5, Priority::Low)).unwrap();
+    }
+    for i in 0..5 {
+        let m = msg(Platform::Youtube, "old", &format!("new{i}"), "u", i);
+        store.insert_message(m.into()).unwrap();
+    }
+    // A busy channel: 2500 recent messages, more than one delete chunk.
+    let busy: Vec<StoredMessage> = (0..2500)
+        .map(|i| msg(Platform::Discord, "busy", &format!("b{i}"), "u", -day + i).into())
+        .collect();
+    store.insert_messages(busy).unwrap();
+    for i in 0..4 {
+        store
+            .insert_metric(Metric {
+                platform: Platform::Twitch,
+                channel: "old".into(),
+                at: at(-i * 4 * day),
+                name: "viewers".into(),
+                value: 100.0,
+            })
+            .unwrap();
+    }
+
+    let now = at(0);
+    let policy = RetentionPolicy {
+        max_age_days: 7,
+        max_messages_per_channel: 1000,
+    };
+    let report = store.prune(&policy, now).unwrap();
+    assert_eq!(report.by_age, 30);
+    assert_eq!(report.by_count, 1500);
+    assert_eq!(report.metrics, 2, "the samples 8 and 12 days old");
+    assert!(
+        store.load_queue().unwrap().is_empty(),
+        "pruned messages leave the queue"
+    );
+    assert_eq!(raw_count(&path, "queue_entries"), 0);
+    assert_eq!(raw_count(&path, "chat_messages"), 1005);
+    assert_eq!(raw_count(&path, "platform_metrics"), 2);
+    assert!(
+        store
+            .last_messages(Platform::Twitch, "old", 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .last_messages(Platform::Youtube, "old", 100)
+            .unwrap()
+            .len(),
+        5
+    );
+    let kept = store
+        .last_messages(Platform::Discord, "busy", 5000)
+        .unwrap();
+    assert_eq!(kept.len(), 1000);
+    assert_eq!(kept[0].id, "b1500", "the newest thousand stay");
+    assert_eq!(kept[999].id, "b2499");
+
+    // A second run finds nothing more to do; zeros disable each rule.
+    assert_eq!(store.prune(&policy, now).unwrap().by_count, 0);
+    let keep_all = RetentionPolicy {
+        max_age_days: 0,
+        max_messages_per_channel: 0,
+    };
+    let report = store.prune(&keep_all, at(365 * day)).unwrap();
+    assert_eq!((report.by_age, report.by_count), (0, 0));
+    assert_eq!(store.flush().unwrap().pruned, 1530);
+}
+
+#[test]
+fn export_pages_keep_time_order_across_ties_and_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    // Ten messages share one millisecond; pages of 3 must split the tie cleanly.
+    let mut all = Vec::new();
+    for i in 0..10 {
+        all.push(msg(Platform::Twitch, "c", &format!("t{i}"), "u", 1000));
+    }
+    for i in 0..5 {
+        all.push(msg(Platform::Twitch, "c", &format!("u{i}"), "u", 2000 + i));
+    }
+    // Inserted out of time order: export sorts by time, not by insertion.
+    store.insert_message(all[14].clone().into()).unwrap();
+    for m in &all[..14] {
+        store.insert_message(m.clone().into()).unwrap();
+    }
+    let pages: Vec<Vec<ChatMessage>> = store
+        .export_pages(Some(Platform::Twitch), "c", None, 3)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(pages.iter().all(|p| p.len() <= 3));
+    let flat: Vec<ChatMessage> = pages.into_iter().flatten().collect();
+    assert_eq!(flat, all);
+
+    let since = store
+        .export(Some(Platform::Twitch), "c", Some(at(2002)))
+        .unwrap();
+    assert_eq!(ids(&since), vec!["u2", "u3", "u4"]);
+    // An empty channel name exports every channel of the platform.
+    store
+        .insert_message(msg(Platform::Twitch, "d", "d0", "u", 1500).into())
+        .unwrap();
+    let every = store.export(Some(Platform::Twitch), "", None).unwrap();
+    assert_eq!(every.len(), 16);
+    assert_eq!(every[10].id, "d0");
+}
+
+#[test]
+fn unwritable_paths_give_errors_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where a directory should be: fails even as root.
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let path = file.join("clank.db");
+    let err = Store::open(&path, &cfg()).unwrap_err();
+    assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
+    assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
+
+    // A directory where the database file should be.
+    let err = Store::open(dir.path(), &cfg()).unwrap_err();
+    assert!(
+        err.to_string().contains(&*dir.path().to_string_lossy()),
+        "{err}"
+    );
+
+    // A file that is not a database.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![b'j'; 4096]).unwrap();
+    let err = Store::open(&junk, &cfg()).unwrap_err();
+    assert!(err.to_string().contains("junk.db"), "{err}");
+
+    // Bad settings are refused before anything is touched.
+    let bad = StoreConfig {
+        batch_size: 0,
+        ..cfg()
+    };
+    let err = Store::open(&dir.path().join("x.db"), &bad).unwrap_err();
+    assert!(err.to_string().contains("store.batch_size"), "{err}");
+}
+
+#[test]
+fn a_write_protected_file_is_reported_read_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ro.db");
+    open(&path).close().unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    if std::fs::OpenOptions::new().write(true).open(&path).is_ok() {
+        return; // running as root: permissions are not enforced
+    }
+    let err = Store::open(&path, &cfg()).unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    assert!(err.to_string().contains("ro.db"), "{err}");
+}
+
+/// Another program holds an EXCLUSIVE transaction.
+fn lock(path: &Path) -> rusqlite::Connection {
+    let other = rusqlite::Connection::open(path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    other
+}
+
+#[test]
+fn a_briefly_locked_database_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    let store = open(&path); // busy_timeout 5 s
+    let other = lock(&path);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    for i in 0..200 {
+        store
+            .insert_message(msg(Platform::Twitch, "c", &format!("l{i}"), "u", i).into())
+            .unwrap();
+    }
+    let stats = store.flush().unwrap();
+    release.join().unwrap();
+    assert_eq!(stats.inserted, 200);
+    assert_eq!(
+        store
+            .last_messages(Platform::Twitch, "c", 500)
+            .unwrap()
+            .len(),
+        200
+    );
+}
+
+#[test]
+fn a_long_lock_is_reported_and_the_batch_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    let store = Store::open(
+        &path,
+        &StoreConfig {
+            busy_timeout_ms: 50,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    store
+        .insert_message(msg(Platform::Twitch, "c", "before", "u", 0).into())
+        .unwrap();
+    store.flush().unwrap();
+
+    let other = lock(&path);
+    for i in 0..200 {
+        store
+            .insert_message(msg(Platform::Twitch, "c", &format!("l{i}"), "u", i + 1).into())
+            .unwrap();
+    }
+    let err = store.flush().unwrap_err();
+    assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
+    assert!(err.to_string().contains("clank.db"), "{err}");
+    assert!(err.to_string().contains("locked"), "{err}");
+    let err = store.last_messages(Platform::Twitch, "c", 10).unwrap_err();
+    assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
+    let stats = store.stats();
+    assert!(stats.held > 0);
+    assert!(stats.last_error.unwrap().contains("locked"));
+
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+    let stats = store.flush().unwrap();
+    assert_eq!(stats.inserted, 201);
+    assert_eq!(stats.held, 0);
+    assert_eq!(stats.lost, 0);
+    let stored = store.last_messages(Platform::Twitch, "c", 500).unwrap();
+    assert_eq!(stored.len(), 201);
+    assert_eq!(stored[1].id, "l0", "held writes keep their order");
+}
+
+#[test]
+fn a_stopped_writer_makes_every_call_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let other = store.clone();
+    store
+        .insert_message(msg(Platform::Twitch, "c", "1", "u", 0).into())
+        .unwrap();
+    let stats = store.close().unwrap();
+    assert_eq!(stats.inserted, 1);
+    let err = other
+        .insert_message(msg(Platform::Twitch, "c", "2", "u", 1).into())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Closed { .. }), "{err:?}");
+    assert!(err.to_string().contains("clank.db"), "{err}");
+    assert!(matches!(
+        other.last_messages(Platform::Twitch, "c", 1),
+        Err(StoreError::Closed { .. })
+    ));
+    assert!(matches!(other.flush(), Err(StoreError::Closed { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_twins_work_inside_a_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    for i in 0..10 {
+        store
+            .insert_message_async(msg(Platform::Twitch, "c", &format!("a{i}"), "u", i).into())
+            .await
+            .unwrap();
+    }
+    let m = msg(Platform::Twitch, "c", "a3", "u", 3);
+    store
+        .queue_upsert_async(qrec(&m, 0.5, Priority::High))
+        .await
+        .unwrap();
+    let last = store
+        .last_messages_async(Platform::Twitch, "c", 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&last), vec!["a8", "a9"]);
+    assert_eq!(store.load_queue_async().await.unwrap().len(), 1);
+    assert_eq!(store.export_async(None, "c", None).await.unwrap().len(), 10);
+    store
+        .delete_message_async(Platform::Twitch, "c", "a3")
+        .await
+        .unwrap();
+    assert!(store.load_queue_async().await.unwrap().is_empty());
+    let stats = store.close_async().await.unwrap();
+    assert_eq!((stats.inserted, stats.deleted), (10, 1));
+}
