@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use clank::adapters::twitch::{Endpoint, TwitchOptions, spawn};
 use clank::adapters::{AdapterStatus, Inbound};
-use clank::auth::oauth::PersistFn;
 use clank::auth::{
-    AuthError, CredentialSource, OAuthClient, TWITCH_SCOPES, Token, TwitchAuth, device_login,
+    AuthError, CredentialSource, OAuthClient, TWITCH_SCOPES, Token, TokenSink, TwitchAuth,
+    device_login,
 };
 use clank::secret::Secret;
 use support::fake_twitch_irc::{FakeConfig, FakeTwitchIrc, spawn_time_ticker};
@@ -95,16 +95,19 @@ async fn denied_and_expired_are_clear_errors() {
     );
 }
 
-fn recorder() -> (PersistFn, Arc<Mutex<Vec<Token>>>) {
+struct Recorder(Arc<Mutex<Vec<Token>>>);
+
+#[async_trait::async_trait]
+impl TokenSink for Recorder {
+    async fn save(&self, token: &Token) -> Result<(), String> {
+        self.0.lock().unwrap().push(token.clone());
+        Ok(())
+    }
+}
+
+fn recorder() -> (Arc<dyn TokenSink>, Arc<Mutex<Vec<Token>>>) {
     let saved = Arc::new(Mutex::new(Vec::new()));
-    let s = saved.clone();
-    (
-        Arc::new(move |t: &Token| {
-            s.lock().unwrap().push(t.clone());
-            Ok(())
-        }),
-        saved,
-    )
+    (Arc::new(Recorder(saved.clone())), saved)
 }
 
 fn token(access: &str, refresh: &str, expires_in_s: i64) -> Token {

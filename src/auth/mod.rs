@@ -12,9 +12,10 @@ pub mod oauth;
 pub mod persist;
 pub mod vault;
 
+pub use oauth::TokenSink;
 pub use oauth::{DeviceCode, OAuthClient, TwitchAuth, device_login};
 pub use persist::{
-    KEY_FILE_NAME, LoginStoreError, TokenStore, load_token, save_token, twitch_credentials,
+    KEY_FILE_NAME, LoginStoreError, StoreSink, key_path, load_token, save_token, twitch_credentials,
 };
 pub use vault::{SealedToken, TokenVault, VaultError};
 

@@ -301,20 +301,24 @@ pub async fn device_login(
     Ok(token)
 }
 
-/// Saves a token after it changed (the store's `auth_tokens`, sealed).
-pub type PersistFn = Arc<dyn Fn(&Token) -> Result<(), String> + Send + Sync>;
+/// Saves a token after it changed (sealed into the store's `auth_tokens`).
+/// Async because the store answers over a channel and callers run on tokio.
+#[async_trait]
+pub trait TokenSink: Send + Sync {
+    async fn save(&self, token: &Token) -> Result<(), String>;
+}
 
 /// A refreshing Twitch login: the [`CredentialSource`] the adapter uses.
 pub struct TwitchAuth {
     client: OAuthClient,
     token: tokio::sync::Mutex<Token>,
-    persist: PersistFn,
+    persist: Arc<dyn TokenSink>,
     /// Twitch asks apps to validate at start-up; the first `credentials()` does.
     validated: std::sync::atomic::AtomicBool,
 }
 
 impl TwitchAuth {
-    pub fn new(client: OAuthClient, token: Token, persist: PersistFn) -> Self {
+    pub fn new(client: OAuthClient, token: Token, persist: Arc<dyn TokenSink>) -> Self {
         Self {
             client,
             token: tokio::sync::Mutex::new(token),
@@ -332,7 +336,7 @@ impl TwitchAuth {
             fresh.scopes = token.scopes.clone();
         }
         *token = fresh;
-        (self.persist)(token).map_err(AuthError::Persist)?;
+        self.persist.save(token).await.map_err(AuthError::Persist)?;
         tracing::info!(target: "clank::auth", "twitch token refreshed");
         Ok(())
     }
@@ -343,7 +347,7 @@ impl TwitchAuth {
         }
         let v = self.client.validate(&token.access).await?;
         token.login = Some(v.login.clone());
-        (self.persist)(token).map_err(AuthError::Persist)?;
+        self.persist.save(token).await.map_err(AuthError::Persist)?;
         Ok(v.login)
     }
 }
@@ -393,7 +397,10 @@ impl CredentialSource for TwitchAuth {
             Ok(v) => {
                 if token.login.as_deref() != Some(v.login.as_str()) {
                     token.login = Some(v.login);
-                    (self.persist)(&token).map_err(AuthError::Persist)?;
+                    self.persist
+                        .save(&token)
+                        .await
+                        .map_err(AuthError::Persist)?;
                 }
                 Ok(())
             }
