@@ -98,14 +98,15 @@ pub async fn connect(endpoint: Endpoint) -> Result<Transport, TCPTransportConnec
     ENDPOINT.scope(endpoint, Transport::new()).await
 }
 
-/// rustls with ring and the Mozilla roots: no OS certificate store needed,
-/// and the provider is explicit so another crate enabling aws-lc-rs cannot
-/// make rustls panic over an ambiguous default.
+/// rustls with aws-lc-rs (the provider reqwest already brings) and the
+/// Mozilla roots: no OS certificate store needed, and the provider is named
+/// explicitly so a second provider enabled elsewhere cannot make rustls panic
+/// over an ambiguous default.
 pub fn default_tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
     let roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let cfg = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)

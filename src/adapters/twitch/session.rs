@@ -100,6 +100,13 @@ impl TwitchOptions {
         Ok(Self::new(channels.to_vec(), endpoint))
     }
 
+    /// From the `[twitch]` config section.
+    pub fn from_twitch_config(
+        c: &crate::config::TwitchConfig,
+    ) -> Result<Self, crate::config::ConfigError> {
+        Self::from_config(&c.channels, &c.irc_addr, c.tls)
+    }
+
     pub fn new(channels: Vec<String>, endpoint: Endpoint) -> Self {
         Self {
             channels: channels
