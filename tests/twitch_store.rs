@@ -325,3 +325,85 @@ async fn login_refresh_and_restart_keep_every_token_out_of_log_and_database() {
         }
     }
 }
+
+/// The same capture through the real core (filter -> store -> salience ->
+/// queue), which runs on its own thread as the store's blocking API wants:
+/// what the core stored is purged by the moderator's delete and ban.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_capture_through_the_core_is_stored_and_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let fake = FakeTwitchIrc::start(FakeConfig::default()).await;
+    let endpoint = Endpoint::from_config(&fake.irc_addr(), false).unwrap();
+    let (tx, mut rx) = mpsc::channel(256);
+    let cancel = CancellationToken::new();
+    let (_h, task) = spawn(
+        TwitchOptions::new(vec!["nymn".into()], endpoint),
+        None,
+        tx,
+        cancel.clone(),
+    );
+    fake.wait_for("JOIN", 1, Duration::from_secs(30)).await;
+
+    let core_store = store.clone();
+    let core = std::thread::spawn(move || {
+        let config = clank::config::Config::default();
+        let start = chrono::DateTime::parse_from_rfc3339("2024-01-06T16:19:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let (mut core, _) = clank::core::Core::new(&config, core_store, 7, start).unwrap();
+        let mut out = Vec::new();
+        let mut handled = 0;
+        while let Some(ev) = rx.blocking_recv() {
+            match ev {
+                Inbound::Chat(ev) => {
+                    let now = ev.at().max(start);
+                    core.handle(ev, now, &mut out).unwrap();
+                    handled += 1;
+                }
+                Inbound::Notice { text, .. } if text == "end of test" => break,
+                _ => {}
+            }
+        }
+        (handled, core.counters().stored)
+    });
+
+    for line in FIXTURE.lines() {
+        fake.send(line);
+    }
+    fake.send("@login=patixxl;room-id=;target-msg-id=def31555-deb2-49f6-97fb-304bd233cf3f;tmi-sent-ts=1704558300000 :tmi.twitch.tv CLEARMSG #nymn :forsenParty");
+    fake.send("@room-id=62300805;target-user-id=417575252;tmi-sent-ts=1704558301000 :tmi.twitch.tv CLEARCHAT #nymn :mon_dieud");
+    fake.send("@msg-id=msg_host_on :tmi.twitch.tv NOTICE #nymn :end of test");
+    let (handled, stored_count) = tokio::task::spawn_blocking(move || core.join().unwrap())
+        .await
+        .unwrap();
+    cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(handled, 800 + 2, "every chat event reached the core");
+    assert!(stored_count > 0);
+
+    let stored = store
+        .last_messages_async(Platform::Twitch, "nymn", 10_000)
+        .await
+        .unwrap();
+    assert!(!stored.is_empty());
+    assert!(
+        stored
+            .iter()
+            .all(|m| m.id != "def31555-deb2-49f6-97fb-304bd233cf3f")
+    );
+    assert!(
+        stored.iter().all(|m| m.author.id != "417575252"),
+        "banned author purged"
+    );
+    let fixture_ids: HashSet<String> = FIXTURE
+        .lines()
+        .filter_map(|l| map_line(l, chrono::Utc::now()).ok())
+        .flatten()
+        .filter_map(|e| match e {
+            Inbound::Chat(ChatEvent::Message(m)) => Some(m.id),
+            _ => None,
+        })
+        .collect();
+    assert!(stored.iter().all(|m| fixture_ids.contains(&m.id)));
+}
