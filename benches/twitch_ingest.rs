@@ -1,6 +1,7 @@
 //! Twitch ingest throughput: the nymn capture looped to 1M lines
 //! (1) end to end: a loopback IRC server streams them to the real adapter
-//!     (twitch-irc transport + parser + our mapping + the bounded channel);
+//!     (twitch-irc transport + parser + our mapping + the bounded channel),
+//!     once to a counting consumer and once into the real core with SQLite;
 //! (2) our pure mapping of raw lines (`map_line`);
 //! (3) twitch-irc's bare parse of the same lines (IRCMessage::parse +
 //!     ServerMessage::try_from), the ceiling.
@@ -85,7 +86,15 @@ async fn serve(listener: TcpListener, total: usize) {
     let corpus = corpus();
     let mut buf = Vec::with_capacity(1 << 20);
     for i in 0..total {
-        buf.extend_from_slice(corpus[i % corpus.len()].as_bytes());
+        let line = corpus[i % corpus.len()];
+        let pass = i / corpus.len();
+        if pass == 0 {
+            buf.extend_from_slice(line.as_bytes());
+        } else {
+            // Each pass gets fresh message ids, so the core and the store see
+            // new messages rather than duplicates they would drop early.
+            buf.extend_from_slice(line.replace(";id=", &format!(";id={pass}-")).as_bytes());
+        }
         buf.extend_from_slice(b"\r\n");
         if buf.len() >= 1 << 20 {
             if write.write_all(&buf).await.is_err() {
@@ -97,6 +106,71 @@ async fn serve(listener: TcpListener, total: usize) {
     let _ = write.write_all(&buf).await;
     // Keep the socket open until the client is done.
     while let Ok(Some(_)) = lines.next_line().await {}
+}
+
+/// The same stream, consumed by the real core (filter -> SQLite store ->
+/// salience -> queue -> attention) on its own thread, as the store's
+/// blocking API requires.
+fn into_core(total: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = clank::store::Store::open(
+        &dir.path().join("bench.db"),
+        &clank::store::StoreConfig::default(),
+    )
+    .expect("store");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (tx, mut rx) = mpsc::channel::<Inbound>(4096);
+    let core_thread = std::thread::spawn(move || {
+        let config = clank::config::Config::default();
+        let start = chrono::DateTime::parse_from_rfc3339("2024-01-06T16:19:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let (mut core, _) = clank::core::Core::new(&config, store, 7, start).expect("core");
+        let mut out = Vec::new();
+        let mut n = 0usize;
+        let mut last = start;
+        while n < total {
+            match rx.blocking_recv() {
+                Some(Inbound::Chat(ev)) => {
+                    last = last.max(ev.at());
+                    let _ = core.handle(ev, last, &mut out);
+                    out.clear();
+                    n += 1;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        (n, core.counters().stored)
+    });
+    let (cpu0, _) = usage();
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let task = rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        tokio::spawn(serve(listener, total));
+        let endpoint = Endpoint::from_config(&addr, false).expect("endpoint");
+        let opts = TwitchOptions::new(vec!["nymn".into()], endpoint);
+        let (_h, task) = spawn(opts, None, tx, cancel.clone());
+        task
+    });
+    let (n, stored) = core_thread.join().expect("core thread");
+    let wall = start.elapsed();
+    let (cpu1, _) = usage();
+    report(
+        "end to end: fake server -> adapter -> core",
+        n,
+        wall,
+        cpu1 - cpu0,
+    );
+    println!("    (core stored {stored} of them in SQLite; the rest were filtered or spam)");
+    cancel.cancel();
+    let _ = rt.block_on(task);
 }
 
 fn end_to_end(total: usize) {
@@ -159,6 +233,7 @@ fn main() {
     let total = lines_target();
     println!("twitch ingest, nymn corpus looped to {total} lines");
     end_to_end(total);
+    into_core(total);
 
     let now = Utc::now();
     let (wall, cpu) = loop_lines(total, |l| {
