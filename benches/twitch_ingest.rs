@@ -150,15 +150,15 @@ fn into_core(total: usize) {
     let (cpu0, _) = usage();
     let start = Instant::now();
     let cancel = CancellationToken::new();
-    let task = rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let endpoint = Endpoint::from_config(&addr, false).expect("endpoint");
+    let opts = TwitchOptions::new(vec!["nymn".into()], endpoint);
+    let task = {
+        let _guard = rt.enter();
         tokio::spawn(serve(listener, total));
-        let endpoint = Endpoint::from_config(&addr, false).expect("endpoint");
-        let opts = TwitchOptions::new(vec!["nymn".into()], endpoint);
-        let (_h, task) = spawn(opts, None, tx, cancel.clone());
-        task
-    });
+        spawn(opts, None, tx, cancel.clone()).1
+    };
     let (n, stored) = core_thread.join().expect("core thread");
     let wall = start.elapsed();
     let (cpu1, _) = usage();

@@ -9,8 +9,12 @@
 //! become [`Inbound::Status`] events, never panics or task exits.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::model::{Author, ChatEvent, Platform};
 
@@ -222,4 +226,45 @@ pub enum Outbound {
         text: String,
         reply_to: Option<String>,
     },
+}
+
+/// What the runtime needs from every platform adapter: which platform it
+/// serves, and a task body that owns its connection until `cancel` fires,
+/// reporting into `inbound` and taking sends from `outbound`. It never
+/// returns early on a platform failure (that is a status, then a reconnect).
+pub trait PlatformAdapter: Send + 'static {
+    fn platform(&self) -> Platform;
+
+    fn run(
+        self: Box<Self>,
+        inbound: mpsc::Sender<Inbound>,
+        outbound: mpsc::Receiver<Outbound>,
+        cancel: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// The sending side of a running adapter.
+#[derive(Debug, Clone)]
+pub struct AdapterHandle {
+    pub platform: Platform,
+    pub outbound: mpsc::Sender<Outbound>,
+}
+
+/// Spawns any adapter on the current runtime with a bounded outbound queue.
+pub fn spawn_adapter(
+    adapter: Box<dyn PlatformAdapter>,
+    inbound: mpsc::Sender<Inbound>,
+    cancel: CancellationToken,
+    outbound_capacity: usize,
+) -> (AdapterHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(outbound_capacity.max(1));
+    let platform = adapter.platform();
+    let task = tokio::spawn(adapter.run(inbound, rx, cancel));
+    (
+        AdapterHandle {
+            platform,
+            outbound: tx,
+        },
+        task,
+    )
 }

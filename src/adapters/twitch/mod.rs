@@ -23,4 +23,4 @@ pub use map::{
     read_irc_capture_events,
 };
 pub use send::{SendLimits, clean_outgoing};
-pub use session::{AdapterGone, Backoff, TwitchHandle, TwitchOptions, run, spawn};
+pub use session::{AdapterGone, Backoff, TwitchAdapter, TwitchHandle, TwitchOptions, run, spawn};

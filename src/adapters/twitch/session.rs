@@ -176,6 +176,33 @@ impl TwitchHandle {
     }
 }
 
+/// The Twitch adapter as a [`crate::adapters::PlatformAdapter`].
+pub struct TwitchAdapter {
+    pub options: TwitchOptions,
+    pub credentials: Option<Arc<dyn CredentialSource>>,
+}
+
+impl crate::adapters::PlatformAdapter for TwitchAdapter {
+    fn platform(&self) -> Platform {
+        P
+    }
+
+    fn run(
+        self: Box<Self>,
+        inbound: mpsc::Sender<Inbound>,
+        outbound: mpsc::Receiver<Outbound>,
+        cancel: CancellationToken,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(run(
+            self.options,
+            self.credentials,
+            inbound,
+            outbound,
+            cancel,
+        ))
+    }
+}
+
 /// Starts the adapter on the current tokio runtime.
 pub fn spawn(
     options: TwitchOptions,
