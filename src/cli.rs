@@ -92,6 +92,18 @@ pub enum Command {
     },
     /// Show the effective configuration (secrets hidden).
     Config,
+    /// Log in to a platform (Twitch: OAuth device code flow); the token is
+    /// stored encrypted beside the database.
+    Login {
+        /// Only `twitch` for now.
+        #[arg(value_parser = parse_platform)]
+        platform: Platform,
+    },
+    /// Forget a platform login.
+    Logout {
+        #[arg(value_parser = parse_platform)]
+        platform: Platform,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,8 +260,63 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             writeln!(out, "{config:#?}")?;
             Ok(())
         }
+        Some(Command::Login { platform }) => login(&config, platform),
+        Some(Command::Logout { platform }) => {
+            let store = Store::open(config.db_path(), &config.store)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(store.delete_auth_token_async(platform))?;
+            store.close()?;
+            println!("logged out of {platform}");
+            Ok(())
+        }
         None => {
             bail!("the console is not built yet; try `clank replay assets/demo/chat.jsonl --json`")
         }
     }
+}
+
+/// `clank login twitch`: device code flow, then the token sealed into the store.
+fn login(config: &Config, platform: Platform) -> Result<()> {
+    if platform != Platform::Twitch {
+        bail!("login to {platform} is not supported yet (supported: twitch)");
+    }
+    let Some(client_id) = config.twitch.client_id.clone() else {
+        bail!(
+            "twitch.client_id is not set: register an application at dev.twitch.tv and set TWITCH_CLIENT_ID or [twitch] client_id"
+        );
+    };
+    let key_path = crate::auth::key_path(
+        config
+            .db_path()
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new(".")),
+    );
+    let vault = crate::auth::TokenVault::open_or_create(&key_path)?;
+    let store = Store::open(config.db_path(), &config.store)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let oauth_url = config.twitch.oauth_url.clone();
+    let token = runtime.block_on(async {
+        let token =
+            crate::auth::device_login(&oauth_url, &client_id, crate::auth::TWITCH_SCOPES, |code| {
+                println!(
+                    "Open {} and enter the code {} (it expires in {} s).",
+                    code.verification_uri, code.user_code, code.expires_in
+                );
+            })
+            .await?;
+        crate::auth::save_token(&vault, &store, Platform::Twitch, &token).await?;
+        anyhow::Ok(token)
+    })?;
+    store.close()?;
+    println!(
+        "logged in to twitch as {}",
+        token.login.as_deref().unwrap_or("(unknown)")
+    );
+    Ok(())
 }

@@ -151,6 +151,8 @@ pub struct TwitchConfig {
     pub irc_addr: String,
     /// TLS to the IRC server; `false` is refused unless the address is loopback.
     pub tls: bool,
+    /// Base URL of Twitch's OAuth service (device login, refresh, validate).
+    pub oauth_url: String,
 }
 
 impl Default for TwitchConfig {
@@ -161,6 +163,7 @@ impl Default for TwitchConfig {
             client_secret: None,
             irc_addr: "irc.chat.twitch.tv:6697".into(),
             tls: true,
+            oauth_url: "https://id.twitch.tv".into(),
         }
     }
 }
@@ -531,12 +534,8 @@ impl Config {
                 ));
             }
         }
-        if self.twitch.irc_addr.rsplit_once(':').is_none() {
-            return Err(ConfigError::invalid(
-                "twitch.irc_addr",
-                format!("{:?} must be host:port", self.twitch.irc_addr),
-            ));
-        }
+        crate::adapters::twitch::validate_transport(&self.twitch.irc_addr, self.twitch.tls)?;
+        check_url("twitch.oauth_url", Some(&self.twitch.oauth_url))?;
         self.llm.validate()?;
         self.reply.validate()?;
         self.ui.validate()?;

@@ -12,7 +12,7 @@ use crate::chatlog::format_time;
 use crate::config::Config;
 use crate::engine::attention::{AttentionMachine, Transition};
 use crate::engine::commands;
-use crate::engine::filter::{ContentFilter, Verdict};
+use crate::engine::filter::{ContentFilter, Verdict, VerdictCache};
 use crate::engine::queue::{PushOutcome, QueueEntry, SalienceQueue};
 use crate::engine::salience::SalienceEngine;
 use crate::engine::triggers::{Trigger, Triggers};
@@ -131,6 +131,7 @@ pub enum CoreError {
 /// The pipeline's state. One instance per running clank.
 pub struct Core {
     filter: ContentFilter,
+    verdicts: VerdictCache,
     salience: SalienceEngine,
     queue: SalienceQueue,
     attention: AttentionMachine,
@@ -194,6 +195,7 @@ impl Core {
         }
         let core = Core {
             filter,
+            verdicts: VerdictCache::default(),
             salience,
             queue,
             attention,
@@ -421,7 +423,7 @@ impl Core {
             });
             return Ok(());
         }
-        if let Verdict::Blocked { reason } = self.filter.check(&message.text) {
+        if let Verdict::Blocked { reason } = self.verdicts.check(&self.filter, &message.text) {
             // Filtered messages are never stored; only the count and reason remain.
             self.counters.filtered += 1;
             out.push(CoreEvent::Filtered {

@@ -1,5 +1,7 @@
 //! clank: a terminal operator console for live streamers.
 //!
+//! - [`adapters`]: platform adapters (Twitch) and the Inbound/Outbound contract.
+//! - [`auth`]: platform logins (Twitch OAuth device flow), tokens sealed at rest.
 //! - [`model`]: the shared vocabulary (messages, authors, priorities, states).
 //! - [`chatlog`]: the JSON Lines chat log that replay, score, demo and export use.
 //! - [`config`]: defaults < file < environment < CLI, validated, secrets hidden.
@@ -11,6 +13,8 @@
 //! - [`ui`]: the ratatui operator console, a view over [`session`].
 #![forbid(unsafe_code)]
 
+pub mod adapters;
+pub mod auth;
 pub mod chatlog;
 pub mod cli;
 pub mod config;

@@ -456,6 +456,30 @@ impl Drop for Joiner {
     }
 }
 
+/// One saved platform login, sealed by `auth::TokenVault`: the store never
+/// sees a plain token. `scopes` (space separated) and `expires_at` are not
+/// secret and stay readable for diagnostics.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthTokenRow {
+    pub platform: Platform,
+    pub account: String,
+    pub sealed: Vec<u8>,
+    pub scopes: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for AuthTokenRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthTokenRow")
+            .field("platform", &self.platform)
+            .field("account", &self.account)
+            .field("sealed", &format_args!("{} bytes", self.sealed.len()))
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 /// A handle to the store's writer thread. Cheap to clone; `Send + Sync`.
 /// Dropping the last handle commits what was sent and joins the thread.
 #[derive(Clone)]
@@ -752,6 +776,35 @@ impl Store {
             config: config.clone(),
         })
         .await
+    }
+
+    /// Replaces the saved login of `row.platform`; durable when it returns.
+    pub async fn save_auth_token_async(&self, row: AuthTokenRow) -> Result<(), StoreError> {
+        self.ask_async(|reply| Query::SaveAuthToken { row, reply })
+            .await
+    }
+
+    pub fn save_auth_token(&self, row: AuthTokenRow) -> Result<(), StoreError> {
+        self.ask(|reply| Query::SaveAuthToken { row, reply })
+    }
+
+    /// The saved login of `platform`, if any.
+    pub async fn load_auth_token_async(
+        &self,
+        platform: Platform,
+    ) -> Result<Option<AuthTokenRow>, StoreError> {
+        self.ask_async(|reply| Query::LoadAuthToken { platform, reply })
+            .await
+    }
+
+    pub fn load_auth_token(&self, platform: Platform) -> Result<Option<AuthTokenRow>, StoreError> {
+        self.ask(|reply| Query::LoadAuthToken { platform, reply })
+    }
+
+    /// Forgets the saved login of `platform` (`clank logout`).
+    pub async fn delete_auth_token_async(&self, platform: Platform) -> Result<(), StoreError> {
+        self.ask_async(|reply| Query::DeleteAuthToken { platform, reply })
+            .await
     }
 
     /// Records one metric sample (fire and forget, batched).

@@ -16,9 +16,9 @@ use super::codec::{
     self, BreakdownOut, MESSAGE_NCOLS, Scratch, json_into, message_from_row, roles_json,
 };
 use super::{
-    ChannelConfig, ChatMessage, Cursor, ExportQuery, Metric, NewResponse, Platform, PruneReport,
-    QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy, Shared, StoreConfig, StoreError,
-    StoreStats, StoredMessage, StoredResponse,
+    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, Metric, NewResponse, Platform,
+    PruneReport, QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy, Shared, StoreConfig,
+    StoreError, StoreStats, StoredMessage, StoredResponse,
 };
 
 /// Where a query's answer goes.
@@ -135,6 +135,20 @@ pub(super) enum Query {
         id: i64,
         reply: Reply<Option<StoredResponse>>,
     },
+    /// Replaces the platform's saved login and commits before answering:
+    /// a rotated refresh token must survive a crash.
+    SaveAuthToken {
+        row: AuthTokenRow,
+        reply: Reply<()>,
+    },
+    LoadAuthToken {
+        platform: Platform,
+        reply: Reply<Option<AuthTokenRow>>,
+    },
+    DeleteAuthToken {
+        platform: Platform,
+        reply: Reply<()>,
+    },
 }
 
 impl Query {
@@ -149,6 +163,10 @@ impl Query {
             Query::Prune { reply, .. } => drop(reply.send(Err(err()))),
             Query::InsertResponse { reply, .. } => drop(reply.send(Err(err()))),
             Query::GetResponse { reply, .. } => drop(reply.send(Err(err()))),
+            Query::SaveAuthToken { reply, .. } | Query::DeleteAuthToken { reply, .. } => {
+                drop(reply.send(Err(err())))
+            }
+            Query::LoadAuthToken { reply, .. } => drop(reply.send(Err(err()))),
         }
     }
 }
@@ -937,9 +955,96 @@ impl Writer {
                     get_response(&self.conn, id).map_err(|e| self.sqlite_err("get response", e));
                 drop(reply.send(r));
             }
+            Query::SaveAuthToken { row, reply } => {
+                let r = self.in_committed_tx("save auth token", |conn| save_auth_token(conn, &row));
+                drop(reply.send(r));
+            }
+            Query::LoadAuthToken { platform, reply } => {
+                let r = load_auth_token(&self.conn, platform)
+                    .map_err(|e| self.sqlite_err("load auth token", e));
+                drop(reply.send(r));
+            }
+            Query::DeleteAuthToken { platform, reply } => {
+                let r = self.in_committed_tx("delete auth token", |conn| {
+                    conn.prepare_cached(SQL_DELETE_AUTH)?
+                        .execute([platform.as_str()])
+                        .map(|_| ())
+                });
+                drop(reply.send(r));
+            }
             Query::Prune { .. } => {}
         }
     }
+
+    /// Runs `f` in a transaction and commits it before returning, for the
+    /// few writes that must be durable when the caller hears "done".
+    fn in_committed_tx(
+        &mut self,
+        op: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<(), StoreError> {
+        match self.begin() {
+            Ok(()) => {}
+            Err(e) if is_busy(&e) => return Err(self.busy_err()),
+            Err(e) => return Err(self.sqlite_err(op, e)),
+        }
+        if let Err(e) = f(&self.conn) {
+            // Nothing else is in this transaction: query() committed first.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.pending = 0;
+            return Err(self.sqlite_err(op, e));
+        }
+        self.pending += 1;
+        self.commit();
+        if self.conn.is_autocommit() {
+            Ok(())
+        } else {
+            Err(self.busy_err())
+        }
+    }
+}
+
+const SQL_DELETE_AUTH: &str = "DELETE FROM auth_tokens WHERE platform = ?1";
+
+/// One account per platform: saving replaces whatever was there. The sealed
+/// token (nonce included) goes in `access_token_enc`; `refresh_token_enc`
+/// and `nonce` stay NULL because the vault seals both tokens as one unit.
+fn save_auth_token(conn: &Connection, row: &AuthTokenRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(SQL_DELETE_AUTH)?
+        .execute([row.platform.as_str()])?;
+    conn.prepare_cached(
+        "INSERT INTO auth_tokens (platform, account, access_token_enc, refresh_token_enc, \
+         nonce, scopes, expires_at, updated_at) VALUES (?1, ?2, ?3, NULL, NULL, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        row.platform.as_str(),
+        row.account,
+        row.sealed,
+        row.scopes,
+        row.expires_at.map(|t| t.timestamp_millis()),
+        Utc::now().timestamp_millis(),
+    ])?;
+    Ok(())
+}
+
+fn load_auth_token(
+    conn: &Connection,
+    platform: Platform,
+) -> rusqlite::Result<Option<AuthTokenRow>> {
+    conn.prepare_cached(
+        "SELECT account, access_token_enc, scopes, expires_at FROM auth_tokens \
+         WHERE platform = ?1 ORDER BY updated_at DESC LIMIT 1",
+    )?
+    .query_row([platform.as_str()], |row| {
+        Ok(AuthTokenRow {
+            platform,
+            account: row.get(0)?,
+            sealed: row.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
+            scopes: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            expires_at: codec::opt_time(row, 3)?,
+        })
+    })
+    .optional()
 }
 
 fn insert(

@@ -1,2 +1,4 @@
 pub mod fake_ollama;
 pub mod fake_openai;
+pub mod fake_twitch_irc;
+pub mod fake_twitch_oauth;
