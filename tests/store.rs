@@ -599,10 +599,12 @@ fn prune_by_age_and_by_count() {
 fn export_pages_keep_time_order_across_ties_and_since() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("clank.db"));
-    // Ten messages share one millisecond; pages of 3 must split the tie cleanly.
+    // Ten messages share one millisecond (some by one author); pages of 3
+    // must split the tie cleanly.
     let mut all = Vec::new();
     for i in 0..10 {
-        all.push(msg(Platform::Twitch, "c", &format!("t{i}"), "u", 1000));
+        let author = format!("a{}", (10 - i) / 2);
+        all.push(msg(Platform::Twitch, "c", &format!("t{i}"), &author, 1000));
     }
     for i in 0..5 {
         all.push(msg(Platform::Twitch, "c", &format!("u{i}"), "u", 2000 + i));
@@ -612,6 +614,9 @@ fn export_pages_keep_time_order_across_ties_and_since() {
     for m in &all[..14] {
         store.insert_message(m.clone().into()).unwrap();
     }
+    // Same-millisecond messages come by author id, then arrival.
+    all.sort_by(|a, b| (a.at, &a.author.id).cmp(&(b.at, &b.author.id)));
+    assert_eq!(all[0].id, "t9");
     let pages: Vec<Vec<ChatMessage>> = store
         .export_pages(Some(Platform::Twitch), "c", None, 3)
         .collect::<Result<_, _>>()
