@@ -183,6 +183,41 @@ fn duplicates_are_stored_once_and_counted() {
 }
 
 #[test]
+fn clones_write_concurrently_from_many_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    let m = msg(Platform::Twitch, "c", &format!("t{t}-{i}"), "u", i);
+                    store.insert_message(m.into()).unwrap();
+                    if i % 20 == 0 {
+                        // Every thread also races to store one shared message.
+                        let shared = msg(Platform::Twitch, "c", "shared", "u", 0);
+                        store.insert_message(shared.into()).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stats = store.flush().unwrap();
+    assert_eq!(stats.inserted, 8001);
+    assert_eq!(stats.duplicates, 399);
+    assert_eq!(
+        store
+            .export(Some(Platform::Twitch), "c", None)
+            .unwrap()
+            .len(),
+        8001
+    );
+}
+
+#[test]
 fn channels_and_platforms_never_leak() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("clank.db"));
