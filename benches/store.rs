@@ -104,6 +104,31 @@ fn message(rng: &mut ChaCha8Rng, ids: Ids, n: u64, t_ms: i64) -> StoredMessage {
     }
 }
 
+/// CPU seconds used so far by the store writer threads (all stores; only the
+/// busy one moves). Load-independent, unlike wall time on a shared machine.
+fn writer_cpu_secs() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    let mut ticks = 0u64;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // "tid (comm) state ... utime stime": fields after the ')' from 3 on.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("(clank-store") {
+            continue;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks += field(11) + field(12);
+    }
+    ticks as f64 / 100.0
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
@@ -147,16 +172,21 @@ fn bench(c: &mut Criterion) {
     let big = Store::open(&dir.path().join("big.db"), &cfg).expect("open big");
     let mut next = 0;
     let mut spent = Duration::ZERO;
+    let cpu0 = writer_cpu_secs();
     while next < rows {
         let chunk = (rows - next).min(20_000);
         spent += insert_run(&big, &mut rng, Ids::Sequential, &mut next, chunk);
     }
     let stats = big.flush().expect("flush");
     assert_eq!(stats.inserted, rows);
+    let cpu = writer_cpu_secs() - cpu0;
     println!(
-        "build: {rows} rows (sequential ids) in {:.2} s = {:.0} rows/s, avg batch {:.0}, peak RSS {} KiB",
+        "build: {rows} rows (sequential ids) in {:.2} s = {:.0} rows/s; writer CPU {:.2} us/row \
+         (= {:.0} rows/s on an idle core), avg batch {:.0}, peak RSS {} KiB",
         spent.as_secs_f64(),
         rows as f64 / spent.as_secs_f64(),
+        cpu * 1e6 / rows as f64,
+        rows as f64 / cpu,
         rows as f64 / stats.commits.max(1) as f64,
         peak_rss_kib().map_or("?".into(), |k| k.to_string())
     );
@@ -172,6 +202,7 @@ fn bench(c: &mut Criterion) {
     ] {
         let store = Store::open(&dir.path().join(format!("{name}.db")), &cfg).expect("open");
         let mut next = 0;
+        let cpu0 = writer_cpu_secs();
         g.bench_function(format!("insert_message_x{BATCH}_{name}"), |b| {
             b.iter_custom(|iters| {
                 (0..iters)
@@ -179,11 +210,14 @@ fn bench(c: &mut Criterion) {
                     .sum()
             });
         });
+        let cpu = writer_cpu_secs() - cpu0;
         let stats = store.close().expect("close");
         println!(
-            "{name}: {} rows, avg batch {:.0}",
+            "{name}: {} rows, avg batch {:.0}, writer CPU {:.2} us/row (= {:.0} rows/s on an idle core)",
             stats.inserted,
-            stats.inserted as f64 / stats.commits.max(1) as f64
+            stats.inserted as f64 / stats.commits.max(1) as f64,
+            cpu * 1e6 / stats.inserted as f64,
+            stats.inserted as f64 / cpu
         );
     }
     g.finish();
@@ -193,12 +227,18 @@ fn bench(c: &mut Criterion) {
         let store = Store::open(&dir.path().join("random_1m.db"), &cfg).expect("open");
         let mut next = 0;
         let mut last = Duration::ZERO;
+        let mut last_cpu = 0.0;
         while next < rows {
+            let cpu0 = writer_cpu_secs();
             last = insert_run(&store, &mut rng, Ids::Random, &mut next, 100_000);
+            last_cpu = writer_cpu_secs() - cpu0;
         }
         println!(
-            "random ids: last 100k rows up to {rows} at {:.0} rows/s",
-            100_000.0 / last.as_secs_f64()
+            "random ids: last 100k rows up to {rows} at {:.0} rows/s; writer CPU {:.2} us/row \
+             (= {:.0} rows/s on an idle core)",
+            100_000.0 / last.as_secs_f64(),
+            last_cpu * 1e6 / 100_000.0,
+            100_000.0 / last_cpu
         );
         store.close().expect("close");
     }
@@ -215,6 +255,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let mut lat = Vec::with_capacity(5000);
+    let cpu0 = writer_cpu_secs();
     for k in 0..5000u64 {
         let (platform, channel) = channel_of(k);
         let t = Instant::now();
@@ -222,13 +263,15 @@ fn bench(c: &mut Criterion) {
         lat.push(t.elapsed());
         assert_eq!(got.len(), 200);
     }
+    let cpu = writer_cpu_secs() - cpu0;
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
-        "last_messages(200) over {rows} rows: p50 {:?}  p99 {:?}  max {:?}",
+        "last_messages(200) over {rows} rows: p50 {:?}  p99 {:?}  max {:?}; writer CPU {:.0} us/query",
         pct(0.50),
         pct(0.99),
-        lat[lat.len() - 1]
+        lat[lat.len() - 1],
+        cpu * 1e6 / lat.len() as f64
     );
     println!(
         "peak RSS of the bench process: {} KiB",
