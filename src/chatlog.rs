@@ -404,7 +404,10 @@ mod tests {
             7,
         )
         .unwrap_err();
-        assert_eq!(err.to_string(), "line 7: missing required key \"id\"; line skipped");
+        assert_eq!(
+            err.to_string(),
+            "line 7: missing required key \"id\"; line skipped"
+        );
     }
 
     #[test]

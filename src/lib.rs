@@ -6,12 +6,19 @@
 //! - [`engine`]: pure logic (filter, salience, queue, attention, triggers, commands).
 //! - [`store`]: SQLite on its own thread behind a handle.
 //! - [`core`]: wires filter -> store -> salience -> queue -> attention -> triggers.
+//! - [`session`]: what the runtime tells the console and headless log, and what they ask.
 //! - [`replay`]: the `score`, `replay` and `export` commands on top of the core.
 #![forbid(unsafe_code)]
 
 pub mod chatlog;
+pub mod cli;
 pub mod config;
+pub mod core;
 pub mod engine;
+pub mod logging;
 pub mod model;
+pub mod replay;
+pub mod reply;
 pub mod secret;
+pub mod session;
 pub mod store;

@@ -1,4 +1,37 @@
 //! The `clank` binary: parse the command line and hand over to the library.
 #![forbid(unsafe_code)]
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = clank::cli::Cli::parse();
+    let config = match clank::cli::load_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("clank: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let log_file = cli
+        .global
+        .log_file
+        .clone()
+        .or_else(|| config.logging.file.clone());
+    let _guard = match clank::logging::init(&config.logging.level, log_file.as_deref()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("clank: cannot open the log file: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match clank::cli::run(cli, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("clank: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -148,12 +148,32 @@ fn default_currency() -> String {
 }
 
 impl Paid {
-    /// Rough value in US dollars, so that 500 bits and a $5 super chat weigh alike.
+    /// Rough value in US dollars, so that 500 bits, a $5 super chat and a
+    /// ¥750 one weigh alike. The rates are deliberately coarse: salience needs
+    /// the order of magnitude, not the exchange rate of the day.
     pub fn usd(&self) -> f64 {
-        match self.kind {
-            PaidKind::Bits => self.amount / 100.0,
-            _ => self.amount,
+        if self.kind == PaidKind::Bits {
+            return self.amount / 100.0;
         }
+        let per_unit = match self.currency.to_ascii_uppercase().as_str() {
+            "USD" | "CAD" | "AUD" | "NZD" | "SGD" => 1.0,
+            "EUR" | "CHF" => 1.08,
+            "GBP" => 1.27,
+            "JPY" => 1.0 / 150.0,
+            "KRW" => 1.0 / 1350.0,
+            "INR" => 1.0 / 83.0,
+            "BRL" => 0.2,
+            "MXN" => 0.055,
+            "PHP" => 0.018,
+            "TWD" | "RUB" => 0.031,
+            "HKD" => 0.128,
+            "SEK" | "NOK" | "DKK" => 0.095,
+            "PLN" => 0.25,
+            "IDR" => 1.0 / 15_500.0,
+            "BITS" => 0.01,
+            _ => 1.0,
+        };
+        self.amount * per_unit
     }
 }
 
@@ -411,5 +431,11 @@ mod tests {
             kind: PaidKind::Bits,
         };
         assert!((p.usd() - 5.0).abs() < 1e-9);
+        let yen = Paid {
+            amount: 10_000.0,
+            currency: "JPY".into(),
+            kind: PaidKind::Superchat,
+        };
+        assert!((60.0..=80.0).contains(&yen.usd()), "{}", yen.usd());
     }
 }

@@ -302,15 +302,12 @@ fn channels_and_platforms_never_leak() {
     store
         .set_channel_config(Platform::Twitch, "a", &custom)
         .unwrap();
-    assert_eq!(store.channel_config(Platform::Twitch, "a").unwrap(), custom);
     assert_eq!(
-        store.channel_config(Platform::Twitch, "b").unwrap(),
-        ChannelConfig::default()
+        store.channel_config(Platform::Twitch, "a").unwrap(),
+        Some(custom)
     );
-    assert_eq!(
-        store.channel_config(Platform::Youtube, "a").unwrap(),
-        ChannelConfig::default()
-    );
+    assert_eq!(store.channel_config(Platform::Twitch, "b").unwrap(), None);
+    assert_eq!(store.channel_config(Platform::Youtube, "a").unwrap(), None);
 }
 
 #[test]

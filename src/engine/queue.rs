@@ -1,1 +1,796 @@
-//! (to be written)
+//! The salience queue: a bounded priority queue of scored messages waiting for
+//! an answer, best first, with expiry, moderation removals and live re-ranking.
+//!
+//! Ordering, best first: higher [`Priority`], then higher salience score, then
+//! the entry that was enqueued EARLIER (a streamer answers the oldest of equally
+//! good questions first, so nobody who asked early is starved by repeats), and
+//! finally the [`MessageKey`] so that the order is total and deterministic.
+//! Age is measured by `enqueued_at` (the core's own clock) rather than the
+//! platform's `at`, because platform clocks disagree with each other.
+//!
+//! Costs: push, pop, peek (when nothing expired sits on top), single removal
+//! O(log n); `expire` O(k log n) for k expired; `remove_author` O(k log n) for
+//! the author's k entries; `rerank` and `restore` O(n log n).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::config::{ConfigError, check_range};
+use crate::model::{ChatMessage, MessageKey, Platform, Priority, Salience};
+
+/// `[queue]` section.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Most messages kept waiting; when full, a better message evicts the
+    /// worst one (1 to 1000000; env MAX_QUEUE_SIZE).
+    pub max_size: usize,
+    /// Seconds a message may wait for an answer before it expires (1 to 86400).
+    pub max_age_s: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_size: 1000,
+            max_age_s: 180,
+        }
+    }
+}
+
+impl QueueConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("queue.max_size", self.max_size, 1, 1_000_000)?;
+        check_range("queue.max_age_s", self.max_age_s, 1, 86_400)?;
+        Ok(())
+    }
+
+    /// How long a message may wait.
+    pub fn max_age(&self) -> TimeDelta {
+        TimeDelta::seconds(i64::try_from(self.max_age_s).unwrap_or(i64::MAX / 1000))
+    }
+}
+
+/// One message waiting for an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueEntry {
+    pub message: ChatMessage,
+    pub salience: Salience,
+    pub enqueued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl QueueEntry {
+    /// An entry enqueued at `now` that expires `max_age` later.
+    pub fn new(
+        message: ChatMessage,
+        salience: Salience,
+        now: DateTime<Utc>,
+        max_age: TimeDelta,
+    ) -> Self {
+        Self {
+            message,
+            salience,
+            enqueued_at: now,
+            expires_at: now + max_age,
+        }
+    }
+
+    pub fn key(&self) -> MessageKey {
+        self.message.key()
+    }
+
+    /// Expired at `now` (the deadline itself counts as expired).
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+}
+
+/// What `push` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushOutcome {
+    /// Added; the queue had room.
+    Inserted,
+    /// An entry with the same message key was replaced by the new one.
+    Replaced,
+    /// The queue was full; the new entry took the place of this one (an
+    /// already expired entry if there was one, else the worst).
+    Evicted(Box<QueueEntry>),
+    /// The queue was full and the new entry is not better than the worst.
+    Rejected,
+}
+
+/// Sort key of an entry; `Ord` puts the best entry first.
+#[derive(Debug, Clone)]
+struct Rank {
+    priority: Priority,
+    score: f64,
+    enqueued_at: DateTime<Utc>,
+    key: MessageKey,
+}
+
+impl Rank {
+    fn of(entry: &QueueEntry) -> Self {
+        Self::with(entry, entry.salience.priority, entry.salience.score)
+    }
+
+    fn with(entry: &QueueEntry, priority: Priority, score: f64) -> Self {
+        Rank {
+            priority,
+            score: sortable_score(score),
+            enqueued_at: entry.enqueued_at,
+            key: entry.key(),
+        }
+    }
+}
+
+/// A NaN score is a bug upstream; rank it last rather than let it float to
+/// the top (`total_cmp` puts positive NaN above every number). -0.0 and 0.0
+/// must compare equal so that the age tiebreak applies.
+fn sortable_score(score: f64) -> f64 {
+    if score.is_nan() {
+        f64::NEG_INFINITY
+    } else if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
+impl Ord for Rank {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .priority
+            .cmp(&self.priority)
+            .then_with(|| other.score.total_cmp(&self.score))
+            .then_with(|| self.enqueued_at.cmp(&other.enqueued_at))
+            .then_with(|| self.key.cmp(&other.key))
+    }
+}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Rank {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Rank {}
+
+/// (platform, channel, author id): whose messages a ban removes.
+type AuthorKey = (Platform, String, String);
+
+fn author_key(entry: &QueueEntry) -> AuthorKey {
+    (
+        entry.message.platform,
+        entry.message.channel.clone(),
+        entry.message.author.id.clone(),
+    )
+}
+
+/// Bounded priority queue of messages waiting for an answer. See the module
+/// docs for the order and the costs.
+#[derive(Debug, Clone)]
+pub struct SalienceQueue {
+    max_size: usize,
+    max_age: TimeDelta,
+    ranked: BTreeMap<Rank, QueueEntry>,
+    by_key: HashMap<MessageKey, Rank>,
+    by_expiry: BTreeSet<(DateTime<Utc>, MessageKey)>,
+    by_author: HashMap<AuthorKey, HashSet<MessageKey>>,
+}
+
+impl SalienceQueue {
+    /// An empty queue with the configured bounds (`cfg` should be validated;
+    /// a zero size is treated as 1).
+    pub fn new(cfg: QueueConfig) -> Self {
+        Self {
+            max_size: cfg.max_size.max(1),
+            max_age: cfg.max_age(),
+            ranked: BTreeMap::new(),
+            by_key: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            by_author: HashMap::new(),
+        }
+    }
+
+    /// An empty queue of `max_size` entries with the default `max_age_s`.
+    pub fn with_max_size(max_size: usize) -> Self {
+        Self::new(QueueConfig {
+            max_size,
+            ..QueueConfig::default()
+        })
+    }
+
+    pub fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// How long an entry made by [`SalienceQueue::make_entry`] may wait.
+    pub fn max_age(&self) -> TimeDelta {
+        self.max_age
+    }
+
+    /// An entry enqueued at `now` that expires after the configured `max_age_s`.
+    pub fn make_entry(
+        &self,
+        message: ChatMessage,
+        salience: Salience,
+        now: DateTime<Utc>,
+    ) -> QueueEntry {
+        QueueEntry::new(message, salience, now, self.max_age)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ranked.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranked.is_empty()
+    }
+
+    pub fn contains(&self, key: &MessageKey) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    pub fn get(&self, key: &MessageKey) -> Option<&QueueEntry> {
+        self.by_key.get(key).and_then(|rank| self.ranked.get(rank))
+    }
+
+    /// Adds an entry. A message already queued (same [`MessageKey`]) is
+    /// replaced by the new entry as given, including its `enqueued_at`.
+    /// When full, an entry that has already expired by the new entry's
+    /// `enqueued_at` makes room first; otherwise the new entry evicts the
+    /// worst one only if it ranks strictly better.
+    pub fn push(&mut self, entry: QueueEntry) -> PushOutcome {
+        match self.push_inner(entry) {
+            Pushed::Inserted => PushOutcome::Inserted,
+            Pushed::Replaced(_) => PushOutcome::Replaced,
+            Pushed::Evicted(old) => PushOutcome::Evicted(old),
+            Pushed::Rejected(_) => PushOutcome::Rejected,
+        }
+    }
+
+    fn push_inner(&mut self, entry: QueueEntry) -> Pushed {
+        let key = entry.key();
+        if self.by_key.contains_key(&key) {
+            let old = self.remove_key(&key);
+            self.insert(entry);
+            return Pushed::Replaced(old.map(Box::new));
+        }
+        if self.ranked.len() < self.max_size {
+            self.insert(entry);
+            return Pushed::Inserted;
+        }
+        // Full. An expired entry is dead weight whatever its rank.
+        let expired = self
+            .by_expiry
+            .first()
+            .filter(|(at, _)| *at <= entry.enqueued_at)
+            .map(|(_, k)| k.clone());
+        let victim = match expired {
+            Some(k) => Some(k),
+            None => {
+                let new_rank = Rank::of(&entry);
+                self.ranked
+                    .last_key_value()
+                    .filter(|(worst, _)| new_rank < **worst)
+                    .map(|(worst, _)| worst.key.clone())
+            }
+        };
+        match victim.and_then(|k| self.remove_key(&k)) {
+            Some(old) => {
+                self.insert(entry);
+                Pushed::Evicted(Box::new(old))
+            }
+            None => Pushed::Rejected(Box::new(entry)),
+        }
+    }
+
+    fn insert(&mut self, entry: QueueEntry) {
+        let rank = Rank::of(&entry);
+        let key = rank.key.clone();
+        self.by_expiry.insert((entry.expires_at, key.clone()));
+        self.by_author
+            .entry(author_key(&entry))
+            .or_default()
+            .insert(key.clone());
+        self.by_key.insert(key, rank.clone());
+        self.ranked.insert(rank, entry);
+    }
+
+    fn remove_key(&mut self, key: &MessageKey) -> Option<QueueEntry> {
+        let rank = self.by_key.remove(key)?;
+        let entry = self.ranked.remove(&rank)?;
+        self.by_expiry.remove(&(entry.expires_at, key.clone()));
+        let author = author_key(&entry);
+        if let Some(keys) = self.by_author.get_mut(&author) {
+            keys.remove(key);
+            // Drop empty sets so a long stream does not keep one per viewer ever seen.
+            if keys.is_empty() {
+                self.by_author.remove(&author);
+            }
+        }
+        Some(entry)
+    }
+
+    /// Removes and returns the best entry that has not expired at `now`.
+    /// Expired entries are skipped but left in place, so that `expire` can
+    /// still report them; call `expire` regularly to keep this O(log n).
+    pub fn pop_best(&mut self, now: DateTime<Utc>) -> Option<QueueEntry> {
+        let key = self.peek_best(now)?.key();
+        self.remove_key(&key)
+    }
+
+    /// The best entry that has not expired at `now`.
+    pub fn peek_best(&self, now: DateTime<Utc>) -> Option<&QueueEntry> {
+        self.ranked.values().find(|e| !e.is_expired(now))
+    }
+
+    /// Removes every entry expired at `now`, soonest deadline first.
+    pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<QueueEntry> {
+        let mut out = Vec::new();
+        while let Some((at, key)) = self.by_expiry.first() {
+            if *at > now {
+                break;
+            }
+            let key = key.clone();
+            match self.remove_key(&key) {
+                Some(e) => out.push(e),
+                // Indexes out of step would be a bug; never loop on it.
+                None => {
+                    self.by_expiry.pop_first();
+                }
+            }
+        }
+        out
+    }
+
+    /// A moderator deleted one message. Ids are unique per platform; the
+    /// channel must match too, so a stray delete from another channel with a
+    /// colliding id cannot remove the wrong message.
+    pub fn remove_message(
+        &mut self,
+        platform: Platform,
+        channel: &str,
+        id: &str,
+    ) -> Option<QueueEntry> {
+        let key = MessageKey {
+            platform,
+            id: id.to_string(),
+        };
+        if self.get(&key)?.message.channel != channel {
+            return None;
+        }
+        self.remove_key(&key)
+    }
+
+    /// A ban or timeout: drops every pending message of that author in that
+    /// channel, best first.
+    pub fn remove_author(
+        &mut self,
+        platform: Platform,
+        channel: &str,
+        author_id: &str,
+    ) -> Vec<QueueEntry> {
+        let author = (platform, channel.to_string(), author_id.to_string());
+        let Some(keys) = self.by_author.remove(&author) else {
+            return Vec::new();
+        };
+        let mut out: Vec<QueueEntry> = keys.iter().filter_map(|k| self.remove_key(k)).collect();
+        out.sort_by(|a, b| Rank::of(a).cmp(&Rank::of(b)));
+        out
+    }
+
+    /// All entries, best first (expired ones included until `expire` runs).
+    pub fn iter_sorted(&self) -> impl DoubleEndedIterator<Item = &QueueEntry> + '_ {
+        self.ranked.values()
+    }
+
+    /// Re-scores every entry (the console changed the salience weights):
+    /// `f` returns the new priority and score, which are written into each
+    /// entry's `salience` so that what the console shows matches the order.
+    pub fn rerank(&mut self, mut f: impl FnMut(&QueueEntry) -> (Priority, f64)) {
+        let old = std::mem::take(&mut self.ranked);
+        for (_, mut entry) in old {
+            let (priority, score) = f(&entry);
+            entry.salience.priority = priority;
+            entry.salience.score = score;
+            let rank = Rank::of(&entry);
+            self.by_key.insert(rank.key.clone(), rank.clone());
+            self.ranked.insert(rank, entry);
+        }
+    }
+
+    /// Reloads entries saved before a restart, merging them into the queue
+    /// with the usual rules. Returns the entries that did not fit (evicted or
+    /// rejected) and the ones a later duplicate replaced. Expired entries are
+    /// kept until the next `expire(now)`, which reports them.
+    pub fn restore(&mut self, entries: Vec<QueueEntry>) -> Vec<QueueEntry> {
+        let mut dropped = Vec::new();
+        for entry in entries {
+            match self.push_inner(entry) {
+                Pushed::Inserted | Pushed::Replaced(None) => {}
+                Pushed::Replaced(Some(old)) | Pushed::Evicted(old) | Pushed::Rejected(old) => {
+                    dropped.push(*old)
+                }
+            }
+        }
+        dropped
+    }
+
+    /// Changes the capacity; when shrinking, the worst entries leave (returned
+    /// worst first).
+    pub fn set_max_size(&mut self, max_size: usize) -> Vec<QueueEntry> {
+        self.max_size = max_size.max(1);
+        let mut out = Vec::new();
+        while self.ranked.len() > self.max_size {
+            let Some(key) = self.ranked.last_key_value().map(|(r, _)| r.key.clone()) else {
+                break;
+            };
+            out.extend(self.remove_key(&key));
+        }
+        out
+    }
+}
+
+enum Pushed {
+    Inserted,
+    Replaced(Option<Box<QueueEntry>>),
+    Evicted(Box<QueueEntry>),
+    Rejected(Box<QueueEntry>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Author, SalienceBreakdown};
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T20:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn at(s: i64) -> DateTime<Utc> {
+        t0() + TimeDelta::seconds(s)
+    }
+
+    fn msg(platform: Platform, channel: &str, id: &str, author: &str) -> ChatMessage {
+        ChatMessage {
+            platform,
+            channel: channel.into(),
+            id: id.into(),
+            at: t0(),
+            author: Author {
+                id: author.into(),
+                name: format!("user{author}"),
+                ..Author::default()
+            },
+            text: format!("message {id}"),
+            paid: None,
+            reply_to: None,
+        }
+    }
+
+    fn sal(priority: Priority, score: f64) -> Salience {
+        Salience {
+            score,
+            breakdown: SalienceBreakdown::default(),
+            priority,
+            reasons: vec![],
+        }
+    }
+
+    /// Twitch message `id` by author `a1` in `chan`, enqueued at second `t`,
+    /// living 180 s.
+    fn entry(id: &str, priority: Priority, score: f64, t: i64) -> QueueEntry {
+        QueueEntry::new(
+            msg(Platform::Twitch, "chan", id, "a1"),
+            sal(priority, score),
+            at(t),
+            TimeDelta::seconds(180),
+        )
+    }
+
+    fn ids(q: &SalienceQueue) -> Vec<String> {
+        q.iter_sorted().map(|e| e.message.id.clone()).collect()
+    }
+
+    #[test]
+    fn orders_by_priority_then_score_then_oldest_first() {
+        let mut q = SalienceQueue::with_max_size(10);
+        q.push(entry("low-high-score", Priority::Low, 0.99, 0));
+        q.push(entry("high-young", Priority::High, 0.5, 5));
+        q.push(entry("high-old", Priority::High, 0.5, 1));
+        q.push(entry("high-better", Priority::High, 0.7, 9));
+        q.push(entry("crit", Priority::Critical, 0.1, 9));
+        assert_eq!(
+            ids(&q),
+            [
+                "crit",
+                "high-better",
+                "high-old",
+                "high-young",
+                "low-high-score"
+            ]
+        );
+        let order: Vec<String> = std::iter::from_fn(|| q.pop_best(at(10)))
+            .map(|e| e.message.id)
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "crit",
+                "high-better",
+                "high-old",
+                "high-young",
+                "low-high-score"
+            ]
+        );
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn nan_score_ranks_last_and_negative_zero_ties_with_zero() {
+        let mut q = SalienceQueue::with_max_size(10);
+        q.push(entry("nan", Priority::Medium, f64::NAN, 0));
+        q.push(entry("neg-zero-young", Priority::Medium, -0.0, 2));
+        q.push(entry("zero-old", Priority::Medium, 0.0, 1));
+        assert_eq!(ids(&q), ["zero-old", "neg-zero-young", "nan"]);
+    }
+
+    #[test]
+    fn same_key_replaces_without_growing() {
+        let mut q = SalienceQueue::with_max_size(2);
+        assert_eq!(
+            q.push(entry("a", Priority::Low, 0.1, 0)),
+            PushOutcome::Inserted
+        );
+        assert_eq!(
+            q.push(entry("b", Priority::Low, 0.2, 0)),
+            PushOutcome::Inserted
+        );
+        assert_eq!(
+            q.push(entry("a", Priority::High, 0.9, 1)),
+            PushOutcome::Replaced
+        );
+        assert_eq!(q.len(), 2);
+        assert_eq!(ids(&q), ["a", "b"]);
+        assert_eq!(
+            q.get(&entry("a", Priority::Low, 0.0, 0).key())
+                .unwrap()
+                .salience
+                .priority,
+            Priority::High
+        );
+    }
+
+    #[test]
+    fn full_queue_evicts_the_worst_only_for_a_better_entry() {
+        let mut q = SalienceQueue::with_max_size(2);
+        q.push(entry("mid", Priority::Medium, 0.5, 0));
+        q.push(entry("worst", Priority::Low, 0.9, 0));
+        // Equal to the worst (same priority/score, younger) is not better.
+        assert_eq!(
+            q.push(entry("tie", Priority::Low, 0.9, 5)),
+            PushOutcome::Rejected
+        );
+        assert_eq!(
+            q.push(entry("worse", Priority::Low, 0.1, 5)),
+            PushOutcome::Rejected
+        );
+        match q.push(entry("better", Priority::High, 0.2, 5)) {
+            PushOutcome::Evicted(old) => assert_eq!(old.message.id, "worst"),
+            other => panic!("expected eviction, got {other:?}"),
+        }
+        assert_eq!(ids(&q), ["better", "mid"]);
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn full_queue_drops_an_expired_entry_before_judging_rank() {
+        let mut q = SalienceQueue::with_max_size(2);
+        q.push(entry("old-crit", Priority::Critical, 1.0, 0)); // expires at 180
+        q.push(entry("fresh", Priority::High, 0.5, 100));
+        match q.push(entry("late-low", Priority::Low, 0.1, 200)) {
+            PushOutcome::Evicted(old) => assert_eq!(old.message.id, "old-crit"),
+            other => panic!("expected the expired entry to go, got {other:?}"),
+        }
+        assert_eq!(ids(&q), ["fresh", "late-low"]);
+    }
+
+    #[test]
+    fn expiry_is_skipped_by_pop_and_reported_by_expire() {
+        let mut q = SalienceQueue::with_max_size(10);
+        q.push(entry("crit-old", Priority::Critical, 0.9, 0)); // expires 180
+        q.push(entry("low-new", Priority::Low, 0.1, 100)); // expires 280
+        q.push(entry("med", Priority::Medium, 0.1, 50)); // expires 230
+        assert_eq!(q.peek_best(at(179)).unwrap().message.id, "crit-old");
+        // The deadline itself counts as expired.
+        assert_eq!(q.peek_best(at(180)).unwrap().message.id, "med");
+        assert_eq!(q.pop_best(at(180)).unwrap().message.id, "med");
+        // Skipped, not silently dropped:
+        assert_eq!(q.len(), 2);
+        let gone: Vec<String> = q
+            .expire(at(279))
+            .into_iter()
+            .map(|e| e.message.id)
+            .collect();
+        assert_eq!(gone, ["crit-old"]);
+        assert_eq!(ids(&q), ["low-new"]);
+        assert!(q.pop_best(at(280)).is_none());
+        assert_eq!(q.expire(at(1000)).len(), 1);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn removal_by_message_checks_platform_and_channel() {
+        let mut q = SalienceQueue::with_max_size(10);
+        q.push(entry("a", Priority::Low, 0.1, 0));
+        q.push(entry("b", Priority::Low, 0.2, 0));
+        assert!(q.remove_message(Platform::Youtube, "chan", "a").is_none());
+        assert!(q.remove_message(Platform::Twitch, "other", "a").is_none());
+        assert_eq!(
+            q.remove_message(Platform::Twitch, "chan", "a")
+                .unwrap()
+                .message
+                .id,
+            "a"
+        );
+        assert!(q.remove_message(Platform::Twitch, "chan", "a").is_none());
+        assert_eq!(ids(&q), ["b"]);
+        // Indexes stay consistent: expiry no longer reports the removed one.
+        assert_eq!(q.expire(at(10_000)).len(), 1);
+    }
+
+    #[test]
+    fn removal_by_author_takes_only_that_author_in_that_channel() {
+        let mut q = SalienceQueue::with_max_size(100);
+        let mk = |id: &str, chan: &str, author: &str, p: Platform, score: f64| {
+            QueueEntry::new(
+                msg(p, chan, id, author),
+                sal(Priority::Medium, score),
+                at(0),
+                TimeDelta::seconds(60),
+            )
+        };
+        q.push(mk("1", "chan", "troll", Platform::Twitch, 0.3));
+        q.push(mk("2", "chan", "troll", Platform::Twitch, 0.9));
+        q.push(mk("3", "other", "troll", Platform::Twitch, 0.5));
+        q.push(mk("4", "chan", "troll", Platform::Youtube, 0.5));
+        q.push(mk("5", "chan", "nice", Platform::Twitch, 0.5));
+        let gone: Vec<String> = q
+            .remove_author(Platform::Twitch, "chan", "troll")
+            .into_iter()
+            .map(|e| e.message.id)
+            .collect();
+        assert_eq!(gone, ["2", "1"]);
+        assert_eq!(q.len(), 3);
+        assert!(
+            q.remove_author(Platform::Twitch, "chan", "troll")
+                .is_empty()
+        );
+        assert_eq!(q.remove_author(Platform::Twitch, "other", "troll").len(), 1);
+        // Empty author sets are dropped, so memory follows the queue, not history.
+        assert_eq!(q.by_author.len(), 2);
+    }
+
+    #[test]
+    fn removal_by_author_scales_linearly() {
+        // 20000 entries of one author: quadratic removal would take minutes
+        // in a debug build; this asserts correctness, the bench measures speed.
+        let mut q = SalienceQueue::with_max_size(50_000);
+        for i in 0..20_000 {
+            q.push(entry(
+                &i.to_string(),
+                Priority::Low,
+                f64::from(i % 100) / 100.0,
+                i64::from(i % 50),
+            ));
+        }
+        let gone = q.remove_author(Platform::Twitch, "chan", "a1");
+        assert_eq!(gone.len(), 20_000);
+        assert!(gone.windows(2).all(|w| Rank::of(&w[0]) < Rank::of(&w[1])));
+        assert!(q.is_empty() && q.by_expiry.is_empty() && q.by_key.is_empty());
+    }
+
+    #[test]
+    fn rerank_reorders_and_rewrites_salience() {
+        let mut q = SalienceQueue::with_max_size(10);
+        q.push(entry("a", Priority::High, 0.9, 0));
+        q.push(entry("b", Priority::Low, 0.1, 1));
+        q.push(entry("c", Priority::Medium, 0.5, 2));
+        // Invert the order: the lowest old score becomes the best.
+        q.rerank(|e| (Priority::Medium, 1.0 - e.salience.score));
+        assert_eq!(ids(&q), ["b", "c", "a"]);
+        let b = q.iter_sorted().next().unwrap();
+        assert_eq!(b.salience.priority, Priority::Medium);
+        assert!((b.salience.score - 0.9).abs() < 1e-12);
+        // Indexes follow the new ranks: removal and pop still work.
+        assert!(q.remove_message(Platform::Twitch, "chan", "c").is_some());
+        assert_eq!(q.pop_best(at(3)).unwrap().message.id, "b");
+        assert_eq!(q.pop_best(at(3)).unwrap().message.id, "a");
+    }
+
+    #[test]
+    fn restore_applies_the_usual_rules_and_returns_what_did_not_fit() {
+        let mut q = SalienceQueue::with_max_size(2);
+        let saved = vec![
+            entry("a", Priority::Low, 0.1, 0),
+            entry("b", Priority::High, 0.5, 0),
+            entry("c", Priority::Critical, 0.5, 0),
+            entry("d", Priority::Low, 0.0, 0),
+        ];
+        let dropped: Vec<String> = q.restore(saved).into_iter().map(|e| e.message.id).collect();
+        assert_eq!(dropped, ["a", "d"]);
+        assert_eq!(ids(&q), ["c", "b"]);
+        // Restored entries keep their deadlines.
+        assert_eq!(q.expire(at(180)).len(), 2);
+    }
+
+    #[test]
+    fn shrinking_evicts_the_worst() {
+        let mut q = SalienceQueue::with_max_size(5);
+        for (i, s) in [0.5, 0.1, 0.9, 0.3].into_iter().enumerate() {
+            q.push(entry(&i.to_string(), Priority::Medium, s, 0));
+        }
+        let gone: Vec<String> = q
+            .set_max_size(2)
+            .into_iter()
+            .map(|e| e.message.id)
+            .collect();
+        assert_eq!(gone, ["1", "3"]);
+        assert_eq!(ids(&q), ["2", "0"]);
+    }
+
+    #[test]
+    fn built_from_config_entries_get_the_configured_age() {
+        let q = SalienceQueue::new(QueueConfig {
+            max_size: 3,
+            max_age_s: 60,
+        });
+        assert_eq!((q.max_size(), q.max_age()), (3, TimeDelta::seconds(60)));
+        let e = q.make_entry(
+            msg(Platform::Discord, "c", "x", "a"),
+            sal(Priority::Low, 0.1),
+            at(10),
+        );
+        assert_eq!((e.enqueued_at, e.expires_at), (at(10), at(70)));
+        assert!(!e.is_expired(at(69)) && e.is_expired(at(70)));
+    }
+
+    #[test]
+    fn config_defaults_and_ranges() {
+        let cfg = QueueConfig::default();
+        assert_eq!((cfg.max_size, cfg.max_age_s), (1000, 180));
+        cfg.validate().unwrap();
+        let err = QueueConfig {
+            max_size: 0,
+            ..cfg.clone()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("queue.max_size") && err.to_string().contains("1 to 1000000")
+        );
+        let err = QueueConfig {
+            max_age_s: 86_401,
+            ..cfg.clone()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.to_string().contains("queue.max_age_s"));
+
+        let parsed: QueueConfig = toml::from_str("max_size = 5").unwrap();
+        assert_eq!((parsed.max_size, parsed.max_age_s), (5, 180));
+        assert!(toml::from_str::<QueueConfig>("max_sise = 5").is_err());
+    }
+}

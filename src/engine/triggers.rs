@@ -1,1 +1,520 @@
-//! (to be written)
+//! Unprompted speech and mentions: per (platform, channel), decides when the
+//! bot should speak without being asked (enough chat since it last spoke and
+//! enough time passed) and notices when a message names the bot.
+//!
+//! Rules:
+//! - Every viewer message counts. Once `message_threshold` messages have
+//!   arrived since the bot last spoke AND `time_delay_s` has passed since its
+//!   last message (or it never spoke in the channel), the message that tips it
+//!   over yields an `Unprompted` trigger. The count then restarts, so a draft
+//!   the operator rejects does not re-fire on every following message; only
+//!   `on_bot_message` restarts the delay.
+//! - A message that names the bot yields a `Mention` trigger at once,
+//!   regardless of threshold and delay: someone is talking to it. (Sending
+//!   limits belong to the outbound rate limiter, not here.)
+//! - A message whose author IS the bot (some platforms echo our own messages)
+//!   counts as `on_bot_message` and never triggers.
+//!
+//! Memory is O(1) per channel (a counter and a timestamp) and the number of
+//! channels tracked is capped.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::model::{ChannelConfig, ChatMessage, Platform};
+
+/// Most channels tracked; beyond it the least recently active one is
+/// forgotten (it merely starts counting afresh if it comes back).
+pub const MAX_CHANNELS: usize = 10_000;
+
+/// Why the bot should speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// Enough chat went by since the bot last spoke.
+    Unprompted,
+    /// The message names the bot.
+    Mention,
+}
+
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Unprompted => "unprompted",
+            TriggerKind::Mention => "mention",
+        }
+    }
+}
+
+/// A reason for the bot to draft a message in a channel, tied to the message
+/// that set it off.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trigger {
+    pub kind: TriggerKind,
+    pub platform: Platform,
+    pub channel: String,
+    pub message_id: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+struct ChannelState {
+    since_bot: u32,
+    last_bot_at: Option<DateTime<Utc>>,
+    last_seen: DateTime<Utc>,
+}
+
+/// Trigger state of every channel, plus the bot's names for mentions.
+#[derive(Debug, Clone)]
+pub struct Triggers {
+    names: Vec<String>,
+    channels: HashMap<(Platform, String), ChannelState>,
+}
+
+/// Lower-case, trimmed, without a leading `@`: how names are compared.
+fn normalize_name(name: &str) -> String {
+    name.trim().trim_start_matches('@').trim().to_lowercase()
+}
+
+/// Usernames are made of these, so a name inside them is not a mention.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// `needle` occurs in `hay` with no word character on either side.
+fn contains_word(hay: &str, needle: &str) -> bool {
+    let mut from = 0;
+    while let Some(pos) = hay[from..].find(needle) {
+        let start = from + pos;
+        let end = start + needle.len();
+        let before_ok = hay[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_word_char(c));
+        let after_ok = hay[end..].chars().next().is_none_or(|c| !is_word_char(c));
+        if before_ok && after_ok {
+            return true;
+        }
+        from = start + hay[start..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
+}
+
+/// Whether `text` names one of `names`: case-insensitive, as `@name` or the
+/// bare name as a whole word ("hi clank!", "@Clank", "clank's"), never inside
+/// another word ("clanky", "xclank", "clank_fan"). Empty names never match.
+pub fn is_mention(text: &str, names: &[String]) -> bool {
+    let hay = text.to_lowercase();
+    names.iter().any(|n| {
+        let n = normalize_name(n);
+        !n.is_empty() && contains_word(&hay, &n)
+    })
+}
+
+impl Triggers {
+    /// `names`: the bot's names on all platforms (with or without `@`).
+    pub fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        let names = names
+            .into_iter()
+            .map(|n| normalize_name(n.as_ref()))
+            .filter(|n| !n.is_empty())
+            .collect();
+        Self {
+            names,
+            channels: HashMap::new(),
+        }
+    }
+
+    /// The bot's names, normalized.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Viewer messages since the bot last spoke (or the last unprompted trigger).
+    pub fn messages_since_bot(&self, platform: Platform, channel: &str) -> u32 {
+        self.channels
+            .get(&(platform, channel.to_string()))
+            .map_or(0, |s| s.since_bot)
+    }
+
+    pub fn last_bot_message_at(&self, platform: Platform, channel: &str) -> Option<DateTime<Utc>> {
+        self.channels
+            .get(&(platform, channel.to_string()))
+            .and_then(|s| s.last_bot_at)
+    }
+
+    /// Number of channels tracked.
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Drops a channel's state (the bot left it).
+    pub fn forget(&mut self, platform: Platform, channel: &str) {
+        self.channels.remove(&(platform, channel.to_string()));
+    }
+
+    fn channel_mut(
+        &mut self,
+        platform: Platform,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> &mut ChannelState {
+        let key = (platform, channel.to_string());
+        if !self.channels.contains_key(&key) && self.channels.len() >= MAX_CHANNELS {
+            // O(n), but only when a new channel arrives at the cap.
+            if let Some(oldest) = self
+                .channels
+                .iter()
+                .min_by_key(|(_, s)| s.last_seen)
+                .map(|(k, _)| k.clone())
+            {
+                self.channels.remove(&oldest);
+            }
+        }
+        let state = self.channels.entry(key).or_insert(ChannelState {
+            since_bot: 0,
+            last_bot_at: None,
+            last_seen: now,
+        });
+        state.last_seen = state.last_seen.max(now);
+        state
+    }
+
+    fn is_bot(&self, author_name: &str) -> bool {
+        let n = normalize_name(author_name);
+        self.names.contains(&n)
+    }
+
+    /// One viewer message arrived in its channel at `now`.
+    pub fn on_message(
+        &mut self,
+        msg: &ChatMessage,
+        cfg: &ChannelConfig,
+        now: DateTime<Utc>,
+    ) -> Option<Trigger> {
+        if self.is_bot(&msg.author.name) {
+            self.on_bot_message(msg.platform, &msg.channel, now);
+            return None;
+        }
+        let mentioned = is_mention(&msg.text, &self.names);
+        let threshold = cfg.message_threshold.max(1);
+        let delay = TimeDelta::seconds(i64::try_from(cfg.time_delay_s).unwrap_or(i64::MAX / 1000));
+        let state = self.channel_mut(msg.platform, &msg.channel, now);
+        state.since_bot = state.since_bot.saturating_add(1);
+        let count = state.since_bot;
+
+        let trigger = |kind, reason| Trigger {
+            kind,
+            platform: msg.platform,
+            channel: msg.channel.clone(),
+            message_id: msg.id.clone(),
+            reason,
+            at: now,
+        };
+        if mentioned {
+            return Some(trigger(
+                TriggerKind::Mention,
+                format!("{} mentioned the bot", msg.author.name),
+            ));
+        }
+        if count < threshold {
+            return None;
+        }
+        let since_last = match state.last_bot_at {
+            None => None,
+            Some(last) => {
+                let elapsed = now - last;
+                if elapsed < delay {
+                    return None;
+                }
+                Some(elapsed)
+            }
+        };
+        state.since_bot = 0;
+        let reason = match since_last {
+            None => format!(
+                "{count} messages (threshold {threshold}) and the bot has not spoken here yet"
+            ),
+            Some(e) => format!(
+                "{count} messages (threshold {threshold}) and {}s since the bot last spoke (delay {}s)",
+                e.num_seconds(),
+                cfg.time_delay_s
+            ),
+        };
+        Some(trigger(TriggerKind::Unprompted, reason))
+    }
+
+    /// The bot spoke in the channel at `now`: the count and the delay restart.
+    pub fn on_bot_message(&mut self, platform: Platform, channel: &str, now: DateTime<Utc>) {
+        let state = self.channel_mut(platform, channel, now);
+        state.since_bot = 0;
+        state.last_bot_at = Some(state.last_bot_at.map_or(now, |t| t.max(now)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Author;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T20:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn at(s: i64) -> DateTime<Utc> {
+        t0() + TimeDelta::seconds(s)
+    }
+
+    fn msg(platform: Platform, channel: &str, id: &str, author: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            platform,
+            channel: channel.into(),
+            id: id.into(),
+            at: t0(),
+            author: Author {
+                id: author.to_lowercase(),
+                name: author.into(),
+                ..Author::default()
+            },
+            text: text.into(),
+            paid: None,
+            reply_to: None,
+        }
+    }
+
+    fn cfg(threshold: u32, delay: u64) -> ChannelConfig {
+        ChannelConfig {
+            message_threshold: threshold,
+            time_delay_s: delay,
+            ..ChannelConfig::default()
+        }
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Sends `n` plain messages at `t`; returns the triggers.
+    fn send(tr: &mut Triggers, c: &ChannelConfig, chan: &str, n: u32, t: i64) -> Vec<Trigger> {
+        (0..n)
+            .filter_map(|i| {
+                tr.on_message(
+                    &msg(
+                        Platform::Twitch,
+                        chan,
+                        &format!("{t}-{i}"),
+                        "viewer",
+                        "nice play",
+                    ),
+                    c,
+                    at(t),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mention_detection() {
+        let n = names(&["Clank"]);
+        for yes in [
+            "@clank hi",
+            "hey Clank!",
+            "CLANK",
+            "clank's take?",
+            "ok,clank.",
+            "(@Clank)",
+            "clank-bot",
+            "yo\nclank",
+        ] {
+            assert!(is_mention(yes, &n), "{yes:?}");
+        }
+        for no in [
+            "clanky",
+            "xclank",
+            "clank_fan",
+            "clank2",
+            "@clanker",
+            "cl ank",
+            "",
+            "ÜberClank",
+        ] {
+            assert!(!is_mention(no, &n), "{no:?}");
+        }
+        // A later whole-word occurrence counts even after one inside a word.
+        assert!(is_mention("clanky says clank", &n));
+        // Configured names may carry an @, spaces around, capitals, spaces inside.
+        assert!(is_mention("hi @mika_bot", &names(&[" @Mika_Bot "])));
+        assert!(is_mention("ask clank bot", &names(&["Clank Bot"])));
+        assert!(!is_mention("ask clank botty", &names(&["Clank Bot"])));
+        // Empty names match nothing.
+        assert!(!is_mention("anything", &names(&["", "@", "  "])));
+        assert!(!is_mention("anything", &[]));
+        // Non-ASCII names and text.
+        assert!(is_mention("danke, Glühbot!", &names(&["glühbot"])));
+    }
+
+    #[test]
+    fn unprompted_after_threshold_when_never_spoken() {
+        let mut tr = Triggers::new(["clank"]);
+        let c = cfg(3, 300);
+        assert!(send(&mut tr, &c, "chan", 2, 0).is_empty());
+        let ts = send(&mut tr, &c, "chan", 1, 1);
+        assert_eq!(ts.len(), 1);
+        let t = &ts[0];
+        assert_eq!(
+            (
+                t.kind,
+                t.platform,
+                t.channel.as_str(),
+                t.message_id.as_str(),
+                t.at
+            ),
+            (
+                TriggerKind::Unprompted,
+                Platform::Twitch,
+                "chan",
+                "1-0",
+                at(1)
+            )
+        );
+        assert!(
+            t.reason.contains("3 messages (threshold 3)") && t.reason.contains("not spoken"),
+            "{}",
+            t.reason
+        );
+        // The count restarted: a rejected draft does not re-fire on the next message.
+        assert_eq!(tr.messages_since_bot(Platform::Twitch, "chan"), 0);
+        assert!(send(&mut tr, &c, "chan", 2, 2).is_empty());
+        assert_eq!(send(&mut tr, &c, "chan", 1, 3).len(), 1);
+    }
+
+    #[test]
+    fn delay_since_the_bot_spoke_must_pass_exactly() {
+        let mut tr = Triggers::new(["clank"]);
+        let c = cfg(3, 300);
+        tr.on_bot_message(Platform::Twitch, "chan", at(0));
+        assert!(send(&mut tr, &c, "chan", 10, 10).is_empty());
+        assert!(send(&mut tr, &c, "chan", 1, 299).is_empty());
+        let ts = send(&mut tr, &c, "chan", 1, 300);
+        assert_eq!(ts.len(), 1);
+        assert!(
+            ts[0]
+                .reason
+                .contains("300s since the bot last spoke (delay 300s)"),
+            "{}",
+            ts[0].reason
+        );
+    }
+
+    #[test]
+    fn zero_delay_and_clock_going_backwards() {
+        let mut tr = Triggers::new(["clank"]);
+        tr.on_bot_message(Platform::Twitch, "chan", at(100));
+        assert_eq!(send(&mut tr, &cfg(1, 0), "chan", 1, 100).len(), 1);
+        // A message stamped before the bot's last one: the delay has not passed.
+        assert!(send(&mut tr, &cfg(1, 10), "chan", 1, 50).is_empty());
+        // An older bot timestamp does not move the delay back.
+        tr.on_bot_message(Platform::Twitch, "chan", at(20));
+        assert_eq!(
+            tr.last_bot_message_at(Platform::Twitch, "chan"),
+            Some(at(100))
+        );
+    }
+
+    #[test]
+    fn bot_message_resets_the_count() {
+        let mut tr = Triggers::new(["clank"]);
+        let c = cfg(3, 0);
+        assert!(send(&mut tr, &c, "chan", 2, 0).is_empty());
+        tr.on_bot_message(Platform::Twitch, "chan", at(1));
+        assert!(send(&mut tr, &c, "chan", 2, 2).is_empty());
+        assert_eq!(send(&mut tr, &c, "chan", 1, 3).len(), 1);
+    }
+
+    #[test]
+    fn channels_and_platforms_count_separately() {
+        let mut tr = Triggers::new(["clank"]);
+        let c = cfg(2, 0);
+        assert!(send(&mut tr, &c, "a", 1, 0).is_empty());
+        assert!(send(&mut tr, &c, "b", 1, 0).is_empty());
+        let yt = msg(Platform::Youtube, "a", "y1", "viewer", "hello");
+        assert!(tr.on_message(&yt, &c, at(0)).is_none());
+        assert_eq!(tr.messages_since_bot(Platform::Youtube, "a"), 1);
+        assert_eq!(send(&mut tr, &c, "a", 1, 1).len(), 1);
+        tr.on_bot_message(Platform::Twitch, "b", at(1));
+        assert_eq!(tr.messages_since_bot(Platform::Youtube, "a"), 1);
+        assert_eq!(tr.channel_count(), 3);
+        tr.forget(Platform::Twitch, "a");
+        assert_eq!(tr.channel_count(), 2);
+    }
+
+    #[test]
+    fn mention_fires_regardless_of_threshold_and_delay() {
+        let mut tr = Triggers::new(["Clank"]);
+        let c = cfg(100, 3600);
+        tr.on_bot_message(Platform::Twitch, "chan", at(0));
+        let m = msg(
+            Platform::Twitch,
+            "chan",
+            "m1",
+            "Rin",
+            "@clank what's the build?",
+        );
+        let t = tr.on_message(&m, &c, at(1)).unwrap();
+        assert_eq!(
+            (t.kind, t.message_id.as_str()),
+            (TriggerKind::Mention, "m1")
+        );
+        assert!(t.reason.contains("Rin mentioned the bot"));
+        // It still counts towards the threshold.
+        assert_eq!(tr.messages_since_bot(Platform::Twitch, "chan"), 1);
+        let plain = msg(Platform::Twitch, "chan", "m2", "Rin", "clanky clank_fan");
+        assert!(tr.on_message(&plain, &c, at(2)).is_none());
+    }
+
+    #[test]
+    fn the_bots_own_echo_never_triggers_and_resets() {
+        let mut tr = Triggers::new(["@Clank"]);
+        let c = cfg(2, 0);
+        assert!(send(&mut tr, &c, "chan", 1, 0).is_empty());
+        let echo = msg(
+            Platform::Twitch,
+            "chan",
+            "e1",
+            "clank",
+            "hi chat, clank here",
+        );
+        assert!(tr.on_message(&echo, &c, at(5)).is_none());
+        assert_eq!(tr.messages_since_bot(Platform::Twitch, "chan"), 0);
+        assert_eq!(
+            tr.last_bot_message_at(Platform::Twitch, "chan"),
+            Some(at(5))
+        );
+    }
+
+    #[test]
+    fn threshold_zero_behaves_as_one() {
+        let mut tr = Triggers::new(["clank"]);
+        assert_eq!(send(&mut tr, &cfg(0, 0), "chan", 1, 0).len(), 1);
+    }
+
+    #[test]
+    fn channel_count_is_capped_by_evicting_the_least_recent() {
+        let mut tr = Triggers::new(["clank"]);
+        let c = cfg(1000, 0);
+        for i in 0..MAX_CHANNELS {
+            send(&mut tr, &c, &format!("c{i}"), 1, i as i64);
+        }
+        assert_eq!(tr.channel_count(), MAX_CHANNELS);
+        send(&mut tr, &c, "new", 1, 1_000_000);
+        assert_eq!(tr.channel_count(), MAX_CHANNELS);
+        assert_eq!(tr.messages_since_bot(Platform::Twitch, "c0"), 0);
+        assert_eq!(tr.messages_since_bot(Platform::Twitch, "c1"), 1);
+        assert_eq!(tr.messages_since_bot(Platform::Twitch, "new"), 1);
+    }
+}

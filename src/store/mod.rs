@@ -706,12 +706,13 @@ impl Store {
         .await
     }
 
-    /// The channel's settings, or the defaults if none were ever set.
+    /// The channel's settings, or `None` if none were ever set (the caller
+    /// applies its configured defaults).
     pub fn channel_config(
         &self,
         platform: Platform,
         channel: &str,
-    ) -> Result<ChannelConfig, StoreError> {
+    ) -> Result<Option<ChannelConfig>, StoreError> {
         let channel = channel.to_owned();
         self.ask(|reply| Query::ChannelConfig {
             platform,
@@ -724,7 +725,7 @@ impl Store {
         &self,
         platform: Platform,
         channel: &str,
-    ) -> Result<ChannelConfig, StoreError> {
+    ) -> Result<Option<ChannelConfig>, StoreError> {
         let channel = channel.to_owned();
         self.ask_async(|reply| Query::ChannelConfig {
             platform,

@@ -117,7 +117,7 @@ pub(super) enum Query {
     ChannelConfig {
         platform: Platform,
         channel: String,
-        reply: Reply<ChannelConfig>,
+        reply: Reply<Option<ChannelConfig>>,
     },
     ExportPage {
         q: ExportQuery,
@@ -1035,9 +1035,8 @@ fn channel_config(
     conn: &Connection,
     platform: Platform,
     channel: &str,
-) -> rusqlite::Result<ChannelConfig> {
-    let found = conn
-        .prepare_cached(SQL_GET_CONFIG)?
+) -> rusqlite::Result<Option<ChannelConfig>> {
+    conn.prepare_cached(SQL_GET_CONFIG)?
         .query_row(params![platform.as_str(), channel], |r| {
             Ok(ChannelConfig {
                 message_threshold: r.get(0)?,
@@ -1046,8 +1045,7 @@ fn channel_config(
                 model: r.get(3)?,
             })
         })
-        .optional()?;
-    Ok(found.unwrap_or_default())
+        .optional()
 }
 
 fn export_page(conn: &Connection, q: &ExportQuery) -> rusqlite::Result<Vec<ExportRow>> {

@@ -1,0 +1,255 @@
+//! The command line: `clank [OPTIONS] [COMMAND]`, parsed with clap, and the
+//! dispatch of each command to the library.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{CliOverrides, Config, Dirs};
+use crate::model::Platform;
+use crate::replay::{self, ReplayOptions, Speed};
+use crate::store::{RetentionPolicy, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clank",
+    version,
+    about = "Operator console for live streamers: merged chat, salience, attention, LLM drafts"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Config file (default: the platform config dir's clank/config.toml, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// SQLite database file (overrides DATABASE_URL and store.path).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Log level or filter (error, warn, info, debug, trace).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log file (default: stderr for commands).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score each message of a chat log; one JSON line per message.
+    Score {
+        /// Chat log (JSON Lines, see README).
+        file: PathBuf,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Run the whole core on a chat log with a virtual clock.
+    Replay {
+        /// Chat log (JSON Lines, see README).
+        file: PathBuf,
+        /// `max`, or a factor of real time (1 = as it happened).
+        #[arg(long, default_value = "max", value_parser = parse_speed)]
+        speed: Speed,
+        /// Play the log this many times, shifting ids and timestamps.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        repeat: u32,
+        /// One JSON line per decision on stdout (else only the summary).
+        #[arg(long)]
+        json: bool,
+        /// Seed for the attention machine (default: attention.seed, else 42 for replay).
+        #[arg(long)]
+        seed: Option<u64>,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Write a channel's stored chat as a chat log.
+    Export {
+        /// Channel name (Twitch login, YouTube live chat id, Discord channel).
+        #[arg(long)]
+        channel: String,
+        /// Only this platform.
+        #[arg(long, value_parser = parse_platform)]
+        platform: Option<Platform>,
+        /// Only messages at or after this RFC 3339 time.
+        #[arg(long, value_parser = parse_time)]
+        since: Option<DateTime<Utc>>,
+        /// Output file (default: stdout).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+    /// Show the effective configuration (secrets hidden).
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Delete messages older than store.retention_days and beyond
+    /// store.max_messages_per_channel.
+    Prune,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct Tuning {
+    /// Current topic (overrides salience.topic).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Streamer name or alias; repeat for several (overrides salience.streamer_names).
+    #[arg(long = "streamer", value_name = "NAME")]
+    pub streamers: Vec<String>,
+}
+
+fn parse_speed(s: &str) -> Result<Speed, String> {
+    s.parse()
+}
+
+fn parse_platform(s: &str) -> Result<Platform, String> {
+    s.parse()
+        .map_err(|e: crate::model::UnknownPlatform| e.to_string())
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time like 2026-11-21T20:00:00Z: {e}"))
+}
+
+impl Cli {
+    fn overrides(&self) -> CliOverrides {
+        let mut o = CliOverrides {
+            config_file: self.global.config.clone(),
+            db: self.global.db.clone(),
+            log_level: self.global.log_level.clone(),
+            ..Default::default()
+        };
+        match &self.command {
+            Some(Command::Score { tuning, .. }) | Some(Command::Replay { tuning, .. }) => {
+                o.topic = tuning.topic.clone();
+                o.streamers = tuning.streamers.clone();
+            }
+            _ => {}
+        }
+        if let Some(Command::Replay { seed, .. }) = &self.command {
+            o.seed = *seed;
+        }
+        o
+    }
+}
+
+/// Loads the layered configuration for this command line.
+pub fn load_config(cli: &Cli) -> Result<Config> {
+    let dirs = Dirs::standard().unwrap_or_else(Dirs::current);
+    Ok(Config::load(&cli.overrides(), &dirs, &|k| {
+        std::env::var(k).ok()
+    })?)
+}
+
+fn stdout_writer() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::with_capacity(64 * 1024, io::stdout().lock())
+}
+
+/// Runs one parsed command line to completion.
+pub fn run(cli: Cli, config: Config) -> Result<()> {
+    match cli.command {
+        Some(Command::Score { file, .. }) => {
+            let mut out = stdout_writer();
+            let (scored, filtered, bad) = replay::score(&config, &file, &mut out)?;
+            tracing::info!(scored, filtered, bad_lines = bad, "score finished");
+            Ok(())
+        }
+        Some(Command::Replay {
+            file,
+            speed,
+            repeat,
+            json,
+            ..
+        }) => {
+            // Replay writes to a throwaway store unless --db names one, so that
+            // tuning runs never mix into the streamer's real history.
+            let temp;
+            let db = match &cli.global.db {
+                Some(p) => p.clone(),
+                None => {
+                    temp = tempfile::tempdir().context("creating a temporary directory")?;
+                    temp.path().join("replay.db")
+                }
+            };
+            let store = Store::open(&db, &config.store)?;
+            let options = ReplayOptions {
+                speed,
+                repeat,
+                json,
+                seed: config.attention.seed.unwrap_or(42),
+            };
+            let mut out = stdout_writer();
+            let summary = replay::replay(&config, &file, store.clone(), &options, &mut out)?;
+            store.close()?;
+            tracing::info!(
+                messages = summary.counts.messages,
+                msgs_per_sec = summary.msgs_per_sec,
+                "replay finished"
+            );
+            Ok(())
+        }
+        Some(Command::Export {
+            channel,
+            platform,
+            since,
+            out,
+        }) => {
+            let store = Store::open(config.db_path(), &config.store)?;
+            let count = match out {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    replay::export(&store, platform, &channel, since, &mut BufWriter::new(file))?
+                }
+                None => replay::export(&store, platform, &channel, since, &mut stdout_writer())?,
+            };
+            store.close()?;
+            tracing::info!(count, channel, "export finished");
+            Ok(())
+        }
+        Some(Command::Db {
+            action: DbAction::Prune,
+        }) => {
+            let store = Store::open(config.db_path(), &config.store)?;
+            let policy = RetentionPolicy {
+                max_age_days: config.store.retention_days,
+                max_messages_per_channel: config.store.max_messages_per_channel,
+            };
+            let report = store.prune(&policy, Utc::now())?;
+            store.close()?;
+            let mut out = io::stdout().lock();
+            writeln!(
+                out,
+                "pruned {} messages older than {} days and {} beyond {} per channel",
+                report.by_age,
+                policy.max_age_days,
+                report.by_count,
+                policy.max_messages_per_channel
+            )?;
+            Ok(())
+        }
+        Some(Command::Config) => {
+            let mut out = io::stdout().lock();
+            writeln!(out, "{config:#?}")?;
+            Ok(())
+        }
+        None => {
+            bail!("the console is not built yet; try `clank replay assets/demo/chat.jsonl --json`")
+        }
+    }
+}

@@ -1,0 +1,559 @@
+//! The core pipeline: filter -> store -> salience -> queue -> attention ->
+//! triggers, one event at a time. It owns no clock: every call says what time
+//! it is, so replay runs on a virtual clock and the live console on the wall.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::chatlog::format_time;
+use crate::config::Config;
+use crate::engine::attention::{AttentionMachine, Transition};
+use crate::engine::commands;
+use crate::engine::filter::{ContentFilter, Verdict};
+use crate::engine::queue::{PushOutcome, QueueEntry, SalienceQueue};
+use crate::engine::salience::SalienceEngine;
+use crate::engine::triggers::{Trigger, Triggers};
+use crate::model::{
+    AttentionState, ChannelConfig, ChatEvent, ChatMessage, MessageKey, Platform, Priority,
+};
+use crate::store::{QueueRecord, Store, StoreError, StoredMessage};
+
+/// How many recent message ids the core remembers to catch duplicates at once
+/// (the store's unique index catches the rest).
+const RECENT_IDS: usize = 8192;
+
+/// Something the core decided or noticed, for the console and the JSON log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum CoreEvent {
+    Attention {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        state: AttentionState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<AttentionState>,
+        reason: String,
+    },
+    Selected {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: String,
+        platform: Platform,
+        channel: String,
+        state: AttentionState,
+        score: f64,
+        priority: Priority,
+        roll: f64,
+        threshold: f64,
+    },
+    Skipped {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: String,
+        state: AttentionState,
+        why: String,
+    },
+    Trigger {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        kind: String,
+        platform: Platform,
+        channel: String,
+        id: String,
+        reason: String,
+    },
+    Filtered {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: String,
+        reason: String,
+    },
+    Command {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        platform: Platform,
+        channel: String,
+        id: String,
+        reply: String,
+        changed: bool,
+    },
+    Removed {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        platform: Platform,
+        channel: String,
+        what: String,
+        queued: usize,
+    },
+    Warning {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        what: String,
+    },
+}
+
+fn ser_time<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*at))
+}
+
+/// Running totals, reported at the end of a replay and on the console.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counters {
+    pub messages: u64,
+    pub filtered: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub deletions: u64,
+    pub bans: u64,
+    pub commands: u64,
+    pub ignored_commands: u64,
+    pub selected: u64,
+    pub skipped: u64,
+    pub expired: u64,
+    pub evicted: u64,
+    pub triggers: u64,
+    pub slow_scores: u64,
+    pub by_priority: [u64; 4],
+}
+
+/// Errors that stop the core (a dead store); everything else becomes an event.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("lexicon: {0}")]
+    Lexicon(String),
+}
+
+/// The pipeline's state. One instance per running clank.
+pub struct Core {
+    filter: ContentFilter,
+    salience: SalienceEngine,
+    queue: SalienceQueue,
+    attention: AttentionMachine,
+    triggers: Triggers,
+    store: Store,
+    channel_defaults: ChannelConfig,
+    channel_configs: HashMap<(Platform, String), ChannelConfig>,
+    recent_ids: HashSet<MessageKey>,
+    recent_order: VecDeque<MessageKey>,
+    salience_budget: Duration,
+    counters: Counters,
+    started_at: DateTime<Utc>,
+}
+
+impl Core {
+    /// Builds the pipeline and restores the persisted queue from `store`.
+    pub fn new(
+        config: &Config,
+        store: Store,
+        seed: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(Core, Vec<CoreEvent>), CoreError> {
+        let filter = ContentFilter::load(&config.filter);
+        let salience = SalienceEngine::load(config.salience.clone())
+            .map_err(|e| CoreError::Lexicon(e.to_string()))?;
+        let mut queue = SalienceQueue::new(config.queue.clone());
+        let attention = AttentionMachine::new(config.attention.clone(), seed, now);
+        let mut events = vec![CoreEvent::Attention {
+            at: now,
+            state: attention.state(),
+            from: None,
+            reason: "start".into(),
+        }];
+        if let Some(err) = filter.load_error() {
+            events.push(CoreEvent::Warning {
+                at: now,
+                what: format!("{err}; every message is blocked until this is fixed"),
+            });
+        }
+        let restored = store.load_queue()?;
+        if !restored.is_empty() {
+            let count = restored.len();
+            let entries = restored
+                .into_iter()
+                .filter_map(|(record, message, salience)| {
+                    salience.map(|salience| QueueEntry {
+                        message,
+                        salience,
+                        enqueued_at: record.enqueued_at,
+                        expires_at: record
+                            .expires_at
+                            .unwrap_or(record.enqueued_at + queue.max_age()),
+                    })
+                })
+                .collect();
+            queue.restore(entries);
+            events.push(CoreEvent::Warning {
+                at: now,
+                what: format!("restored {count} queued messages from the store"),
+            });
+        }
+        let core = Core {
+            filter,
+            salience,
+            queue,
+            attention,
+            triggers: Triggers::new(config.salience.streamer_names.clone()),
+            store,
+            channel_defaults: config.channel_defaults.to_channel_config(),
+            channel_configs: HashMap::new(),
+            recent_ids: HashSet::with_capacity(RECENT_IDS),
+            recent_order: VecDeque::with_capacity(RECENT_IDS),
+            salience_budget: Duration::from_millis(config.core.salience_timeout_ms),
+            counters: Counters::default(),
+            started_at: now,
+        };
+        Ok((core, events))
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn attention(&self) -> &AttentionMachine {
+        &self.attention
+    }
+
+    pub fn queue(&self) -> &SalienceQueue {
+        &self.queue
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
+    }
+
+    /// Forces an attention state (the operator's override).
+    pub fn force_state(
+        &mut self,
+        state: AttentionState,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) {
+        let t = self.attention.force(state, now);
+        out.push(transition_event(&t));
+    }
+
+    /// Sets the current topic for relevance scoring.
+    pub fn set_topic(&mut self, topic: &str) {
+        self.salience.set_topic(topic);
+    }
+
+    fn channel_config(
+        &mut self,
+        platform: Platform,
+        channel: &str,
+    ) -> Result<ChannelConfig, CoreError> {
+        if let Some(c) = self.channel_configs.get(&(platform, channel.to_string())) {
+            return Ok(c.clone());
+        }
+        let stored = self.store.channel_config(platform, channel)?;
+        // A channel with no row yet gets the configured defaults, not the built-in ones.
+        let cfg = stored.unwrap_or_else(|| self.channel_defaults.clone());
+        self.channel_configs
+            .insert((platform, channel.to_string()), cfg.clone());
+        Ok(cfg)
+    }
+
+    fn remember_id(&mut self, key: MessageKey) -> bool {
+        if self.recent_ids.contains(&key) {
+            return false;
+        }
+        if self.recent_order.len() == RECENT_IDS
+            && let Some(old) = self.recent_order.pop_front()
+        {
+            self.recent_ids.remove(&old);
+        }
+        self.recent_ids.insert(key.clone());
+        self.recent_order.push_back(key);
+        true
+    }
+
+    /// Advances time: attention transitions, queue expiry, due decisions.
+    pub fn tick(&mut self, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) -> Result<(), CoreError> {
+        for t in self.attention.tick(now) {
+            out.push(transition_event(&t));
+        }
+        for expired in self.queue.expire(now) {
+            self.counters.expired += 1;
+            self.store
+                .queue_remove(expired.message.platform, &expired.message.id)?;
+            out.push(CoreEvent::Skipped {
+                at: now,
+                id: expired.message.id.clone(),
+                state: self.attention.state(),
+                why: format!(
+                    "expired unanswered after {} s in the queue",
+                    (now - expired.enqueued_at).num_seconds()
+                ),
+            });
+        }
+        while self.attention.decision_due(now) {
+            self.decide(now, out)?;
+            self.attention.mark_decided(now);
+        }
+        Ok(())
+    }
+
+    fn decide(&mut self, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) -> Result<(), CoreError> {
+        let Some(best) = self.queue.peek_best(now) else {
+            return Ok(());
+        };
+        let priority = best.salience.priority;
+        let decision = self.attention.decide(priority, now);
+        if !decision.respond
+            && priority < Priority::Critical
+            && self.attention.state() == AttentionState::DeepFocus
+        {
+            // Deep focus leaves non-critical messages waiting rather than dropping them.
+            return Ok(());
+        }
+        let Some(entry) = self.queue.pop_best(now) else {
+            return Ok(());
+        };
+        self.store
+            .queue_remove(entry.message.platform, &entry.message.id)?;
+        if decision.respond {
+            self.counters.selected += 1;
+            out.push(CoreEvent::Selected {
+                at: now,
+                id: entry.message.id.clone(),
+                platform: entry.message.platform,
+                channel: entry.message.channel.clone(),
+                state: decision.state,
+                score: round3(entry.salience.score),
+                priority,
+                roll: round3(decision.roll),
+                threshold: decision.threshold,
+            });
+        } else {
+            self.counters.skipped += 1;
+            out.push(CoreEvent::Skipped {
+                at: now,
+                id: entry.message.id.clone(),
+                state: decision.state,
+                why: decision.why,
+            });
+        }
+        Ok(())
+    }
+
+    /// Feeds one chat event through the pipeline at time `now`.
+    pub fn handle(
+        &mut self,
+        event: ChatEvent,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) -> Result<(), CoreError> {
+        self.tick(now, out)?;
+        match event {
+            ChatEvent::Message(message) => self.handle_message(message, now, out),
+            ChatEvent::Delete {
+                platform,
+                channel,
+                id,
+                at,
+            } => {
+                self.counters.deletions += 1;
+                let queued =
+                    usize::from(self.queue.remove_message(platform, &channel, &id).is_some());
+                self.store.delete_message(platform, &channel, &id)?;
+                out.push(CoreEvent::Removed {
+                    at,
+                    platform,
+                    channel,
+                    what: format!("message {id} deleted by a moderator"),
+                    queued,
+                });
+                Ok(())
+            }
+            ChatEvent::Ban {
+                platform,
+                channel,
+                author_id,
+                at,
+                duration_s,
+            } => {
+                self.counters.bans += 1;
+                let queued = self
+                    .queue
+                    .remove_author(platform, &channel, &author_id)
+                    .len();
+                self.store.purge_author(platform, &channel, &author_id)?;
+                let what = match duration_s {
+                    Some(s) => format!("author {author_id} timed out for {s} s: messages purged"),
+                    None => format!("author {author_id} banned: messages purged"),
+                };
+                out.push(CoreEvent::Removed {
+                    at,
+                    platform,
+                    channel,
+                    what,
+                    queued,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn handle_message(
+        &mut self,
+        message: ChatMessage,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) -> Result<(), CoreError> {
+        self.counters.messages += 1;
+        if !self.remember_id(message.key()) {
+            self.counters.duplicates += 1;
+            out.push(CoreEvent::Warning {
+                at: now,
+                what: format!(
+                    "duplicate {} message id {}: ignored",
+                    message.platform, message.id
+                ),
+            });
+            return Ok(());
+        }
+        if let Verdict::Blocked { reason } = self.filter.check(&message.text) {
+            // Filtered messages are never stored; only the count and reason remain.
+            self.counters.filtered += 1;
+            out.push(CoreEvent::Filtered {
+                at: now,
+                id: message.id,
+                reason,
+            });
+            return Ok(());
+        }
+        if let Some(parsed) = commands::parse(&message.text) {
+            self.store.insert_message(StoredMessage {
+                message: message.clone(),
+                salience: None,
+                attention_state: Some(self.attention.state()),
+                metadata: Some(serde_json::json!({"command": true})),
+                processed_at: Some(now),
+            })?;
+            self.counters.stored += 1;
+            if !commands::may_run(&message.author) {
+                self.counters.ignored_commands += 1;
+                return Ok(());
+            }
+            self.counters.commands += 1;
+            let mut cfg = self.channel_config(message.platform, &message.channel)?;
+            let reply = match parsed {
+                Ok(cmd) => commands::apply(cmd, &mut cfg),
+                Err(e) => commands::CommandReply {
+                    text: e.to_string(),
+                    changed: false,
+                },
+            };
+            if reply.changed {
+                self.store
+                    .set_channel_config(message.platform, &message.channel, &cfg)?;
+                self.channel_configs
+                    .insert((message.platform, message.channel.clone()), cfg);
+            }
+            out.push(CoreEvent::Command {
+                at: now,
+                platform: message.platform,
+                channel: message.channel,
+                id: message.id,
+                reply: reply.text,
+                changed: reply.changed,
+            });
+            return Ok(());
+        }
+
+        let started = Instant::now();
+        let salience = self.salience.score(&message, now);
+        if started.elapsed() > self.salience_budget {
+            self.counters.slow_scores += 1;
+        }
+        self.counters.by_priority[salience.priority as usize] += 1;
+
+        if let Some(t) = self
+            .attention
+            .observe_message(message.platform, salience.priority, now)
+        {
+            out.push(transition_event(&t));
+        }
+        let cfg = self.channel_config(message.platform, &message.channel)?;
+        if let Some(trigger) = self.triggers.on_message(&message, &cfg, now) {
+            self.counters.triggers += 1;
+            out.push(trigger_event(&trigger));
+        }
+
+        self.store.insert_message(StoredMessage {
+            message: message.clone(),
+            salience: Some(salience.clone()),
+            attention_state: Some(self.attention.state()),
+            metadata: None,
+            processed_at: Some(now),
+        })?;
+        self.counters.stored += 1;
+
+        let entry = QueueEntry {
+            expires_at: now + self.queue.max_age(),
+            enqueued_at: now,
+            message,
+            salience,
+        };
+        let record = QueueRecord {
+            platform: entry.message.platform,
+            channel: entry.message.channel.clone(),
+            id: entry.message.id.clone(),
+            priority: entry.salience.priority,
+            score: entry.salience.score,
+            enqueued_at: entry.enqueued_at,
+            expires_at: Some(entry.expires_at),
+        };
+        match self.queue.push(entry) {
+            PushOutcome::Inserted | PushOutcome::Replaced => self.store.queue_upsert(record)?,
+            PushOutcome::Evicted(old) => {
+                self.counters.evicted += 1;
+                self.store
+                    .queue_remove(old.message.platform, &old.message.id)?;
+                self.store.queue_upsert(record)?;
+            }
+            PushOutcome::Rejected => self.counters.evicted += 1,
+        }
+        Ok(())
+    }
+
+    /// Seconds spent in each state so far, indexed by [`AttentionState::index`].
+    pub fn state_seconds(&self, now: DateTime<Utc>) -> [f64; 4] {
+        self.attention
+            .time_in_state_totals(now)
+            .map(|d| d.as_secs_f64())
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn transition_event(t: &Transition) -> CoreEvent {
+    CoreEvent::Attention {
+        at: t.at,
+        state: t.to,
+        from: Some(t.from),
+        reason: t.reason.clone(),
+    }
+}
+
+fn trigger_event(t: &Trigger) -> CoreEvent {
+    CoreEvent::Trigger {
+        at: t.at,
+        kind: t.kind.as_str().to_string(),
+        platform: t.platform,
+        channel: t.channel.clone(),
+        id: t.message_id.clone(),
+        reason: t.reason.clone(),
+    }
+}

@@ -1,0 +1,167 @@
+//! The contract between the running core (runtime) and its two front ends,
+//! the console (`ui/`) and the headless JSON log: what the runtime tells them
+//! ([`Update`]) and what the operator can ask of it ([`Request`]). Plain data:
+//! the console is a view over these, never the place where logic lives.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::core::CoreEvent;
+use crate::engine::salience::SalienceWeights;
+use crate::model::{AttentionState, ChatMessage, Platform, Priority, Salience};
+
+/// Identifies a draft reply (the `chat_responses` row id).
+pub type DraftId = i64;
+
+/// Where a draft's text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftSource {
+    Llm,
+    Fallback,
+    Operator,
+}
+
+/// A draft's place in its lifecycle (persisted in `chat_responses.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftState {
+    /// The LLM is still writing it.
+    Streaming,
+    Pending,
+    Approved,
+    Edited,
+    Rejected,
+    Expired,
+    Sent,
+    Failed,
+    Withdrawn,
+    Blocked,
+}
+
+/// One draft as the front ends see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DraftView {
+    pub id: DraftId,
+    /// The message it answers; `None` for unprompted messages.
+    pub message_id: Option<String>,
+    pub platform: Platform,
+    pub channel: String,
+    /// Exactly what would go on the wire (already through the output filter),
+    /// or the partial text while streaming.
+    pub text: String,
+    pub source: DraftSource,
+    pub state: DraftState,
+    /// Why it is blocked, failed, withdrawn or expired.
+    pub why: Option<String>,
+    /// The platform's length limit, for the "123/500" counter.
+    pub limit: usize,
+    pub time_to_first_token_ms: Option<u64>,
+}
+
+/// One queued message with its score, for the salience queue view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueItem {
+    pub message: ChatMessage,
+    pub salience: Salience,
+}
+
+/// Health of one platform connection, or of the LLM, agent and avatar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Health {
+    Connecting,
+    Connected,
+    ReadOnly,
+    Reconnecting { in_s: u64, reason: String },
+    Down { reason: String },
+    Off,
+}
+
+/// Which part a [`Health`] is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Component {
+    Platform(Platform),
+    Llm,
+    Agent,
+    Avatar,
+    Store,
+}
+
+/// The slowly changing picture, sent when it changes (at most a few per second).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub at: DateTime<Utc>,
+    pub state: AttentionState,
+    pub state_since: DateTime<Utc>,
+    pub next_transition_at: DateTime<Utc>,
+    pub auto_send: bool,
+    pub paused: bool,
+    pub topic: String,
+    pub weights: SalienceWeights,
+    /// Best first, at most a few hundred entries.
+    pub queue: Vec<QueueItem>,
+    pub queue_len: usize,
+    pub sent: u64,
+    pub rejected: u64,
+    /// Messages per minute per platform, indexed by `Platform::index()`.
+    pub msgs_per_min: [f64; 3],
+    pub counts_by_priority: [u64; 4],
+}
+
+/// Everything the runtime tells the front ends, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// A chat message that passed the input filter, with its score.
+    Chat {
+        message: ChatMessage,
+        salience: Option<Salience>,
+    },
+    /// A message left the chat (deleted by a moderator or its author banned).
+    ChatRemoved {
+        platform: Platform,
+        channel: String,
+        message_ids: Vec<String>,
+    },
+    /// A decision, transition, trigger, filter hit, command or warning.
+    Core(CoreEvent),
+    /// A draft was created or changed (including each streamed token).
+    Draft(DraftView),
+    Health {
+        component: Component,
+        health: Health,
+    },
+    Snapshot(Box<Snapshot>),
+    /// Something failed that the operator should see (never fatal).
+    Error {
+        at: DateTime<Utc>,
+        what: String,
+    },
+}
+
+/// What the operator (keys or the auto policy) asks of the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Approve(DraftId),
+    /// Send this text instead (it still goes through the output filter).
+    Edit(DraftId, String),
+    Reject(DraftId),
+    Regenerate(DraftId),
+    SetAutoSend(bool),
+    SetPaused(bool),
+    SetTopic(String),
+    ForceState(AttentionState),
+    SetWeights(SalienceWeights),
+    /// Draft a reply to this queued message now.
+    DraftFor {
+        platform: Platform,
+        message_id: String,
+    },
+    Quit,
+}
+
+/// The lowest priority the auto policy may answer, as the console shows it.
+pub fn priority_label(p: Priority) -> &'static str {
+    p.as_str()
+}

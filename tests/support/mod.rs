@@ -1,0 +1,2 @@
+pub mod fake_ollama;
+pub mod fake_openai;
