@@ -183,6 +183,41 @@ fn duplicates_are_stored_once_and_counted() {
 }
 
 #[test]
+fn clones_write_concurrently_from_many_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    let m = msg(Platform::Twitch, "c", &format!("t{t}-{i}"), "u", i);
+                    store.insert_message(m.into()).unwrap();
+                    if i % 20 == 0 {
+                        // Every thread also races to store one shared message.
+                        let shared = msg(Platform::Twitch, "c", "shared", "u", 0);
+                        store.insert_message(shared.into()).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stats = store.flush().unwrap();
+    assert_eq!(stats.inserted, 8001);
+    assert_eq!(stats.duplicates, 399);
+    assert_eq!(
+        store
+            .export(Some(Platform::Twitch), "c", None)
+            .unwrap()
+            .len(),
+        8001
+    );
+}
+
+#[test]
 fn channels_and_platforms_never_leak() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("clank.db"));
@@ -596,10 +631,12 @@ fn prune_by_age_and_by_count() {
 fn export_pages_keep_time_order_across_ties_and_since() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("clank.db"));
-    // Ten messages share one millisecond; pages of 3 must split the tie cleanly.
+    // Ten messages share one millisecond (some by one author); pages of 3
+    // must split the tie cleanly.
     let mut all = Vec::new();
     for i in 0..10 {
-        all.push(msg(Platform::Twitch, "c", &format!("t{i}"), "u", 1000));
+        let author = format!("a{}", (10 - i) / 2);
+        all.push(msg(Platform::Twitch, "c", &format!("t{i}"), &author, 1000));
     }
     for i in 0..5 {
         all.push(msg(Platform::Twitch, "c", &format!("u{i}"), "u", 2000 + i));
@@ -609,6 +646,9 @@ fn export_pages_keep_time_order_across_ties_and_since() {
     for m in &all[..14] {
         store.insert_message(m.clone().into()).unwrap();
     }
+    // Same-millisecond messages come by author id, then arrival.
+    all.sort_by(|a, b| (a.at, &a.author.id).cmp(&(b.at, &b.author.id)));
+    assert_eq!(all[0].id, "t9");
     let pages: Vec<Vec<ChatMessage>> = store
         .export_pages(Some(Platform::Twitch), "c", None, 3)
         .collect::<Result<_, _>>()

@@ -131,9 +131,16 @@ fn from_sql_error(idx: usize, e: FromSqlError) -> rusqlite::Error {
 }
 
 pub(super) fn platform_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Platform> {
-    text(row, idx)?
-        .parse()
-        .map_err(|e| conversion_error(idx, Type::Text, e))
+    // The store writes `as_str()`; match it exactly before the general
+    // (case-insensitive, allocating) parse, as this runs for every row read.
+    match text(row, idx)? {
+        "twitch" => Ok(Platform::Twitch),
+        "youtube" => Ok(Platform::Youtube),
+        "discord" => Ok(Platform::Discord),
+        other => other
+            .parse()
+            .map_err(|e| conversion_error(idx, Type::Text, e)),
+    }
 }
 
 pub(super) fn opt_parse<T: std::str::FromStr<Err = String>>(

@@ -12,6 +12,13 @@
 //! `spawn_blocking`), and an `*_async` twin for tasks inside a tokio runtime.
 //! The blocking ones use tokio's `blocking_send`/`blocking_recv`, which panic
 //! when called from async code, so async code must use the twins.
+//!
+//! When another program holds the database locked longer than
+//! `busy_timeout_ms`, writes are held in memory in order (up to a bound, then
+//! producers block) and retried; queries and `flush` meanwhile fail with
+//! [`StoreError::Busy`]. Dropping the last handle commits what was sent and
+//! joins the writer thread (briefly blocking); [`Store::close`] does the same
+//! and reports the final counters.
 
 #[macro_use]
 mod codec;
@@ -690,7 +697,8 @@ impl Store {
         self.ask_async(Query::LoadQueue).await
     }
 
-    /// The last `n` messages of one channel, oldest first.
+    /// The last `n` messages of one channel, oldest first (by `at`; within
+    /// one millisecond by author id, then arrival).
     pub fn last_messages(
         &self,
         platform: Platform,
@@ -864,7 +872,8 @@ impl Store {
     }
 
     /// Every message of `channel` (of one platform, or of all platforms when
-    /// `None`) since `since`, in time order. An empty `channel` means every
+    /// `None`) since `since`, in time order (as [`Store::last_messages`]
+    /// orders them). Times are kept to the millisecond. An empty `channel` means every
     /// channel. For big exports prefer [`Store::export_pages`], which never
     /// holds more than a page in memory.
     pub fn export(
@@ -980,8 +989,16 @@ impl Store {
     }
 }
 
-/// Keyset position inside one platform's rows: `(created_at ms, row id)`.
-type Cursor = (i64, i64);
+/// Keyset position: `(created_at ms, author id, row id)`, the order of the
+/// time indexes, which is a total order over the whole table.
+type Cursor = (i64, String, i64);
+
+/// A message with its row id, as an export page returns it.
+type ExportRow = (i64, ChatMessage);
+
+fn row_key(row: &ExportRow) -> (i64, &str, i64) {
+    (row.1.at.timestamp_millis(), row.1.author.id.as_str(), row.0)
+}
 
 /// One page request of an export, for one platform.
 #[derive(Debug, Clone)]
@@ -1003,7 +1020,7 @@ struct ExportMerge {
 
 struct ExportStream {
     q: ExportQuery,
-    buf: VecDeque<(Cursor, ChatMessage)>,
+    buf: VecDeque<ExportRow>,
     done: bool,
 }
 
@@ -1044,13 +1061,14 @@ impl ExportMerge {
             .map(|(i, s)| (i, s.q.clone()))
     }
 
-    fn feed(&mut self, i: usize, rows: Vec<(Cursor, ChatMessage)>) {
+    fn feed(&mut self, i: usize, rows: Vec<ExportRow>) {
         let s = &mut self.streams[i];
         if rows.len() < s.q.limit {
             s.done = true;
         }
-        if let Some((cursor, _)) = rows.last() {
-            s.q.after = Some(*cursor);
+        if let Some(last) = rows.last() {
+            let (at, author, id) = row_key(last);
+            s.q.after = Some((at, author.to_owned(), id));
         }
         s.buf.extend(rows);
     }
@@ -1062,12 +1080,14 @@ impl ExportMerge {
             if self.streams.iter().any(|s| s.buf.is_empty() && !s.done) {
                 break;
             }
-            let next = self
+            let best = self
                 .streams
-                .iter_mut()
-                .filter(|s| !s.buf.is_empty())
-                .min_by_key(|s| s.buf.front().map(|(c, _)| *c));
-            match next.and_then(|s| s.buf.pop_front()) {
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.buf.front().map(|row| (row_key(row), i)))
+                .min()
+                .map(|(_, i)| i);
+            match best.and_then(|i| self.streams[i].buf.pop_front()) {
                 Some((_, m)) => page.push(m),
                 None => break,
             }

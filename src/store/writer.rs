@@ -9,16 +9,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
-use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{
     self, BreakdownOut, MESSAGE_NCOLS, Scratch, json_into, message_from_row, roles_json,
 };
 use super::{
-    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, Metric, NewResponse, Platform,
-    PruneReport, QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy, Shared, StoreConfig,
-    StoreError, StoreStats, StoredMessage, StoredResponse,
+    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, Metric, NewResponse,
+    Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy, Shared,
+    StoreConfig, StoreError, StoreStats, StoredMessage, StoredResponse,
 };
 
 /// Where a query's answer goes.
@@ -27,6 +26,9 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// Writes held while the database is locked, at most; beyond this the writer
 /// stops taking commands, so the bounded channel pushes back on producers.
 const HELD_LIMIT: usize = 4 * super::CHANNEL_CAPACITY;
+
+/// Commands taken from the channel at once.
+const RECV_BATCH: usize = 256;
 
 /// Rows one retention step deletes, so other commands wait at most one chunk.
 const PRUNE_CHUNK: i64 = 1000;
@@ -119,7 +121,7 @@ pub(super) enum Query {
     },
     ExportPage {
         q: ExportQuery,
-        reply: Reply<Vec<(Cursor, ChatMessage)>>,
+        reply: Reply<Vec<ExportRow>>,
     },
     LoadQueue(Reply<Vec<QueuedMessage>>),
     Prune {
@@ -186,10 +188,10 @@ const SQL_WITHDRAW_ONE: &str = "UPDATE chat_responses SET status = 'withdrawn' \
      (SELECT id FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3)";
 const SQL_DELETE_ONE: &str =
     "DELETE FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3";
-const SQL_WITHDRAW_AUTHOR: &str = "UPDATE chat_responses SET status = 'withdrawn' \
+pub(super) const SQL_WITHDRAW_AUTHOR: &str = "UPDATE chat_responses SET status = 'withdrawn' \
      WHERE status IN ('pending', 'approved') AND original_message_id IN \
      (SELECT id FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND author_id = ?3)";
-const SQL_DELETE_AUTHOR: &str =
+pub(super) const SQL_DELETE_AUTHOR: &str =
     "DELETE FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND author_id = ?3";
 
 /// `WHERE` (not just `FROM`) keeps SQLite from reading `ON CONFLICT` as a join.
@@ -240,39 +242,42 @@ pub(super) const SQL_LAST_MESSAGES: &str = concat!(
     "SELECT ",
     message_cols!(),
     " FROM chat_messages m WHERE m.platform = ?1 AND m.channel = ?2 \
-     ORDER BY m.created_at DESC, m.id DESC LIMIT ?3"
+     ORDER BY m.created_at DESC, m.author_id DESC, m.id DESC LIMIT ?3"
 );
-/// Keyset pages: `(created_at, id)` strictly after the previous page's last row.
+/// Keyset pages: rows strictly after the previous page's last
+/// `(created_at, author_id, id)`, in the index's own order.
 pub(super) const SQL_EXPORT_CHANNEL: &str = concat!(
     "SELECT ",
     message_cols!(),
     ", m.id FROM chat_messages m WHERE m.platform = ?1 AND m.channel = ?2 \
-     AND m.created_at >= ?3 AND (m.created_at, m.id) > (?4, ?5) \
-     ORDER BY m.created_at, m.id LIMIT ?6"
+     AND m.created_at >= ?3 AND (m.created_at, m.author_id, m.id) > (?4, ?5, ?6) \
+     ORDER BY m.created_at, m.author_id, m.id LIMIT ?7"
 );
 pub(super) const SQL_EXPORT_PLATFORM: &str = concat!(
     "SELECT ",
     message_cols!(),
     ", m.id FROM chat_messages m WHERE m.platform = ?1 \
-     AND m.created_at >= ?2 AND (m.created_at, m.id) > (?3, ?4) \
-     ORDER BY m.created_at, m.id LIMIT ?5"
+     AND m.created_at >= ?2 AND (m.created_at, m.author_id, m.id) > (?3, ?4, ?5) \
+     ORDER BY m.created_at, m.author_id, m.id LIMIT ?6"
 );
 
-const SQL_PRUNE_AGE: &str = "DELETE FROM chat_messages WHERE id IN (SELECT id FROM chat_messages \
+pub(super) const SQL_PRUNE_AGE: &str = "DELETE FROM chat_messages WHERE id IN (SELECT id FROM chat_messages \
      WHERE platform = ?1 AND created_at < ?2 LIMIT ?3)";
 const SQL_PRUNE_RESPONSES: &str = "DELETE FROM chat_responses WHERE id IN \
      (SELECT id FROM chat_responses WHERE created_at < ?1 LIMIT ?2)";
 const SQL_PRUNE_METRICS: &str = "DELETE FROM platform_metrics WHERE id IN \
      (SELECT id FROM platform_metrics WHERE at < ?1 LIMIT ?2)";
-const SQL_FIRST_CHANNEL: &str =
+pub(super) const SQL_FIRST_CHANNEL: &str =
     "SELECT platform, channel FROM chat_messages ORDER BY platform, channel LIMIT 1";
-const SQL_NEXT_CHANNEL: &str = "SELECT platform, channel FROM chat_messages \
+pub(super) const SQL_NEXT_CHANNEL: &str = "SELECT platform, channel FROM chat_messages \
      WHERE (platform, channel) > (?1, ?2) ORDER BY platform, channel LIMIT 1";
 /// The newest row that is one too many: it and everything older goes.
-const SQL_COUNT_CUTOFF: &str = "SELECT created_at, id FROM chat_messages \
-     WHERE platform = ?1 AND channel = ?2 ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?3";
-const SQL_PRUNE_COUNT: &str = "DELETE FROM chat_messages WHERE id IN (SELECT id FROM chat_messages \
-     WHERE platform = ?1 AND channel = ?2 AND (created_at, id) <= (?3, ?4) LIMIT ?5)";
+pub(super) const SQL_COUNT_CUTOFF: &str = "SELECT created_at, author_id, id FROM chat_messages \
+     WHERE platform = ?1 AND channel = ?2 \
+     ORDER BY created_at DESC, author_id DESC, id DESC LIMIT 1 OFFSET ?3";
+pub(super) const SQL_PRUNE_COUNT: &str = "DELETE FROM chat_messages WHERE id IN (SELECT id FROM chat_messages \
+     WHERE platform = ?1 AND channel = ?2 AND (created_at, author_id, id) <= (?3, ?4, ?5) \
+     LIMIT ?6)";
 
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
@@ -394,7 +399,7 @@ impl PruneJob {
                             .prepare_cached(SQL_COUNT_CUTOFF)?
                             .query_row(
                                 params![platform, channel, self.policy.max_messages_per_channel],
-                                |r| Ok((r.get(0)?, r.get(1)?)),
+                                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                             )
                             .optional()?;
                         match cut {
@@ -421,6 +426,7 @@ impl PruneJob {
                     channel,
                     cut.0,
                     cut.1,
+                    cut.2,
                     PRUNE_CHUNK
                 ])?;
                 self.report.by_count += n as u64;
@@ -476,48 +482,56 @@ impl Writer {
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
         let mut shutdown = None;
         let mut since_step = 0usize;
+        let mut buf = Vec::with_capacity(RECV_BATCH);
         loop {
-            let cmd = match rx.try_recv() {
-                Ok(cmd) => cmd,
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => {
-                    // Momentarily idle: make everything so far durable and
-                    // visible. Under load the channel never empties and
-                    // batches grow to `batch_size`, so this adapts by itself.
-                    self.commit();
-                    if !self.held.is_empty() {
-                        if !self.drain_held() {
-                            self.pause_after_busy();
+            if rx.is_empty() && self.pending > 0 {
+                // "Momentarily" empty: a producer in mid-stream may just be
+                // between two sends; one yield saves a one-row commit.
+                std::thread::yield_now();
+            }
+            if rx.is_empty() {
+                // Idle: make everything so far durable and visible. Under
+                // load the channel never empties and batches grow to
+                // `batch_size`, so batching adapts by itself.
+                self.commit();
+                if !self.held.is_empty() {
+                    if !self.drain_held() {
+                        if rx.is_closed() && rx.is_empty() {
+                            break;
                         }
-                        continue;
+                        self.pause_after_busy();
                     }
-                    if !self.jobs.is_empty() {
-                        if !self.step_job() {
-                            self.pause_after_busy();
-                        }
-                        continue;
-                    }
-                    match rx.blocking_recv() {
-                        Some(cmd) => cmd,
-                        None => break,
-                    }
+                    continue;
                 }
-            };
-            match cmd {
-                Cmd::Write(w) => self.write(w),
-                Cmd::Query(q) => self.query(q),
-                Cmd::Shutdown(reply) => {
-                    // Refuse new commands but still apply what is queued.
-                    rx.close();
-                    shutdown = Some(reply);
+                if !self.jobs.is_empty() {
+                    if !self.step_job() {
+                        self.pause_after_busy();
+                    }
+                    continue;
                 }
             }
-            // Under a steady stream, a prune still advances one chunk per batch.
-            if !self.jobs.is_empty() {
-                since_step += 1;
-                if since_step >= self.batch_size {
-                    since_step = 0;
-                    self.step_job();
+            // Taking commands in bulk frees channel slots in bulk, so a
+            // blocked producer wakes once per bulk, not once per message.
+            if rx.blocking_recv_many(&mut buf, RECV_BATCH) == 0 {
+                break; // every handle is gone and the channel is drained
+            }
+            for cmd in buf.drain(..) {
+                match cmd {
+                    Cmd::Write(w) => self.write(w),
+                    Cmd::Query(q) => self.query(q),
+                    Cmd::Shutdown(reply) => {
+                        // Refuse new commands but still apply what is queued.
+                        rx.close();
+                        shutdown = Some(reply);
+                    }
+                }
+                // Under a steady stream, a prune still advances one chunk per batch.
+                if !self.jobs.is_empty() {
+                    since_step += 1;
+                    if since_step >= self.batch_size {
+                        since_step = 0;
+                        self.step_job();
+                    }
                 }
             }
         }
@@ -1139,15 +1153,16 @@ fn channel_config(
         .optional()
 }
 
-fn export_page(conn: &Connection, q: &ExportQuery) -> rusqlite::Result<Vec<(Cursor, ChatMessage)>> {
+fn export_page(conn: &Connection, q: &ExportQuery) -> rusqlite::Result<Vec<ExportRow>> {
     let since = q.since_ms.unwrap_or(i64::MIN);
-    let (after_at, after_id) = q.after.unwrap_or((i64::MIN, i64::MIN));
+    let (after_at, after_author, after_id) = match &q.after {
+        Some((at, author, id)) => (*at, author.as_str(), *id),
+        // Below every row: any author id sorts after the empty string.
+        None => (i64::MIN, "", i64::MIN),
+    };
     let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-    let map = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(Cursor, ChatMessage)> {
-        let m = message_from_row(row, 0)?;
-        let at: i64 = row.get(MESSAGE_NCOLS - 1)?;
-        let id: i64 = row.get(MESSAGE_NCOLS)?;
-        Ok(((at, id), m))
+    let map = |row: &rusqlite::Row<'_>| -> rusqlite::Result<ExportRow> {
+        Ok((row.get(MESSAGE_NCOLS)?, message_from_row(row, 0)?))
     };
     let mut out = Vec::with_capacity(q.limit.min(4096));
     if q.channel.is_empty() {
@@ -1156,6 +1171,7 @@ fn export_page(conn: &Connection, q: &ExportQuery) -> rusqlite::Result<Vec<(Curs
             q.platform.as_str(),
             since,
             after_at,
+            after_author,
             after_id,
             limit
         ])?;
@@ -1169,6 +1185,7 @@ fn export_page(conn: &Connection, q: &ExportQuery) -> rusqlite::Result<Vec<(Curs
             q.channel,
             since,
             after_at,
+            after_author,
             after_id,
             limit
         ])?;
