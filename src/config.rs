@@ -303,11 +303,7 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("OLLAMA_TIMEOUT", "llm.timeout_s", EnvKind::Int),
     ("AUTOLIZA_WEBHOOK_URL", "agent.webhook_url", EnvKind::Str),
     ("VTUBER_ENDPOINT_URL", "avatar.endpoint_url", EnvKind::Str),
-    (
-        "CLANK_GUIDANCE_TOKEN",
-        "agent.guidance_token",
-        EnvKind::Str,
-    ),
+    ("CLANK_GUIDANCE_TOKEN", "agent.guidance_token", EnvKind::Str),
 ];
 
 /// The names of the honoured environment variables, for help texts.

@@ -17,8 +17,7 @@ use crate::engine::queue::{PushOutcome, QueueEntry, SalienceQueue};
 use crate::engine::salience::SalienceEngine;
 use crate::engine::triggers::{Trigger, Triggers};
 use crate::model::{
-    AttentionState, ChannelConfig, ChatEvent, ChatMessage, MessageKey, Platform, Priority,
-    Salience,
+    AttentionState, ChannelConfig, ChatEvent, ChatMessage, MessageKey, Platform, Priority, Salience,
 };
 use crate::store::{QueueRecord, Store, StoreError, StoredMessage};
 

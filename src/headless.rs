@@ -54,7 +54,8 @@ pub fn update_json(u: &Update) -> Option<Value> {
                 Component::Store => "store".into(),
             };
             let mut v = json!({"event": "health", "component": component});
-            if let (Some(obj), Ok(Value::Object(h))) = (v.as_object_mut(), serde_json::to_value(health))
+            if let (Some(obj), Ok(Value::Object(h))) =
+                (v.as_object_mut(), serde_json::to_value(health))
             {
                 obj.extend(h);
             }

@@ -43,9 +43,7 @@ use crate::engine::filter::ContentFilter;
 use crate::engine::salience::SalienceWeights;
 use crate::integrations::agent::{AgentClient, ChatStats, listen_guidance};
 use crate::integrations::avatar::{AvatarClient, AvatarSpeak};
-use crate::model::{
-    AttentionState, ChannelConfig, ChatEvent, MessageKey, Platform, Priority,
-};
+use crate::model::{AttentionState, ChannelConfig, ChatEvent, MessageKey, Platform, Priority};
 use crate::replay::{Speed, shifted};
 use crate::reply::context::Guidance;
 use crate::reply::llm::LlmClient;
@@ -966,7 +964,8 @@ impl Conductor {
             self.emit(Update::Core(ev)).await;
         }
         for job in out.jobs {
-            self.start_draft(job.goal, job.channel, false, cancel).await?;
+            self.start_draft(job.goal, job.channel, false, cancel)
+                .await?;
         }
         self.expire(now).await;
         let due = self.next_agent_at.is_none_or(|t| now >= t);
@@ -1350,20 +1349,30 @@ impl Conductor {
         let id = out.draft;
         match self.clock {
             Clock::Virtual => {
-                let r = avatar.speak(&text, context).await.map_err(|e| e.to_string());
+                let r = avatar
+                    .speak(&text, context)
+                    .await
+                    .map_err(|e| e.to_string());
                 self.on_avatar(id, r).await;
             }
             Clock::Wall => {
                 let side = self.side_tx.clone();
                 tokio::spawn(async move {
-                    let r = avatar.speak(&text, context).await.map_err(|e| e.to_string());
+                    let r = avatar
+                        .speak(&text, context)
+                        .await
+                        .map_err(|e| e.to_string());
                     let _ = side.send(Side::Avatar(id, r)).await;
                 });
             }
         }
     }
 
-    async fn on_side(&mut self, side: Side, cancel: &CancellationToken) -> Result<(), RuntimeError> {
+    async fn on_side(
+        &mut self,
+        side: Side,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
         match side {
             Side::Draft(id, outcome) => {
                 self.in_flight = self.in_flight.saturating_sub(1);
@@ -1384,7 +1393,8 @@ impl Conductor {
             }
             Err(reason) => {
                 self.error(format!("LLM: {reason}")).await;
-                self.set_health(Component::Llm, Health::Down { reason }).await;
+                self.set_health(Component::Llm, Health::Down { reason })
+                    .await;
             }
         }
     }
@@ -1428,7 +1438,12 @@ impl Conductor {
         match r {
             Ok(status) => {
                 self.set_health(Component::Avatar, Health::Connected).await;
-                self.log(PipelineEvent::Avatar { at: now, id, status }).await;
+                self.log(PipelineEvent::Avatar {
+                    at: now,
+                    id,
+                    status,
+                })
+                .await;
             }
             Err(e) => {
                 self.set_health(Component::Avatar, Health::Down { reason: e.clone() })
@@ -1455,10 +1470,8 @@ impl Conductor {
         d.view.state = DraftState::Withdrawn;
         d.view.why = Some(why.to_string());
         let view = d.view.clone();
-        // A streaming draft stays in the map (withdrawn) until its outcome arrives.
-        if view.state != DraftState::Streaming {
-            self.drafts.remove(&id);
-        }
+        // Gone from the map: a stream still running for it finds nothing to finish.
+        self.drafts.remove(&id);
         self.summary.withdrawn += 1;
         if let Err(e) = self
             .store
@@ -1502,9 +1515,6 @@ impl Conductor {
                 self.log(PipelineEvent::Expired { at: now, id }).await;
             }
         }
-        // Withdrawn drafts whose stream has ended are forgotten.
-        self.drafts
-            .retain(|_, d| d.view.state != DraftState::Withdrawn || d.view.text.is_empty());
     }
 
     /// Operator-approved drafts that hit the per-minute cap go when it allows.

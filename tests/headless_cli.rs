@@ -39,23 +39,38 @@ async fn replay_auto_json_prints_drafts_and_sends_from_the_binary() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
     let kinds = |k: &str| lines.iter().filter(|l| l["event"] == k).count();
-    assert!(kinds("selected") > 0 && kinds("attention") > 0, "core events are there");
+    assert!(
+        kinds("selected") > 0 && kinds("attention") > 0,
+        "core events are there"
+    );
     assert!(kinds("draft") > 0 && kinds("sent") > 0);
     let summary = lines.last().unwrap();
     assert_eq!(summary["event"], "summary");
     assert_eq!(summary["sent"].as_u64().unwrap() as usize, kinds("sent"));
-    for l in lines.iter().filter(|l| l["event"] == "sent" || l["event"] == "draft") {
+    for l in lines
+        .iter()
+        .filter(|l| l["event"] == "sent" || l["event"] == "draft")
+    {
         for key in ["at", "id", "platform", "channel", "text"] {
             assert!(!l[key].is_null(), "{key} in {l}");
         }
-        assert!(l["text"].as_str().unwrap().contains("Good luck on the run!"));
+        assert!(
+            l["text"]
+                .as_str()
+                .unwrap()
+                .contains("Good luck on the run!")
+        );
     }
     assert_eq!(ollama.chats().len(), kinds("draft"));
 }

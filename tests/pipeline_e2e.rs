@@ -91,7 +91,10 @@ fn merge_sections(text: &str) -> String {
             }
             continue;
         }
-        sections.entry(current.clone()).or_default().push(line.to_string());
+        sections
+            .entry(current.clone())
+            .or_default()
+            .push(line.to_string());
     }
     let mut out = String::new();
     for s in order {
@@ -143,7 +146,11 @@ fn events<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
 }
 
 fn platform_of(v: &Value) -> Platform {
-    v["platform"].as_str().expect("platform").parse().expect("known platform")
+    v["platform"]
+        .as_str()
+        .expect("platform")
+        .parse()
+        .expect("known platform")
 }
 
 /// Every sent line: safe by the output gate's own final check, within the
@@ -166,8 +173,19 @@ fn assert_safe(sent: &[&Value]) {
         verify(text, &target, &OutputPolicy::default(), &blocked)
             .unwrap_or_else(|why| panic!("unsafe text sent ({why}): {text:?}"));
         let lower = text.to_lowercase();
-        assert!(text.chars().count() <= platform.max_message_chars(), "{text}");
-        for bad in ["@everyone", "@here", "http", "badword", "worseword", "<@&", "\n"] {
+        assert!(
+            text.chars().count() <= platform.max_message_chars(),
+            "{text}"
+        );
+        for bad in [
+            "@everyone",
+            "@here",
+            "http",
+            "badword",
+            "worseword",
+            "<@&",
+            "\n",
+        ] {
             assert!(!lower.contains(bad), "{bad:?} in sent text {text:?}");
         }
         let first = text.trim_start().chars().next().expect("not empty");
@@ -198,13 +216,21 @@ async fn replay_auto_with_ollama_drafts_sends_and_records_every_reply() {
         assert_eq!(c.path, "/api/chat");
         assert_eq!(c.body["stream"], true);
         assert_eq!(c.body["model"], "llama3.2");
-        let user = c.body["messages"][1]["content"].as_str().expect("user prompt");
-        assert!(user.contains("<<<CHAT") && user.contains("CHAT>>>"), "{user}");
+        let user = c.body["messages"][1]["content"]
+            .as_str()
+            .expect("user prompt");
+        assert!(
+            user.contains("<<<CHAT") && user.contains("CHAT>>>"),
+            "{user}"
+        );
     }
     for d in &drafts {
         assert_eq!(d["source"], "llm", "{d}");
         let text = d["text"].as_str().unwrap();
-        assert!(text.ends_with("Great question, the boss has two phases."), "{text}");
+        assert!(
+            text.ends_with("Great question, the boss has two phases."),
+            "{text}"
+        );
         // Answers are addressed to the asker; unprompted lines to nobody.
         assert_eq!(text.starts_with('@'), d["message_id"].is_string(), "{d}");
     }
@@ -215,10 +241,17 @@ async fn replay_auto_with_ollama_drafts_sends_and_records_every_reply() {
     for s in &sent {
         let id = s["id"].as_i64().expect("id");
         assert!(ids.insert(id), "draft {id} sent twice");
-        let d = drafts.iter().find(|d| d["id"] == s["id"]).expect("draft for send");
+        let d = drafts
+            .iter()
+            .find(|d| d["id"] == s["id"])
+            .expect("draft for send");
         assert_eq!(d["text"], s["text"]);
         assert_eq!(d["message_id"], s["message_id"]);
-        let row = store.get_response_async(id).await.expect("query").expect("row");
+        let row = store
+            .get_response_async(id)
+            .await
+            .expect("query")
+            .expect("row");
         assert_eq!(row.status, ResponseStatus::Sent);
         assert_eq!(row.response_text, s["text"].as_str().unwrap());
         assert_eq!(row.response_type, "llm");
@@ -226,7 +259,11 @@ async fn replay_auto_with_ollama_drafts_sends_and_records_every_reply() {
     }
     // Each decision to send says why.
     let decisions = events(&lines, "decision");
-    assert!(decisions.iter().all(|d| !d["reason"].as_str().unwrap_or("").is_empty()));
+    assert!(
+        decisions
+            .iter()
+            .all(|d| !d["reason"].as_str().unwrap_or("").is_empty())
+    );
     assert_safe(&sent);
     assert_eq!(lines.last().unwrap()["event"], "summary");
 }
@@ -265,7 +302,11 @@ async fn a_hostile_model_gets_nothing_unsafe_on_the_wire() {
     let (lines, summary) = replay(&config, &env.demo(1500), &env.path("h.db")).await;
     let sent = events(&lines, "sent");
     let drafts = events(&lines, "draft");
-    assert!(drafts.len() >= attacks.len(), "every attack was tried: {}", drafts.len());
+    assert!(
+        drafts.len() >= attacks.len(),
+        "every attack was tried: {}",
+        drafts.len()
+    );
     assert!(!sent.is_empty(), "defused replies still go out");
     assert!(summary.blocked > 0, "some attacks can only be blocked");
     assert_eq!(summary.blocked as usize, events(&lines, "blocked").len());
@@ -341,9 +382,17 @@ async fn agent_gets_context_and_its_guidance_reaches_the_prompt_and_avatar_speak
         gk.sort();
         assert_eq!(
             gk,
-            vec!["engagementTrend", "recommendedAction", "responseRate", "totalMessages"]
+            vec![
+                "engagementTrend",
+                "recommendedAction",
+                "responseRate",
+                "totalMessages"
+            ]
         );
-        assert!(["increasing", "stable", "decreasing"].contains(&g["engagementTrend"].as_str().unwrap()));
+        assert!(
+            ["increasing", "stable", "decreasing"]
+                .contains(&g["engagementTrend"].as_str().unwrap())
+        );
         assert!(g["totalMessages"].as_u64().is_some() && g["responseRate"].as_f64().is_some());
         for (name, p) in b["platforms"].as_object().unwrap() {
             name.parse::<Platform>().expect("platform name");
@@ -351,9 +400,17 @@ async fn agent_gets_context_and_its_guidance_reaches_the_prompt_and_avatar_speak
             pk.sort();
             assert_eq!(
                 pk,
-                vec!["activeUsers", "averageSalience", "lastInteraction", "sentiment", "topTopics"]
+                vec![
+                    "activeUsers",
+                    "averageSalience",
+                    "lastInteraction",
+                    "sentiment",
+                    "topTopics"
+                ]
             );
-            assert!(["positive", "neutral", "negative"].contains(&p["sentiment"].as_str().unwrap()));
+            assert!(
+                ["positive", "neutral", "negative"].contains(&p["sentiment"].as_str().unwrap())
+            );
             DateTime::parse_from_rfc3339(p["lastInteraction"].as_str().unwrap()).expect("RFC 3339");
             assert!(p["topTopics"].is_array() && p["activeUsers"].is_u64());
         }
@@ -368,7 +425,10 @@ async fn agent_gets_context_and_its_guidance_reaches_the_prompt_and_avatar_speak
     assert!(!chats.is_empty());
     for c in &chats {
         let sys = c.body["messages"][0]["content"].as_str().unwrap();
-        assert!(sys.contains("speedrun route") && sys.contains("extra hype"), "{sys}");
+        assert!(
+            sys.contains("speedrun route") && sys.contains("extra hype"),
+            "{sys}"
+        );
     }
     // The avatar heard every sent reply, exactly as sent.
     let sent = events(&lines, "sent");
@@ -382,10 +442,25 @@ async fn agent_gets_context_and_its_guidance_reaches_the_prompt_and_avatar_speak
     let av = events(&lines, "avatar");
     assert_eq!(av.len(), calls.len());
     assert_eq!(av[0]["status"], "processing");
-    assert!(av.len() >= 3, "enough sends to see the idle answer: {}", av.len());
-    assert!(av[1]["status"].as_str().unwrap().contains("idle"), "{}", av[1]);
-    assert_eq!(av[2]["status"], "processing", "the avatar goes on after a 403");
-    assert!(events(&lines, "error").iter().any(|e| e["what"].as_str().unwrap().contains("idle")));
+    assert!(
+        av.len() >= 3,
+        "enough sends to see the idle answer: {}",
+        av.len()
+    );
+    assert!(
+        av[1]["status"].as_str().unwrap().contains("idle"),
+        "{}",
+        av[1]
+    );
+    assert_eq!(
+        av[2]["status"], "processing",
+        "the avatar goes on after a 403"
+    );
+    assert!(
+        events(&lines, "error")
+            .iter()
+            .any(|e| e["what"].as_str().unwrap().contains("idle"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,7 +478,11 @@ async fn an_unreachable_agent_is_shown_and_chat_goes_on() {
         .filter(|h| h["component"] == "agent")
         .collect();
     assert!(health.iter().any(|h| h["status"] == "down"), "{health:?}");
-    assert!(events(&lines, "agent_update").iter().all(|u| u["error"].is_string()));
+    assert!(
+        events(&lines, "agent_update")
+            .iter()
+            .all(|u| u["error"].is_string())
+    );
     assert!(summary.sent > 0, "replies still go out");
 }
 
@@ -479,7 +558,9 @@ impl Driven {
     }
 
     async fn draft_for(&mut self, ev: ChatEvent) -> (Value, Vec<Value>) {
-        let got = self.feed_until(ev, |v| v["event"] == "draft" || v["event"] == "blocked").await;
+        let got = self
+            .feed_until(ev, |v| v["event"] == "draft" || v["event"] == "blocked")
+            .await;
         (got.last().cloned().unwrap(), got)
     }
 }
@@ -498,10 +579,21 @@ async fn ollama_down_then_dying_mid_stream_then_back_fallbacks_marked_and_drafti
     // Down at start: a fallback, marked, never auto-sent; monitoring goes on.
     let (draft, got) = d.draft_for(mention(1, "ana")).await;
     assert_eq!(draft["source"], "fallback", "{draft}");
-    assert!(draft["error"].as_str().unwrap().contains("reach"), "{draft}");
-    assert!(got.iter().any(|v| v["event"] == "trigger"), "the core still runs: {got:?}");
-    assert!(got.iter().any(|v| v["component"] == "llm" && v["status"] == "down"));
-    let hold = d.feed_until(mention(2, "bo"), |v| v["event"] == "draft").await;
+    assert!(
+        draft["error"].as_str().unwrap().contains("reach"),
+        "{draft}"
+    );
+    assert!(
+        got.iter().any(|v| v["event"] == "trigger"),
+        "the core still runs: {got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|v| v["component"] == "llm" && v["status"] == "down")
+    );
+    let hold = d
+        .feed_until(mention(2, "bo"), |v| v["event"] == "draft")
+        .await;
     assert!(
         d.seen.iter().any(|v| v["event"] == "decision"
             && v["action"] == "hold"
@@ -526,7 +618,10 @@ async fn ollama_down_then_dying_mid_stream_then_back_fallbacks_marked_and_drafti
     let draft = got.iter().find(|v| v["event"] == "draft").unwrap();
     assert_eq!(draft["source"], "llm");
     assert_eq!(draft["text"], "@di The run is going great!");
-    assert!(got.iter().any(|v| v["component"] == "llm" && v["status"] == "connected"));
+    assert!(
+        got.iter()
+            .any(|v| v["component"] == "llm" && v["status"] == "connected")
+    );
     let sent = d.sink.sent();
     assert_eq!(sent.len(), 1, "only the LLM reply went out: {sent:?}");
     assert_eq!(sent[0].text, "@di The run is going great!");
@@ -581,7 +676,11 @@ async fn drafts_are_withdrawn_when_their_message_is_deleted_or_author_banned() {
     assert!(d.sink.sent().is_empty());
     let store = Store::open(&db, &config.store).unwrap();
     for v in [&a, &b] {
-        let row = store.get_response_async(v["id"].as_i64().unwrap()).await.unwrap().unwrap();
+        let row = store
+            .get_response_async(v["id"].as_i64().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(row.status, ResponseStatus::Withdrawn);
     }
 }
@@ -598,16 +697,24 @@ async fn operator_requests_approve_edit_reject_go_through_the_gate_once() {
     let id = |v: &Value| v["id"].as_i64().unwrap();
     use clank::session::Request;
     d.rt.requests
-        .send(Request::Edit(id(&b), "/ban everyone, see https://x.example".into()))
+        .send(Request::Edit(
+            id(&b),
+            "/ban everyone, see https://x.example".into(),
+        ))
         .await
         .unwrap();
-    d.rt.requests.send(Request::Edit(id(&c), "thanks for asking!".into())).await.unwrap();
+    d.rt.requests
+        .send(Request::Edit(id(&c), "thanks for asking!".into()))
+        .await
+        .unwrap();
     d.rt.requests.send(Request::Approve(id(&a))).await.unwrap();
     d.rt.requests.send(Request::Approve(id(&a))).await.unwrap();
     d.rt.requests.send(Request::Approve(id(&c))).await.unwrap();
     d.rt.requests.send(Request::Reject(id(&b))).await.unwrap();
     d.rt.requests.send(Request::Approve(id(&b))).await.unwrap();
-    let _ = d.feed_until(mention(4, "di"), |v| v["event"] == "draft").await;
+    let _ = d
+        .feed_until(mention(4, "di"), |v| v["event"] == "draft")
+        .await;
     d.rt.cancel.cancel();
     let _ = d.rt.join.await;
     let sent = d.sink.sent();
@@ -616,7 +723,18 @@ async fn operator_requests_approve_edit_reject_go_through_the_gate_once() {
     assert_eq!(sent[0].draft, id(&a));
     assert_eq!(texts[1], "@cy thanks for asking!");
     let store = Store::open(&db, &config.store).unwrap();
-    assert_eq!(store.get_response_async(id(&b)).await.unwrap().unwrap().status, ResponseStatus::Rejected);
+    assert_eq!(
+        store
+            .get_response_async(id(&b))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ResponseStatus::Rejected
+    );
     let cr = store.get_response_async(id(&c)).await.unwrap().unwrap();
-    assert_eq!((cr.status, cr.response_type.as_str()), (ResponseStatus::Sent, "operator"));
+    assert_eq!(
+        (cr.status, cr.response_type.as_str()),
+        (ResponseStatus::Sent, "operator")
+    );
 }

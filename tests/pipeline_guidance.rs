@@ -18,18 +18,41 @@ async fn guidance_needs_the_token_and_arrives_parsed() {
     let body = r#"{"topics":["dlc"],"persona":"calm","starters":["who tried the DLC?"]}"#;
     let none = http.post(&url).body(body).send().await.unwrap();
     assert_eq!(none.status(), 401);
-    let wrong = http.post(&url).bearer_auth("nope").body(body).send().await.unwrap();
+    let wrong = http
+        .post(&url)
+        .bearer_auth("nope")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
     assert!(rx.try_recv().is_err(), "nothing accepted without the token");
-    let bad = http.post(&url).bearer_auth(token).body("not json").send().await.unwrap();
+    let bad = http
+        .post(&url)
+        .bearer_auth(token)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    let ok = http.post(&url).bearer_auth(token).body(body).send().await.unwrap();
+    let ok = http
+        .post(&url)
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     let g = rx.recv().await.expect("guidance");
     assert_eq!(g.topics, vec!["dlc".to_string()]);
     assert_eq!(g.persona.as_deref(), Some("calm"));
     assert_eq!(g.starters.len(), 1);
-    let other = http.post(format!("http://{addr}/other")).bearer_auth(token).send().await.unwrap();
+    let other = http
+        .post(format!("http://{addr}/other"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status(), 404);
     cancel.cancel();
 }

@@ -296,8 +296,7 @@ pub fn parse_guidance(body: &[u8]) -> Result<Option<Guidance>, AgentError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let g: Guidance =
-        serde_json::from_slice(body).map_err(|e| AgentError::Body(e.to_string()))?;
+    let g: Guidance = serde_json::from_slice(body).map_err(|e| AgentError::Body(e.to_string()))?;
     if g == Guidance::default() {
         return Ok(None);
     }
@@ -336,11 +335,9 @@ pub async fn listen_guidance(
             let token = token.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    serve_one(stream, &token, &tx),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(10), serve_one(stream, &token, &tx))
+                        .await;
             });
         }
     });
@@ -480,9 +477,18 @@ mod tests {
     #[test]
     fn context_has_the_agreed_shape_and_counts() {
         let mut s = ChatStats::default();
-        s.observe(&msg(Platform::Twitch, "a", "love this speedrun, amazing!", 0), 0.5);
-        s.observe(&msg(Platform::Twitch, "b", "speedrun route is great", 10), 0.7);
-        s.observe(&msg(Platform::Twitch, "a", "thanks for the speedrun", 20), 0.3);
+        s.observe(
+            &msg(Platform::Twitch, "a", "love this speedrun, amazing!", 0),
+            0.5,
+        );
+        s.observe(
+            &msg(Platform::Twitch, "b", "speedrun route is great", 10),
+            0.7,
+        );
+        s.observe(
+            &msg(Platform::Twitch, "a", "thanks for the speedrun", 20),
+            0.3,
+        );
         s.observe_sent();
         let ctx = s.context(t(30));
         let v = serde_json::to_value(&ctx).unwrap();
@@ -496,15 +502,25 @@ mod tests {
         let g = &v["globalContext"];
         assert_eq!(g["totalMessages"], 3);
         assert!((g["responseRate"].as_f64().unwrap() - 0.333).abs() < 1e-9);
-        assert!(["increasing", "stable", "decreasing"].contains(&g["engagementTrend"].as_str().unwrap()));
-        assert!(g["recommendedAction"].as_str().is_some_and(|a| !a.is_empty()));
+        assert!(
+            ["increasing", "stable", "decreasing"]
+                .contains(&g["engagementTrend"].as_str().unwrap())
+        );
+        assert!(
+            g["recommendedAction"]
+                .as_str()
+                .is_some_and(|a| !a.is_empty())
+        );
     }
 
     #[test]
     fn sentiment_turns_negative_and_trend_decreases() {
         let mut s = ChatStats::default();
         for i in 0..10 {
-            s.observe(&msg(Platform::Youtube, "x", "this is boring and awful", i), 0.1);
+            s.observe(
+                &msg(Platform::Youtube, "x", "this is boring and awful", i),
+                0.1,
+            );
         }
         s.observe(&msg(Platform::Youtube, "y", "sad", 400), 0.1);
         let v = serde_json::to_value(s.context(t(410))).unwrap();

@@ -140,9 +140,13 @@ impl AutoPolicy {
                 self.cfg.min_priority
             ));
         }
-        if let Some(last) = self.last_in_channel.get(&(d.platform, d.channel.to_string())) {
+        if let Some(last) = self
+            .last_in_channel
+            .get(&(d.platform, d.channel.to_string()))
+        {
             let gap = now - *last;
-            let delay = TimeDelta::seconds(i64::try_from(d.time_delay_s).unwrap_or(i64::MAX / 1000));
+            let delay =
+                TimeDelta::seconds(i64::try_from(d.time_delay_s).unwrap_or(i64::MAX / 1000));
             if gap < delay {
                 return Verdict::no(format!(
                     "the bot spoke in {} #{} {} s ago (time_delay {} s)",
@@ -201,7 +205,10 @@ mod tests {
     #[test]
     fn fallbacks_and_low_priority_wait_for_the_operator() {
         let mut p = AutoPolicy::new(AutoConfig::default());
-        let v = p.auto_send(&facts(DraftSource::Fallback, Some(Priority::Critical), 0), t(0));
+        let v = p.auto_send(
+            &facts(DraftSource::Fallback, Some(Priority::Critical), 0),
+            t(0),
+        );
         assert!(!v.send && v.reason.contains("fallback"), "{v:?}");
         let v = p.auto_send(&facts(DraftSource::Llm, Some(Priority::Low), 0), t(0));
         assert!(!v.send && v.reason.contains("below"), "{v:?}");
