@@ -314,6 +314,8 @@ struct CoreOut {
     error: Option<String>,
 }
 
+// Commands move once through a channel; boxing the event would add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 enum CoreCmd {
     Handle(ChatEvent, DateTime<Utc>),
     Tick(DateTime<Utc>),
