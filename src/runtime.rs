@@ -1784,3 +1784,55 @@ fn shift_at(ev: &ChatEvent, by: ChronoDuration) -> ChatEvent {
     }
     ev
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_looped_chat_log_reads_as_new_chat_each_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log.jsonl");
+        std::fs::write(
+            &p,
+            concat!(
+                r#"{"platform":"twitch","channel":"c","id":"a","at":"2026-11-21T20:00:00Z","author":{"id":"1","name":"x"},"text":"hi"}"#,
+                "\n",
+                "not json\n",
+                r#"{"platform":"twitch","channel":"c","id":"b","at":"2026-11-21T20:00:09Z","author":{"id":"2","name":"y"},"text":"yo"}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let h = spawn_chatlog_source(
+            p,
+            ChatLogOptions {
+                speed: Speed::Max,
+                passes: 3,
+                rebase_to_now: false,
+            },
+            tx,
+            CancellationToken::new(),
+        );
+        let mut got = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            if let ChatEvent::Message(m) = ev {
+                got.push((m.id, m.at));
+            }
+        }
+        let report = h.await.unwrap().unwrap();
+        assert_eq!(
+            report,
+            SourceReport {
+                events: 6,
+                bad_lines: 1
+            }
+        );
+        let ids: Vec<&str> = got.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "a~1", "b~1", "a~2", "b~2"]);
+        // Each pass starts a second after the last one ended; time never runs back.
+        assert_eq!((got[2].1 - got[0].1).num_seconds(), 10);
+        assert!(got.windows(2).all(|w| w[0].1 < w[1].1));
+    }
+}
