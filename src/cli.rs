@@ -22,6 +22,10 @@ use crate::store::{RetentionPolicy, Store};
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Run headless: no console; drafts that pass the auto policy are sent,
+    /// one JSON line per event on stdout.
+    #[arg(long)]
+    pub auto: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -67,6 +71,10 @@ pub enum Command {
         /// Seed for the attention machine (default: attention.seed, else 42 for replay).
         #[arg(long)]
         seed: Option<u64>,
+        /// Run the reply pipeline too: drafts with the configured LLM, the auto
+        /// policy, sends to a recording sink, agent and avatar calls.
+        #[arg(long)]
+        auto: bool,
         #[command(flatten)]
         tuning: Tuning,
     },
@@ -186,6 +194,42 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             speed,
             repeat,
             json,
+            auto: true,
+            ..
+        }) => {
+            let temp;
+            let db = match &cli.global.db {
+                Some(p) => p.clone(),
+                None => {
+                    temp = tempfile::tempdir().context("creating a temporary directory")?;
+                    temp.path().join("replay.db")
+                }
+            };
+            let store = Store::open(&db, &config.store)?;
+            let opts = crate::headless::ReplayAuto {
+                speed,
+                repeat,
+                json,
+                seed: config.attention.seed.unwrap_or(42),
+                llm: None,
+                sink: None,
+            };
+            let mut out = stdout_writer();
+            let summary =
+                crate::headless::replay_auto(&config, &file, store.clone(), opts, &mut out)?;
+            store.close()?;
+            tracing::info!(
+                sent = summary.sent,
+                drafts = summary.drafts,
+                "replay --auto finished"
+            );
+            Ok(())
+        }
+        Some(Command::Replay {
+            file,
+            speed,
+            repeat,
+            json,
             ..
         }) => {
             // Replay writes to a throwaway store unless --db names one, so that
@@ -270,6 +314,13 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             runtime.block_on(store.delete_auth_token_async(platform))?;
             store.close()?;
             println!("logged out of {platform}");
+            Ok(())
+        }
+        None if cli.auto => {
+            let store = Store::open(config.db_path(), &config.store)?;
+            let mut out = stdout_writer();
+            crate::headless::live_auto(&config, store.clone(), None, &mut out)?;
+            store.close()?;
             Ok(())
         }
         None => {

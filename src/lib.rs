@@ -11,6 +11,9 @@
 //! - [`session`]: what the runtime tells the console and headless log, and what they ask.
 //! - [`replay`]: the `score`, `replay` and `export` commands on top of the core.
 //! - [`ui`]: the ratatui operator console, a view over [`session`].
+//! - [`integrations`]: the autonomous agent (context out, guidance in) and the avatar.
+//! - [`runtime`]: the running clank: sources -> core thread -> drafts -> sinks.
+//! - [`headless`]: `--auto`: the runtime with no UI, one JSON line per event.
 #![forbid(unsafe_code)]
 
 pub mod adapters;
@@ -20,10 +23,13 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod engine;
+pub mod headless;
+pub mod integrations;
 pub mod logging;
 pub mod model;
 pub mod replay;
 pub mod reply;
+pub mod runtime;
 pub mod secret;
 pub mod session;
 pub mod store;

@@ -194,7 +194,7 @@ pub struct Summary {
 }
 
 /// Shifts ids and times so that a looped log reads as new chat.
-fn shifted(event: &ChatEvent, pass: u32, offset: ChronoDuration) -> ChatEvent {
+pub fn shifted(event: &ChatEvent, pass: u32, offset: ChronoDuration) -> ChatEvent {
     if pass == 0 {
         return event.clone();
     }

@@ -73,6 +73,13 @@ pub(super) enum Write {
         config: ChannelConfig,
     },
     Metric(Metric),
+    ResponseText {
+        id: i64,
+        text: String,
+        response_type: String,
+        status: ResponseStatus,
+        generation_time_ms: Option<u64>,
+    },
     ResponseStatus {
         id: i64,
         status: ResponseStatus,
@@ -100,6 +107,7 @@ impl Write {
             Write::SetChannelConfig { .. } => "set channel config",
             Write::Metric(_) => "insert metric",
             Write::ResponseStatus { .. } => "set response status",
+            Write::ResponseText { .. } => "set response text",
         }
     }
 }
@@ -151,6 +159,19 @@ pub(super) enum Query {
         platform: Platform,
         reply: Reply<()>,
     },
+    ClaimResponse {
+        id: i64,
+        from: Vec<ResponseStatus>,
+        to: ResponseStatus,
+        at: Option<DateTime<Utc>>,
+        reply: Reply<bool>,
+    },
+    SentResponseFor {
+        platform: Platform,
+        channel: String,
+        original_id: String,
+        reply: Reply<Option<i64>>,
+    },
 }
 
 impl Query {
@@ -169,6 +190,8 @@ impl Query {
                 drop(reply.send(Err(err())))
             }
             Query::LoadAuthToken { reply, .. } => drop(reply.send(Err(err()))),
+            Query::ClaimResponse { reply, .. } => drop(reply.send(Err(err()))),
+            Query::SentResponseFor { reply, .. } => drop(reply.send(Err(err()))),
         }
     }
 }
@@ -233,6 +256,14 @@ const SQL_LINK_RESPONSE: &str = "UPDATE chat_messages SET response_id = ?4 \
      WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3";
 const SQL_RESPONSE_STATUS: &str =
     "UPDATE chat_responses SET status = ?2, sent_at = COALESCE(?3, sent_at) WHERE id = ?1";
+/// A finished or edited draft; never touches a reply that already went out.
+const SQL_RESPONSE_TEXT: &str = "UPDATE chat_responses SET response_text = ?2, \
+     response_type = ?3, status = ?4, generation_time_ms = COALESCE(?5, generation_time_ms) \
+     WHERE id = ?1 AND status <> 'sent'";
+const SQL_SENT_RESPONSE_FOR: &str = "SELECT r.id FROM chat_responses r \
+     JOIN chat_messages m ON m.id = r.original_message_id \
+     WHERE m.platform = ?1 AND m.channel = ?2 AND m.platform_msg_id = ?3 AND r.status = 'sent' \
+     LIMIT 1";
 const SQL_GET_RESPONSE: &str = "SELECT r.id, r.platform, r.channel, m.platform_msg_id, \
      r.response_text, r.response_type, r.attention_state, r.generation_time_ms, r.agent_context, \
      r.status, r.created_at, r.sent_at FROM chat_responses r \
@@ -857,6 +888,21 @@ impl Writer {
                     m.value,
                 ])?;
             }
+            Write::ResponseText {
+                id,
+                text,
+                response_type,
+                status,
+                generation_time_ms,
+            } => {
+                conn.prepare_cached(SQL_RESPONSE_TEXT)?.execute(params![
+                    id,
+                    text,
+                    response_type,
+                    status.as_str(),
+                    generation_time_ms,
+                ])?;
+            }
             Write::ResponseStatus {
                 id,
                 status,
@@ -986,6 +1032,37 @@ impl Writer {
                 });
                 drop(reply.send(r));
             }
+            Query::ClaimResponse {
+                id,
+                from,
+                to,
+                at,
+                reply,
+            } => {
+                // Queries run after a commit, so this UPDATE autocommits: the
+                // claim is on disk before the caller acts on it.
+                let r = claim_response(&self.conn, id, &from, to, at)
+                    .map_err(|e| self.sqlite_err("claim response", e));
+                drop(reply.send(r));
+            }
+            Query::SentResponseFor {
+                platform,
+                channel,
+                original_id,
+                reply,
+            } => {
+                let r = self
+                    .conn
+                    .prepare_cached(SQL_SENT_RESPONSE_FOR)
+                    .and_then(|mut st| {
+                        st.query_row(params![platform.as_str(), channel, original_id], |row| {
+                            row.get::<_, i64>(0)
+                        })
+                        .optional()
+                    })
+                    .map_err(|e| self.sqlite_err("sent response for", e));
+                drop(reply.send(r));
+            }
             Query::Prune { .. } => {}
         }
     }
@@ -1059,6 +1136,31 @@ fn load_auth_token(
         })
     })
     .optional()
+}
+
+fn claim_response(
+    conn: &Connection,
+    id: i64,
+    from: &[ResponseStatus],
+    to: ResponseStatus,
+    at: Option<DateTime<Utc>>,
+) -> rusqlite::Result<bool> {
+    if from.is_empty() {
+        return Ok(false);
+    }
+    let list: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    // The statuses are our own fixed words, never user text, so inlining is safe.
+    let sql = format!(
+        "UPDATE chat_responses SET status = ?2, sent_at = COALESCE(?3, sent_at) \
+         WHERE id = ?1 AND status IN ({})",
+        list.join(", ")
+    );
+    let n = conn.prepare_cached(&sql)?.execute(params![
+        id,
+        to.as_str(),
+        at.map(|t| t.timestamp_millis())
+    ])?;
+    Ok(n == 1)
 }
 
 fn insert(

@@ -411,6 +411,37 @@ impl App {
             }
             Update::Snapshot(s) => self.snapshot(*s),
             Update::Error { at, what } => self.notice(at, Level::Error, what),
+            Update::Pipeline(ev) => self.pipeline_event(ev),
+        }
+    }
+
+    /// Drafts arrive as `Update::Draft`; here only what the operator should
+    /// read in the notices: why something was held back, and the integrations.
+    fn pipeline_event(&mut self, ev: crate::reply::pipeline::PipelineEvent) {
+        use crate::reply::pipeline::PipelineEvent as P;
+        match ev {
+            P::Blocked { at, id, why } => {
+                self.notice(at, Level::Warn, format!("draft {id} blocked: {why}"))
+            }
+            P::Withdrawn { at, id, why } => {
+                self.notice(at, Level::Info, format!("draft {id} withdrawn: {why}"))
+            }
+            P::AgentUpdate {
+                at, error: Some(e), ..
+            } => self.notice(at, Level::Warn, format!("agent: {e}")),
+            P::AgentUpdate {
+                at,
+                guidance: Some(g),
+                ..
+            } if !g.topics.is_empty() => self.notice(
+                at,
+                Level::Info,
+                format!("agent guidance: {}", g.topics.join(", ")),
+            ),
+            P::Avatar { at, id, status } if status != "processing" => {
+                self.notice(at, Level::Warn, format!("avatar, draft {id}: {status}"))
+            }
+            _ => {}
         }
     }
 
