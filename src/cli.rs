@@ -98,6 +98,16 @@ pub enum Command {
         #[command(subcommand)]
         action: DbAction,
     },
+    /// The console on the bundled demo chat log, replayed at real speed and
+    /// looping, with a throwaway database; no accounts needed.
+    Demo {
+        /// Chat log to replay (default: the bundled demo).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Speed factor (1 = real time).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
     /// Show the effective configuration (secrets hidden).
     Config,
     /// Log in to a platform (Twitch: OAuth device code flow); the token is
@@ -316,16 +326,44 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             println!("logged out of {platform}");
             Ok(())
         }
+        Some(Command::Demo { file, speed }) => {
+            if !(speed.is_finite() && speed > 0.0 && speed <= 1000.0) {
+                bail!("--speed {speed} is out of range (allowed: above 0 up to 1000)");
+            }
+            let file = file.unwrap_or_else(demo_log_path);
+            if !file.exists() {
+                bail!("demo chat log {} not found (pass --file)", file.display());
+            }
+            let sources = crate::live::Sources::Demo { file, speed };
+            if cli.auto {
+                // Headless demo: the same core, one JSON line per event.
+                let temp = tempfile::tempdir().context("creating a temporary directory")?;
+                let db = cli
+                    .global
+                    .db
+                    .clone()
+                    .unwrap_or_else(|| temp.path().join("demo.db"));
+                let store = Store::open(&db, &config.store)?;
+                let mut out = stdout_writer();
+                crate::headless::live_auto(&config, store.clone(), sources, &mut out)?;
+                store.close()?;
+                return Ok(());
+            }
+            console(&cli.global, &config, sources, false)
+        }
         None if cli.auto => {
             let store = Store::open(config.db_path(), &config.store)?;
             let mut out = stdout_writer();
-            crate::headless::live_auto(&config, store.clone(), None, &mut out)?;
+            crate::headless::live_auto(
+                &config,
+                store.clone(),
+                crate::live::Sources::Platforms,
+                &mut out,
+            )?;
             store.close()?;
             Ok(())
         }
-        None => {
-            bail!("the console is not built yet; try `clank replay assets/demo/chat.jsonl --json`")
-        }
+        None => console(&cli.global, &config, crate::live::Sources::Platforms, false),
     }
 }
 
@@ -370,4 +408,58 @@ fn login(config: &Config, platform: Platform) -> Result<()> {
         token.login.as_deref().unwrap_or("(unknown)")
     );
     Ok(())
+}
+
+/// The bundled demo log: beside the binary's source tree when run with cargo,
+/// else `assets/demo/chat.jsonl` under the working directory.
+fn demo_log_path() -> PathBuf {
+    let built_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/chat.jsonl");
+    if built_in.exists() {
+        built_in
+    } else {
+        PathBuf::from("assets/demo/chat.jsonl")
+    }
+}
+
+/// Runs the console until the operator quits; the terminal is restored on
+/// every exit path by `ui::run`.
+fn console(
+    global: &GlobalArgs,
+    config: &Config,
+    sources: crate::live::Sources,
+    auto_send: bool,
+) -> Result<()> {
+    let demo = matches!(sources, crate::live::Sources::Demo { .. });
+    // The demo keeps its chat in a throwaway database unless --db names one.
+    let temp;
+    let db = match (&global.db, demo) {
+        (Some(p), _) => p.clone(),
+        (None, true) => {
+            temp = tempfile::tempdir().context("creating a temporary directory")?;
+            temp.path().join("demo.db")
+        }
+        (None, false) => config.db_path().to_path_buf(),
+    };
+    let store = Store::open(&db, &config.store)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let live =
+            crate::live::start(config, store.clone(), sources, auto_send, cancel.clone()).await?;
+        let ui = crate::ui::run(config, live.updates, live.runtime.requests.clone()).await;
+        cancel.cancel();
+        let joined = live.runtime.join.await;
+        ui?;
+        match joined {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::Error::from(e)),
+            Err(e) => Err(anyhow::anyhow!("the runtime task failed: {e}")),
+        }
+    });
+    store.close()?;
+    result
 }

@@ -15,15 +15,15 @@ use crate::config::Config;
 use crate::model::ChatEvent;
 use crate::replay::Speed;
 use crate::reply::llm::LlmClient;
-use crate::runtime::{
-    self, ChatLogOptions, Clock, RecordingSink, RunSummary, RuntimeError, RuntimeOptions, Sink,
-};
+use crate::runtime::{self, ChatLogOptions, Clock, RunSummary, RuntimeError, RuntimeOptions, Sink};
 use crate::session::{Component, Update};
 use crate::store::Store;
 
 /// Why a headless run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HeadlessError {
+    #[error("{0}")]
+    Live(String),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
@@ -185,35 +185,30 @@ fn write_summary(out: &mut dyn Write, summary: &RunSummary) -> io::Result<()> {
     out.flush()
 }
 
-/// `clank --auto`: live, wall clock, auto-send on, until Ctrl-C. `sources`
-/// are the live adapters' event streams (merged by the caller); the sink is
-/// the adapters' outbound side (a recorder until they land).
+/// `clank --auto`: live, wall clock, auto-send on, until Ctrl-C. Chat comes
+/// from the configured platforms (or the demo log), replies go back through
+/// their adapters, and every event is one JSON line on `out`.
 pub fn live_auto(
     config: &Config,
     store: Store,
-    sink: Option<Arc<dyn Sink>>,
+    sources: crate::live::Sources,
     out: &mut dyn Write,
 ) -> Result<RunSummary, HeadlessError> {
     tokio_runtime()?.block_on(async move {
         let cancel = CancellationToken::new();
-        // The sender stays alive until shutdown: live adapters plug in here.
-        let (tx, rx) = mpsc::channel::<ChatEvent>(1024);
-        let mut ro = RuntimeOptions::new(config.clone(), store, rx);
-        ro.auto_send = true;
-        ro.snapshots = false;
-        ro.cancel = cancel.clone();
-        ro.sink = sink.unwrap_or_else(|| Arc::new(RecordingSink::default()));
-        let rt = runtime::start(ro)?;
+        let live = crate::live::start(config, store, sources, true, cancel.clone())
+            .await
+            .map_err(|e| HeadlessError::Live(e.to_string()))?;
         let ctrl_c = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 ctrl_c.cancel();
             }
         });
-        let _keep = tx;
-        let _requests = rt.requests;
-        let printed = print_updates(rt.updates, true, out).await;
-        let summary = rt
+        let _requests = live.runtime.requests;
+        let printed = print_updates(live.updates, true, out).await;
+        let summary = live
+            .runtime
             .join
             .await
             .map_err(|e| HeadlessError::Join(e.to_string()))??;

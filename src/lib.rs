@@ -25,6 +25,7 @@ pub mod core;
 pub mod engine;
 pub mod headless;
 pub mod integrations;
+pub mod live;
 pub mod logging;
 pub mod model;
 pub mod replay;
