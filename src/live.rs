@@ -146,11 +146,8 @@ pub async fn start(
             tokio::spawn(async move {
                 while let Some(inbound) = inbound_rx.recv().await {
                     match inbound {
-                        Inbound::Chat(ev) => {
-                            if events.send(ev).await.is_err() {
-                                break;
-                            }
-                        }
+                        Inbound::Chat(ev) if events.send(ev).await.is_err() => break,
+                        Inbound::Chat(_) => {}
                         Inbound::Status {
                             platform, status, ..
                         } => {
