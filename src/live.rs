@@ -145,9 +145,16 @@ pub async fn start(
             let health = ui_tx.clone();
             tokio::spawn(async move {
                 while let Some(inbound) = inbound_rx.recv().await {
+                    let inbound = match inbound {
+                        Inbound::Chat(ev) => {
+                            if events.send(ev).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        other => other,
+                    };
                     match inbound {
-                        Inbound::Chat(ev) if events.send(ev).await.is_err() => break,
-                        Inbound::Chat(_) => {}
                         Inbound::Status {
                             platform, status, ..
                         } => {
