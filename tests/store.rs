@@ -380,6 +380,46 @@ fn delete_and_purge_drop_queue_entries_and_withdraw_replies() {
 }
 
 #[test]
+fn purges_find_every_message_of_the_author_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let insert = |id: &str, author: &str, t: i64| {
+        store
+            .insert_message(msg(Platform::Twitch, "c", id, author, t).into())
+            .unwrap();
+    };
+    insert("a1", "troll", 1000);
+    insert("f1", "fan", 1500);
+    insert("a2", "troll", 2000);
+    store.purge_author(Platform::Twitch, "c", "troll").unwrap();
+    assert_eq!(
+        ids(&store.last_messages(Platform::Twitch, "c", 10).unwrap()),
+        vec!["f1"]
+    );
+    // Back after a timeout; then a late, older message arrives out of order.
+    insert("a3", "troll", 3000);
+    insert("a0", "troll", 10);
+    insert("f2", "fan", 3500);
+    store.purge_author(Platform::Twitch, "c", "troll").unwrap();
+    assert_eq!(
+        ids(&store.last_messages(Platform::Twitch, "c", 10).unwrap()),
+        vec!["f1", "f2"]
+    );
+    // Purging someone who never wrote here deletes nothing.
+    store.purge_author(Platform::Twitch, "c", "ghost").unwrap();
+    store.purge_author(Platform::Twitch, "c", "troll").unwrap();
+    let stats = store.flush().unwrap();
+    assert_eq!(stats.deleted, 4);
+    assert_eq!(
+        store
+            .last_messages(Platform::Twitch, "c", 10)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
 fn responses_are_recorded_and_updated() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("clank.db"));

@@ -211,11 +211,21 @@ const SQL_WITHDRAW_ONE: &str = "UPDATE chat_responses SET status = 'withdrawn' \
      (SELECT id FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3)";
 const SQL_DELETE_ONE: &str =
     "DELETE FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3";
+/// A ban's purge starts at the author's `since_at`: nothing older is stored.
+const SQL_AUTHOR_SINCE: &str = "SELECT since_at FROM channel_authors \
+     WHERE platform = ?1 AND channel = ?2 AND author_id = ?3";
 pub(super) const SQL_WITHDRAW_AUTHOR: &str = "UPDATE chat_responses SET status = 'withdrawn' \
      WHERE status IN ('pending', 'approved') AND original_message_id IN \
-     (SELECT id FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND author_id = ?3)";
-pub(super) const SQL_DELETE_AUTHOR: &str =
-    "DELETE FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND author_id = ?3";
+     (SELECT id FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND created_at >= ?4 \
+     AND author_id = ?3)";
+pub(super) const SQL_DELETE_AUTHOR: &str = "DELETE FROM chat_messages \
+     WHERE platform = ?1 AND channel = ?2 AND created_at >= ?4 AND author_id = ?3";
+const SQL_FORGET_AUTHOR: &str =
+    "DELETE FROM channel_authors WHERE platform = ?1 AND channel = ?2 AND author_id = ?3";
+/// Only writes for a new author or an older message than any seen; else a read.
+const SQL_NOTE_AUTHOR: &str = "INSERT INTO channel_authors (platform, channel, author_id, since_at) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (platform, channel, author_id) \
+     DO UPDATE SET since_at = excluded.since_at WHERE excluded.since_at < since_at";
 
 /// `WHERE` (not just `FROM`) keeps SQLite from reading `ON CONFLICT` as a join.
 const SQL_QUEUE_UPSERT: &str = "INSERT INTO queue_entries \
@@ -834,9 +844,18 @@ impl Writer {
                 author_id,
             } => {
                 let key = params![platform.as_str(), channel, author_id];
-                conn.prepare_cached(SQL_WITHDRAW_AUTHOR)?.execute(key)?;
-                let n = conn.prepare_cached(SQL_DELETE_AUTHOR)?.execute(key)?;
-                bump(&c.deleted, n as u64);
+                let since: Option<i64> = conn
+                    .prepare_cached(SQL_AUTHOR_SINCE)?
+                    .query_row(key, |r| r.get(0))
+                    .optional()?;
+                // No row: nothing of this author is stored in this channel.
+                if let Some(since) = since {
+                    let key = params![platform.as_str(), channel, author_id, since];
+                    conn.prepare_cached(SQL_WITHDRAW_AUTHOR)?.execute(key)?;
+                    let n = conn.prepare_cached(SQL_DELETE_AUTHOR)?.execute(key)?;
+                    bump(&c.deleted, n as u64);
+                    conn.prepare_cached(SQL_FORGET_AUTHOR)?.execute(&key[..3])?;
+                }
             }
             Write::QueueUpsert(r) => {
                 let n = conn.prepare_cached(SQL_QUEUE_UPSERT)?.execute(params![
@@ -1214,7 +1233,17 @@ fn insert(
         m.processed_at.map(|t| t.timestamp_millis()),
     ])?;
     let c = &shared.counters;
-    bump(if n == 1 { &c.inserted } else { &c.duplicates }, 1);
+    if n == 1 {
+        conn.prepare_cached(SQL_NOTE_AUTHOR)?.execute(params![
+            msg.platform.as_str(),
+            msg.channel,
+            msg.author.id,
+            msg.at.timestamp_millis(),
+        ])?;
+        bump(&c.inserted, 1);
+    } else {
+        bump(&c.duplicates, 1);
+    }
     Ok(())
 }
 
