@@ -1524,7 +1524,8 @@ impl Conductor {
         let approved: Vec<DraftId> = self
             .drafts
             .iter()
-            .filter(|(_, d)| d.view.state == DraftState::Approved)
+            // Edited drafts are operator-approved too (an edit sends).
+            .filter(|(_, d)| matches!(d.view.state, DraftState::Approved | DraftState::Edited))
             .map(|(k, _)| *k)
             .collect();
         for id in approved {
@@ -1545,46 +1546,7 @@ impl Conductor {
         let now = self.now();
         self.dirty = true;
         match req {
-            Request::Approve(id) => {
-                let Some(d) = self.drafts.get_mut(&id) else {
-                    self.error(format!("draft {id} is not waiting for approval"))
-                        .await;
-                    return Ok(());
-                };
-                if !matches!(d.view.state, DraftState::Pending | DraftState::Edited) {
-                    return Ok(());
-                }
-                let verdict = self.policy.rate_allows(now);
-                let message_id = d.view.message_id.clone();
-                if verdict.send {
-                    self.log(PipelineEvent::Decision {
-                        at: now,
-                        id: Some(id),
-                        message_id,
-                        action: "send".into(),
-                        reason: format!("approved by the operator; {}", verdict.reason),
-                    })
-                    .await;
-                    self.send(id).await?;
-                } else {
-                    if d.view.state == DraftState::Pending {
-                        d.view.state = DraftState::Approved;
-                        self.store
-                            .set_response_status_async(id, ResponseStatus::Approved, None)
-                            .await?;
-                    }
-                    let view = d.view.clone();
-                    self.emit(Update::Draft(view)).await;
-                    self.log(PipelineEvent::Decision {
-                        at: now,
-                        id: Some(id),
-                        message_id,
-                        action: "hold".into(),
-                        reason: format!("approved; waits for the rate limit: {}", verdict.reason),
-                    })
-                    .await;
-                }
-            }
+            Request::Approve(id) => self.approve(id, now).await?,
             Request::Edit(id, text) => {
                 let Some(d) = self.drafts.get_mut(&id) else {
                     return Ok(());
@@ -1608,6 +1570,9 @@ impl Conductor {
                             )
                             .await?;
                         self.emit(Update::Draft(view)).await;
+                        // The console's editor sends on Ctrl-S/Enter ("send this
+                        // text instead"): an edit is the operator's approval.
+                        self.approve(id, now).await?;
                     }
                     Err(b) => {
                         self.error(format!("edited text for draft {id} refused: {b}"))
@@ -1655,6 +1620,50 @@ impl Conductor {
         }
         if self.snapshots {
             self.snapshot(now).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a waiting (or operator-edited) draft now, or holds it as approved
+    /// while the per-minute cap says no; `retry_approved` sends it later.
+    async fn approve(&mut self, id: DraftId, now: DateTime<Utc>) -> Result<(), RuntimeError> {
+        let Some(d) = self.drafts.get_mut(&id) else {
+            self.error(format!("draft {id} is not waiting for approval"))
+                .await;
+            return Ok(());
+        };
+        if !matches!(d.view.state, DraftState::Pending | DraftState::Edited) {
+            return Ok(());
+        }
+        let verdict = self.policy.rate_allows(now);
+        let message_id = d.view.message_id.clone();
+        if verdict.send {
+            self.log(PipelineEvent::Decision {
+                at: now,
+                id: Some(id),
+                message_id,
+                action: "send".into(),
+                reason: format!("approved by the operator; {}", verdict.reason),
+            })
+            .await;
+            self.send(id).await?;
+        } else {
+            if d.view.state == DraftState::Pending {
+                d.view.state = DraftState::Approved;
+                self.store
+                    .set_response_status_async(id, ResponseStatus::Approved, None)
+                    .await?;
+            }
+            let view = d.view.clone();
+            self.emit(Update::Draft(view)).await;
+            self.log(PipelineEvent::Decision {
+                at: now,
+                id: Some(id),
+                message_id,
+                action: "hold".into(),
+                reason: format!("approved; waits for the rate limit: {}", verdict.reason),
+            })
+            .await;
         }
         Ok(())
     }

@@ -720,8 +720,11 @@ async fn operator_requests_approve_edit_reject_go_through_the_gate_once() {
     let sent = d.sink.sent();
     let texts: Vec<&str> = sent.iter().map(|s| s.text.as_str()).collect();
     assert_eq!(sent.len(), 2, "{texts:?}");
-    assert_eq!(sent[0].draft, id(&a));
-    assert_eq!(texts[1], "@cy thanks for asking!");
+    // An accepted edit is the operator's approval: c goes out at once, before
+    // a's approve; approving c again sends nothing more.
+    assert_eq!(sent[0].draft, id(&c));
+    assert_eq!(texts[0], "@cy thanks for asking!");
+    assert_eq!(sent[1].draft, id(&a));
     let store = Store::open(&db, &config.store).unwrap();
     assert_eq!(
         store
