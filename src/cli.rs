@@ -22,6 +22,10 @@ use crate::store::{RetentionPolicy, Store};
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// Run headless: no console; drafts that pass the auto policy are sent,
+    /// one JSON line per event on stdout.
+    #[arg(long)]
+    pub auto: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -67,6 +71,10 @@ pub enum Command {
         /// Seed for the attention machine (default: attention.seed, else 42 for replay).
         #[arg(long)]
         seed: Option<u64>,
+        /// Run the reply pipeline too: drafts with the configured LLM, the auto
+        /// policy, sends to a recording sink, agent and avatar calls.
+        #[arg(long)]
+        auto: bool,
         #[command(flatten)]
         tuning: Tuning,
     },
@@ -90,8 +98,30 @@ pub enum Command {
         #[command(subcommand)]
         action: DbAction,
     },
+    /// The console on the bundled demo chat log, replayed at real speed and
+    /// looping, with a throwaway database; no accounts needed.
+    Demo {
+        /// Chat log to replay (default: the bundled demo).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Speed factor (1 = real time).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
     /// Show the effective configuration (secrets hidden).
     Config,
+    /// Log in to a platform (Twitch: OAuth device code flow); the token is
+    /// stored encrypted beside the database.
+    Login {
+        /// Only `twitch` for now.
+        #[arg(value_parser = parse_platform)]
+        platform: Platform,
+    },
+    /// Forget a platform login.
+    Logout {
+        #[arg(value_parser = parse_platform)]
+        platform: Platform,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +204,42 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             speed,
             repeat,
             json,
+            auto: true,
+            ..
+        }) => {
+            let temp;
+            let db = match &cli.global.db {
+                Some(p) => p.clone(),
+                None => {
+                    temp = tempfile::tempdir().context("creating a temporary directory")?;
+                    temp.path().join("replay.db")
+                }
+            };
+            let store = Store::open(&db, &config.store)?;
+            let opts = crate::headless::ReplayAuto {
+                speed,
+                repeat,
+                json,
+                seed: config.attention.seed.unwrap_or(42),
+                llm: None,
+                sink: None,
+            };
+            let mut out = stdout_writer();
+            let summary =
+                crate::headless::replay_auto(&config, &file, store.clone(), opts, &mut out)?;
+            store.close()?;
+            tracing::info!(
+                sent = summary.sent,
+                drafts = summary.drafts,
+                "replay --auto finished"
+            );
+            Ok(())
+        }
+        Some(Command::Replay {
+            file,
+            speed,
+            repeat,
+            json,
             ..
         }) => {
             // Replay writes to a throwaway store unless --db names one, so that
@@ -248,8 +314,152 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             writeln!(out, "{config:#?}")?;
             Ok(())
         }
-        None => {
-            bail!("the console is not built yet; try `clank replay assets/demo/chat.jsonl --json`")
+        Some(Command::Login { platform }) => login(&config, platform),
+        Some(Command::Logout { platform }) => {
+            let store = Store::open(config.db_path(), &config.store)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(store.delete_auth_token_async(platform))?;
+            store.close()?;
+            println!("logged out of {platform}");
+            Ok(())
         }
+        Some(Command::Demo { file, speed }) => {
+            if !(speed.is_finite() && speed > 0.0 && speed <= 1000.0) {
+                bail!("--speed {speed} is out of range (allowed: above 0 up to 1000)");
+            }
+            let file = file.unwrap_or_else(demo_log_path);
+            if !file.exists() {
+                bail!("demo chat log {} not found (pass --file)", file.display());
+            }
+            let sources = crate::live::Sources::Demo { file, speed };
+            if cli.auto {
+                // Headless demo: the same core, one JSON line per event.
+                let temp = tempfile::tempdir().context("creating a temporary directory")?;
+                let db = cli
+                    .global
+                    .db
+                    .clone()
+                    .unwrap_or_else(|| temp.path().join("demo.db"));
+                let store = Store::open(&db, &config.store)?;
+                let mut out = stdout_writer();
+                crate::headless::live_auto(&config, store.clone(), sources, &mut out)?;
+                store.close()?;
+                return Ok(());
+            }
+            console(&cli.global, &config, sources, false)
+        }
+        None if cli.auto => {
+            let store = Store::open(config.db_path(), &config.store)?;
+            let mut out = stdout_writer();
+            crate::headless::live_auto(
+                &config,
+                store.clone(),
+                crate::live::Sources::Platforms,
+                &mut out,
+            )?;
+            store.close()?;
+            Ok(())
+        }
+        None => console(&cli.global, &config, crate::live::Sources::Platforms, false),
     }
+}
+
+/// `clank login twitch`: device code flow, then the token sealed into the store.
+fn login(config: &Config, platform: Platform) -> Result<()> {
+    if platform != Platform::Twitch {
+        bail!("login to {platform} is not supported yet (supported: twitch)");
+    }
+    let Some(client_id) = config.twitch.client_id.clone() else {
+        bail!(
+            "twitch.client_id is not set: register an application at dev.twitch.tv and set TWITCH_CLIENT_ID or [twitch] client_id"
+        );
+    };
+    let key_path = crate::auth::key_path(
+        config
+            .db_path()
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new(".")),
+    );
+    let vault = crate::auth::TokenVault::open_or_create(&key_path)?;
+    let store = Store::open(config.db_path(), &config.store)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let oauth_url = config.twitch.oauth_url.clone();
+    let token = runtime.block_on(async {
+        let token =
+            crate::auth::device_login(&oauth_url, &client_id, crate::auth::TWITCH_SCOPES, |code| {
+                println!(
+                    "Open {} and enter the code {} (it expires in {} s).",
+                    code.verification_uri, code.user_code, code.expires_in
+                );
+            })
+            .await?;
+        crate::auth::save_token(&vault, &store, Platform::Twitch, &token).await?;
+        anyhow::Ok(token)
+    })?;
+    store.close()?;
+    println!(
+        "logged in to twitch as {}",
+        token.login.as_deref().unwrap_or("(unknown)")
+    );
+    Ok(())
+}
+
+/// The bundled demo log: beside the binary's source tree when run with cargo,
+/// else `assets/demo/chat.jsonl` under the working directory.
+fn demo_log_path() -> PathBuf {
+    let built_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/chat.jsonl");
+    if built_in.exists() {
+        built_in
+    } else {
+        PathBuf::from("assets/demo/chat.jsonl")
+    }
+}
+
+/// Runs the console until the operator quits; the terminal is restored on
+/// every exit path by `ui::run`.
+fn console(
+    global: &GlobalArgs,
+    config: &Config,
+    sources: crate::live::Sources,
+    auto_send: bool,
+) -> Result<()> {
+    let demo = matches!(sources, crate::live::Sources::Demo { .. });
+    // The demo keeps its chat in a throwaway database unless --db names one.
+    let temp;
+    let db = match (&global.db, demo) {
+        (Some(p), _) => p.clone(),
+        (None, true) => {
+            temp = tempfile::tempdir().context("creating a temporary directory")?;
+            temp.path().join("demo.db")
+        }
+        (None, false) => config.db_path().to_path_buf(),
+    };
+    let store = Store::open(&db, &config.store)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let live =
+            crate::live::start(config, store.clone(), sources, auto_send, cancel.clone()).await?;
+        let ui = crate::ui::run(config, live.updates, live.runtime.requests.clone()).await;
+        cancel.cancel();
+        let joined = live.runtime.join.await;
+        ui?;
+        match joined {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::Error::from(e)),
+            Err(e) => Err(anyhow::anyhow!("the runtime task failed: {e}")),
+        }
+    });
+    store.close()?;
+    result
 }

@@ -80,9 +80,11 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub llm: LlmConfig,
     pub reply: ReplyConfig,
+    pub auto: crate::reply::policy::AutoConfig,
     pub agent: AgentConfig,
     pub avatar: AvatarConfig,
     pub logging: LoggingConfig,
+    pub ui: crate::ui::UiConfig,
 }
 
 /// Settings of the core pipeline itself.
@@ -150,6 +152,8 @@ pub struct TwitchConfig {
     pub irc_addr: String,
     /// TLS to the IRC server; `false` is refused unless the address is loopback.
     pub tls: bool,
+    /// Base URL of Twitch's OAuth service (device login, refresh, validate).
+    pub oauth_url: String,
 }
 
 impl Default for TwitchConfig {
@@ -160,6 +164,7 @@ impl Default for TwitchConfig {
             client_secret: None,
             irc_addr: "irc.chat.twitch.tv:6697".into(),
             tls: true,
+            oauth_url: "https://id.twitch.tv".into(),
         }
     }
 }
@@ -192,6 +197,13 @@ pub struct AgentConfig {
     pub webhook_url: Option<String>,
     /// Seconds between context pushes (1..=3600).
     pub interval_s: u64,
+    /// Seconds to wait for the webhook's answer (1..=60).
+    pub timeout_s: u64,
+    /// Address of the `POST /guidance` listener, e.g. "127.0.0.1:8787"; absent = off.
+    /// Needs `guidance_token`; a non-loopback address must be set on purpose.
+    pub guidance_listen: Option<String>,
+    /// Bearer token `POST /guidance` requires (env `CLANK_GUIDANCE_TOKEN`).
+    pub guidance_token: Option<Secret>,
 }
 
 impl Default for AgentConfig {
@@ -199,16 +211,34 @@ impl Default for AgentConfig {
         Self {
             webhook_url: None,
             interval_s: 30,
+            timeout_s: 5,
+            guidance_listen: None,
+            guidance_token: None,
         }
     }
 }
 
 /// The VTuber avatar's text endpoint.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AvatarConfig {
     /// NeuroSync-style `/process_text` URL (env `VTUBER_ENDPOINT_URL`); absent = off.
     pub endpoint_url: Option<String>,
+    /// Which sent replies it speaks: "all", or "spoken" (replies to HIGH and
+    /// CRITICAL messages and unprompted lines).
+    pub speak: crate::integrations::avatar::AvatarSpeak,
+    /// Seconds to wait for the avatar's answer (1..=60).
+    pub timeout_s: u64,
+}
+
+impl Default for AvatarConfig {
+    fn default() -> Self {
+        Self {
+            endpoint_url: None,
+            speak: crate::integrations::avatar::AvatarSpeak::All,
+            timeout_s: 5,
+        }
+    }
 }
 
 /// Logging.
@@ -277,6 +307,7 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("OLLAMA_TIMEOUT", "llm.timeout_s", EnvKind::Int),
     ("AUTOLIZA_WEBHOOK_URL", "agent.webhook_url", EnvKind::Str),
     ("VTUBER_ENDPOINT_URL", "avatar.endpoint_url", EnvKind::Str),
+    ("CLANK_GUIDANCE_TOKEN", "agent.guidance_token", EnvKind::Str),
 ];
 
 /// The names of the honoured environment variables, for help texts.
@@ -530,17 +561,36 @@ impl Config {
                 ));
             }
         }
-        if self.twitch.irc_addr.rsplit_once(':').is_none() {
-            return Err(ConfigError::invalid(
-                "twitch.irc_addr",
-                format!("{:?} must be host:port", self.twitch.irc_addr),
-            ));
-        }
+        crate::adapters::twitch::validate_transport(&self.twitch.irc_addr, self.twitch.tls)?;
+        check_url("twitch.oauth_url", Some(&self.twitch.oauth_url))?;
         self.llm.validate()?;
         self.reply.validate()?;
+        self.ui.validate()?;
         check_url("agent.webhook_url", self.agent.webhook_url.as_deref())?;
         check_range("agent.interval_s", self.agent.interval_s, 1, 3_600)?;
+        check_range("agent.timeout_s", self.agent.timeout_s, 1, 60)?;
+        if let Some(addr) = &self.agent.guidance_listen {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::invalid(
+                    "agent.guidance_listen",
+                    format!("{addr:?} is not an address like 127.0.0.1:8787"),
+                ));
+            }
+            if self
+                .agent
+                .guidance_token
+                .as_ref()
+                .is_none_or(|t| t.expose().trim().len() < 16)
+            {
+                return Err(ConfigError::invalid(
+                    "agent.guidance_token",
+                    "agent.guidance_listen needs a token of at least 16 characters (env CLANK_GUIDANCE_TOKEN)",
+                ));
+            }
+        }
         check_url("avatar.endpoint_url", self.avatar.endpoint_url.as_deref())?;
+        check_range("avatar.timeout_s", self.avatar.timeout_s, 1, 60)?;
+        self.auto.validate()?;
         const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
         let level = self.logging.level.to_ascii_lowercase();
         if !LEVELS.contains(&level.as_str()) && !level.contains('=') {

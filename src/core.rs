@@ -12,12 +12,12 @@ use crate::chatlog::format_time;
 use crate::config::Config;
 use crate::engine::attention::{AttentionMachine, Transition};
 use crate::engine::commands;
-use crate::engine::filter::{ContentFilter, Verdict};
+use crate::engine::filter::{ContentFilter, Verdict, VerdictCache};
 use crate::engine::queue::{PushOutcome, QueueEntry, SalienceQueue};
 use crate::engine::salience::SalienceEngine;
 use crate::engine::triggers::{Trigger, Triggers};
 use crate::model::{
-    AttentionState, ChannelConfig, ChatEvent, ChatMessage, MessageKey, Platform, Priority,
+    AttentionState, ChannelConfig, ChatEvent, ChatMessage, MessageKey, Platform, Priority, Salience,
 };
 use crate::store::{QueueRecord, Store, StoreError, StoredMessage};
 
@@ -131,6 +131,7 @@ pub enum CoreError {
 /// The pipeline's state. One instance per running clank.
 pub struct Core {
     filter: ContentFilter,
+    verdicts: VerdictCache,
     salience: SalienceEngine,
     queue: SalienceQueue,
     attention: AttentionMachine,
@@ -143,6 +144,11 @@ pub struct Core {
     salience_budget: Duration,
     counters: Counters,
     started_at: DateTime<Utc>,
+    /// Messages chosen for an answer since the last [`Core::take_selected`]:
+    /// the reply pipeline needs the whole message, the event carries only its id.
+    selected: Vec<ChatMessage>,
+    /// The score of the message handled last (for the console's chat view).
+    last_salience: Option<Salience>,
 }
 
 impl Core {
@@ -194,6 +200,7 @@ impl Core {
         }
         let core = Core {
             filter,
+            verdicts: VerdictCache::default(),
             salience,
             queue,
             attention,
@@ -206,6 +213,8 @@ impl Core {
             salience_budget: Duration::from_millis(config.core.salience_timeout_ms),
             counters: Counters::default(),
             started_at: now,
+            selected: Vec::new(),
+            last_salience: None,
         };
         Ok((core, events))
     }
@@ -246,7 +255,52 @@ impl Core {
         self.salience.set_topic(topic);
     }
 
-    fn channel_config(
+    /// New salience weights (the operator's tuning); later messages use them.
+    pub fn set_weights(
+        &mut self,
+        weights: crate::engine::salience::SalienceWeights,
+    ) -> Result<(), crate::config::ConfigError> {
+        self.salience.set_weights(weights)
+    }
+
+    /// The bot spoke in a channel: the unprompted-trigger count and delay restart.
+    pub fn on_bot_message(&mut self, platform: Platform, channel: &str, now: DateTime<Utc>) {
+        self.triggers.on_bot_message(platform, channel, now);
+    }
+
+    /// The messages selected for an answer since the last call, in order.
+    pub fn take_selected(&mut self) -> Vec<ChatMessage> {
+        std::mem::take(&mut self.selected)
+    }
+
+    /// The score of the message passed to the last [`Core::handle`], if it was scored.
+    pub fn take_last_salience(&mut self) -> Option<Salience> {
+        self.last_salience.take()
+    }
+
+    /// Takes a queued message out of the queue to answer it now (the operator's pick).
+    pub fn take_queued(
+        &mut self,
+        platform: Platform,
+        id: &str,
+    ) -> Result<Option<(ChatMessage, Priority)>, CoreError> {
+        let channel = self
+            .queue
+            .iter_sorted()
+            .find(|e| e.message.platform == platform && e.message.id == id)
+            .map(|e| e.message.channel.clone());
+        let Some(channel) = channel else {
+            return Ok(None);
+        };
+        let entry = self.queue.remove_message(platform, &channel, id);
+        if entry.is_some() {
+            self.store.queue_remove(platform, id)?;
+        }
+        Ok(entry.map(|e| (e.message, e.salience.priority)))
+    }
+
+    /// A channel's settings: its stored row, else the configured defaults.
+    pub fn channel_config(
         &mut self,
         platform: Platform,
         channel: &str,
@@ -322,6 +376,7 @@ impl Core {
             .queue_remove(entry.message.platform, &entry.message.id)?;
         if decision.respond {
             self.counters.selected += 1;
+            self.selected.push(entry.message.clone());
             out.push(CoreEvent::Selected {
                 at: now,
                 id: entry.message.id.clone(),
@@ -352,6 +407,7 @@ impl Core {
         now: DateTime<Utc>,
         out: &mut Vec<CoreEvent>,
     ) -> Result<(), CoreError> {
+        self.last_salience = None;
         self.tick(now, out)?;
         match event {
             ChatEvent::Message(message) => self.handle_message(message, now, out),
@@ -421,7 +477,7 @@ impl Core {
             });
             return Ok(());
         }
-        if let Verdict::Blocked { reason } = self.filter.check(&message.text) {
+        if let Verdict::Blocked { reason } = self.verdicts.check(&self.filter, &message.text) {
             // Filtered messages are never stored; only the count and reason remain.
             self.counters.filtered += 1;
             out.push(CoreEvent::Filtered {
@@ -488,6 +544,7 @@ impl Core {
             self.counters.triggers += 1;
             out.push(trigger_event(&trigger));
         }
+        self.last_salience = Some(salience.clone());
 
         self.store.insert_message(StoredMessage {
             message: message.clone(),

@@ -1,5 +1,7 @@
 //! clank: a terminal operator console for live streamers.
 //!
+//! - [`adapters`]: platform adapters (Twitch) and the Inbound/Outbound contract.
+//! - [`auth`]: platform logins (Twitch OAuth device flow), tokens sealed at rest.
 //! - [`model`]: the shared vocabulary (messages, authors, priorities, states).
 //! - [`chatlog`]: the JSON Lines chat log that replay, score, demo and export use.
 //! - [`config`]: defaults < file < environment < CLI, validated, secrets hidden.
@@ -8,17 +10,28 @@
 //! - [`core`]: wires filter -> store -> salience -> queue -> attention -> triggers.
 //! - [`session`]: what the runtime tells the console and headless log, and what they ask.
 //! - [`replay`]: the `score`, `replay` and `export` commands on top of the core.
+//! - [`ui`]: the ratatui operator console, a view over [`session`].
+//! - [`integrations`]: the autonomous agent (context out, guidance in) and the avatar.
+//! - [`runtime`]: the running clank: sources -> core thread -> drafts -> sinks.
+//! - [`headless`]: `--auto`: the runtime with no UI, one JSON line per event.
 #![forbid(unsafe_code)]
 
+pub mod adapters;
+pub mod auth;
 pub mod chatlog;
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod engine;
+pub mod headless;
+pub mod integrations;
+pub mod live;
 pub mod logging;
 pub mod model;
 pub mod replay;
 pub mod reply;
+pub mod runtime;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod ui;

@@ -14,11 +14,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The console owns the screen, so its logs go to a file in the state dir.
+    let console = !cli.auto && matches!(cli.command, None | Some(clank::cli::Command::Demo { .. }));
     let log_file = cli
         .global
         .log_file
         .clone()
-        .or_else(|| config.logging.file.clone());
+        .or_else(|| config.logging.file.clone())
+        .or_else(|| {
+            console.then(|| {
+                clank::config::Dirs::standard()
+                    .unwrap_or_else(clank::config::Dirs::current)
+                    .state_dir
+                    .join("clank.log")
+            })
+        });
     let _guard = match clank::logging::init(&config.logging.level, log_file.as_deref()) {
         Ok(g) => g,
         Err(e) => {

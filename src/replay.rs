@@ -35,6 +35,37 @@ pub enum ReplayError {
     Empty(PathBuf),
 }
 
+/// One item of a chat source: an event, or a line that could not be used.
+pub type SourceItem = Result<Result<ChatEvent, LineError>, ChatLogError>;
+
+/// Opens a chat log or a raw Twitch IRC capture (one IRC line per message, as
+/// `tests/fixtures/twitch-nymn.irc`), told apart by the first non-blank line.
+pub fn open_source(path: &Path) -> Result<Box<dyn Iterator<Item = SourceItem>>, ChatLogError> {
+    use std::io::BufRead;
+    let open = || {
+        std::fs::File::open(path).map_err(|source| ChatLogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut first = String::new();
+    let mut sniff = io::BufReader::new(open()?);
+    while first.trim().is_empty() {
+        first.clear();
+        // A read error or invalid UTF-8 here is reported by the real reader below.
+        if sniff.read_line(&mut first).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    if crate::adapters::twitch::is_irc_line(&first) {
+        let reader = io::BufReader::with_capacity(256 * 1024, open()?);
+        return Ok(Box::new(crate::adapters::twitch::read_irc_capture_events(
+            reader,
+        )));
+    }
+    Ok(Box::new(ChatLogReader::open(path)?))
+}
+
 /// Reports a bad line on stderr so stdout stays clean JSON.
 fn report_line_error(err: &LineError) {
     tracing::warn!(line = err.line(), "{err}");
@@ -69,7 +100,7 @@ pub fn score(
     let mut engine = SalienceEngine::load(config.salience.clone())
         .map_err(|e| ReplayError::Lexicon(e.to_string()))?;
     let (mut scored, mut filtered, mut bad) = (0u64, 0u64, 0u64);
-    for item in ChatLogReader::open(file)? {
+    for item in open_source(file)? {
         let event = match item? {
             Ok(ev) => ev,
             Err(e) => {
@@ -163,7 +194,7 @@ pub struct Summary {
 }
 
 /// Shifts ids and times so that a looped log reads as new chat.
-fn shifted(event: &ChatEvent, pass: u32, offset: ChronoDuration) -> ChatEvent {
+pub fn shifted(event: &ChatEvent, pass: u32, offset: ChronoDuration) -> ChatEvent {
     if pass == 0 {
         return event.clone();
     }
@@ -219,7 +250,7 @@ pub fn replay(
     let wall = Instant::now();
     let mut bad_lines = 0u64;
     // A looped log is held in memory once (it is small); a single pass streams.
-    let mut reader = ChatLogReader::open(file)?;
+    let reader = open_source(file)?;
     let mut first_pass: Vec<ChatEvent> = Vec::new();
     let keep = options.repeat > 1;
     let mut core: Option<Core> = None;
@@ -268,7 +299,7 @@ pub fn replay(
     let mut emit =
         |ev: &CoreEvent| -> io::Result<()> { if json { write_event(out, ev) } else { Ok(()) } };
 
-    while let Some(item) = reader.next_event() {
+    for item in reader {
         match item? {
             Ok(ev) => {
                 if keep {

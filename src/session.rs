@@ -128,6 +128,9 @@ pub enum Update {
     Core(CoreEvent),
     /// A draft was created or changed (including each streamed token).
     Draft(DraftView),
+    /// What the reply side decided or did (draft ready, sent, blocked,
+    /// withdrawn, an auto-send verdict with its reason, agent and avatar calls).
+    Pipeline(crate::reply::pipeline::PipelineEvent),
     Health {
         component: Component,
         health: Health,

@@ -294,3 +294,36 @@ fn bad_config_names_key_and_range_and_secrets_stay_hidden() {
     assert!(stdout.contains("***"));
     assert!(!stdout.contains("very-secret"));
 }
+
+#[test]
+fn replay_and_score_read_raw_twitch_irc_captures() {
+    let dir = tempfile::tempdir().unwrap();
+    let irc = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/twitch-nymn.irc");
+    let out = clank(&["replay", irc.to_str().unwrap(), "--json"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["counts"]["messages"], 798, "{summary}");
+    assert_eq!(summary["counts"]["bans"], 2, "{summary}");
+    assert_eq!(summary["bad_lines"], 0);
+    assert!(lines.iter().any(|l| l["event"] == "selected"));
+
+    let out = clank(&["score", irc.to_str().unwrap()], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scored = json_lines(&out);
+    assert_eq!(scored.len(), 798, "one line per PRIVMSG");
+    assert!(
+        scored
+            .iter()
+            .all(|l| l["platform"] == "twitch" || l["filtered"] == true)
+    );
+}

@@ -214,6 +214,42 @@ fn profanity_reason(text: &str) -> Option<String> {
     None
 }
 
+/// Remembers the verdicts on recent texts. Live chat repeats itself (emote
+/// walls, "W", copypasta, raid messages), and the profanity model is by far
+/// the costliest step per message, so a repeated text is judged once.
+/// Bounded: when full it starts over, which keeps it O(1) and small.
+#[derive(Debug, Default)]
+pub struct VerdictCache {
+    verdicts: std::collections::HashMap<String, Verdict>,
+    hits: u64,
+    misses: u64,
+}
+
+impl VerdictCache {
+    /// Most texts remembered; about 1 MB at typical chat lengths.
+    pub const CAPACITY: usize = 8192;
+
+    /// The filter's verdict on `text`, from memory when seen recently.
+    pub fn check(&mut self, filter: &ContentFilter, text: &str) -> Verdict {
+        if let Some(v) = self.verdicts.get(text) {
+            self.hits += 1;
+            return v.clone();
+        }
+        self.misses += 1;
+        let verdict = filter.check(text);
+        if self.verdicts.len() >= Self::CAPACITY {
+            self.verdicts.clear();
+        }
+        self.verdicts.insert(text.to_string(), verdict.clone());
+        verdict
+    }
+
+    /// (hits, misses) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.hits, self.misses)
+    }
+}
+
 /// Known emote names (lowercase), from the embedded lexicon.
 static EMOTES: std::sync::LazyLock<std::collections::HashSet<String>> =
     std::sync::LazyLock::new(|| {
@@ -514,6 +550,21 @@ fn join(run: &[Token]) -> Token {
 #[cfg(test)]
 mod markup_tests {
     use super::*;
+
+    #[test]
+    fn the_cache_gives_the_filters_verdicts_and_stays_bounded() {
+        let f = ContentFilter::load(&FilterConfig::default());
+        let mut cache = VerdictCache::default();
+        for _ in 0..3 {
+            assert_eq!(cache.check(&f, "kys"), f.check("kys"));
+            assert_eq!(cache.check(&f, "gg"), Verdict::Pass);
+        }
+        assert_eq!(cache.stats(), (4, 2));
+        for i in 0..(VerdictCache::CAPACITY + 10) {
+            cache.check(&f, &format!("message {i}"));
+        }
+        assert!(cache.verdicts.len() <= VerdictCache::CAPACITY);
+    }
 
     #[test]
     fn discord_emoji_and_twitch_emotes_are_not_profanity() {

@@ -1,9 +1,12 @@
 //! Reply drafting: LLM clients ([`llm`]), prompt assembly ([`context`]) and the
-//! output gate every outgoing text passes ([`format`]).
+//! output gate every outgoing text passes ([`format`]), one draft end to end
+//! ([`pipeline`]) and the auto-send rules ([`policy`]).
 
 pub mod context;
 pub mod format;
 pub mod llm;
+pub mod pipeline;
+pub mod policy;
 
 use std::path::{Path, PathBuf};
 

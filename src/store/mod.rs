@@ -287,6 +287,12 @@ pub enum ResponseStatus {
     /// Its message was deleted or its author banned before it went out.
     Withdrawn,
     Failed,
+    /// The operator changed the text; waits like `Approved`.
+    Edited,
+    /// Nobody approved it in time.
+    Expired,
+    /// The output filter refused it; it can never be sent.
+    Blocked,
 }
 
 impl ResponseStatus {
@@ -298,6 +304,9 @@ impl ResponseStatus {
             ResponseStatus::Rejected => "rejected",
             ResponseStatus::Withdrawn => "withdrawn",
             ResponseStatus::Failed => "failed",
+            ResponseStatus::Edited => "edited",
+            ResponseStatus::Expired => "expired",
+            ResponseStatus::Blocked => "blocked",
         }
     }
 }
@@ -318,12 +327,15 @@ impl FromStr for ResponseStatus {
             ResponseStatus::Rejected,
             ResponseStatus::Withdrawn,
             ResponseStatus::Failed,
+            ResponseStatus::Edited,
+            ResponseStatus::Expired,
+            ResponseStatus::Blocked,
         ]
         .into_iter()
         .find(|st| st.as_str().eq_ignore_ascii_case(s))
         .ok_or_else(|| {
             format!(
-                "unknown response status {s:?} (allowed: pending, approved, sent, rejected, withdrawn, failed)"
+                "unknown response status {s:?} (allowed: pending, approved, sent, rejected, withdrawn, failed, edited, expired, blocked)"
             )
         })
     }
@@ -460,6 +472,30 @@ impl Drop for Joiner {
         if !self.join() {
             tracing::error!("store writer thread panicked");
         }
+    }
+}
+
+/// One saved platform login, sealed by `auth::TokenVault`: the store never
+/// sees a plain token. `scopes` (space separated) and `expires_at` are not
+/// secret and stay readable for diagnostics.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthTokenRow {
+    pub platform: Platform,
+    pub account: String,
+    pub sealed: Vec<u8>,
+    pub scopes: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for AuthTokenRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthTokenRow")
+            .field("platform", &self.platform)
+            .field("account", &self.account)
+            .field("sealed", &format_args!("{} bytes", self.sealed.len()))
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
@@ -762,6 +798,35 @@ impl Store {
         .await
     }
 
+    /// Replaces the saved login of `row.platform`; durable when it returns.
+    pub async fn save_auth_token_async(&self, row: AuthTokenRow) -> Result<(), StoreError> {
+        self.ask_async(|reply| Query::SaveAuthToken { row, reply })
+            .await
+    }
+
+    pub fn save_auth_token(&self, row: AuthTokenRow) -> Result<(), StoreError> {
+        self.ask(|reply| Query::SaveAuthToken { row, reply })
+    }
+
+    /// The saved login of `platform`, if any.
+    pub async fn load_auth_token_async(
+        &self,
+        platform: Platform,
+    ) -> Result<Option<AuthTokenRow>, StoreError> {
+        self.ask_async(|reply| Query::LoadAuthToken { platform, reply })
+            .await
+    }
+
+    pub fn load_auth_token(&self, platform: Platform) -> Result<Option<AuthTokenRow>, StoreError> {
+        self.ask(|reply| Query::LoadAuthToken { platform, reply })
+    }
+
+    /// Forgets the saved login of `platform` (`clank logout`).
+    pub async fn delete_auth_token_async(&self, platform: Platform) -> Result<(), StoreError> {
+        self.ask_async(|reply| Query::DeleteAuthToken { platform, reply })
+            .await
+    }
+
     /// Records one metric sample (fire and forget, batched).
     pub fn insert_metric(&self, m: Metric) -> Result<(), StoreError> {
         self.write(Write::Metric(m))
@@ -805,6 +870,66 @@ impl Store {
             id,
             status,
             sent_at,
+        })
+        .await
+    }
+
+    /// Records a draft's final (or edited) text, source and status (fire and
+    /// forget); a reply already sent is left as it went out.
+    pub async fn set_response_text_async(
+        &self,
+        id: i64,
+        text: &str,
+        response_type: &str,
+        status: ResponseStatus,
+        generation_time_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.write_async(Write::ResponseText {
+            id,
+            text: text.to_owned(),
+            response_type: response_type.to_owned(),
+            status,
+            generation_time_ms,
+        })
+        .await
+    }
+
+    /// Moves a reply from one of `from` to `to` in one committed step and says
+    /// whether it did: the guard that keeps a reply from being sent twice, even
+    /// by two processes or after a restart.
+    pub async fn claim_response_async(
+        &self,
+        id: i64,
+        from: &[ResponseStatus],
+        to: ResponseStatus,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let from = from.to_vec();
+        self.ask_async(|reply| Query::ClaimResponse {
+            id,
+            from,
+            to,
+            at,
+            reply,
+        })
+        .await
+    }
+
+    /// The id of a reply already sent to this message, if any (checked before
+    /// drafting, so a restarted replay never answers a message twice).
+    pub async fn sent_response_for_async(
+        &self,
+        platform: Platform,
+        channel: &str,
+        original_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let channel = channel.to_owned();
+        let original_id = original_id.to_owned();
+        self.ask_async(|reply| Query::SentResponseFor {
+            platform,
+            channel,
+            original_id,
+            reply,
         })
         .await
     }

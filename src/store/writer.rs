@@ -16,9 +16,9 @@ use super::codec::{
     self, BreakdownOut, MESSAGE_NCOLS, Scratch, json_into, message_from_row, roles_json,
 };
 use super::{
-    ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, Metric, NewResponse, Platform,
-    PruneReport, QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy, Shared, StoreConfig,
-    StoreError, StoreStats, StoredMessage, StoredResponse,
+    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, Metric, NewResponse,
+    Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy, Shared,
+    StoreConfig, StoreError, StoreStats, StoredMessage, StoredResponse,
 };
 
 /// Where a query's answer goes.
@@ -78,6 +78,13 @@ pub(super) enum Write {
         config: ChannelConfig,
     },
     Metric(Metric),
+    ResponseText {
+        id: i64,
+        text: String,
+        response_type: String,
+        status: ResponseStatus,
+        generation_time_ms: Option<u64>,
+    },
     ResponseStatus {
         id: i64,
         status: ResponseStatus,
@@ -105,6 +112,7 @@ impl Write {
             Write::SetChannelConfig { .. } => "set channel config",
             Write::Metric(_) => "insert metric",
             Write::ResponseStatus { .. } => "set response status",
+            Write::ResponseText { .. } => "set response text",
         }
     }
 }
@@ -142,6 +150,33 @@ pub(super) enum Query {
         id: i64,
         reply: Reply<Option<StoredResponse>>,
     },
+    /// Replaces the platform's saved login and commits before answering:
+    /// a rotated refresh token must survive a crash.
+    SaveAuthToken {
+        row: AuthTokenRow,
+        reply: Reply<()>,
+    },
+    LoadAuthToken {
+        platform: Platform,
+        reply: Reply<Option<AuthTokenRow>>,
+    },
+    DeleteAuthToken {
+        platform: Platform,
+        reply: Reply<()>,
+    },
+    ClaimResponse {
+        id: i64,
+        from: Vec<ResponseStatus>,
+        to: ResponseStatus,
+        at: Option<DateTime<Utc>>,
+        reply: Reply<bool>,
+    },
+    SentResponseFor {
+        platform: Platform,
+        channel: String,
+        original_id: String,
+        reply: Reply<Option<i64>>,
+    },
 }
 
 impl Query {
@@ -156,6 +191,12 @@ impl Query {
             Query::Prune { reply, .. } => drop(reply.send(Err(err()))),
             Query::InsertResponse { reply, .. } => drop(reply.send(Err(err()))),
             Query::GetResponse { reply, .. } => drop(reply.send(Err(err()))),
+            Query::SaveAuthToken { reply, .. } | Query::DeleteAuthToken { reply, .. } => {
+                drop(reply.send(Err(err())))
+            }
+            Query::LoadAuthToken { reply, .. } => drop(reply.send(Err(err()))),
+            Query::ClaimResponse { reply, .. } => drop(reply.send(Err(err()))),
+            Query::SentResponseFor { reply, .. } => drop(reply.send(Err(err()))),
         }
     }
 }
@@ -230,6 +271,14 @@ const SQL_LINK_RESPONSE: &str = "UPDATE chat_messages SET response_id = ?4 \
      WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3";
 const SQL_RESPONSE_STATUS: &str =
     "UPDATE chat_responses SET status = ?2, sent_at = COALESCE(?3, sent_at) WHERE id = ?1";
+/// A finished or edited draft; never touches a reply that already went out.
+const SQL_RESPONSE_TEXT: &str = "UPDATE chat_responses SET response_text = ?2, \
+     response_type = ?3, status = ?4, generation_time_ms = COALESCE(?5, generation_time_ms) \
+     WHERE id = ?1 AND status <> 'sent'";
+const SQL_SENT_RESPONSE_FOR: &str = "SELECT r.id FROM chat_responses r \
+     JOIN chat_messages m ON m.id = r.original_message_id \
+     WHERE m.platform = ?1 AND m.channel = ?2 AND m.platform_msg_id = ?3 AND r.status = 'sent' \
+     LIMIT 1";
 const SQL_GET_RESPONSE: &str = "SELECT r.id, r.platform, r.channel, m.platform_msg_id, \
      r.response_text, r.response_type, r.attention_state, r.generation_time_ms, r.agent_context, \
      r.status, r.created_at, r.sent_at FROM chat_responses r \
@@ -924,6 +973,21 @@ impl Writer {
                     m.value,
                 ])?;
             }
+            Write::ResponseText {
+                id,
+                text,
+                response_type,
+                status,
+                generation_time_ms,
+            } => {
+                conn.prepare_cached(SQL_RESPONSE_TEXT)?.execute(params![
+                    id,
+                    text,
+                    response_type,
+                    status.as_str(),
+                    generation_time_ms,
+                ])?;
+            }
             Write::ResponseStatus {
                 id,
                 status,
@@ -1036,9 +1100,152 @@ impl Writer {
                     get_response(&self.conn, id).map_err(|e| self.sqlite_err("get response", e));
                 drop(reply.send(r));
             }
+            Query::SaveAuthToken { row, reply } => {
+                let r = self.in_committed_tx("save auth token", |conn| save_auth_token(conn, &row));
+                drop(reply.send(r));
+            }
+            Query::LoadAuthToken { platform, reply } => {
+                let r = load_auth_token(&self.conn, platform)
+                    .map_err(|e| self.sqlite_err("load auth token", e));
+                drop(reply.send(r));
+            }
+            Query::DeleteAuthToken { platform, reply } => {
+                let r = self.in_committed_tx("delete auth token", |conn| {
+                    conn.prepare_cached(SQL_DELETE_AUTH)?
+                        .execute([platform.as_str()])
+                        .map(|_| ())
+                });
+                drop(reply.send(r));
+            }
+            Query::ClaimResponse {
+                id,
+                from,
+                to,
+                at,
+                reply,
+            } => {
+                // Queries run after a commit, so this UPDATE autocommits: the
+                // claim is on disk before the caller acts on it.
+                let r = claim_response(&self.conn, id, &from, to, at)
+                    .map_err(|e| self.sqlite_err("claim response", e));
+                drop(reply.send(r));
+            }
+            Query::SentResponseFor {
+                platform,
+                channel,
+                original_id,
+                reply,
+            } => {
+                let r = self
+                    .conn
+                    .prepare_cached(SQL_SENT_RESPONSE_FOR)
+                    .and_then(|mut st| {
+                        st.query_row(params![platform.as_str(), channel, original_id], |row| {
+                            row.get::<_, i64>(0)
+                        })
+                        .optional()
+                    })
+                    .map_err(|e| self.sqlite_err("sent response for", e));
+                drop(reply.send(r));
+            }
             Query::Prune { .. } => {}
         }
     }
+
+    /// Runs `f` in a transaction and commits it before returning, for the
+    /// few writes that must be durable when the caller hears "done".
+    fn in_committed_tx(
+        &mut self,
+        op: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<(), StoreError> {
+        match self.begin() {
+            Ok(()) => {}
+            Err(e) if is_busy(&e) => return Err(self.busy_err()),
+            Err(e) => return Err(self.sqlite_err(op, e)),
+        }
+        if let Err(e) = f(&self.conn) {
+            // Nothing else is in this transaction: query() committed first.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.pending = 0;
+            return Err(self.sqlite_err(op, e));
+        }
+        self.pending += 1;
+        self.commit();
+        if self.conn.is_autocommit() {
+            Ok(())
+        } else {
+            Err(self.busy_err())
+        }
+    }
+}
+
+const SQL_DELETE_AUTH: &str = "DELETE FROM auth_tokens WHERE platform = ?1";
+
+/// One account per platform: saving replaces whatever was there. The sealed
+/// token (nonce included) goes in `access_token_enc`; `refresh_token_enc`
+/// and `nonce` stay NULL because the vault seals both tokens as one unit.
+fn save_auth_token(conn: &Connection, row: &AuthTokenRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(SQL_DELETE_AUTH)?
+        .execute([row.platform.as_str()])?;
+    conn.prepare_cached(
+        "INSERT INTO auth_tokens (platform, account, access_token_enc, refresh_token_enc, \
+         nonce, scopes, expires_at, updated_at) VALUES (?1, ?2, ?3, NULL, NULL, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        row.platform.as_str(),
+        row.account,
+        row.sealed,
+        row.scopes,
+        row.expires_at.map(|t| t.timestamp_millis()),
+        Utc::now().timestamp_millis(),
+    ])?;
+    Ok(())
+}
+
+fn load_auth_token(
+    conn: &Connection,
+    platform: Platform,
+) -> rusqlite::Result<Option<AuthTokenRow>> {
+    conn.prepare_cached(
+        "SELECT account, access_token_enc, scopes, expires_at FROM auth_tokens \
+         WHERE platform = ?1 ORDER BY updated_at DESC LIMIT 1",
+    )?
+    .query_row([platform.as_str()], |row| {
+        Ok(AuthTokenRow {
+            platform,
+            account: row.get(0)?,
+            sealed: row.get::<_, Option<Vec<u8>>>(1)?.unwrap_or_default(),
+            scopes: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            expires_at: codec::opt_time(row, 3)?,
+        })
+    })
+    .optional()
+}
+
+fn claim_response(
+    conn: &Connection,
+    id: i64,
+    from: &[ResponseStatus],
+    to: ResponseStatus,
+    at: Option<DateTime<Utc>>,
+) -> rusqlite::Result<bool> {
+    if from.is_empty() {
+        return Ok(false);
+    }
+    let list: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    // The statuses are our own fixed words, never user text, so inlining is safe.
+    let sql = format!(
+        "UPDATE chat_responses SET status = ?2, sent_at = COALESCE(?3, sent_at) \
+         WHERE id = ?1 AND status IN ({})",
+        list.join(", ")
+    );
+    let n = conn.prepare_cached(&sql)?.execute(params![
+        id,
+        to.as_str(),
+        at.map(|t| t.timestamp_millis())
+    ])?;
+    Ok(n == 1)
 }
 
 impl Writer {

@@ -1,0 +1,270 @@
+//! The adapter contract: what every platform adapter tells the core
+//! ([`Inbound`]), what it takes from the core ([`Outbound`]) and the
+//! connection status it reports ([`AdapterStatus`]).
+//!
+//! Each adapter runs as one tokio task that owns its connection. It is given
+//! a bounded `mpsc::Sender<Inbound>` into the core, an `mpsc::Receiver<Outbound>`
+//! for sends (wrapped by a typed handle such as [`twitch::TwitchHandle`]) and a
+//! `CancellationToken`. Losing one platform never stops the others: failures
+//! become [`Inbound::Status`] events, never panics or task exits.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{Author, ChatEvent, Platform};
+
+pub mod twitch;
+
+/// Everything an adapter can tell the core, in arrival order per channel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// A chat message, a deletion or a ban/timeout: what the store and queue see.
+    Chat(ChatEvent),
+    /// The connection (channel `None`) or one channel changed state.
+    Status {
+        platform: Platform,
+        channel: Option<String>,
+        status: AdapterStatus,
+    },
+    /// Something the platform told us that the operator should see
+    /// (rate limit hit, slow mode, banned from a channel, ...).
+    Notice {
+        platform: Platform,
+        channel: Option<String>,
+        kind: NoticeKind,
+        text: String,
+    },
+    /// Another streamer sent their viewers here: an attention event.
+    Raid {
+        platform: Platform,
+        channel: String,
+        /// Display name of the raiding streamer.
+        from: String,
+        /// Platform user id of the raiding streamer.
+        from_id: String,
+        viewers: u32,
+        at: DateTime<Utc>,
+    },
+    /// A subscription, resubscription or gifted subscription.
+    Sub {
+        platform: Platform,
+        channel: String,
+        kind: SubKind,
+        /// Who subscribed, or who gave the gift.
+        author: Author,
+        /// Cumulative months (subs and resubs), when the platform says.
+        months: Option<u32>,
+        /// Display name of the gift's recipient; `None` for a plain sub.
+        recipient: Option<String>,
+        /// Number of gifts for a mystery (community) gift.
+        count: Option<u32>,
+        /// What the subscriber wrote with a resub, if anything.
+        text: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// A highlighted message from the broadcaster or a moderator.
+    Announcement {
+        platform: Platform,
+        channel: String,
+        author: Author,
+        text: String,
+        at: DateTime<Utc>,
+    },
+    /// The channel's chat settings (sent on join and on every change;
+    /// a field is `None` when this update did not mention it).
+    RoomState {
+        platform: Platform,
+        channel: String,
+        /// Seconds a non-moderator must wait between two messages; `Some(0)` = off.
+        slow_mode_s: Option<u64>,
+        /// Minutes a viewer must have followed to chat; `Some(None)` = off.
+        followers_only_min: Option<Option<u64>>,
+        subscribers_only: Option<bool>,
+        emote_only: Option<bool>,
+    },
+    /// What the platform says about our own account in a channel.
+    SelfState {
+        platform: Platform,
+        channel: String,
+        /// Moderator, VIP or broadcaster: higher send limits, slow mode exempt.
+        privileged: bool,
+    },
+    /// A moderator cleared the whole chat of one channel.
+    ChatCleared {
+        platform: Platform,
+        channel: String,
+        at: DateTime<Utc>,
+    },
+    /// The outcome of one [`Outbound::Send`]; sent exactly once per draft.
+    SendResult {
+        draft_id: i64,
+        result: Result<(), SendRejection>,
+    },
+}
+
+/// Connection state, shown to the operator beside the platform's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdapterStatus {
+    Connecting,
+    /// Connected and logged in; sends are possible.
+    Connected,
+    /// Connected without an account (or after a revoked token): reading works,
+    /// sending does not.
+    ReadOnly {
+        reason: String,
+    },
+    /// Lost the connection; the next attempt starts in `in_s` seconds.
+    Reconnecting {
+        in_s: u64,
+        reason: String,
+    },
+    /// Given up on (the channel or connection); needs the operator.
+    Down {
+        reason: String,
+    },
+}
+
+impl fmt::Display for AdapterStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdapterStatus::Connecting => f.write_str("connecting"),
+            AdapterStatus::Connected => f.write_str("connected"),
+            AdapterStatus::ReadOnly { reason } => write!(f, "read-only: {reason}"),
+            AdapterStatus::Reconnecting { in_s, reason } => {
+                write!(f, "reconnecting in {in_s} s: {reason}")
+            }
+            AdapterStatus::Down { reason } => write!(f, "down: {reason}"),
+        }
+    }
+}
+
+/// The kinds of platform notices the core and the console tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoticeKind {
+    /// We sent too fast.
+    RateLimited,
+    /// We sent the same text twice within 30 s.
+    Duplicate,
+    /// We sent faster than the channel's slow mode allows.
+    SlowMode,
+    /// Our account is banned or timed out in the channel.
+    Banned,
+    /// The login was refused (bad or revoked token).
+    AuthFailed,
+    /// The channel is suspended, unavailable or similar.
+    ChannelUnavailable,
+    /// Anything else the platform said.
+    Other,
+}
+
+/// Which kind of subscription event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubKind {
+    Sub,
+    Resub,
+    /// One gifted sub to `recipient`.
+    Gift,
+    /// A batch of gifts to random viewers (`count`).
+    MysteryGift,
+    /// A gifted sub turned into a paid one.
+    GiftUpgrade,
+}
+
+/// Why a send did not reach chat. Never retried blindly: the operator decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendRejection {
+    /// Refused before the wire: empty, too long, or a command ("/", ".").
+    Refused(String),
+    /// The same text went to that channel less than 30 s ago.
+    Duplicate,
+    /// The platform said we were too fast (rate limit or slow mode).
+    RateLimited(String),
+    /// Our account may not speak in that channel.
+    Banned(String),
+    /// Connected without an account.
+    ReadOnly,
+    /// The channel is not one this adapter joined.
+    UnknownChannel(String),
+    /// The connection dropped before the platform confirmed the send.
+    ConnectionLost,
+    /// Any other platform refusal, with its text.
+    Platform(String),
+}
+
+impl fmt::Display for SendRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendRejection::Refused(why) => write!(f, "refused: {why}"),
+            SendRejection::Duplicate => {
+                f.write_str("identical to a message sent less than 30 s ago; edit it")
+            }
+            SendRejection::RateLimited(t) => write!(f, "rate limited: {t}"),
+            SendRejection::Banned(t) => write!(f, "banned: {t}"),
+            SendRejection::ReadOnly => f.write_str("read-only: log in to send"),
+            SendRejection::UnknownChannel(c) => write!(f, "not joined to channel {c:?}"),
+            SendRejection::ConnectionLost => {
+                f.write_str("connection lost before the platform confirmed; not retried")
+            }
+            SendRejection::Platform(t) => write!(f, "platform refused: {t}"),
+        }
+    }
+}
+
+/// What the core asks an adapter to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// Post `text` in `channel`, optionally as a reply to a platform message id.
+    /// Answered by exactly one [`Inbound::SendResult`] with the same `draft_id`.
+    Send {
+        draft_id: i64,
+        channel: String,
+        text: String,
+        reply_to: Option<String>,
+    },
+}
+
+/// What the runtime needs from every platform adapter: which platform it
+/// serves, and a task body that owns its connection until `cancel` fires,
+/// reporting into `inbound` and taking sends from `outbound`. It never
+/// returns early on a platform failure (that is a status, then a reconnect).
+pub trait PlatformAdapter: Send + 'static {
+    fn platform(&self) -> Platform;
+
+    fn run(
+        self: Box<Self>,
+        inbound: mpsc::Sender<Inbound>,
+        outbound: mpsc::Receiver<Outbound>,
+        cancel: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// The sending side of a running adapter.
+#[derive(Debug, Clone)]
+pub struct AdapterHandle {
+    pub platform: Platform,
+    pub outbound: mpsc::Sender<Outbound>,
+}
+
+/// Spawns any adapter on the current runtime with a bounded outbound queue.
+pub fn spawn_adapter(
+    adapter: Box<dyn PlatformAdapter>,
+    inbound: mpsc::Sender<Inbound>,
+    cancel: CancellationToken,
+    outbound_capacity: usize,
+) -> (AdapterHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(outbound_capacity.max(1));
+    let platform = adapter.platform();
+    let task = tokio::spawn(adapter.run(inbound, rx, cancel));
+    (
+        AdapterHandle {
+            platform,
+            outbound: tx,
+        },
+        task,
+    )
+}

@@ -1,0 +1,846 @@
+//! The supervised Twitch connection: connect, log in (or read anonymously),
+//! join, read and map, answer PING, send through the [`SendGate`], and on any
+//! loss back off (capped, jittered, exponential) and reconnect, reporting each
+//! step to the operator as [`Inbound::Status`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use either::Either;
+use futures_util::{SinkExt, StreamExt};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use twitch_irc::message::{IRCMessage, IRCTags};
+use twitch_irc::transport::Transport as _;
+
+use super::connect::{Endpoint, connect};
+use super::map::map_irc_message;
+use super::send::{SendGate, SendLimits, clean_outgoing};
+use crate::adapters::{AdapterStatus, Inbound, NoticeKind, Outbound, SendRejection};
+use crate::auth::{CredentialSource, Credentials};
+use crate::model::Platform;
+use crate::secret::Secret;
+
+const P: Platform = Platform::Twitch;
+
+/// Twitch lets an account join 20 channels per 10 s.
+const JOIN_CHUNK: usize = 20;
+const JOIN_PAUSE: Duration = Duration::from_secs(11);
+/// After a `msg_ratelimit` NOTICE, stop sending for this long.
+const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(30);
+
+/// Reconnect timing: `initial * 2^attempt`, capped at `max`, then a uniform
+/// pick in `[d/2, d]` so many clients do not reconnect in lockstep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before attempt `attempt` (0-based).
+    pub fn delay(&self, attempt: u32, rng: &mut ChaCha8Rng) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
+        let full = self.initial.saturating_mul(factor).min(self.max);
+        let half = full / 2;
+        half + full.saturating_sub(half).mul_f64(rng.random::<f64>())
+    }
+}
+
+/// Everything the adapter needs to run.
+#[derive(Debug, Clone)]
+pub struct TwitchOptions {
+    /// Channel logins without `#`, lower case.
+    pub channels: Vec<String>,
+    pub endpoint: Endpoint,
+    pub limits: SendLimits,
+    pub backoff: Backoff,
+    /// Send our own PING after this long without any line from the server.
+    pub ping_interval: Duration,
+    /// Give the connection up when a PING stays unanswered this long.
+    pub pong_timeout: Duration,
+    /// Time to open the socket and to be welcomed after logging in.
+    pub connect_timeout: Duration,
+    /// How often the token is checked with `/oauth2/validate`.
+    pub validate_every: Duration,
+    /// A send with neither USERSTATE nor NOTICE after this long counts as sent
+    /// (Twitch reports failures, not successes, reliably).
+    pub confirm_timeout: Duration,
+    /// Sends waiting for the rate limiter; more are refused at once.
+    pub max_pending_sends: usize,
+    /// A send still queued after this long (connection down) is given up.
+    pub max_send_wait: Duration,
+    /// Seeds the backoff jitter and the anonymous nick.
+    pub seed: u64,
+}
+
+impl TwitchOptions {
+    /// From the `[twitch]` keys `channels`, `irc_addr` and `tls`, validated
+    /// (plain text only to loopback, see [`super::validate_transport`]).
+    pub fn from_config(
+        channels: &[String],
+        irc_addr: &str,
+        tls: bool,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let endpoint = Endpoint::from_config(irc_addr, tls)?;
+        Ok(Self::new(channels.to_vec(), endpoint))
+    }
+
+    /// From the `[twitch]` config section.
+    pub fn from_twitch_config(
+        c: &crate::config::TwitchConfig,
+    ) -> Result<Self, crate::config::ConfigError> {
+        Self::from_config(&c.channels, &c.irc_addr, c.tls)
+    }
+
+    pub fn new(channels: Vec<String>, endpoint: Endpoint) -> Self {
+        Self {
+            channels: channels
+                .into_iter()
+                .map(|c| c.trim().trim_start_matches('#').to_ascii_lowercase())
+                .filter(|c| {
+                    // A name with a comma or space would smuggle extra
+                    // channels or commands into the JOIN line.
+                    let ok = !c.is_empty()
+                        && c.len() <= 25
+                        && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    if !ok {
+                        tracing::warn!(target: "clank::twitch", channel = %c, "not a Twitch channel name; skipped");
+                    }
+                    ok
+                })
+                .collect(),
+            endpoint,
+            limits: SendLimits::default(),
+            backoff: Backoff::default(),
+            ping_interval: Duration::from_secs(60),
+            pong_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(15),
+            validate_every: Duration::from_secs(3600),
+            confirm_timeout: Duration::from_secs(10),
+            max_pending_sends: 64,
+            max_send_wait: Duration::from_secs(120),
+            seed: 0,
+        }
+    }
+}
+
+/// The typed handle the core sends drafts through.
+#[derive(Debug, Clone)]
+pub struct TwitchHandle {
+    tx: mpsc::Sender<Outbound>,
+}
+
+/// The adapter task has ended (shutdown); the send was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the Twitch adapter has stopped")]
+pub struct AdapterGone;
+
+impl TwitchHandle {
+    /// Queues a draft; its outcome arrives as [`Inbound::SendResult`].
+    pub async fn send(
+        &self,
+        draft_id: i64,
+        channel: &str,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> Result<(), AdapterGone> {
+        self.tx
+            .send(Outbound::Send {
+                draft_id,
+                channel: channel.trim_start_matches('#').to_ascii_lowercase(),
+                text: text.to_string(),
+                reply_to: reply_to.map(str::to_string),
+            })
+            .await
+            .map_err(|_| AdapterGone)
+    }
+
+    /// The raw sender, for a runtime that routes [`Outbound`] itself.
+    pub fn sender(&self) -> mpsc::Sender<Outbound> {
+        self.tx.clone()
+    }
+}
+
+/// The Twitch adapter as a [`crate::adapters::PlatformAdapter`].
+pub struct TwitchAdapter {
+    pub options: TwitchOptions,
+    pub credentials: Option<Arc<dyn CredentialSource>>,
+}
+
+impl crate::adapters::PlatformAdapter for TwitchAdapter {
+    fn platform(&self) -> Platform {
+        P
+    }
+
+    fn run(
+        self: Box<Self>,
+        inbound: mpsc::Sender<Inbound>,
+        outbound: mpsc::Receiver<Outbound>,
+        cancel: CancellationToken,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(run(
+            self.options,
+            self.credentials,
+            inbound,
+            outbound,
+            cancel,
+        ))
+    }
+}
+
+/// Starts the adapter on the current tokio runtime.
+pub fn spawn(
+    options: TwitchOptions,
+    credentials: Option<Arc<dyn CredentialSource>>,
+    inbound: mpsc::Sender<Inbound>,
+    cancel: CancellationToken,
+) -> (TwitchHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(options.max_pending_sends.max(1));
+    let task = tokio::spawn(run(options, credentials, inbound, rx, cancel));
+    (TwitchHandle { tx }, task)
+}
+
+/// Runs the adapter until `cancel` fires or the core drops its receiver.
+pub async fn run(
+    options: TwitchOptions,
+    credentials: Option<Arc<dyn CredentialSource>>,
+    inbound: mpsc::Sender<Inbound>,
+    outbound: mpsc::Receiver<Outbound>,
+    cancel: CancellationToken,
+) {
+    let rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let mut adapter = Adapter {
+        gate: SendGate::new(options.limits),
+        known: options.channels.iter().cloned().collect(),
+        opts: options,
+        creds: credentials,
+        read_only_reason: None,
+        tx: inbound,
+        rx: outbound,
+        rx_open: true,
+        cancel,
+        pending: VecDeque::new(),
+        rng,
+        paused_until: None,
+    };
+    if adapter.creds.is_none() {
+        adapter.read_only_reason = Some("no Twitch login; run `clank login twitch` to send".into());
+    }
+    adapter.supervise().await;
+}
+
+struct PendingSend {
+    draft_id: i64,
+    channel: String,
+    text: String,
+    reply_to: Option<String>,
+    queued_at: Instant,
+}
+
+enum SessionEnd {
+    /// Shutdown or the core went away.
+    Stop,
+    /// Socket loss, PING timeout, connect failure.
+    Lost(String),
+    /// The server asked us to reconnect.
+    ReconnectRequested,
+    /// The server refused the login.
+    AuthFailed(String),
+    /// Hourly validation says the token is gone and refresh failed.
+    TokenRevoked(String),
+}
+
+struct Adapter {
+    opts: TwitchOptions,
+    creds: Option<Arc<dyn CredentialSource>>,
+    /// Set when running without a usable login.
+    read_only_reason: Option<String>,
+    tx: mpsc::Sender<Inbound>,
+    rx: mpsc::Receiver<Outbound>,
+    rx_open: bool,
+    cancel: CancellationToken,
+    gate: SendGate,
+    known: std::collections::HashSet<String>,
+    pending: VecDeque<PendingSend>,
+    rng: ChaCha8Rng,
+    paused_until: Option<Instant>,
+}
+
+fn cmd(command: &str, params: &[&str]) -> IRCMessage {
+    IRCMessage::new_simple(
+        command.to_string(),
+        params.iter().map(|p| p.to_string()).collect(),
+    )
+}
+
+/// Logged in, or reading anonymously.
+struct Login {
+    nick: String,
+    pass: Option<Secret>,
+}
+
+impl Adapter {
+    async fn emit(&self, ev: Inbound) -> bool {
+        self.tx.send(ev).await.is_ok()
+    }
+
+    async fn status(&self, channel: Option<String>, status: AdapterStatus) -> bool {
+        tracing::info!(target: "clank::twitch", channel = channel.as_deref().unwrap_or("*"), %status, "twitch status");
+        self.emit(Inbound::Status {
+            platform: P,
+            channel,
+            status,
+        })
+        .await
+    }
+
+    async fn result(&self, draft_id: i64, result: Result<(), SendRejection>) -> bool {
+        if let Err(why) = &result {
+            tracing::info!(target: "clank::twitch", draft_id, %why, "send rejected");
+        }
+        self.emit(Inbound::SendResult { draft_id, result }).await
+    }
+
+    async fn supervise(&mut self) {
+        let mut attempt: u32 = 0;
+        let mut auth_failures: u32 = 0;
+        loop {
+            let started = Instant::now();
+            let (end, welcomed) = self.session().await;
+            if welcomed {
+                // The server accepted the login: a later refusal is a new streak.
+                auth_failures = 0;
+                if started.elapsed() >= Duration::from_secs(60) {
+                    attempt = 0;
+                }
+            }
+            let (reason, jittered) = match end {
+                SessionEnd::Stop => return,
+                SessionEnd::ReconnectRequested => (
+                    "the server asked to reconnect".to_string(),
+                    self.opts.backoff.delay(0, &mut self.rng),
+                ),
+                SessionEnd::Lost(reason) => {
+                    let d = self.opts.backoff.delay(attempt, &mut self.rng);
+                    attempt = attempt.saturating_add(1);
+                    (reason, d)
+                }
+                SessionEnd::AuthFailed(text) => {
+                    auth_failures += 1;
+                    // One refresh per failure streak; a token Twitch still
+                    // refuses after that drops us to read-only, never to a loop.
+                    let failed = match (&self.creds, auth_failures) {
+                        (Some(src), 1) => src.refresh_after_failure().await.err(),
+                        (Some(_), _) => Some(crate::auth::AuthError::Revoked),
+                        (None, _) => None,
+                    };
+                    if let Some(err) = failed {
+                        self.drop_to_read_only(format!("Twitch refused the login ({text}): {err}"))
+                            .await;
+                    }
+                    (
+                        format!("login refused: {text}"),
+                        self.opts.backoff.delay(0, &mut self.rng),
+                    )
+                }
+                SessionEnd::TokenRevoked(reason) => {
+                    self.drop_to_read_only(reason.clone()).await;
+                    (reason, self.opts.backoff.delay(0, &mut self.rng))
+                }
+            };
+            let in_s = jittered.as_secs_f64().ceil() as u64;
+            if !self
+                .status(None, AdapterStatus::Reconnecting { in_s, reason })
+                .await
+            {
+                return;
+            }
+            if !self.wait(Instant::now() + jittered).await {
+                return;
+            }
+        }
+    }
+
+    async fn drop_to_read_only(&mut self, reason: String) {
+        tracing::warn!(target: "clank::twitch", %reason, "dropping to read-only");
+        self.creds = None;
+        self.read_only_reason = Some(reason);
+        let pending: Vec<_> = self.pending.drain(..).collect();
+        for p in pending {
+            self.result(p.draft_id, Err(SendRejection::ReadOnly)).await;
+        }
+    }
+
+    /// Gives up queued sends that waited longer than `max_send_wait`.
+    /// `false` = stop.
+    async fn expire_pending(&mut self) -> bool {
+        let now = Instant::now();
+        while let Some(p) = self.pending.front() {
+            if now.saturating_duration_since(p.queued_at) < self.opts.max_send_wait {
+                break;
+            }
+            let draft_id = p.draft_id;
+            self.pending.pop_front();
+            let why = SendRejection::RateLimited(format!(
+                "not sent within {} s; not retried",
+                self.opts.max_send_wait.as_secs()
+            ));
+            if !self.result(draft_id, Err(why)).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sleeps until `until` while still taking (or refusing) sends.
+    /// `false` = stop.
+    async fn wait(&mut self, until: Instant) -> bool {
+        loop {
+            let expiry = self
+                .pending
+                .front()
+                .map(|p| p.queued_at + self.opts.max_send_wait);
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return false,
+                _ = sleep_until(until) => return self.expire_pending().await,
+                _ = sleep_until(expiry.unwrap_or(until)), if expiry.is_some() => {
+                    if !self.expire_pending().await { return false }
+                }
+                cmd = self.rx.recv(), if self.rx_open && self.pending.len() < self.opts.max_pending_sends => {
+                    match cmd {
+                        Some(cmd) => if !self.accept(cmd).await { return false },
+                        None => self.rx_open = false,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes one outbound command: refuses what can never be sent, queues the rest.
+    async fn accept(&mut self, cmd: Outbound) -> bool {
+        let Outbound::Send {
+            draft_id,
+            channel,
+            text,
+            reply_to,
+        } = cmd;
+        let checked = if self.read_only_reason.is_some() {
+            Err(SendRejection::ReadOnly)
+        } else if !self.known.contains(&channel) {
+            Err(SendRejection::UnknownChannel(channel.clone()))
+        } else {
+            clean_outgoing(&text).and_then(|t| {
+                self.gate
+                    .check_duplicate(&channel, &t, Instant::now())
+                    .map(|()| t)
+            })
+        };
+        match checked {
+            Ok(text) => {
+                self.pending.push_back(PendingSend {
+                    draft_id,
+                    channel,
+                    text,
+                    reply_to,
+                    queued_at: Instant::now(),
+                });
+                true
+            }
+            Err(why) => self.result(draft_id, Err(why)).await,
+        }
+    }
+
+    async fn login(&mut self) -> Result<Login, SessionEnd> {
+        if let Some(src) = self.creds.clone() {
+            match src.credentials().await {
+                Ok(Credentials { login, token }) => {
+                    let raw = token.expose();
+                    let pass = if raw.starts_with("oauth:") {
+                        token.clone()
+                    } else {
+                        Secret::new(format!("oauth:{raw}"))
+                    };
+                    return Ok(Login {
+                        nick: login.to_ascii_lowercase(),
+                        pass: Some(pass),
+                    });
+                }
+                Err(e) if e.needs_login() => {
+                    self.drop_to_read_only(e.to_string()).await;
+                }
+                Err(e) => return Err(SessionEnd::Lost(e.to_string())),
+            }
+        }
+        let n: u32 = self.rng.random_range(10_000..100_000);
+        Ok(Login {
+            nick: format!("justinfan{n}"),
+            pass: None,
+        })
+    }
+
+    /// One connection, from connect to loss. Returns why it ended and
+    /// whether the server welcomed us.
+    async fn session(&mut self) -> (SessionEnd, bool) {
+        if !self.status(None, AdapterStatus::Connecting).await {
+            return (SessionEnd::Stop, false);
+        }
+        let login = match self.login().await {
+            Ok(l) => l,
+            Err(end) => return (end, false),
+        };
+        let timeout = self.opts.connect_timeout;
+        let transport = tokio::select! {
+            _ = self.cancel.cancelled() => return (SessionEnd::Stop, false),
+            r = tokio::time::timeout(timeout, connect(self.opts.endpoint.clone())) => match r {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => return (SessionEnd::Lost(format!("cannot connect to {}:{}: {e}", self.opts.endpoint.host, self.opts.endpoint.port)), false),
+                Err(_) => return (SessionEnd::Lost(format!("connecting to {}:{} timed out", self.opts.endpoint.host, self.opts.endpoint.port)), false),
+            }
+        };
+        let (mut incoming, mut outgoing) = transport.split();
+
+        let mut hello = vec![cmd("CAP", &["REQ", "twitch.tv/tags twitch.tv/commands"])];
+        if let Some(pass) = &login.pass {
+            hello.push(cmd("PASS", &[pass.expose()]));
+        }
+        hello.push(cmd("NICK", &[&login.nick]));
+        for m in hello {
+            if let Err(e) = outgoing.send(m).await {
+                return (SessionEnd::Lost(format!("write failed: {e}")), false);
+            }
+        }
+        let authed = login.pass.is_some();
+
+        let mut welcomed = false;
+        let mut welcome_deadline = Some(Instant::now() + timeout);
+        let mut join_queue: VecDeque<String> = VecDeque::new();
+        let mut next_join = Instant::now();
+        let mut last_rx = Instant::now();
+        let mut ping_sent: Option<Instant> = None;
+        let mut next_validate = Instant::now() + self.opts.validate_every;
+        let mut in_flight: HashMap<String, VecDeque<(i64, Instant)>> = HashMap::new();
+        let mut joined_status: std::collections::HashSet<String> = Default::default();
+
+        let end = loop {
+            let now = Instant::now();
+            // The next moment something is due without any input.
+            let ping_due = match ping_sent {
+                None => last_rx + self.opts.ping_interval,
+                Some(at) => at + self.opts.pong_timeout,
+            };
+            let confirm_due = in_flight
+                .values()
+                .filter_map(|q| q.front().map(|(_, at)| *at + self.opts.confirm_timeout))
+                .min();
+            let can_send = welcomed && authed && !self.pending.is_empty();
+            let send_due = if can_send {
+                self.next_send_at(now)
+            } else {
+                None
+            };
+            let far = now + Duration::from_secs(86_400);
+
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break SessionEnd::Stop,
+                line = incoming.next() => {
+                    let irc = match line {
+                        None => break SessionEnd::Lost("the server closed the connection".into()),
+                        Some(Err(Either::Left(e))) => break SessionEnd::Lost(format!("read failed: {e}")),
+                        Some(Err(Either::Right(e))) => {
+                            tracing::warn!(target: "clank::twitch", error = %e, "unparsable IRC line skipped");
+                            continue;
+                        }
+                        Some(Ok(irc)) => irc,
+                    };
+                    last_rx = Instant::now();
+                    ping_sent = None;
+                    match irc.command.as_str() {
+                        "PING" => {
+                            let pong = IRCMessage::new_simple("PONG".into(), irc.params.clone());
+                            if let Err(e) = outgoing.send(pong).await {
+                                break SessionEnd::Lost(format!("write failed: {e}"));
+                            }
+                            continue;
+                        }
+                        "PONG" => continue,
+                        "RECONNECT" => break SessionEnd::ReconnectRequested,
+                        "001" => {
+                            welcomed = true;
+                            welcome_deadline = None;
+                            let st = if authed {
+                                AdapterStatus::Connected
+                            } else {
+                                AdapterStatus::ReadOnly {
+                                    reason: self.read_only_reason.clone().unwrap_or_else(|| "anonymous".into()),
+                                }
+                            };
+                            if !self.status(None, st).await {
+                                break SessionEnd::Stop;
+                            }
+                            join_queue = self.opts.channels.iter().cloned().collect();
+                            next_join = Instant::now();
+                            next_validate = Instant::now() + self.opts.validate_every;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    let events = match map_irc_message(irc, Utc::now()) {
+                        Ok(ev) => ev,
+                        Err(why) => {
+                            tracing::warn!(target: "clank::twitch", %why, "IRC line not mapped");
+                            continue;
+                        }
+                    };
+                    let mut stop = None;
+                    for ev in events {
+                        match &ev {
+                            Inbound::Notice { kind: NoticeKind::AuthFailed, text, channel: None, .. } => {
+                                stop = Some(SessionEnd::AuthFailed(text.clone()));
+                            }
+                            Inbound::Notice { kind, text, channel: Some(ch), .. } => {
+                                let ch = ch.clone();
+                                let rejection = match kind {
+                                    NoticeKind::Duplicate => Some(SendRejection::Duplicate),
+                                    NoticeKind::RateLimited | NoticeKind::SlowMode => Some(SendRejection::RateLimited(text.clone())),
+                                    NoticeKind::Banned => Some(SendRejection::Banned(text.clone())),
+                                    _ => None,
+                                };
+                                if *kind == NoticeKind::RateLimited {
+                                    self.paused_until = Some(Instant::now() + RATE_LIMIT_PAUSE);
+                                }
+                                let rejection = rejection.or_else(|| {
+                                    // Other msg_* notices right after a send are its refusal
+                                    // (followers-only, emote-only, ...).
+                                    in_flight.get(&ch).is_some_and(|q| !q.is_empty()).then(|| SendRejection::Platform(text.clone()))
+                                });
+                                if let Some(r) = rejection
+                                    && let Some((draft_id, _)) = in_flight.get_mut(&ch).and_then(VecDeque::pop_front)
+                                    && !self.result(draft_id, Err(r)).await
+                                {
+                                    stop = Some(SessionEnd::Stop);
+                                }
+                                let channel_status = match kind {
+                                    NoticeKind::ChannelUnavailable => Some(AdapterStatus::Down { reason: text.clone() }),
+                                    NoticeKind::Banned => Some(AdapterStatus::ReadOnly { reason: text.clone() }),
+                                    _ => None,
+                                };
+                                if let Some(st) = channel_status
+                                    && !self.status(Some(ch.clone()), st).await
+                                {
+                                    stop = Some(SessionEnd::Stop);
+                                }
+                            }
+                            Inbound::SelfState { channel, privileged, .. } => {
+                                self.gate.set_privileged(channel, *privileged);
+                                if let Some((draft_id, _)) = in_flight.get_mut(channel).and_then(VecDeque::pop_front)
+                                    && !self.result(draft_id, Ok(())).await
+                                {
+                                    stop = Some(SessionEnd::Stop);
+                                }
+                            }
+                            Inbound::RoomState { channel, slow_mode_s, .. } => {
+                                if let Some(s) = slow_mode_s {
+                                    self.gate.set_slow_mode(channel, *s);
+                                }
+                                // The first ROOMSTATE after JOIN means the join worked.
+                                if joined_status.insert(channel.clone()) {
+                                    let st = if authed { AdapterStatus::Connected } else {
+                                        AdapterStatus::ReadOnly { reason: self.read_only_reason.clone().unwrap_or_else(|| "anonymous".into()) }
+                                    };
+                                    if !self.status(Some(channel.clone()), st).await {
+                                        stop = Some(SessionEnd::Stop);
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                        if !self.emit(ev).await {
+                            stop = Some(SessionEnd::Stop);
+                        }
+                    }
+                    if let Some(end) = stop {
+                        break end;
+                    }
+                }
+                cmd = self.rx.recv(), if self.rx_open && self.pending.len() < self.opts.max_pending_sends => {
+                    match cmd {
+                        Some(cmd) => if !self.accept(cmd).await { break SessionEnd::Stop },
+                        None => self.rx_open = false,
+                    }
+                }
+                _ = sleep_until(send_due.unwrap_or(far)), if send_due.is_some() => {
+                    match self.send_next(&mut outgoing, &mut in_flight).await {
+                        Ok(true) => {}
+                        Ok(false) => break SessionEnd::Stop,
+                        Err(e) => break SessionEnd::Lost(e),
+                    }
+                }
+                _ = sleep_until(next_join), if welcomed && !join_queue.is_empty() => {
+                    let n = join_queue.len().min(JOIN_CHUNK);
+                    let list: Vec<String> = join_queue.drain(..n).map(|c| format!("#{c}")).collect();
+                    if let Err(e) = outgoing.send(cmd("JOIN", &[&list.join(",")])).await {
+                        break SessionEnd::Lost(format!("write failed: {e}"));
+                    }
+                    next_join = Instant::now() + JOIN_PAUSE;
+                }
+                _ = sleep_until(ping_due) => {
+                    if ping_sent.is_some() {
+                        break SessionEnd::Lost(format!("no answer to PING within {} s", self.opts.pong_timeout.as_secs()));
+                    }
+                    if let Err(e) = outgoing.send(cmd("PING", &["tmi.twitch.tv"])).await {
+                        break SessionEnd::Lost(format!("write failed: {e}"));
+                    }
+                    ping_sent = Some(Instant::now());
+                }
+                _ = sleep_until(welcome_deadline.unwrap_or(far)), if welcome_deadline.is_some() => {
+                    break SessionEnd::Lost("the server did not welcome the login in time".into());
+                }
+                _ = sleep_until(confirm_due.unwrap_or(far)), if confirm_due.is_some() => {
+                    let now = Instant::now();
+                    let mut done = Vec::new();
+                    for q in in_flight.values_mut() {
+                        while q.front().is_some_and(|(_, at)| *at + self.opts.confirm_timeout <= now) {
+                            if let Some((id, _)) = q.pop_front() { done.push(id); }
+                        }
+                    }
+                    for id in done {
+                        if !self.result(id, Ok(())).await { return (SessionEnd::Stop, welcomed); }
+                    }
+                }
+                _ = sleep_until(next_validate), if welcomed && authed => {
+                    next_validate = Instant::now() + self.opts.validate_every;
+                    if let Some(src) = self.creds.clone() {
+                        match src.validate().await {
+                            Ok(()) => {}
+                            Err(e) if e.needs_login() => break SessionEnd::TokenRevoked(e.to_string()),
+                            Err(e) => tracing::warn!(target: "clank::twitch", error = %e, "token validation failed; will retry"),
+                        }
+                    }
+                }
+            }
+        };
+        // Sends written but not confirmed may or may not have arrived; the
+        // operator decides, we never resend on our own.
+        for q in in_flight.into_values() {
+            for (id, _) in q {
+                if !self.result(id, Err(SendRejection::ConnectionLost)).await {
+                    return (SessionEnd::Stop, welcomed);
+                }
+            }
+        }
+        (end, welcomed)
+    }
+
+    /// When the front of the queue may go out, or `None` when nothing waits.
+    fn next_send_at(&self, now: Instant) -> Option<Instant> {
+        self.pending.front()?;
+        Some(match self.paused_until {
+            Some(t) if t > now => t,
+            _ => now,
+        })
+    }
+
+    /// Writes the next queued send if the gate allows; else leaves it queued
+    /// (the gate's answer sets the next attempt). `Ok(false)` = stop.
+    async fn send_next(
+        &mut self,
+        outgoing: &mut <super::connect::Transport as twitch_irc::transport::Transport>::Outgoing,
+        in_flight: &mut HashMap<String, VecDeque<(i64, Instant)>>,
+    ) -> Result<bool, String> {
+        let now = Instant::now();
+        // Drop sends that waited too long while disconnected or throttled.
+        if !self.expire_pending().await {
+            return Ok(false);
+        }
+        let Some(front) = self.pending.front() else {
+            return Ok(true);
+        };
+        if let Err(why) = self.gate.check_duplicate(&front.channel, &front.text, now) {
+            let id = front.draft_id;
+            self.pending.pop_front();
+            return Ok(self.result(id, Err(why)).await);
+        }
+        if let Err(ready) = self.gate.try_acquire(&front.channel, now) {
+            self.paused_until = Some(ready);
+            return Ok(true);
+        }
+        let Some(p) = self.pending.pop_front() else {
+            return Ok(true);
+        };
+        let mut tags = IRCTags::new();
+        if let Some(parent) = p.reply_to.as_ref().filter(|r| !r.is_empty()) {
+            tags.0.insert("reply-parent-msg-id".into(), parent.clone());
+        }
+        let msg = IRCMessage::new(
+            tags,
+            None,
+            "PRIVMSG".into(),
+            vec![format!("#{}", p.channel), p.text.clone()],
+        );
+        outgoing
+            .send(msg)
+            .await
+            .map_err(|e| format!("write failed: {e}"))?;
+        self.gate.record_sent(&p.channel, &p.text, now);
+        in_flight
+            .entry(p.channel.clone())
+            .or_default()
+            .push_back((p.draft_id, now));
+        tracing::debug!(target: "clank::twitch", draft_id = p.draft_id, channel = %p.channel, "sent");
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_are_normalised_and_odd_ones_dropped() {
+        let ep = Endpoint::from_config("127.0.0.1:6667", false).unwrap();
+        let o = TwitchOptions::new(
+            vec![
+                "#MikaVT".into(),
+                "a,b".into(),
+                "x y".into(),
+                "".into(),
+                "ok_1".into(),
+            ],
+            ep,
+        );
+        assert_eq!(o.channels, vec!["mikavt", "ok_1"]);
+    }
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let b = Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for attempt in 0..30 {
+            let full = Duration::from_secs(1u64 << attempt.min(10)).min(b.max);
+            let d = b.delay(attempt, &mut rng);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+        let a: Vec<_> = (0..5).map(|_| b.delay(6, &mut rng)).collect();
+        assert!(a.windows(2).any(|w| w[0] != w[1]), "jittered: {a:?}");
+    }
+}

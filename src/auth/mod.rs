@@ -1,0 +1,105 @@
+//! Platform logins: Twitch's OAuth device code flow, token refresh and
+//! validation ([`oauth`]), tokens encrypted at rest ([`vault`]), and the
+//! [`CredentialSource`] an adapter asks for a fresh token. Tokens are
+//! [`Secret`]s: they never reach a log, a `Debug` print or an error.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::secret::Secret;
+
+pub mod oauth;
+pub mod persist;
+pub mod vault;
+
+pub use oauth::TokenSink;
+pub use oauth::{DeviceCode, OAuthClient, TwitchAuth, device_login};
+pub use persist::{
+    KEY_FILE_NAME, LoginStoreError, StoreSink, key_path, load_token, save_token, twitch_credentials,
+};
+pub use vault::{SealedToken, TokenVault, VaultError};
+
+/// Scopes clank asks Twitch for: read and write chat.
+pub const TWITCH_SCOPES: &[&str] = &["chat:read", "chat:edit"];
+
+/// An OAuth token pair as Twitch issued it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    pub access: Secret,
+    /// Single use on Twitch: every refresh returns a new one, which must be stored.
+    pub refresh: Option<Secret>,
+    /// When the access token stops working, if Twitch said.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    /// The account's login name, from `/oauth2/validate`.
+    pub login: Option<String>,
+}
+
+/// A login name and token for the IRC `PASS`/`NICK` lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credentials {
+    pub login: String,
+    pub token: Secret,
+}
+
+/// What can go wrong while logging in or keeping a token fresh. Texts never
+/// contain a token.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AuthError {
+    #[error("the Twitch login was denied in the browser")]
+    Denied,
+    #[error(
+        "the device code expired before the login was confirmed; run `clank login twitch` again"
+    )]
+    Expired,
+    #[error(
+        "Twitch no longer accepts the saved token (revoked or expired); run `clank login twitch` again"
+    )]
+    Revoked,
+    #[error("no Twitch login saved; run `clank login twitch` (reading works without one)")]
+    NotLoggedIn,
+    #[error("cannot reach Twitch's OAuth service: {0}")]
+    Network(String),
+    #[error("unexpected answer from Twitch's OAuth service: {0}")]
+    Protocol(String),
+    #[error("cannot save the token: {0}")]
+    Persist(String),
+}
+
+impl AuthError {
+    /// True when only a new `clank login` helps (no point in retrying).
+    pub fn needs_login(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Denied | AuthError::Expired | AuthError::Revoked | AuthError::NotLoggedIn
+        )
+    }
+}
+
+/// Where an adapter gets its login from. Implemented by [`TwitchAuth`];
+/// tests can use [`StaticCredentials`].
+#[async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// A token good for at least a few minutes (refreshed first if needed).
+    async fn credentials(&self) -> Result<Credentials, AuthError>;
+    /// The platform refused the token: refresh it now, once.
+    async fn refresh_after_failure(&self) -> Result<Credentials, AuthError>;
+    /// Periodic check that the token still works (Twitch asks for hourly).
+    async fn validate(&self) -> Result<(), AuthError>;
+}
+
+/// A fixed login, for tests and for a token given on the command line.
+pub struct StaticCredentials(pub Credentials);
+
+#[async_trait]
+impl CredentialSource for StaticCredentials {
+    async fn credentials(&self) -> Result<Credentials, AuthError> {
+        Ok(self.0.clone())
+    }
+    async fn refresh_after_failure(&self) -> Result<Credentials, AuthError> {
+        Err(AuthError::Revoked)
+    }
+    async fn validate(&self) -> Result<(), AuthError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,302 @@
+//! One draft from goal to safe text: the channel's recent chat from the store,
+//! the prompt, the LLM stream (each token reported as it comes), the output
+//! gate and platform formatting; a marked fallback when the LLM fails. Also the
+//! pipeline's log events (draft, sent, blocked, withdrawn, decision, agent).
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::chatlog::format_time;
+use crate::engine::filter::ContentFilter;
+use crate::model::{ChatMessage, Platform, Priority};
+use crate::reply::context::{Goal, Guidance, Persona, PromptInput, build_prompt};
+use crate::reply::format::{Blocked, Fallbacks, OutputPolicy, Target, make_safe};
+use crate::reply::llm::{LlmClient, LlmError};
+use crate::session::{DraftId, DraftSource};
+use crate::store::Store;
+
+/// Guidance shared between the agent integration (writer) and drafts (readers).
+pub type SharedGuidance = Arc<RwLock<Option<Guidance>>>;
+
+/// Something the reply side did, for the console's log and the JSON log.
+/// `text` is always exactly what would go (or went) on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum PipelineEvent {
+    Draft {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: DraftId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+        platform: Platform,
+        channel: String,
+        text: String,
+        source: DraftSource,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ttft_ms: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The auto policy's (or the operator's) verdict on a draft, with its reason.
+    Decision {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<DraftId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+        /// "send", "hold", "skip" or "approve".
+        action: String,
+        reason: String,
+    },
+    Sent {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: DraftId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+        platform: Platform,
+        channel: String,
+        text: String,
+    },
+    Blocked {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: DraftId,
+        why: String,
+    },
+    Withdrawn {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: DraftId,
+        why: String,
+    },
+    Expired {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: DraftId,
+    },
+    /// Context went to the agent; `guidance` is what came back, if anything.
+    AgentUpdate {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        reason: String,
+        context: serde_json::Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        guidance: Option<Guidance>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A sent reply went to the avatar; `status` is its answer.
+    Avatar {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: DraftId,
+        status: String,
+    },
+}
+
+fn ser_time<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*at))
+}
+
+/// What to draft.
+#[derive(Debug, Clone, PartialEq)]
+// Goals are made once per draft; boxing the message would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum DraftGoal {
+    Answer {
+        message: ChatMessage,
+        priority: Option<Priority>,
+    },
+    Unprompted {
+        platform: Platform,
+        channel: String,
+    },
+}
+
+impl DraftGoal {
+    pub fn platform(&self) -> Platform {
+        match self {
+            DraftGoal::Answer { message, .. } => message.platform,
+            DraftGoal::Unprompted { platform, .. } => *platform,
+        }
+    }
+
+    pub fn channel(&self) -> &str {
+        match self {
+            DraftGoal::Answer { message, .. } => &message.channel,
+            DraftGoal::Unprompted { channel, .. } => channel,
+        }
+    }
+
+    pub fn message(&self) -> Option<&ChatMessage> {
+        match self {
+            DraftGoal::Answer { message, .. } => Some(message),
+            DraftGoal::Unprompted { .. } => None,
+        }
+    }
+
+    pub fn priority(&self) -> Option<Priority> {
+        match self {
+            DraftGoal::Answer { priority, .. } => *priority,
+            DraftGoal::Unprompted { .. } => None,
+        }
+    }
+
+    pub fn target(&self) -> Target {
+        match self {
+            DraftGoal::Answer { message, .. } => Target::reply_to(message),
+            DraftGoal::Unprompted { platform, .. } => Target {
+                platform: *platform,
+                asker: None,
+            },
+        }
+    }
+}
+
+/// The channel settings and knobs one draft uses.
+#[derive(Debug, Clone)]
+pub struct DraftParams {
+    pub context_limit: u32,
+    /// The channel's model; `None` = the configured one.
+    pub model: Option<String>,
+    pub topic: Option<String>,
+    /// Picks the fallback and seeds the LLM, so replays repeat.
+    pub seed: u64,
+}
+
+/// How a draft ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftOutcome {
+    /// The safe text, or why none may be sent.
+    pub text: Result<String, Blocked>,
+    pub source: DraftSource,
+    /// Why the LLM gave no usable answer (then `source` is `Fallback`).
+    pub error: Option<String>,
+    pub time_to_first_token: Option<Duration>,
+    pub total: Duration,
+}
+
+/// Everything drafting needs that does not change per draft. Cheap to share.
+pub struct Drafter {
+    pub llm: Option<Arc<dyn LlmClient>>,
+    pub store: Store,
+    pub persona: Persona,
+    pub fallbacks: Fallbacks,
+    pub output: OutputPolicy,
+    pub filter: Arc<ContentFilter>,
+    pub token_budget: usize,
+    /// Deadline for one draft (the client's own deadline plus a margin).
+    pub timeout: Duration,
+    pub guidance: SharedGuidance,
+}
+
+impl Drafter {
+    /// The output gate with the content filter's blocked words.
+    pub fn make_safe(&self, text: &str, target: &Target) -> Result<String, Blocked> {
+        let filter = &self.filter;
+        make_safe(text, target, &self.output, &|s| filter.find_blocked_word(s))
+    }
+
+    fn current_guidance(&self) -> Option<Guidance> {
+        self.guidance.read().ok().and_then(|g| g.clone())
+    }
+
+    /// A starter for an unprompted line, from the agent's guidance.
+    fn starter(&self, seed: u64) -> Option<String> {
+        let g = self.current_guidance()?;
+        if g.starters.is_empty() {
+            return None;
+        }
+        Some(g.starters[(seed % g.starters.len() as u64) as usize].clone())
+    }
+
+    /// Drafts one reply. `on_token` sees each streamed piece of raw LLM text
+    /// (for the console's live view; it is not safe to send).
+    pub async fn draft(
+        &self,
+        goal: &DraftGoal,
+        params: &DraftParams,
+        on_token: &mut (dyn FnMut(&str) + Send),
+    ) -> DraftOutcome {
+        let started = Instant::now();
+        let target = goal.target();
+        let result = match &self.llm {
+            None => Err("no LLM configured".to_string()),
+            Some(llm) => self.ask_llm(llm.as_ref(), goal, params, on_token).await,
+        };
+        match result {
+            Ok((text, ttft)) => DraftOutcome {
+                text: self.make_safe(&text, &target),
+                source: DraftSource::Llm,
+                error: None,
+                time_to_first_token: ttft,
+                total: started.elapsed(),
+            },
+            Err(error) => {
+                let fb = self.fallbacks.pick(params.seed).to_string();
+                DraftOutcome {
+                    text: self.make_safe(&fb, &target),
+                    source: DraftSource::Fallback,
+                    error: Some(error),
+                    time_to_first_token: None,
+                    total: started.elapsed(),
+                }
+            }
+        }
+    }
+
+    async fn ask_llm(
+        &self,
+        llm: &dyn LlmClient,
+        goal: &DraftGoal,
+        params: &DraftParams,
+        on_token: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(String, Option<Duration>), String> {
+        let history = self
+            .store
+            .last_messages_async(
+                goal.platform(),
+                goal.channel(),
+                params.context_limit as usize,
+            )
+            .await
+            .map_err(|e| format!("reading recent chat: {e}"))?;
+        let guidance = self.current_guidance();
+        let starter = match goal {
+            DraftGoal::Unprompted { .. } => self.starter(params.seed),
+            DraftGoal::Answer { .. } => None,
+        };
+        let prompt_goal = match goal {
+            DraftGoal::Answer { message, .. } => Goal::Answer(message),
+            DraftGoal::Unprompted { platform, channel } => Goal::Unprompted {
+                platform: *platform,
+                channel,
+                starter: starter.as_deref(),
+            },
+        };
+        // The agent's persona note enters the prompt as a tone hint (see
+        // context.rs); the persona itself stays the configured one.
+        let prompt = build_prompt(&PromptInput {
+            persona: &self.persona,
+            topic: params.topic.as_deref(),
+            guidance: guidance.as_ref(),
+            history: &history,
+            goal: prompt_goal,
+            token_budget: self.token_budget,
+        });
+        let req = prompt.into_request(params.model.clone(), Some(params.seed));
+        let run = llm.stream_chat(req, on_token);
+        match tokio::time::timeout(self.timeout, run).await {
+            Err(_) => Err(LlmError::Timeout(self.timeout).to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(c)) if c.text.trim().is_empty() => Err("the LLM answered nothing".into()),
+            Ok(Ok(c)) => Ok((c.text, c.time_to_first_token)),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The two header rows: attention state and timing, auto-send, pause and
+//! topic on the first; platform, LLM and other health on the second.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::fmt_duration;
+use crate::model::Platform;
+use crate::session::{Component, Health};
+use crate::ui::app::App;
+use crate::ui::theme::state_label;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let sep = Span::styled(" │ ", t.dim);
+    let mut l1 = vec![Span::styled(" clank ", t.title)];
+    match &app.snapshot {
+        Some(s) => {
+            l1.push(sep.clone());
+            l1.push(Span::styled(
+                format!("● {}", state_label(s.state)),
+                t.state(s.state),
+            ));
+            l1.push(Span::styled(
+                format!(" {}", fmt_duration((app.now - s.state_since).num_seconds())),
+                t.text,
+            ));
+            let next = (s.next_transition_at - app.now).num_seconds();
+            l1.push(Span::styled(
+                if next > 0 {
+                    format!(" → next in {}", fmt_duration(next))
+                } else {
+                    " → next due".to_string()
+                },
+                t.dim,
+            ));
+        }
+        None => {
+            l1.push(sep.clone());
+            l1.push(Span::styled("waiting for the core…", t.dim));
+        }
+    }
+    l1.push(sep.clone());
+    l1.push(Span::styled("auto ", t.text));
+    l1.push(if app.auto_send {
+        Span::styled("ON", t.ok.add_modifier(Modifier::BOLD))
+    } else {
+        Span::styled("off", t.dim)
+    });
+    if app.paused {
+        l1.push(sep.clone());
+        l1.push(Span::styled(
+            " PAUSED ",
+            t.bad.add_modifier(Modifier::REVERSED),
+        ));
+    }
+    if let Some(s) = app.snapshot.as_ref().filter(|s| !s.topic.is_empty()) {
+        l1.push(sep.clone());
+        l1.push(Span::styled("topic: ", t.dim));
+        l1.push(Span::styled(s.topic.clone(), t.text));
+    }
+
+    let mut l2 = vec![Span::raw(" ")];
+    for p in Platform::ALL {
+        let health = app
+            .health
+            .iter()
+            .find(|(c, _)| *c == Component::Platform(p))
+            .map(|(_, h)| h);
+        l2.push(Span::styled(p.as_str(), t.platform(p)));
+        l2.push(Span::raw(" "));
+        l2.push(health_span(app, health));
+        l2.push(Span::raw("  "));
+    }
+    l2.push(sep.clone());
+    l2.push(Span::styled("LLM ", t.text));
+    let llm = app
+        .health
+        .iter()
+        .find(|(c, _)| *c == Component::Llm)
+        .map(|(_, h)| h);
+    l2.push(health_span(app, llm));
+    if matches!(llm, Some(Health::Down { .. } | Health::Off)) {
+        l2.push(Span::styled(" (fallback replies)", t.warn));
+    }
+    for (c, name) in [
+        (Component::Agent, "agent"),
+        (Component::Avatar, "avatar"),
+        (Component::Store, "store"),
+    ] {
+        if let Some((_, h)) = app.health.iter().find(|(x, _)| *x == c) {
+            if *h != Health::Off {
+                l2.push(Span::styled(format!("  {name} "), t.text));
+                l2.push(health_span(app, Some(h)));
+            }
+        }
+    }
+    let pending = app.pending_count();
+    if pending > 0 {
+        l2.push(sep);
+        l2.push(Span::styled(format!("{pending} waiting"), t.warn));
+    }
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(l1), Line::from(l2)]).style(t.header),
+        area,
+    );
+}
+
+fn health_span(app: &App, h: Option<&Health>) -> Span<'static> {
+    let t = &app.theme;
+    let (text, style): (String, Style) = match h {
+        None => ("…".into(), t.dim),
+        Some(Health::Connecting) => ("connecting".into(), t.warn),
+        Some(Health::Connected) => ("● up".into(), t.ok),
+        Some(Health::ReadOnly) => ("◐ read-only".into(), t.warn),
+        Some(Health::Reconnecting { in_s, .. }) => (format!("⟳ {in_s}s"), t.warn),
+        Some(Health::Down { .. }) => ("✗ down".into(), t.bad),
+        Some(Health::Off) => ("off".into(), t.dim),
+    };
+    Span::styled(text, style)
+}

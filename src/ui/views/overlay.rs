@@ -1,0 +1,218 @@
+//! Pop-ups over the panes: help, the draft editor, the topic and filter
+//! prompts, the attention state picker, the weights tuner and the quit check.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
+
+use super::Areas;
+use crate::model::AttentionState;
+use crate::ui::app::{App, Mode, PromptKind};
+use crate::ui::keymap::Action;
+use crate::ui::theme::state_label;
+use crate::ui::widgets::bars::factor_bar;
+
+const HELP: [Action; 20] = [
+    Action::Approve,
+    Action::Edit,
+    Action::Reject,
+    Action::Regenerate,
+    Action::ToggleAuto,
+    Action::TogglePause,
+    Action::Topic,
+    Action::ForceState,
+    Action::Weights,
+    Action::Filter,
+    Action::FocusNext,
+    Action::FocusPrev,
+    Action::Down,
+    Action::Up,
+    Action::PageDown,
+    Action::PageUp,
+    Action::Top,
+    Action::Bottom,
+    Action::Help,
+    Action::Quit,
+];
+
+fn centered(r: Rect, w: u16, h: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(h.min(r.height))])
+        .flex(Flex::Center)
+        .areas(r);
+    let [c] = Layout::horizontal([Constraint::Length(w.min(r.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    c
+}
+
+fn popup<'a>(app: &App, title: impl Into<Line<'a>>) -> Block<'a> {
+    Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(app.theme.border_focus)
+        .title(title)
+        .title_style(app.theme.title)
+        .style(Style::new().bg(app.theme.header.bg.unwrap_or_default()))
+}
+
+pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
+    let full = frame.area();
+    let t = &app.theme;
+    match &app.mode {
+        Mode::Normal => {}
+        Mode::Help => {
+            let area = centered(full, 72, HELP.len() as u16 + 4);
+            let lines: Vec<Line> = HELP
+                .iter()
+                .map(|a| {
+                    Line::from(vec![
+                        Span::styled(format!("{:>14}  ", app.keymap.labels(*a).join(" ")), t.key),
+                        Span::styled(a.describe(), t.text),
+                    ])
+                })
+                .chain(std::iter::once(Line::styled(
+                    "mouse: wheel scrolls, click focuses · keys: [ui.keys] in the config",
+                    t.dim,
+                )))
+                .collect();
+            frame.render_widget(Clear, area);
+            frame.render_widget(
+                Paragraph::new(lines).block(popup(app, " help — any key closes ")),
+                area,
+            );
+        }
+        Mode::Edit {
+            draft,
+            area: editor,
+        } => {
+            let target = areas.drafts;
+            let h = target.height.clamp(3, 8);
+            let area = Rect {
+                y: target.y + target.height.saturating_sub(h),
+                height: h,
+                ..target
+            };
+            let (chars, limit) = app
+                .drafts
+                .get(draft)
+                .map(|d| {
+                    (
+                        editor
+                            .lines()
+                            .iter()
+                            .map(|l| l.chars().count())
+                            .sum::<usize>(),
+                        d.limit,
+                    )
+                })
+                .unwrap_or((0, 0));
+            let style = if chars > limit { t.bad } else { t.dim };
+            let block = popup(
+                app,
+                Line::from(vec![
+                    Span::styled(format!(" edit #{draft} "), t.title),
+                    Span::styled(format!("{chars}/{limit} "), style),
+                ]),
+            );
+            let inner = block.inner(area);
+            frame.render_widget(Clear, area);
+            frame.render_widget(block, area);
+            frame.render_widget(&**editor, inner);
+        }
+        Mode::Prompt { kind, area: input } => {
+            let title = match kind {
+                PromptKind::Topic => " topic — what the stream is about now ",
+                PromptKind::Filter => {
+                    " filter chat — words, user:NAME, platform:twitch|youtube|discord "
+                }
+            };
+            let r = areas.chat;
+            let area = Rect {
+                y: r.y + r.height.saturating_sub(3),
+                height: 3.min(r.height),
+                width: full.width.min(r.width.max(60)),
+                ..r
+            };
+            let block = popup(app, title);
+            let inner = block.inner(area);
+            frame.render_widget(Clear, area);
+            frame.render_widget(block, area);
+            frame.render_widget(&**input, inner);
+        }
+        Mode::StatePicker { sel } => {
+            let area = centered(full, 44, 6 + 2);
+            let current = app.snapshot.as_ref().map(|s| s.state);
+            let mut lines: Vec<Line> = AttentionState::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mark = if Some(*s) == current { " (now)" } else { "" };
+                    let line = Line::from(vec![
+                        Span::styled(format!(" {} ", i + 1), t.key),
+                        Span::styled(state_label(*s), t.state(*s)),
+                        Span::styled(mark, t.dim),
+                    ]);
+                    if i == *sel {
+                        line.style(t.selected)
+                    } else {
+                        line
+                    }
+                })
+                .collect();
+            lines.push(Line::styled(" Enter forces it · Esc cancels", t.dim));
+            frame.render_widget(Clear, area);
+            frame.render_widget(
+                Paragraph::new(lines).block(popup(app, " force attention state ")),
+                area,
+            );
+        }
+        Mode::Weights { sel } => {
+            // Over the chat, so the queue stays in view while it re-ranks.
+            let r = areas.chat;
+            let h = 8.min(r.height);
+            let area = Rect {
+                y: r.y + r.height.saturating_sub(h),
+                height: h,
+                ..r
+            };
+            let w = app.weights;
+            let fill = Style::new().fg(t.bar);
+            let bar_w = usize::from(area.width).saturating_sub(19).max(4);
+            let mut lines: Vec<Line> = [
+                ("content", w.content),
+                ("authority", w.authority),
+                ("relevance", w.relevance),
+                ("temporal", w.temporal),
+            ]
+            .iter()
+            .enumerate()
+            .map(|(i, (name, v))| {
+                let mut l = factor_bar(name, 10, *v, bar_w, fill, t.dim);
+                l.spans
+                    .insert(0, Span::styled(if i == *sel { "▶ " } else { "  " }, t.key));
+                if i == *sel { l.style(t.selected) } else { l }
+            })
+            .collect();
+            lines.push(Line::styled(" h/l adjust · j/k choose · Esc done", t.dim));
+            frame.render_widget(Clear, area);
+            frame.render_widget(
+                Paragraph::new(lines).block(popup(app, " salience weights (live) ")),
+                area,
+            );
+        }
+        Mode::ConfirmQuit => {
+            let area = centered(full, 46, 4);
+            let n = app.pending_count();
+            frame.render_widget(Clear, area);
+            frame.render_widget(
+                Paragraph::new(vec![
+                    Line::styled(format!(" {n} draft(s) still waiting."), t.warn),
+                    Line::styled(" Quit anyway? y = quit, any other key = stay", t.text),
+                ])
+                .block(popup(app, " quit ")),
+                area,
+            );
+        }
+    }
+}

@@ -1,0 +1,740 @@
+//! The reply pipeline end to end against loopback fakes of every service it
+//! talks to: `replay --auto` (virtual clock) with a fake Ollama (NDJSON) or
+//! OpenAI-compatible server (SSE), a fake agent webhook and a fake avatar; and
+//! the runtime driven event by event for outages, withdrawals and restarts.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use clank::config::Config;
+use clank::headless::{self, ReplayAuto};
+use clank::model::{Author, ChatEvent, ChatMessage, Platform};
+use clank::replay::Speed;
+use clank::reply::format::{OutputPolicy, Target, verify};
+use clank::runtime::{self, Clock, RecordingSink, Runtime, RuntimeOptions};
+use clank::store::{ResponseStatus, Store};
+use serde_json::{Value, json};
+use support::fake_ollama::{self, HOSTILE, Reply, hostile_long};
+use support::{fake_agent, fake_avatar, fake_openai};
+use tokio::sync::mpsc;
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo/chat.jsonl");
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The first `n` lines of the demo chat log.
+    fn demo(&self, n: usize) -> PathBuf {
+        let text = std::fs::read_to_string(DEMO).expect("demo log");
+        let slice: Vec<&str> = text.lines().take(n).collect();
+        let p = self.path("chat.jsonl");
+        std::fs::write(&p, slice.join("\n") + "\n").expect("write log");
+        p
+    }
+
+    /// A config for tests: the LLM at `llm_url`, quick deadlines, permissive
+    /// auto policy, two test blocked words; `extra` TOML is appended.
+    fn config(&self, llm_url: &str, extra: &str) -> Config {
+        let words = self.path("blocked.txt");
+        std::fs::write(&words, "badword\nworseword\n").expect("blocked words");
+        let text = format!(
+            r#"
+[llm]
+url = "{llm_url}"
+timeout_s = 3
+retries = 0
+[filter]
+blocked_words_file = "{}"
+[channel_defaults]
+time_delay_s = 0
+[auto]
+max_sends_per_minute = 120
+min_priority = "LOW"
+{extra}
+"#,
+            words.display()
+        );
+        let text = merge_sections(&text);
+        Config::from_toml(&text).unwrap_or_else(|e| panic!("test config: {e}\n{text}"))
+    }
+}
+
+/// Lets `extra` repeat a section header already present (TOML forbids that):
+/// keys under a repeated header are moved under the first one.
+fn merge_sections(text: &str) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut sections: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut current = String::new();
+    order.push(current.clone());
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            current = t.to_string();
+            if !order.contains(&current) {
+                order.push(current.clone());
+            }
+            continue;
+        }
+        sections
+            .entry(current.clone())
+            .or_default()
+            .push(line.to_string());
+    }
+    let mut out = String::new();
+    for s in order {
+        if !s.is_empty() {
+            out.push_str(&s);
+            out.push('\n');
+        }
+        for l in sections.remove(&s).unwrap_or_default() {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+async fn replay(config: &Config, file: &Path, db: &Path) -> (Vec<Value>, runtime::RunSummary) {
+    let store = Store::open(db, &config.store).expect("store");
+    let mut out = Vec::new();
+    let summary = headless::replay_auto_async(
+        config,
+        file,
+        store.clone(),
+        ReplayAuto {
+            speed: Speed::Max,
+            repeat: 1,
+            json: true,
+            seed: 7,
+            llm: None,
+            sink: None,
+        },
+        &mut out,
+    )
+    .await
+    .expect("replay --auto runs");
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .expect("join")
+        .expect("store closes");
+    let lines = String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("JSON line {l}: {e}")))
+        .collect();
+    (lines, summary)
+}
+
+fn events<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["event"] == kind).collect()
+}
+
+fn platform_of(v: &Value) -> Platform {
+    v["platform"]
+        .as_str()
+        .expect("platform")
+        .parse()
+        .expect("known platform")
+}
+
+/// Every sent line: safe by the output gate's own final check, within the
+/// platform's limit, and free of each thing a hostile model tries.
+fn assert_safe(sent: &[&Value]) {
+    let blocked = |s: &str| {
+        let l = s.to_lowercase();
+        ["badword", "worseword"]
+            .iter()
+            .find(|w| l.contains(*w))
+            .map(|w| w.to_string())
+    };
+    for s in sent {
+        let text = s["text"].as_str().expect("text");
+        let platform = platform_of(s);
+        let target = Target {
+            platform,
+            asker: None,
+        };
+        verify(text, &target, &OutputPolicy::default(), &blocked)
+            .unwrap_or_else(|why| panic!("unsafe text sent ({why}): {text:?}"));
+        let lower = text.to_lowercase();
+        assert!(
+            text.chars().count() <= platform.max_message_chars(),
+            "{text}"
+        );
+        for bad in [
+            "@everyone",
+            "@here",
+            "http",
+            "badword",
+            "worseword",
+            "<@&",
+            "\n",
+        ] {
+            assert!(!lower.contains(bad), "{bad:?} in sent text {text:?}");
+        }
+        let first = text.trim_start().chars().next().expect("not empty");
+        assert!(!matches!(first, '/' | '.' | '\u{FF0F}'), "{text:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_auto_with_ollama_drafts_sends_and_records_every_reply() {
+    let env = Env::new();
+    let ollama = fake_ollama::start().await;
+    ollama.set_default(Reply::text("Great question, the boss has two phases."));
+    let config = env.config(&ollama.url(), "");
+    let file = env.demo(500);
+    let db = env.path("replay.db");
+    let (lines, summary) = replay(&config, &file, &db).await;
+
+    let drafts = events(&lines, "draft");
+    let sent = events(&lines, "sent");
+    assert!(drafts.len() >= 3, "drafts: {}", drafts.len());
+    assert!(!sent.is_empty());
+    assert_eq!(summary.sent as usize, sent.len());
+    assert_eq!(summary.drafts as usize, drafts.len());
+    // One LLM call per draft, each a streamed chat with the configured model.
+    let chats = ollama.chats();
+    assert_eq!(chats.len(), drafts.len());
+    for c in &chats {
+        assert_eq!(c.path, "/api/chat");
+        assert_eq!(c.body["stream"], true);
+        assert_eq!(c.body["model"], "llama3.2");
+        let user = c.body["messages"][1]["content"]
+            .as_str()
+            .expect("user prompt");
+        assert!(
+            user.contains("<<<CHAT") && user.contains("CHAT>>>"),
+            "{user}"
+        );
+    }
+    for d in &drafts {
+        assert_eq!(d["source"], "llm", "{d}");
+        let text = d["text"].as_str().unwrap();
+        assert!(
+            text.ends_with("Great question, the boss has two phases."),
+            "{text}"
+        );
+        // Answers are addressed to the asker; unprompted lines to nobody.
+        assert_eq!(text.starts_with('@'), d["message_id"].is_string(), "{d}");
+    }
+    // Every send is a draft of the same id with the same text, sent once, and
+    // the store says so.
+    let store = Store::open(&db, &config.store).expect("reopen");
+    let mut ids = std::collections::HashSet::new();
+    for s in &sent {
+        let id = s["id"].as_i64().expect("id");
+        assert!(ids.insert(id), "draft {id} sent twice");
+        let d = drafts
+            .iter()
+            .find(|d| d["id"] == s["id"])
+            .expect("draft for send");
+        assert_eq!(d["text"], s["text"]);
+        assert_eq!(d["message_id"], s["message_id"]);
+        let row = store
+            .get_response_async(id)
+            .await
+            .expect("query")
+            .expect("row");
+        assert_eq!(row.status, ResponseStatus::Sent);
+        assert_eq!(row.response_text, s["text"].as_str().unwrap());
+        assert_eq!(row.response_type, "llm");
+        assert!(row.sent_at.is_some());
+    }
+    // Each decision to send says why.
+    let decisions = events(&lines, "decision");
+    assert!(
+        decisions
+            .iter()
+            .all(|d| !d["reason"].as_str().unwrap_or("").is_empty())
+    );
+    assert_safe(&sent);
+    assert_eq!(lines.last().unwrap()["event"], "summary");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_auto_with_an_openai_compatible_server_streams_sse() {
+    let env = Env::new();
+    let server = fake_openai::start(None).await;
+    server.set_default(Reply::text("Thanks, glad you are here!"));
+    server.set_models(&["llama3.2"]);
+    let config = env.config(&server.url(), "[llm]\nprovider = \"openai\"");
+    let (lines, summary) = replay(&config, &env.demo(300), &env.path("r.db")).await;
+    let drafts = events(&lines, "draft");
+    assert!(!drafts.is_empty());
+    assert!(drafts.iter().all(|d| d["source"] == "llm"), "{drafts:?}");
+    assert!(summary.sent > 0);
+    let chats = server.chats();
+    assert!(chats.iter().all(|c| c.path == "/v1/chat/completions"));
+    assert_eq!(chats.len(), drafts.len());
+    assert_safe(&events(&lines, "sent"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_model_gets_nothing_unsafe_on_the_wire() {
+    let env = Env::new();
+    let ollama = fake_ollama::start().await;
+    let mut attacks: Vec<String> = HOSTILE.iter().map(|s| s.to_string()).collect();
+    attacks.push(hostile_long());
+    attacks.push("@Everyone.. look at https://evil.example".into());
+    for _ in 0..6 {
+        for a in &attacks {
+            ollama.push(Reply::text(a));
+        }
+    }
+    let config = env.config(&ollama.url(), "");
+    let (lines, summary) = replay(&config, &env.demo(1500), &env.path("h.db")).await;
+    let sent = events(&lines, "sent");
+    let drafts = events(&lines, "draft");
+    assert!(
+        drafts.len() >= attacks.len(),
+        "every attack was tried: {}",
+        drafts.len()
+    );
+    assert!(!sent.is_empty(), "defused replies still go out");
+    assert!(summary.blocked > 0, "some attacks can only be blocked");
+    assert_eq!(summary.blocked as usize, events(&lines, "blocked").len());
+    assert_safe(&sent);
+    assert_safe(&drafts);
+    // Blocked lines give a reason and never repeat the offending text.
+    for b in events(&lines, "blocked") {
+        let why = b["why"].as_str().unwrap();
+        assert!(!why.is_empty() && !why.contains("badword"), "{why}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_reply_is_sent_twice_across_a_restart() {
+    let env = Env::new();
+    let ollama = fake_ollama::start().await;
+    let config = env.config(&ollama.url(), "");
+    let file = env.demo(400);
+    let db = env.path("same.db");
+    let (first, s1) = replay(&config, &file, &db).await;
+    assert!(s1.sent > 0);
+    // The same chat again into the same database: a restart that sees the
+    // same messages (e.g. a reconnect replaying history) answers none twice.
+    let (second, s2) = replay(&config, &file, &db).await;
+    let sent_again: Vec<&Value> = events(&second, "sent");
+    let first_ids: std::collections::HashSet<&str> = events(&first, "sent")
+        .iter()
+        .filter_map(|s| s["message_id"].as_str())
+        .collect();
+    for s in &sent_again {
+        let m = s["message_id"].as_str().unwrap_or("");
+        assert!(!first_ids.contains(m), "message {m} answered twice");
+    }
+    assert!(s2.skipped_answered > 0, "{s2:?}");
+    let skips = events(&second, "decision")
+        .into_iter()
+        .filter(|d| d["action"] == "skip")
+        .count();
+    assert!(skips as u64 >= s2.skipped_answered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_gets_context_and_its_guidance_reaches_the_prompt_and_avatar_speaks() {
+    let env = Env::new();
+    let ollama = fake_ollama::start().await;
+    let guidance = json!({
+        "topics": ["speedrun route"],
+        "persona": "extra hype, a raid just arrived",
+        "starters": ["who has tried the new DLC?"]
+    });
+    let agent = fake_agent::start(vec![], (200, guidance.to_string())).await;
+    // The second call finds the avatar idle (403): shown, not fatal.
+    let avatar = fake_avatar::start(&[1]).await;
+    let extra = format!(
+        "[agent]\nwebhook_url = \"{}\"\ninterval_s = 60\n[avatar]\nendpoint_url = \"{}\"",
+        agent.url("/clank"),
+        avatar.url("/process_text")
+    );
+    let config = env.config(&ollama.url(), &extra);
+    let (lines, summary) = replay(&config, &env.demo(600), &env.path("a.db")).await;
+
+    // Context updates: at the start, every 60 virtual seconds, on state changes.
+    let hits = agent.hits();
+    assert!(hits.len() >= 3, "agent calls: {}", hits.len());
+    assert_eq!(summary.agent_updates as usize, hits.len());
+    for h in &hits {
+        assert_eq!((h.method.as_str(), h.path.as_str()), ("POST", "/clank"));
+        let b = &h.body;
+        let top: Vec<&String> = b.as_object().unwrap().keys().collect();
+        assert_eq!(top, vec!["globalContext", "platforms"], "{b}");
+        let g = b["globalContext"].as_object().unwrap();
+        let mut gk: Vec<&String> = g.keys().collect();
+        gk.sort();
+        assert_eq!(
+            gk,
+            vec![
+                "engagementTrend",
+                "recommendedAction",
+                "responseRate",
+                "totalMessages"
+            ]
+        );
+        assert!(
+            ["increasing", "stable", "decreasing"]
+                .contains(&g["engagementTrend"].as_str().unwrap())
+        );
+        assert!(g["totalMessages"].as_u64().is_some() && g["responseRate"].as_f64().is_some());
+        for (name, p) in b["platforms"].as_object().unwrap() {
+            name.parse::<Platform>().expect("platform name");
+            let mut pk: Vec<&String> = p.as_object().unwrap().keys().collect();
+            pk.sort();
+            assert_eq!(
+                pk,
+                vec![
+                    "activeUsers",
+                    "averageSalience",
+                    "lastInteraction",
+                    "sentiment",
+                    "topTopics"
+                ]
+            );
+            assert!(
+                ["positive", "neutral", "negative"].contains(&p["sentiment"].as_str().unwrap())
+            );
+            DateTime::parse_from_rfc3339(p["lastInteraction"].as_str().unwrap()).expect("RFC 3339");
+            assert!(p["topTopics"].is_array() && p["activeUsers"].is_u64());
+        }
+    }
+    let last = &hits.last().unwrap().body;
+    assert!(last["globalContext"]["totalMessages"].as_u64().unwrap() > 100);
+    assert!(last["platforms"].as_object().unwrap().len() == 3, "{last}");
+    // The guidance came back and is in every later prompt.
+    let updates = events(&lines, "agent_update");
+    assert_eq!(updates[0]["guidance"]["topics"][0], "speedrun route");
+    let chats = ollama.chats();
+    assert!(!chats.is_empty());
+    for c in &chats {
+        let sys = c.body["messages"][0]["content"].as_str().unwrap();
+        assert!(
+            sys.contains("speedrun route") && sys.contains("extra hype"),
+            "{sys}"
+        );
+    }
+    // The avatar heard every sent reply, exactly as sent.
+    let sent = events(&lines, "sent");
+    let calls = avatar.hits();
+    assert_eq!(calls.len(), sent.len());
+    for (c, s) in calls.iter().zip(&sent) {
+        assert_eq!(c.body["text"], s["text"]);
+        assert!(c.body["autonomous_context"].is_object());
+        assert_eq!(c.body["autonomous_context"]["platform"], s["platform"]);
+    }
+    let av = events(&lines, "avatar");
+    assert_eq!(av.len(), calls.len());
+    assert_eq!(av[0]["status"], "processing");
+    assert!(
+        av.len() >= 3,
+        "enough sends to see the idle answer: {}",
+        av.len()
+    );
+    assert!(
+        av[1]["status"].as_str().unwrap().contains("idle"),
+        "{}",
+        av[1]
+    );
+    assert_eq!(
+        av[2]["status"], "processing",
+        "the avatar goes on after a 403"
+    );
+    assert!(
+        events(&lines, "error")
+            .iter()
+            .any(|e| e["what"].as_str().unwrap().contains("idle"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_agent_is_shown_and_chat_goes_on() {
+    let env = Env::new();
+    let ollama = fake_ollama::start().await;
+    let extra = format!(
+        "[agent]\nwebhook_url = \"http://{}/hook\"\ntimeout_s = 1",
+        fake_ollama::free_addr()
+    );
+    let config = env.config(&ollama.url(), &extra);
+    let (lines, summary) = replay(&config, &env.demo(300), &env.path("u.db")).await;
+    let health: Vec<&Value> = events(&lines, "health")
+        .into_iter()
+        .filter(|h| h["component"] == "agent")
+        .collect();
+    assert!(health.iter().any(|h| h["status"] == "down"), "{health:?}");
+    assert!(
+        events(&lines, "agent_update")
+            .iter()
+            .all(|u| u["error"].is_string())
+    );
+    assert!(summary.sent > 0, "replies still go out");
+}
+
+// ---------------------------------------------------------------------------
+// The runtime driven event by event (virtual clock).
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T20:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn mention(i: i64, author: &str) -> ChatEvent {
+    ChatEvent::Message(ChatMessage {
+        platform: Platform::Twitch,
+        channel: "mika".into(),
+        id: format!("m{i}"),
+        at: t0() + TimeDelta::seconds(i * 5),
+        author: Author {
+            id: format!("u-{author}"),
+            name: author.into(),
+            ..Author::default()
+        },
+        text: format!("@clank how is the run going, question number {i}?"),
+        paid: None,
+        reply_to: None,
+    })
+}
+
+struct Driven {
+    rt: Runtime,
+    tx: mpsc::Sender<ChatEvent>,
+    sink: Arc<RecordingSink>,
+    seen: Vec<Value>,
+}
+
+impl Driven {
+    fn start(config: Config, db: &Path) -> Self {
+        let store = Store::open(db, &config.store).expect("store");
+        let (tx, rx) = mpsc::channel(64);
+        let sink = Arc::new(RecordingSink::default());
+        let mut o = RuntimeOptions::new(config, store, rx);
+        o.clock = Clock::Virtual;
+        o.auto_send = true;
+        o.snapshots = false;
+        o.sink = sink.clone();
+        let rt = runtime::start(o).expect("runtime starts");
+        Self {
+            rt,
+            tx,
+            sink,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Feeds one event and returns the log lines up to the first that `done` accepts.
+    async fn feed_until(&mut self, ev: ChatEvent, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.tx.send(ev).await.expect("runtime takes events");
+        let mut got = Vec::new();
+        loop {
+            let u = tokio::time::timeout(Duration::from_secs(20), self.rt.updates.recv())
+                .await
+                .expect("an update within 20 s")
+                .expect("runtime alive");
+            if let Some(v) = headless::update_json(&u) {
+                self.seen.push(v.clone());
+                got.push(v.clone());
+                if done(&v) {
+                    return got;
+                }
+            }
+        }
+    }
+
+    async fn draft_for(&mut self, ev: ChatEvent) -> (Value, Vec<Value>) {
+        let got = self
+            .feed_until(ev, |v| v["event"] == "draft" || v["event"] == "blocked")
+            .await;
+        (got.last().cloned().unwrap(), got)
+    }
+}
+
+fn mention_config(env: &Env, url: &str) -> Config {
+    env.config(url, "[salience]\nstreamer_names = [\"clank\"]")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ollama_down_then_dying_mid_stream_then_back_fallbacks_marked_and_drafting_resumes() {
+    let env = Env::new();
+    let addr = fake_ollama::free_addr();
+    let config = mention_config(&env, &format!("http://{addr}"));
+    let mut d = Driven::start(config, &env.path("o.db"));
+
+    // Down at start: a fallback, marked, never auto-sent; monitoring goes on.
+    let (draft, got) = d.draft_for(mention(1, "ana")).await;
+    assert_eq!(draft["source"], "fallback", "{draft}");
+    assert!(
+        draft["error"].as_str().unwrap().contains("reach"),
+        "{draft}"
+    );
+    assert!(
+        got.iter().any(|v| v["event"] == "trigger"),
+        "the core still runs: {got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|v| v["component"] == "llm" && v["status"] == "down")
+    );
+    let hold = d
+        .feed_until(mention(2, "bo"), |v| v["event"] == "draft")
+        .await;
+    assert!(
+        d.seen.iter().any(|v| v["event"] == "decision"
+            && v["action"] == "hold"
+            && v["reason"].as_str().unwrap().contains("fallback")),
+        "{hold:?}"
+    );
+
+    // It comes up, then dies mid-stream: tokens already streamed are not
+    // retried, the draft falls back.
+    let ollama = fake_ollama::start_at(&addr).await;
+    ollama.push(Reply::Drop {
+        before: vec!["Half a ".into(), "sentence".into()],
+    });
+    let (draft, _) = d.draft_for(mention(3, "cy")).await;
+    assert_eq!(draft["source"], "fallback", "{draft}");
+
+    // And now it answers: drafting resumes and the reply is sent.
+    ollama.set_default(Reply::text("The run is going great!"));
+    let got = d
+        .feed_until(mention(4, "di"), |v| v["event"] == "sent")
+        .await;
+    let draft = got.iter().find(|v| v["event"] == "draft").unwrap();
+    assert_eq!(draft["source"], "llm");
+    assert_eq!(draft["text"], "@di The run is going great!");
+    assert!(
+        got.iter()
+            .any(|v| v["component"] == "llm" && v["status"] == "connected")
+    );
+    let sent = d.sink.sent();
+    assert_eq!(sent.len(), 1, "only the LLM reply went out: {sent:?}");
+    assert_eq!(sent[0].text, "@di The run is going great!");
+    assert_eq!(sent[0].reply_to.as_deref(), Some("m4"));
+    d.rt.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafts_are_withdrawn_when_their_message_is_deleted_or_author_banned() {
+    let env = Env::new();
+    // A dead LLM: fallbacks wait for the operator, so they can be withdrawn.
+    let config = mention_config(&env, &format!("http://{}", fake_ollama::free_addr()));
+    let db = env.path("w.db");
+    let mut d = Driven::start(config.clone(), &db);
+    let (a, _) = d.draft_for(mention(1, "ana")).await;
+    let (b, _) = d.draft_for(mention(2, "bo")).await;
+    let got = d
+        .feed_until(
+            ChatEvent::Delete {
+                platform: Platform::Twitch,
+                channel: "mika".into(),
+                id: "m1".into(),
+                at: t0() + TimeDelta::seconds(20),
+            },
+            |v| v["event"] == "withdrawn",
+        )
+        .await;
+    let w = got.last().unwrap();
+    assert_eq!(w["id"], a["id"]);
+    assert!(w["why"].as_str().unwrap().contains("deleted"));
+    let got = d
+        .feed_until(
+            ChatEvent::Ban {
+                platform: Platform::Twitch,
+                channel: "mika".into(),
+                author_id: "u-bo".into(),
+                at: t0() + TimeDelta::seconds(25),
+                duration_s: Some(600),
+            },
+            |v| v["event"] == "withdrawn",
+        )
+        .await;
+    assert_eq!(got.last().unwrap()["id"], b["id"]);
+    // Approving a withdrawn draft sends nothing.
+    let id = a["id"].as_i64().unwrap();
+    d.rt.requests
+        .send(clank::session::Request::Approve(id))
+        .await
+        .unwrap();
+    d.rt.cancel.cancel();
+    let _ = d.rt.join.await;
+    assert!(d.sink.sent().is_empty());
+    let store = Store::open(&db, &config.store).unwrap();
+    for v in [&a, &b] {
+        let row = store
+            .get_response_async(v["id"].as_i64().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, ResponseStatus::Withdrawn);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_requests_approve_edit_reject_go_through_the_gate_once() {
+    let env = Env::new();
+    let config = mention_config(&env, &format!("http://{}", fake_ollama::free_addr()));
+    let db = env.path("op.db");
+    let mut d = Driven::start(config.clone(), &db);
+    let (a, _) = d.draft_for(mention(1, "ana")).await;
+    let (b, _) = d.draft_for(mention(2, "bo")).await;
+    let (c, _) = d.draft_for(mention(3, "cy")).await;
+    let id = |v: &Value| v["id"].as_i64().unwrap();
+    use clank::session::Request;
+    d.rt.requests
+        .send(Request::Edit(
+            id(&b),
+            "/ban everyone, see https://x.example".into(),
+        ))
+        .await
+        .unwrap();
+    d.rt.requests
+        .send(Request::Edit(id(&c), "thanks for asking!".into()))
+        .await
+        .unwrap();
+    d.rt.requests.send(Request::Approve(id(&a))).await.unwrap();
+    d.rt.requests.send(Request::Approve(id(&a))).await.unwrap();
+    d.rt.requests.send(Request::Approve(id(&c))).await.unwrap();
+    d.rt.requests.send(Request::Reject(id(&b))).await.unwrap();
+    d.rt.requests.send(Request::Approve(id(&b))).await.unwrap();
+    let _ = d
+        .feed_until(mention(4, "di"), |v| v["event"] == "draft")
+        .await;
+    d.rt.cancel.cancel();
+    let _ = d.rt.join.await;
+    let sent = d.sink.sent();
+    let texts: Vec<&str> = sent.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(sent.len(), 2, "{texts:?}");
+    assert_eq!(sent[0].draft, id(&a));
+    assert_eq!(texts[1], "@cy thanks for asking!");
+    let store = Store::open(&db, &config.store).unwrap();
+    assert_eq!(
+        store
+            .get_response_async(id(&b))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ResponseStatus::Rejected
+    );
+    let cr = store.get_response_async(id(&c)).await.unwrap().unwrap();
+    assert_eq!(
+        (cr.status, cr.response_type.as_str()),
+        (ResponseStatus::Sent, "operator")
+    );
+}

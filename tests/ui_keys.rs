@@ -1,0 +1,561 @@
+//! Every console key and state change through `App::handle`: what it asks of
+//! the runtime and what the operator then sees.
+
+use clank::model::{AttentionState, Platform};
+use clank::session::{DraftState, Request, Update};
+use clank::ui::app::{AppEvent, Focus, Mode};
+use clank::ui::testkit::{self, busy_app, draft, render};
+use clank::ui::{App, UiConfig};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Request> {
+    app.handle(AppEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ch(app: &mut App, c: char) -> Vec<Request> {
+    key(app, KeyCode::Char(c))
+}
+
+fn ctrl(app: &mut App, c: char) -> Vec<Request> {
+    app.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+    )))
+}
+
+fn typed(app: &mut App, s: &str) {
+    for c in s.chars() {
+        ch(app, c);
+    }
+}
+
+fn one_pending() -> App {
+    let mut app = testkit::app(UiConfig::default());
+    app.handle(AppEvent::Update(Update::Draft(draft(
+        1,
+        "m1",
+        "hello there",
+        DraftState::Pending,
+    ))));
+    app.focus = Focus::Drafts;
+    app
+}
+
+#[test]
+fn approve_sends_exactly_once() {
+    let mut app = one_pending();
+    assert_eq!(ch(&mut app, 'y'), vec![Request::Approve(1)]);
+    assert_eq!(ch(&mut app, 'y'), vec![]);
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![]);
+    // The runtime confirming the approval changes nothing either.
+    app.handle(AppEvent::Update(Update::Draft(draft(
+        1,
+        "m1",
+        "hello there",
+        DraftState::Approved,
+    ))));
+    assert_eq!(ch(&mut app, 'y'), vec![]);
+}
+
+#[test]
+fn enter_approves_too_and_moves_on_to_the_next_draft() {
+    let mut app = one_pending();
+    app.handle(AppEvent::Update(Update::Draft(draft(
+        2,
+        "m2",
+        "second",
+        DraftState::Pending,
+    ))));
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![Request::Approve(1)]);
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![Request::Approve(2)]);
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![]);
+}
+
+#[test]
+fn streaming_drafts_cannot_be_approved_until_pending() {
+    let mut app = testkit::app(UiConfig::default());
+    app.focus = Focus::Drafts;
+    app.handle(AppEvent::Update(Update::Draft(draft(
+        4,
+        "m1",
+        "hel",
+        DraftState::Streaming,
+    ))));
+    assert_eq!(ch(&mut app, 'y'), vec![]);
+    app.handle(AppEvent::Update(Update::Draft(draft(
+        4,
+        "m1",
+        "hello",
+        DraftState::Pending,
+    ))));
+    assert_eq!(ch(&mut app, 'y'), vec![Request::Approve(4)]);
+}
+
+#[test]
+fn edit_sends_the_edited_text() {
+    let mut app = one_pending();
+    assert_eq!(ch(&mut app, 'e'), vec![]);
+    assert!(matches!(app.mode, Mode::Edit { draft: 1, .. }));
+    // Keys now go to the editor, not the keymap: 'y' and 'x' are text.
+    for _ in 0.."there".len() {
+        key(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "you, xy");
+    assert_eq!(
+        ctrl(&mut app, 's'),
+        vec![Request::Edit(1, "hello you, xy".into())]
+    );
+    assert!(matches!(app.mode, Mode::Normal));
+    // Edited once: neither approve nor another edit sends again.
+    assert_eq!(ch(&mut app, 'y'), vec![]);
+    assert_eq!(ch(&mut app, 'e'), vec![]);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn edit_with_enter_sends_and_esc_cancels() {
+    let mut app = one_pending();
+    ch(&mut app, 'e');
+    typed(&mut app, "!");
+    assert_eq!(key(&mut app, KeyCode::Esc), vec![]);
+    assert!(matches!(app.mode, Mode::Normal));
+    // Cancelled: the draft is still approvable as it was.
+    ch(&mut app, 'e');
+    typed(&mut app, "!!");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Request::Edit(1, "hello there!!".into())]
+    );
+}
+
+#[test]
+fn editing_to_nothing_sends_nothing() {
+    let mut app = one_pending();
+    ch(&mut app, 'e');
+    for _ in 0..20 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![]);
+    assert!(matches!(app.mode, Mode::Edit { .. }));
+}
+
+#[test]
+fn reject_withdraws_once() {
+    let mut app = one_pending();
+    assert_eq!(ch(&mut app, 'x'), vec![Request::Reject(1)]);
+    assert_eq!(ch(&mut app, 'x'), vec![]);
+    assert_eq!(ch(&mut app, 'y'), vec![]);
+}
+
+#[test]
+fn regenerate_asks_again_and_the_new_stream_can_be_approved() {
+    let mut app = one_pending();
+    assert_eq!(ch(&mut app, 'r'), vec![Request::Regenerate(1)]);
+    assert_eq!(ch(&mut app, 'r'), vec![]);
+    app.handle(AppEvent::Update(Update::Draft(draft(
+        1,
+        "m1",
+        "new",
+        DraftState::Streaming,
+    ))));
+    app.handle(AppEvent::Update(Update::Draft(draft(
+        1,
+        "m1",
+        "new text",
+        DraftState::Pending,
+    ))));
+    assert_eq!(ch(&mut app, 'y'), vec![Request::Approve(1)]);
+}
+
+#[test]
+fn auto_send_toggles() {
+    let mut app = testkit::app(UiConfig::default());
+    assert_eq!(ch(&mut app, 'a'), vec![Request::SetAutoSend(true)]);
+    assert!(app.auto_send);
+    assert!(
+        render(&app, 80, 24)
+            .lines()
+            .next()
+            .unwrap()
+            .contains("auto ON")
+    );
+    assert_eq!(ch(&mut app, 'a'), vec![Request::SetAutoSend(false)]);
+    assert!(
+        render(&app, 80, 24)
+            .lines()
+            .next()
+            .unwrap()
+            .contains("auto off")
+    );
+}
+
+#[test]
+fn pause_stops_output_and_the_header_says_so() {
+    let mut app = testkit::app(UiConfig::default());
+    assert!(!render(&app, 80, 24).contains("PAUSED"));
+    assert_eq!(ch(&mut app, 'p'), vec![Request::SetPaused(true)]);
+    let header: String = render(&app, 80, 24).lines().take(2).collect();
+    assert!(header.contains("PAUSED"), "{header}");
+    assert_eq!(ch(&mut app, 'p'), vec![Request::SetPaused(false)]);
+    assert!(!render(&app, 80, 24).contains("PAUSED"));
+}
+
+#[test]
+fn snapshots_are_the_truth_for_auto_and_pause() {
+    let mut app = testkit::app(UiConfig::default());
+    let mut s = testkit::snapshot(vec![]);
+    s.paused = true;
+    s.auto_send = true;
+    app.handle(AppEvent::Update(Update::Snapshot(Box::new(s))));
+    assert!(app.paused && app.auto_send);
+    assert_eq!(ch(&mut app, 'p'), vec![Request::SetPaused(false)]);
+}
+
+#[test]
+fn topic_prompt_sets_the_topic() {
+    let mut app = testkit::app(UiConfig::default());
+    assert_eq!(ch(&mut app, 't'), vec![]);
+    typed(&mut app, "malenia");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Request::SetTopic("malenia".into())]
+    );
+    ch(&mut app, 't');
+    typed(&mut app, "abc");
+    assert_eq!(key(&mut app, KeyCode::Esc), vec![]);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn state_picker_forces_the_chosen_state() {
+    let mut app = testkit::app(UiConfig::default());
+    ch(&mut app, 's');
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Request::ForceState(AttentionState::DeepFocus)]
+    );
+    ch(&mut app, 's');
+    assert_eq!(
+        ch(&mut app, '4'),
+        vec![Request::ForceState(AttentionState::BreakTransition)]
+    );
+    ch(&mut app, 's');
+    assert_eq!(key(&mut app, KeyCode::Esc), vec![]);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn weights_rerank_the_queue_live_and_go_to_the_runtime() {
+    let mut app = busy_app(UiConfig::default());
+    let before: Vec<usize> = app.ranked.iter().map(|r| r.index).collect();
+    ch(&mut app, 'w');
+    // Content weight to zero, authority up: the order must follow.
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        sent.extend(ch(&mut app, 'h'));
+    }
+    ch(&mut app, 'j');
+    for _ in 0..12 {
+        sent.extend(ch(&mut app, 'l'));
+    }
+    let last = match sent.last() {
+        Some(Request::SetWeights(w)) => *w,
+        other => panic!("expected SetWeights, got {other:?}"),
+    };
+    assert!(last.content < 0.01, "{last:?}");
+    assert!((last.authority - 0.85).abs() < 1e-9, "{last:?}");
+    assert_eq!(app.weights, last);
+    let after: Vec<usize> = app.ranked.iter().map(|r| r.index).collect();
+    assert_ne!(before, after, "re-weighting must re-rank");
+    // Ranked by priority, then score.
+    for pair in app.ranked.windows(2) {
+        assert!(
+            pair[0].priority > pair[1].priority
+                || (pair[0].priority == pair[1].priority && pair[0].score >= pair[1].score)
+        );
+    }
+    // A snapshot with the old weights while tuning does not undo the tuning.
+    app.handle(AppEvent::Update(Update::Snapshot(Box::new(
+        testkit::snapshot(vec![]),
+    ))));
+    assert_eq!(app.weights, last);
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn weights_never_all_zero() {
+    let mut app = testkit::app(UiConfig::default());
+    ch(&mut app, 'w');
+    let mut sent = Vec::new();
+    for f in 0..4 {
+        for _ in 0..30 {
+            sent.extend(ch(&mut app, 'h'));
+        }
+        if f < 3 {
+            ch(&mut app, 'j');
+        }
+    }
+    for r in &sent {
+        let Request::SetWeights(w) = r else {
+            panic!("{r:?}")
+        };
+        assert!(w.validate().is_ok(), "{w:?}");
+    }
+}
+
+#[test]
+fn filter_narrows_the_chat_by_text_user_and_platform() {
+    let mut app = busy_app(UiConfig::default());
+    ch(&mut app, '/');
+    typed(&mut app, "malenia");
+    key(&mut app, KeyCode::Enter);
+    let shown: Vec<_> = app.chat.iter().filter(|l| app.chat_visible(l)).collect();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].message.author.name, "Kenji");
+
+    ch(&mut app, '/');
+    for _ in 0..20 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "platform:discord");
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        app.chat
+            .iter()
+            .filter(|l| app.chat_visible(l))
+            .all(|l| l.message.platform == Platform::Discord)
+    );
+    assert_eq!(app.chat.iter().filter(|l| app.chat_visible(l)).count(), 2);
+
+    ch(&mut app, '/');
+    for _ in 0..20 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "user:sor");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.chat.iter().filter(|l| app.chat_visible(l)).count(), 1);
+    assert!(render(&app, 80, 24).contains("[/user:sor]"));
+
+    // An empty filter shows everything again.
+    ch(&mut app, '/');
+    for _ in 0..20 {
+        key(&mut app, KeyCode::Backspace);
+    }
+    key(&mut app, KeyCode::Enter);
+    assert!(app.filter.is_none());
+}
+
+#[test]
+fn deleted_messages_are_struck_or_removed() {
+    let app = busy_app(UiConfig::default());
+    let deleted = app.chat.iter().find(|l| l.message.id == "m4").unwrap();
+    assert!(deleted.deleted);
+    assert!(app.chat_visible(deleted));
+    assert!(render(&app, 160, 48).contains("✗ spammer"));
+    let app = busy_app(UiConfig {
+        show_deleted: clank::ui::ShowDeleted::Removed,
+        ..Default::default()
+    });
+    assert!(!render(&app, 160, 48).contains("spammer"));
+}
+
+#[test]
+fn focus_cycles_and_j_k_move_within_the_pane() {
+    let mut app = busy_app(UiConfig::default());
+    assert_eq!(app.focus, Focus::Queue);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Drafts);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Chat);
+    app.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::BackTab,
+        KeyModifiers::SHIFT,
+    )));
+    assert_eq!(app.focus, Focus::Drafts);
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus, Focus::Queue);
+
+    assert_eq!(app.queue_selected(), Some(0));
+    ch(&mut app, 'j');
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.queue_selected(), Some(2));
+    ch(&mut app, 'k');
+    assert_eq!(app.queue_selected(), Some(1));
+    app.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char('G'),
+        KeyModifiers::SHIFT,
+    )));
+    assert_eq!(app.queue_selected(), Some(app.ranked.len() - 1));
+    ch(&mut app, 'g');
+    assert_eq!(app.queue_selected(), Some(0));
+
+    // Chat: k scrolls back, j forward, never past the newest.
+    app.focus = Focus::Chat;
+    ch(&mut app, 'k');
+    ch(&mut app, 'k');
+    assert_eq!(app.chat_scroll, 2);
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    assert_eq!(app.chat_scroll, 0);
+}
+
+#[test]
+fn the_queue_selection_follows_its_message_through_re_ranking() {
+    let mut app = busy_app(UiConfig::default());
+    ch(&mut app, 'j');
+    let key_before = app.selected_item().unwrap().1.message.id.clone();
+    ch(&mut app, 'w');
+    for _ in 0..10 {
+        ch(&mut app, 'h');
+    }
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.selected_item().unwrap().1.message.id, key_before);
+}
+
+#[test]
+fn enter_on_a_queued_message_without_a_draft_asks_for_one() {
+    let mut app = busy_app(UiConfig::default());
+    app.focus = Focus::Queue;
+    // Walk to a queued message that has no draft yet.
+    let mut asked = None;
+    for _ in 0..app.ranked.len() {
+        if app.shown_draft().is_none() {
+            asked = Some(key(&mut app, KeyCode::Enter));
+            break;
+        }
+        ch(&mut app, 'j');
+    }
+    let item = app.selected_item().unwrap().1.message.clone();
+    assert_eq!(
+        asked,
+        Some(vec![Request::DraftFor {
+            platform: item.platform,
+            message_id: item.id
+        }])
+    );
+}
+
+#[test]
+fn in_the_queue_keys_act_on_the_selected_messages_draft() {
+    let mut app = busy_app(UiConfig::default());
+    app.focus = Focus::Queue;
+    for _ in 0..app.ranked.len() {
+        if app.shown_draft().is_some_and(|d| d.id == 8) {
+            break;
+        }
+        ch(&mut app, 'j');
+    }
+    assert_eq!(app.shown_draft().map(|d| d.id), Some(8));
+    assert_eq!(ch(&mut app, 'y'), vec![Request::Approve(8)]);
+}
+
+#[test]
+fn quit_asks_while_drafts_are_pending() {
+    let mut app = one_pending();
+    assert_eq!(ch(&mut app, 'q'), vec![]);
+    assert!(matches!(app.mode, Mode::ConfirmQuit));
+    assert!(render(&app, 80, 24).contains("Quit anyway?"));
+    assert_eq!(ch(&mut app, 'n'), vec![]);
+    assert!(!app.should_quit());
+    ch(&mut app, 'q');
+    assert_eq!(ch(&mut app, 'y'), vec![Request::Quit]);
+    assert!(app.should_quit());
+
+    let mut app = testkit::app(UiConfig::default());
+    assert_eq!(ch(&mut app, 'q'), vec![Request::Quit]);
+    assert!(app.should_quit());
+}
+
+#[test]
+fn help_opens_and_any_key_closes_it() {
+    let mut app = testkit::app(UiConfig::default());
+    ch(&mut app, '?');
+    assert!(matches!(app.mode, Mode::Help));
+    assert!(render(&app, 80, 24).contains("toggle auto-send"));
+    // The closing key does nothing else.
+    assert_eq!(ch(&mut app, 'a'), vec![]);
+    assert!(!app.auto_send);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn a_remapped_keymap_is_honoured() {
+    let mut cfg = UiConfig::default();
+    cfg.keys.approve = vec!["ctrl-y".into()];
+    let mut app = testkit::app(cfg);
+    app.handle(AppEvent::Update(Update::Draft(draft(
+        1,
+        "m1",
+        "x",
+        DraftState::Pending,
+    ))));
+    app.focus = Focus::Drafts;
+    assert_eq!(ch(&mut app, 'y'), vec![]);
+    assert_eq!(ctrl(&mut app, 'y'), vec![Request::Approve(1)]);
+}
+
+#[test]
+fn scrollback_is_bounded_and_health_and_errors_show() {
+    let mut app = testkit::app(UiConfig {
+        scrollback: 100,
+        ..Default::default()
+    });
+    testkit::flood(&mut app, 250);
+    assert_eq!(app.chat.len(), 100);
+    assert_eq!(app.chat.front().unwrap().message.id, "f150");
+    let app = testkit::error_app(UiConfig::default());
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("✗ down"), "{screen}");
+    assert!(screen.contains("fallback replies"), "{screen}");
+    assert!(screen.contains("error: twitch: login failed"), "{screen}");
+}
+
+#[test]
+fn notices_fade_after_a_while() {
+    let mut app = testkit::error_app(UiConfig::default());
+    app.handle(AppEvent::Tick(
+        testkit::t0() + chrono::Duration::seconds(60),
+    ));
+    assert!(!render(&app, 80, 24).contains("login failed"));
+}
+
+#[test]
+fn mouse_wheel_scrolls_and_click_focuses() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut app = busy_app(UiConfig::default());
+    app.handle(AppEvent::Resize(80, 24));
+    let at = |kind, column, row| {
+        AppEvent::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    app.handle(at(MouseEventKind::ScrollUp, 5, 10));
+    assert_eq!(app.chat_scroll, 3);
+    assert_eq!(app.focus, Focus::Queue, "the wheel does not steal focus");
+    app.handle(at(MouseEventKind::Down(MouseButton::Left), 5, 10));
+    assert_eq!(app.focus, Focus::Chat);
+    // Third row of the queue list.
+    let areas = clank::ui::views::areas(ratatui::layout::Rect::new(0, 0, 80, 24));
+    app.handle(at(
+        MouseEventKind::Down(MouseButton::Left),
+        areas.queue.x + 3,
+        areas.queue.y + 3,
+    ));
+    assert_eq!(app.focus, Focus::Queue);
+    assert_eq!(app.queue_selected(), Some(2));
+}
+
+#[test]
+fn with_an_empty_queue_the_queue_focus_acts_on_the_drafts() {
+    let mut app = one_pending();
+    app.focus = Focus::Queue;
+    assert_eq!(app.shown_draft().map(|d| d.id), Some(1));
+    assert_eq!(ch(&mut app, 'y'), vec![Request::Approve(1)]);
+}

@@ -1,0 +1,136 @@
+//! Text snapshots of every console view at 80x24 and 160x48: empty, busy,
+//! error, help and each pop-up. Review changes with `cargo insta review`.
+
+use clank::session::Update;
+use clank::ui::app::{AppEvent, Focus};
+use clank::ui::testkit::{self, busy_app, error_app, render};
+use clank::ui::{App, ThemeName, UiConfig};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn keys(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.handle(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+}
+
+fn check(name: &str, app: &mut App) {
+    for (w, h) in SIZES {
+        app.handle(AppEvent::Resize(w, h));
+        let screen = render(app, w, h);
+        insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen);
+        });
+    }
+}
+
+#[test]
+fn empty() {
+    check("empty", &mut testkit::app(UiConfig::default()));
+}
+
+#[test]
+fn busy() {
+    check("busy", &mut busy_app(UiConfig::default()));
+}
+
+#[test]
+fn busy_light_theme_has_the_same_layout() {
+    let dark = busy_app(UiConfig::default());
+    let light = busy_app(UiConfig {
+        theme: ThemeName::Light,
+        ..Default::default()
+    });
+    assert_eq!(render(&dark, 80, 24), render(&light, 80, 24));
+    assert_ne!(dark.theme, light.theme);
+    check(
+        "busy_light",
+        &mut busy_app(UiConfig {
+            theme: ThemeName::Light,
+            ..Default::default()
+        }),
+    );
+}
+
+#[test]
+fn error() {
+    check("error", &mut error_app(UiConfig::default()));
+}
+
+#[test]
+fn help() {
+    let mut app = busy_app(UiConfig::default());
+    keys(&mut app, "?");
+    check("help", &mut app);
+}
+
+#[test]
+fn drafts_focused_and_chat_focused() {
+    let mut app = busy_app(UiConfig::default());
+    app.focus = Focus::Drafts;
+    check("drafts_focus", &mut app);
+    let mut app = busy_app(UiConfig::default());
+    app.focus = Focus::Chat;
+    keys(&mut app, "kk");
+    check("chat_scrolled", &mut app);
+}
+
+#[test]
+fn editor() {
+    let mut app = busy_app(UiConfig::default());
+    app.focus = Focus::Drafts;
+    keys(&mut app, "e");
+    keys(&mut app, " See you!");
+    check("edit", &mut app);
+}
+
+#[test]
+fn prompts() {
+    let mut app = busy_app(UiConfig::default());
+    keys(&mut app, "t");
+    check("topic_prompt", &mut app);
+    let mut app = busy_app(UiConfig::default());
+    keys(&mut app, "/user:so");
+    check("filter_prompt", &mut app);
+    app.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    check("filtered", &mut app);
+}
+
+#[test]
+fn state_picker_weights_and_quit() {
+    let mut app = busy_app(UiConfig::default());
+    keys(&mut app, "sj");
+    check("state_picker", &mut app);
+    let mut app = busy_app(UiConfig::default());
+    keys(&mut app, "whhhhjllll");
+    check("weights", &mut app);
+    let mut app = busy_app(UiConfig::default());
+    keys(&mut app, "q");
+    check("confirm_quit", &mut app);
+}
+
+#[test]
+fn paused_auto_and_streaming() {
+    let mut app = busy_app(UiConfig::default());
+    keys(&mut app, "pa");
+    app.focus = Focus::Drafts;
+    keys(&mut app, "jj");
+    check("paused_streaming", &mut app);
+}
+
+#[test]
+fn scrollback_of_ten_thousand_shows_the_newest() {
+    let mut app = testkit::app(UiConfig::default());
+    testkit::flood(&mut app, 10_000);
+    app.handle(AppEvent::Update(Update::Snapshot(Box::new(
+        testkit::snapshot(vec![]),
+    ))));
+    check("scrollback", &mut app);
+}
