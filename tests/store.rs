@@ -396,8 +396,15 @@ fn purges_find_every_message_of_the_author_in_any_order() {
         ids(&store.last_messages(Platform::Twitch, "c", 10).unwrap()),
         vec!["f1"]
     );
-    // Back after a timeout; then a late, older message arrives out of order.
+    // Back after a timeout, and timed out again.
     insert("a3", "troll", 3000);
+    store.purge_author(Platform::Twitch, "c", "troll").unwrap();
+    assert_eq!(
+        ids(&store.last_messages(Platform::Twitch, "c", 10).unwrap()),
+        vec!["f1"]
+    );
+    // A late message arrives after a newer one, older than any seen.
+    insert("a4", "troll", 4000);
     insert("a0", "troll", 10);
     insert("f2", "fan", 3500);
     store.purge_author(Platform::Twitch, "c", "troll").unwrap();
@@ -409,7 +416,7 @@ fn purges_find_every_message_of_the_author_in_any_order() {
     store.purge_author(Platform::Twitch, "c", "ghost").unwrap();
     store.purge_author(Platform::Twitch, "c", "troll").unwrap();
     let stats = store.flush().unwrap();
-    assert_eq!(stats.deleted, 4);
+    assert_eq!(stats.deleted, 5);
     assert_eq!(
         store
             .last_messages(Platform::Twitch, "c", 10)

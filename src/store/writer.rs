@@ -2,7 +2,8 @@
 //! answers queries, runs retention in chunks and holds writes while another
 //! connection locks the database.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,6 +27,10 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// Writes held while the database is locked, at most; beyond this the writer
 /// stops taking commands, so the bounded channel pushes back on producers.
 const HELD_LIMIT: usize = 4 * super::CHANNEL_CAPACITY;
+
+/// Authors the writer remembers before it starts over: 7/8 of 65536, so
+/// the table stays at 65536 slots of 24 bytes (about 1.6 MB).
+const AUTHOR_CACHE_MAX: usize = 57_344;
 
 /// Commands taken from the channel at once.
 const RECV_BATCH: usize = 256;
@@ -331,6 +336,60 @@ fn bump(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
+/// The writer's memory of `channel_authors`, so an insert by an author it
+/// has already noted costs a hash lookup instead of a statement (~2-3 us per
+/// row). Only this thread writes that table, so the memory cannot go stale
+/// except by a rollback, which clears it; it is cleared when full, too, as
+/// it is only a shortcut. Authors are keyed by a 128-bit hash (two SipHash
+/// runs) instead of their strings: no allocation per author, and a false
+/// match, the only way to skip a needed upsert, is beyond any real chance.
+#[derive(Default)]
+struct AuthorCache {
+    /// First hash half -> (second half, `since_at` it is sure of).
+    map: HashMap<u64, (u64, i64)>,
+}
+
+/// An author's 128-bit identity in the cache.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct AuthorHash(u64, u64);
+
+impl AuthorCache {
+    fn hash(platform: Platform, channel: &str, author: &str) -> AuthorHash {
+        let half = |salt: u8| {
+            let mut h = std::hash::DefaultHasher::new();
+            (salt, platform, channel, author).hash(&mut h);
+            h.finish()
+        };
+        AuthorHash(half(0), half(1))
+    }
+
+    /// True if the stored `since_at` is surely at or before `at`.
+    fn covers(&self, h: AuthorHash, at: i64) -> bool {
+        self.map
+            .get(&h.0)
+            .is_some_and(|&(check, since)| check == h.1 && since <= at)
+    }
+
+    /// After a successful upsert: the stored `since_at` is at or before `at`.
+    fn note(&mut self, h: AuthorHash, at: i64) {
+        if self.map.len() >= AUTHOR_CACHE_MAX {
+            self.map.clear();
+        }
+        match self.map.get_mut(&h.0) {
+            Some((check, since)) if *check == h.1 => *since = (*since).min(at),
+            _ => {
+                self.map.insert(h.0, (h.1, at));
+            }
+        }
+    }
+
+    fn forget(&mut self, h: AuthorHash) {
+        if self.map.get(&h.0).is_some_and(|&(check, _)| check == h.1) {
+            self.map.remove(&h.0);
+        }
+    }
+}
+
 /// Where a prune run stands; each step deletes at most one chunk.
 enum Phase {
     AgeMessages(usize),
@@ -503,6 +562,7 @@ pub(super) struct Writer {
     locked: bool,
     jobs: VecDeque<PruneJob>,
     scratch: Scratch,
+    authors: AuthorCache,
 }
 
 impl Writer {
@@ -517,6 +577,7 @@ impl Writer {
             locked: false,
             jobs: VecDeque::new(),
             scratch: Scratch::default(),
+            authors: AuthorCache::default(),
         }
     }
 
@@ -710,6 +771,7 @@ impl Writer {
             Err(e) if is_busy(&e) => self.record_error("commit", &e),
             Err(e) => {
                 self.record_error("commit", &e);
+                self.authors.map.clear();
                 if !self.conn.is_autocommit()
                     && let Err(e) = self.conn.execute_batch("ROLLBACK")
                 {
@@ -787,12 +849,12 @@ impl Writer {
         let op = w.op();
         match w {
             Write::Insert(m) => {
-                let r = insert(&self.conn, &mut self.scratch, &self.shared, &m);
+                let r = self.insert(&m);
                 self.after(op, 1, r);
             }
             Write::InsertMany(ms) => {
                 for m in &ms {
-                    let r = insert(&self.conn, &mut self.scratch, &self.shared, m);
+                    let r = self.insert(m);
                     self.after(op, 1, r);
                 }
             }
@@ -810,7 +872,9 @@ impl Writer {
             self.record_error(op, &e);
             bump(&self.shared.counters.lost, 1);
             if self.conn.is_autocommit() {
-                // SQLite rolled the whole batch back (disk full, I/O error).
+                // SQLite rolled the whole batch back (disk full, I/O error),
+                // channel_authors rows of the batch included.
+                self.authors.map.clear();
                 bump(
                     &self.shared.counters.lost,
                     self.pending.saturating_sub(weight) as u64,
@@ -855,6 +919,8 @@ impl Writer {
                     let n = conn.prepare_cached(SQL_DELETE_AUTHOR)?.execute(key)?;
                     bump(&c.deleted, n as u64);
                     conn.prepare_cached(SQL_FORGET_AUTHOR)?.execute(&key[..3])?;
+                    self.authors
+                        .forget(AuthorCache::hash(*platform, channel, author_id));
                 }
             }
             Write::QueueUpsert(r) => {
@@ -1182,69 +1248,73 @@ fn claim_response(
     Ok(n == 1)
 }
 
-fn insert(
-    conn: &Connection,
-    sc: &mut Scratch,
-    shared: &Shared,
-    m: &StoredMessage,
-) -> rusqlite::Result<()> {
-    let msg = &m.message;
-    roles_json(&msg.author.roles, &mut sc.roles);
-    let paid = match &msg.paid {
-        Some(p) => Some(json_into(p, &mut sc.paid)?),
-        None => None,
-    };
-    let (score, breakdown, priority) = match &m.salience {
-        Some(s) => {
-            let b = BreakdownOut {
-                factors: &s.breakdown,
-                reasons: &s.reasons,
-            };
-            (
-                Some(s.score),
-                Some(json_into(&b, &mut sc.breakdown)?),
-                Some(s.priority.as_str()),
-            )
-        }
-        None => (None, None, None),
-    };
-    let metadata = match &m.metadata {
-        Some(v) => Some(json_into(v, &mut sc.metadata)?),
-        None => None,
-    };
-    let n = conn.prepare_cached(SQL_INSERT)?.execute(params![
-        msg.platform.as_str(),
-        msg.channel,
-        msg.id,
-        msg.author.id,
-        msg.author.name,
-        sc.roles,
-        msg.author.months,
-        msg.author.first_message,
-        msg.text,
-        paid,
-        msg.reply_to,
-        score,
-        breakdown,
-        priority,
-        m.attention_state.map(|a| a.as_str()),
-        metadata,
-        msg.at.timestamp_millis(),
-        m.processed_at.map(|t| t.timestamp_millis()),
-    ])?;
-    let c = &shared.counters;
-    if n == 1 {
-        conn.prepare_cached(SQL_NOTE_AUTHOR)?.execute(params![
+impl Writer {
+    fn insert(&mut self, m: &StoredMessage) -> rusqlite::Result<()> {
+        let (conn, sc) = (&self.conn, &mut self.scratch);
+        let msg = &m.message;
+        roles_json(&msg.author.roles, &mut sc.roles);
+        let paid = match &msg.paid {
+            Some(p) => Some(json_into(p, &mut sc.paid)?),
+            None => None,
+        };
+        let (score, breakdown, priority) = match &m.salience {
+            Some(s) => {
+                let b = BreakdownOut {
+                    factors: &s.breakdown,
+                    reasons: &s.reasons,
+                };
+                (
+                    Some(s.score),
+                    Some(json_into(&b, &mut sc.breakdown)?),
+                    Some(s.priority.as_str()),
+                )
+            }
+            None => (None, None, None),
+        };
+        let metadata = match &m.metadata {
+            Some(v) => Some(json_into(v, &mut sc.metadata)?),
+            None => None,
+        };
+        let at = msg.at.timestamp_millis();
+        let n = conn.prepare_cached(SQL_INSERT)?.execute(params![
             msg.platform.as_str(),
             msg.channel,
+            msg.id,
             msg.author.id,
-            msg.at.timestamp_millis(),
+            msg.author.name,
+            sc.roles,
+            msg.author.months,
+            msg.author.first_message,
+            msg.text,
+            paid,
+            msg.reply_to,
+            score,
+            breakdown,
+            priority,
+            m.attention_state.map(|a| a.as_str()),
+            metadata,
+            at,
+            m.processed_at.map(|t| t.timestamp_millis()),
         ])?;
+        let c = &self.shared.counters;
+        if n == 0 {
+            bump(&c.duplicates, 1);
+            return Ok(());
+        }
+        let (platform, channel, author) = (msg.platform, &msg.channel, &msg.author.id);
+        let h = AuthorCache::hash(platform, channel, author);
+        if !self.authors.covers(h, at) {
+            conn.prepare_cached(SQL_NOTE_AUTHOR)?.execute(params![
+                platform.as_str(),
+                channel,
+                author,
+                at
+            ])?;
+            self.authors.note(h, at);
+        }
         bump(&c.inserted, 1);
-    } else {
-        bump(&c.duplicates, 1);
+        Ok(())
     }
-    Ok(())
 }
 
 fn last_messages(
@@ -1406,4 +1476,36 @@ fn get_response(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredRes
             })
         })
         .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_author_cache_only_vouches_for_what_it_saw() {
+        let mut c = AuthorCache::default();
+        let u = AuthorCache::hash(Platform::Twitch, "c", "u");
+        assert!(!c.covers(u, 100));
+        c.note(u, 100);
+        assert!(c.covers(u, 100));
+        assert!(c.covers(u, 500));
+        assert!(!c.covers(u, 99), "an older message needs the upsert");
+        c.note(u, 50);
+        assert!(c.covers(u, 60));
+        // Another author, platform or channel is someone else.
+        for other in [
+            AuthorCache::hash(Platform::Twitch, "c", "v"),
+            AuthorCache::hash(Platform::Youtube, "c", "u"),
+            AuthorCache::hash(Platform::Twitch, "d", "u"),
+            AuthorCache::hash(Platform::Twitch, "cu", ""),
+        ] {
+            assert_ne!(other, u);
+            assert!(!c.covers(other, 500));
+        }
+        // Same first half, different second half: not a match.
+        assert!(!c.covers(AuthorHash(u.0, u.1 ^ 1), 500));
+        c.forget(u);
+        assert!(!c.covers(u, 500));
+    }
 }
