@@ -257,13 +257,7 @@ pub struct AgentClient {
 
 impl AgentClient {
     pub fn new(url: &str, timeout: Duration) -> Result<Self, AgentError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .no_proxy()
-            .user_agent(concat!("clank/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| AgentError::Client(e.to_string()))?;
+        let client = super::http_client(timeout).map_err(AgentError::Client)?;
         Ok(Self {
             client,
             url: url.to_string(),
