@@ -80,6 +80,7 @@ fn messages(n: usize) -> Vec<ChatMessage> {
                     roles,
                     months: Some((user % 40) as u32),
                     first_message: i % 211 == 0,
+                    returning_chatter: false,
                 },
                 text: text.to_string(),
                 paid,

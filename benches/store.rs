@@ -82,6 +82,7 @@ fn message(rng: &mut ChaCha8Rng, ids: Ids, n: u64, t_ms: i64) -> StoredMessage {
                 roles,
                 months: (author % 3 == 0).then_some(author % 40),
                 first_message: false,
+                returning_chatter: false,
             },
             text,
             paid: None,

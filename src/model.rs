@@ -111,6 +111,9 @@ pub struct Author {
     pub months: Option<u32>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first_message: bool,
+    /// Back after a long absence (Twitch's `returning-chatter` tag).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub returning_chatter: bool,
 }
 
 impl Author {

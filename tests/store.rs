@@ -37,6 +37,7 @@ fn msg(platform: Platform, channel: &str, id: &str, author: &str, t: i64) -> Cha
             roles: vec![],
             months: None,
             first_message: false,
+            returning_chatter: false,
         },
         text: format!("text of {id}"),
         paid: None,

@@ -183,6 +183,8 @@ pub(super) fn message_from_row(row: &Row<'_>, base: usize) -> rusqlite::Result<C
             roles,
             months: row.get(base + 6)?,
             first_message: row.get(base + 7)?,
+            // Not a column: it describes the moment, not what was said.
+            returning_chatter: false,
         },
         text: row.get(base + 8)?,
         paid,

@@ -106,6 +106,7 @@ pub fn map_server_message(msg: &ServerMessage, received_at: DateTime<Utc>) -> Ve
                 roles,
                 months: months_from_badge_info(&m.badge_info),
                 first_message: tag_is(tags, "first-msg", "1"),
+                returning_chatter: tag_is(tags, "returning-chatter", "1"),
             };
             let reply_to = tags
                 .get("reply-parent-msg-id")
@@ -159,6 +160,7 @@ pub fn map_server_message(msg: &ServerMessage, received_at: DateTime<Utc>) -> Ve
                 roles: roles_from_badges(&m.badges),
                 months: months_from_badge_info(&m.badge_info),
                 first_message: false,
+                returning_chatter: false,
             };
             let channel = m.channel_login.clone();
             let at = m.server_timestamp;
@@ -430,6 +432,7 @@ fn lenient_privmsg(irc: &IRCMessage, received_at: DateTime<Utc>) -> Result<ChatM
             roles,
             months: months_from_badge_info(&badge_info),
             first_message: tag_is(tags, "first-msg", "1"),
+            returning_chatter: tag_is(tags, "returning-chatter", "1"),
         },
         text: text.to_string(),
         paid: tags
@@ -633,6 +636,13 @@ mod tests {
             (250.0, "bits", PaidKind::Bits)
         );
         assert_eq!(m.reply_to.as_deref(), Some("parent-9"));
+        assert!(!m.author.returning_chatter, "returning-chatter=0");
+        let back = SUB_MOD.replace("returning-chatter=0", "returning-chatter=1");
+        let mapped = map_line(&back, Utc::now()).unwrap();
+        let Some(Inbound::Chat(ChatEvent::Message(m))) = mapped.into_iter().next() else {
+            panic!("a PRIVMSG maps to a chat message")
+        };
+        assert!(m.author.returning_chatter, "returning-chatter=1");
     }
 
     #[test]
