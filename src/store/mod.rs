@@ -137,7 +137,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: None,
-            batch_size: 512,
+            batch_size: 2048,
             retention_days: 30,
             max_messages_per_channel: 1_000_000,
             busy_timeout_ms: 5_000,
