@@ -283,6 +283,16 @@ pub fn format_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// Serde `serialize_with` for times in JSON output: [`format_time`].
+pub fn ser_time<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*at))
+}
+
+/// Three decimals: scores and rolls in JSON output stay readable and stable.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 /// Serializes one event as a chat log line (no trailing newline).
 pub fn to_line(event: &ChatEvent) -> String {
     let out = match event {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::chatlog::format_time;
+use crate::chatlog::{round3, ser_time};
 use crate::config::Config;
 use crate::engine::attention::{AttentionMachine, Transition};
 use crate::engine::commands;
@@ -93,10 +93,6 @@ pub enum CoreEvent {
         at: DateTime<Utc>,
         what: String,
     },
-}
-
-fn ser_time<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_time(*at))
 }
 
 /// Running totals, reported at the end of a replay and on the console.
@@ -589,10 +585,6 @@ impl Core {
             .time_in_state_totals(now)
             .map(|d| d.as_secs_f64())
     }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 fn transition_event(t: &Transition) -> CoreEvent {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::chatlog::{self, ChatLogError, ChatLogReader, LineError, format_time};
+use crate::chatlog::{self, ChatLogError, ChatLogReader, LineError, format_time, round3};
 use crate::config::Config;
 use crate::core::{Core, CoreError, CoreEvent};
 use crate::engine::filter::{ContentFilter, Verdict};
@@ -80,10 +80,6 @@ struct ScoreLine<'a> {
     breakdown: SalienceBreakdown,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     reasons: &'a [String],
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 /// `clank score`: filter and score each message in log order, the message's

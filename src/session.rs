@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::core::CoreEvent;
 use crate::engine::salience::SalienceWeights;
-use crate::model::{AttentionState, ChatMessage, Platform, Priority, Salience};
+use crate::model::{AttentionState, ChatMessage, Platform, Salience};
 
 /// Identifies a draft reply (the `chat_responses` row id).
 pub type DraftId = i64;
@@ -162,9 +162,4 @@ pub enum Request {
         message_id: String,
     },
     Quit,
-}
-
-/// The lowest priority the auto policy may answer, as the console shows it.
-pub fn priority_label(p: Priority) -> &'static str {
-    p.as_str()
 }

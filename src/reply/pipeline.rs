@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::chatlog::format_time;
+use crate::chatlog::ser_time;
 use crate::engine::filter::ContentFilter;
 use crate::model::{ChatMessage, Platform, Priority};
 use crate::reply::context::{Goal, Guidance, Persona, PromptInput, build_prompt};
@@ -98,10 +98,6 @@ pub enum PipelineEvent {
         id: DraftId,
         status: String,
     },
-}
-
-fn ser_time<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_time(*at))
 }
 
 /// What to draft.
