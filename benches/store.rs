@@ -61,6 +61,7 @@ fn message(rng: &mut ChaCha8Rng, ids: Ids, n: u64, t_ms: i64) -> StoredMessage {
         vec![]
     };
     let score = rng.random::<f64>();
+    let at = DateTime::from_timestamp_millis(BASE_MS + t_ms).expect("in range");
     StoredMessage {
         message: ChatMessage {
             platform,
@@ -75,7 +76,7 @@ fn message(rng: &mut ChaCha8Rng, ids: Ids, n: u64, t_ms: i64) -> StoredMessage {
                     rng.random::<u64>()
                 ),
             },
-            at: DateTime::from_timestamp_millis(BASE_MS + t_ms).expect("in range"),
+            at,
             author: Author {
                 id: author.to_string(),
                 name: format!("viewer{author}"),
@@ -101,7 +102,9 @@ fn message(rng: &mut ChaCha8Rng, ids: Ids, n: u64, t_ms: i64) -> StoredMessage {
         }),
         attention_state: None,
         metadata: None,
-        processed_at: None,
+        processed_at: Some(at),
+        // As the core writes them: every scored message enters the queue.
+        queued_until: Some(at + chrono::TimeDelta::seconds(180)),
     }
 }
 

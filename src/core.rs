@@ -2,7 +2,8 @@
 //! triggers, one event at a time. It owns no clock: every call says what time
 //! it is, so replay runs on a virtual clock and the live console on the wall.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -17,13 +18,15 @@ use crate::engine::queue::{PushOutcome, QueueEntry, SalienceQueue};
 use crate::engine::salience::SalienceEngine;
 use crate::engine::triggers::{Trigger, Triggers};
 use crate::model::{
-    AttentionState, ChannelConfig, ChatEvent, ChatMessage, MessageKey, Platform, Priority, Salience,
+    AttentionState, ChannelConfig, ChatEvent, ChatMessage, Platform, Priority, Salience,
 };
-use crate::store::{QueueRecord, Store, StoreError, StoredMessage};
+use crate::store::{Store, StoreError, StoredMessage};
 
-/// How many recent message ids the core remembers to catch duplicates at once
-/// (the store's unique index catches the rest).
-const RECENT_IDS: usize = 8192;
+/// How many recent message ids the core remembers, with their times: to
+/// catch duplicates at once (the store's key catches the rest) and to give
+/// a deletion the time that finds its row through the store's key. At 16
+/// bytes an entry this is about 2 MB, and an hour of a busy channel.
+const RECENT_IDS: usize = 65_536;
 
 /// Something the core decided or noticed, for the console and the JSON log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -135,8 +138,9 @@ pub struct Core {
     store: Store,
     channel_defaults: ChannelConfig,
     channel_configs: HashMap<(Platform, String), ChannelConfig>,
-    recent_ids: HashSet<MessageKey>,
-    recent_order: VecDeque<MessageKey>,
+    /// Hash of (platform, id) -> the message's time in unix ms.
+    recent_ids: HashMap<u64, i64>,
+    recent_order: VecDeque<u64>,
     salience_budget: Duration,
     counters: Counters,
     started_at: DateTime<Utc>,
@@ -172,7 +176,7 @@ impl Core {
                 what: format!("{err}; every message is blocked until this is fixed"),
             });
         }
-        let restored = store.load_queue()?;
+        let restored = store.load_queue(now)?;
         if !restored.is_empty() {
             let count = restored.len();
             let entries = restored
@@ -188,7 +192,11 @@ impl Core {
                     })
                 })
                 .collect();
-            queue.restore(entries);
+            // A smaller max_size than before: what no longer fits leaves the store's queue too.
+            for e in queue.restore(entries) {
+                let m = &e.message;
+                store.dequeue(m.platform, &m.channel, &m.id, m.at)?;
+            }
             events.push(CoreEvent::Warning {
                 at: now,
                 what: format!("restored {count} queued messages from the store"),
@@ -204,7 +212,7 @@ impl Core {
             store,
             channel_defaults: config.channel_defaults.to_channel_config(),
             channel_configs: HashMap::new(),
-            recent_ids: HashSet::with_capacity(RECENT_IDS),
+            recent_ids: HashMap::with_capacity(RECENT_IDS),
             recent_order: VecDeque::with_capacity(RECENT_IDS),
             salience_budget: Duration::from_millis(config.core.salience_timeout_ms),
             counters: Counters::default(),
@@ -289,8 +297,8 @@ impl Core {
             return Ok(None);
         };
         let entry = self.queue.remove_message(platform, &channel, id);
-        if entry.is_some() {
-            self.store.queue_remove(platform, id)?;
+        if let Some(e) = &entry {
+            self.dequeue(&e.message)?;
         }
         Ok(entry.map(|e| (e.message, e.salience.priority)))
     }
@@ -312,8 +320,24 @@ impl Core {
         Ok(cfg)
     }
 
-    fn remember_id(&mut self, key: MessageKey) -> bool {
-        if self.recent_ids.contains(&key) {
+    /// Takes a message off the store's copy of the queue.
+    fn dequeue(&self, m: &ChatMessage) -> Result<(), CoreError> {
+        Ok(self.store.dequeue(m.platform, &m.channel, &m.id, m.at)?)
+    }
+
+    /// The id's slot in `recent_ids`. A 64-bit hash instead of the strings:
+    /// no allocation per message, and a false match (a message taken for a
+    /// duplicate) is beyond any real chance.
+    fn id_hash(platform: Platform, id: &str) -> u64 {
+        let mut h = std::hash::DefaultHasher::new();
+        (platform, id).hash(&mut h);
+        h.finish()
+    }
+
+    /// Notes a new id with its time; false if it was seen already.
+    fn remember_id(&mut self, platform: Platform, id: &str, at: DateTime<Utc>) -> bool {
+        let h = Self::id_hash(platform, id);
+        if self.recent_ids.contains_key(&h) {
             return false;
         }
         if self.recent_order.len() == RECENT_IDS
@@ -321,9 +345,15 @@ impl Core {
         {
             self.recent_ids.remove(&old);
         }
-        self.recent_ids.insert(key.clone());
-        self.recent_order.push_back(key);
+        self.recent_ids.insert(h, at.timestamp_millis());
+        self.recent_order.push_back(h);
         true
+    }
+
+    /// When a recent message was said, if the core still remembers it.
+    fn recent_time(&self, platform: Platform, id: &str) -> Option<DateTime<Utc>> {
+        let ms = *self.recent_ids.get(&Self::id_hash(platform, id))?;
+        DateTime::from_timestamp_millis(ms)
     }
 
     /// Advances time: attention transitions, queue expiry, due decisions.
@@ -331,10 +361,9 @@ impl Core {
         for t in self.attention.tick(now) {
             out.push(transition_event(&t));
         }
+        // The store's queue marks expire by their time; nothing to write.
         for expired in self.queue.expire(now) {
             self.counters.expired += 1;
-            self.store
-                .queue_remove(expired.message.platform, &expired.message.id)?;
             out.push(CoreEvent::Skipped {
                 at: now,
                 id: expired.message.id.clone(),
@@ -368,8 +397,7 @@ impl Core {
         let Some(entry) = self.queue.pop_best(now) else {
             return Ok(());
         };
-        self.store
-            .queue_remove(entry.message.platform, &entry.message.id)?;
+        self.dequeue(&entry.message)?;
         if decision.respond {
             self.counters.selected += 1;
             self.selected.push(entry.message.clone());
@@ -416,7 +444,9 @@ impl Core {
                 self.counters.deletions += 1;
                 let queued =
                     usize::from(self.queue.remove_message(platform, &channel, &id).is_some());
-                self.store.delete_message(platform, &channel, &id)?;
+                let said_at = self.recent_time(platform, &id);
+                self.store
+                    .delete_message(platform, &channel, &id, said_at)?;
                 out.push(CoreEvent::Removed {
                     at,
                     platform,
@@ -462,7 +492,7 @@ impl Core {
         out: &mut Vec<CoreEvent>,
     ) -> Result<(), CoreError> {
         self.counters.messages += 1;
-        if !self.remember_id(message.key()) {
+        if !self.remember_id(message.platform, &message.id, message.at) {
             self.counters.duplicates += 1;
             out.push(CoreEvent::Warning {
                 at: now,
@@ -490,6 +520,7 @@ impl Core {
                 attention_state: Some(self.attention.state()),
                 metadata: Some(serde_json::json!({"command": true})),
                 processed_at: Some(now),
+                queued_until: None,
             })?;
             self.counters.stored += 1;
             if !commands::may_run(&message.author) {
@@ -542,39 +573,40 @@ impl Core {
         }
         self.last_salience = Some(salience.clone());
 
-        self.store.insert_message(StoredMessage {
+        // Queue first: the row then carries its queue mark, one write in all.
+        let expires_at = now + self.queue.max_age();
+        let stored = StoredMessage {
             message: message.clone(),
             salience: Some(salience.clone()),
             attention_state: Some(self.attention.state()),
             metadata: None,
             processed_at: Some(now),
-        })?;
-        self.counters.stored += 1;
-
+            queued_until: Some(expires_at),
+        };
         let entry = QueueEntry {
-            expires_at: now + self.queue.max_age(),
+            expires_at,
             enqueued_at: now,
             message,
             salience,
         };
-        let record = QueueRecord {
-            platform: entry.message.platform,
-            channel: entry.message.channel.clone(),
-            id: entry.message.id.clone(),
-            priority: entry.salience.priority,
-            score: entry.salience.score,
-            enqueued_at: entry.enqueued_at,
-            expires_at: Some(entry.expires_at),
-        };
-        match self.queue.push(entry) {
-            PushOutcome::Inserted | PushOutcome::Replaced => self.store.queue_upsert(record)?,
+        let (queued, evicted) = match self.queue.push(entry) {
+            PushOutcome::Inserted | PushOutcome::Replaced => (true, None),
             PushOutcome::Evicted(old) => {
                 self.counters.evicted += 1;
-                self.store
-                    .queue_remove(old.message.platform, &old.message.id)?;
-                self.store.queue_upsert(record)?;
+                (true, Some(old))
             }
-            PushOutcome::Rejected => self.counters.evicted += 1,
+            PushOutcome::Rejected => {
+                self.counters.evicted += 1;
+                (false, None)
+            }
+        };
+        self.store.insert_message(StoredMessage {
+            queued_until: stored.queued_until.filter(|_| queued),
+            ..stored
+        })?;
+        self.counters.stored += 1;
+        if let Some(old) = evicted {
+            self.dequeue(&old.message)?;
         }
         Ok(())
     }

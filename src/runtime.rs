@@ -1036,7 +1036,7 @@ impl Conductor {
             if !regenerate
                 && let Some(prev) = self
                     .store
-                    .sent_response_for_async(m.platform, &m.channel, &m.id)
+                    .sent_response_for_async(m.platform, &m.channel, &m.id, m.at)
                     .await?
             {
                 self.summary.skipped_answered += 1;
@@ -1059,6 +1059,7 @@ impl Conductor {
                 platform,
                 channel: goal.channel().to_string(),
                 original_id: goal.message().map(|m| m.id.clone()),
+                original_at: goal.message().map(|m| m.at),
                 response_text: String::new(),
                 response_type: "llm".into(),
                 attention_state: attention,

@@ -14,8 +14,8 @@ use clank::model::{
     Salience, SalienceBreakdown,
 };
 use clank::store::{
-    Metric, NewResponse, QueueRecord, ResponseStatus, RetentionPolicy, Store, StoreConfig,
-    StoreError, StoredMessage,
+    Metric, NewResponse, ResponseStatus, RetentionPolicy, Store, StoreConfig, StoreError,
+    StoredMessage,
 };
 
 /// 2026-11-21T20:00:00Z
@@ -59,16 +59,22 @@ fn salience(score: f64, priority: Priority) -> Salience {
     }
 }
 
-fn qrec(m: &ChatMessage, score: f64, priority: Priority) -> QueueRecord {
-    QueueRecord {
-        platform: m.platform,
-        channel: m.channel.clone(),
-        id: m.id.clone(),
-        priority,
-        score,
-        enqueued_at: m.at,
-        expires_at: Some(m.at + TimeDelta::seconds(120)),
+/// A scored message as the core stores it when it enters the queue: in the
+/// queue from its own time for two minutes.
+fn queued(m: &ChatMessage, score: f64, priority: Priority) -> StoredMessage {
+    StoredMessage {
+        message: m.clone(),
+        salience: Some(salience(score, priority)),
+        attention_state: None,
+        metadata: None,
+        processed_at: Some(m.at),
+        queued_until: Some(m.at + TimeDelta::seconds(120)),
     }
+}
+
+/// Rows still marked as queued, counted behind the store's back.
+fn raw_queued(path: &Path) -> i64 {
+    raw_count(path, "chat_messages WHERE queued_until IS NOT NULL")
 }
 
 fn cfg() -> StoreConfig {
@@ -116,6 +122,7 @@ fn messages_round_trip_with_every_field() {
             attention_state: Some(AttentionState::DeepFocus),
             metadata: Some(serde_json::json!({"source": "test"})),
             processed_at: Some(at(5)),
+            queued_until: None,
         })
         .unwrap();
     let plain: Vec<ChatMessage> = (1..=5)
@@ -260,9 +267,13 @@ fn channels_and_platforms_never_leak() {
         vec![tw_a.clone(), yt_a.clone(), tw_a2.clone()]
     );
     // Deleting twitch "1" leaves youtube "1" alone.
-    store.delete_message(Platform::Twitch, "a", "1").unwrap();
+    store
+        .delete_message(Platform::Twitch, "a", "1", None)
+        .unwrap();
     // A delete naming the wrong channel deletes nothing.
-    store.delete_message(Platform::Youtube, "b", "1").unwrap();
+    store
+        .delete_message(Platform::Youtube, "b", "1", None)
+        .unwrap();
     assert_eq!(
         store.last_messages(Platform::Youtube, "a", 10).unwrap(),
         vec![yt_a]
@@ -328,15 +339,16 @@ fn delete_and_purge_drop_queue_entries_and_withdraw_replies() {
         (&m4, 0.6),
         (&elsewhere, 0.5),
     ] {
-        store.insert_message(m.clone().into()).unwrap();
         store
-            .queue_upsert(qrec(m, score, Priority::Medium))
+            .insert_message(queued(m, score, Priority::Medium))
             .unwrap();
     }
+    // m1 by its key (id and time), the others by id alone.
     let response = |original: &str, status| NewResponse {
         platform: Platform::Twitch,
         channel: "mika".into(),
         original_id: Some(original.into()),
+        original_at: (original == "m1").then_some(m1.at),
         response_text: "hi".into(),
         response_type: "answer".into(),
         attention_state: Some(AttentionState::CasualMonitoring),
@@ -355,14 +367,21 @@ fn delete_and_purge_drop_queue_entries_and_withdraw_replies() {
         .insert_response(response("m4", ResponseStatus::Approved))
         .unwrap();
 
+    // An id that is not stored, and one at the wrong time, delete nothing.
     store
-        .delete_message(Platform::Twitch, "mika", "m4")
+        .delete_message(Platform::Twitch, "mika", "nope", None)
+        .unwrap();
+    store
+        .delete_message(Platform::Twitch, "mika", "m3", Some(at(999)))
+        .unwrap();
+    store
+        .delete_message(Platform::Twitch, "mika", "m4", None)
         .unwrap();
     store
         .purge_author(Platform::Twitch, "mika", "spammer")
         .unwrap();
 
-    let queue = store.load_queue().unwrap();
+    let queue = store.load_queue(at(0)).unwrap();
     let queued: Vec<&str> = queue.iter().map(|(r, _, _)| r.id.as_str()).collect();
     assert_eq!(queued, vec!["m3", "o1"]);
     assert_eq!(
@@ -377,7 +396,7 @@ fn delete_and_purge_drop_queue_entries_and_withdraw_replies() {
     assert_eq!(get(r_fan).status, ResponseStatus::Withdrawn);
     let stats = store.flush().unwrap();
     assert_eq!(stats.deleted, 3);
-    assert_eq!(raw_count(&path, "queue_entries"), 2, "no orphaned entries");
+    assert_eq!(raw_queued(&path), 2, "no orphaned queue marks");
 }
 
 #[test]
@@ -437,6 +456,7 @@ fn responses_are_recorded_and_updated() {
         platform: Platform::Discord,
         channel: "general".into(),
         original_id: Some("d1".into()),
+        original_at: Some(at(0)),
         response_text: "Sure!".into(),
         response_type: "answer".into(),
         attention_state: None,
@@ -468,57 +488,69 @@ fn queue_survives_dropping_the_handle_mid_stream() {
     {
         let store = open(&path);
         for i in 0..500 {
-            let m = msg(Platform::Twitch, "mika", &format!("q{i}"), "u", i);
+            // Seconds apart, so the marks expire one by one.
+            let m = msg(Platform::Twitch, "mika", &format!("q{i}"), "u", i * 1000);
             let s = salience(f64::from(i as u32) / 1000.0, Priority::Low);
             store
-                .insert_message(StoredMessage {
-                    message: m.clone(),
-                    salience: Some(s.clone()),
-                    attention_state: None,
-                    metadata: None,
-                    processed_at: None,
-                })
-                .unwrap();
-            store
-                .queue_upsert(qrec(&m, s.score, Priority::Low))
+                .insert_message(queued(&m, s.score, s.priority))
                 .unwrap();
             if i % 3 == 0 {
-                store.queue_remove(Platform::Twitch, &m.id).unwrap();
+                store
+                    .dequeue(Platform::Twitch, "mika", &m.id, m.at)
+                    .unwrap();
             } else {
                 expected.push((m, s));
             }
         }
-        // Re-scoring an entry updates it in place.
-        let (m, s) = &mut expected[0];
-        s.score = 0.999;
+        // A dequeue at the wrong time or in another channel takes nothing off.
+        let (m, _) = &expected[0];
         store
-            .queue_upsert(qrec(m, 0.999, Priority::Critical))
+            .dequeue(
+                Platform::Twitch,
+                "mika",
+                &m.id,
+                m.at + TimeDelta::seconds(1),
+            )
+            .unwrap();
+        store
+            .dequeue(Platform::Twitch, "other", &m.id, m.at)
             .unwrap();
         // Dropped without flush or close, with writes still in the channel.
     }
     let store = open(&path);
-    let restored = store.load_queue().unwrap();
+    let restored = store.load_queue(at(0)).unwrap();
     assert_eq!(restored.len(), expected.len());
-    let (first, first_msg, first_sal) = &restored[0];
-    assert_eq!(first.id, expected[0].0.id, "the re-scored entry leads");
-    assert_eq!(first.priority, Priority::Critical);
-    assert_eq!(first.score, 0.999);
-    assert_eq!(first_msg, &expected[0].0);
-    // The message's own salience was stored with it, before the re-score.
-    assert_eq!(first_sal.as_ref().map(|s| s.score), Some(0.001));
-    // The rest come highest score first, with their messages and salience.
-    let mut rest: Vec<_> = expected[1..].to_vec();
-    rest.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
-    for ((rec, m, s), (em, es)) in restored[1..].iter().zip(&rest) {
+    // Highest score first, with their messages and salience.
+    let mut all = expected.clone();
+    all.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+    for ((rec, m, s), (em, es)) in restored.iter().zip(&all) {
         assert_eq!(m, em);
         assert_eq!(s.as_ref(), Some(es));
-        assert_eq!(rec.score, es.score);
+        assert_eq!((rec.score, rec.priority), (es.score, es.priority));
         assert_eq!(rec.enqueued_at, em.at);
         assert_eq!(rec.expires_at, Some(em.at + TimeDelta::seconds(120)));
-        assert_eq!(rec.channel, "mika");
+        assert_eq!(
+            (rec.channel.as_str(), rec.id.as_str()),
+            ("mika", em.id.as_str())
+        );
     }
-    store.queue_clear().unwrap();
-    assert!(store.load_queue().unwrap().is_empty());
+    // Marks expire by their time alone: 200 s in, q0..q80 are past their two minutes.
+    let later = store.load_queue(at(200_000)).unwrap();
+    let still: Vec<_> = expected
+        .iter()
+        .filter(|(m, _)| m.at + TimeDelta::seconds(120) > at(200_000))
+        .collect();
+    assert_eq!(later.len(), still.len());
+    assert!(later.len() < restored.len());
+    let stats = store.flush().unwrap();
+    assert_eq!(stats.dequeued, 0, "this handle took nothing off");
+    for (m, _) in &expected {
+        store
+            .dequeue(Platform::Twitch, "mika", &m.id, m.at)
+            .unwrap();
+    }
+    assert!(store.load_queue(at(0)).unwrap().is_empty());
+    assert_eq!(store.flush().unwrap().dequeued, expected.len() as u64);
 }
 
 const KILL_ENV: &str = "CLANK_STORE_KILL_CHILD_DB";
@@ -533,9 +565,8 @@ fn kill_9_child() {
     let store = open(Path::new(&path));
     for i in 0..300 {
         let m = msg(Platform::Youtube, "live", &format!("k{i}"), "u", i);
-        store.insert_message(m.clone().into()).unwrap();
         store
-            .queue_upsert(qrec(&m, f64::from(i as u32), Priority::High))
+            .insert_message(queued(&m, f64::from(i as u32), Priority::High))
             .unwrap();
     }
     store.flush().unwrap();
@@ -543,8 +574,9 @@ fn kill_9_child() {
     // Keep writing until killed, so the kill lands mid-stream.
     for i in 300.. {
         let m = msg(Platform::Youtube, "live", &format!("k{i}"), "u", i);
-        store.insert_message(m.clone().into()).unwrap();
-        store.queue_upsert(qrec(&m, 0.0, Priority::Low)).unwrap();
+        store
+            .insert_message(queued(&m, 0.0, Priority::Low))
+            .unwrap();
         if i % 100 == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -576,7 +608,7 @@ fn queue_survives_kill_9() {
     child.wait().unwrap();
 
     let store = open(&path);
-    let restored = store.load_queue().unwrap();
+    let restored = store.load_queue(at(0)).unwrap();
     assert!(restored.len() >= 300, "only {} restored", restored.len());
     let top: Vec<&str> = restored
         .iter()
@@ -604,8 +636,13 @@ fn prune_by_age_and_by_count() {
             "u",
             -10 * day + i,
         );
-        store.insert_message(m.clone().into()).unwrap();
-        store.queue_upsert(qrec(&m, 0.5, Priority::Low)).unwrap();
+        // Marked far ahead, so only the prune can take them off the queue.
+        store
+            .insert_message(StoredMessage {
+                queued_until: Some(at(day)),
+                ..queued(&m, 0.5, Priority::Low)
+            })
+            .unwrap();
     }
     for i in 0..5 {
         let m = msg(Platform::Youtube, "old", &format!("new{i}"), "u", i);
@@ -638,10 +675,10 @@ fn prune_by_age_and_by_count() {
     assert_eq!(report.by_count, 1500);
     assert_eq!(report.metrics, 2, "the samples 8 and 12 days old");
     assert!(
-        store.load_queue().unwrap().is_empty(),
+        store.load_queue(at(0)).unwrap().is_empty(),
         "pruned messages leave the queue"
     );
-    assert_eq!(raw_count(&path, "queue_entries"), 0);
+    assert_eq!(raw_queued(&path), 0);
     assert_eq!(raw_count(&path, "chat_messages"), 1005);
     assert_eq!(raw_count(&path, "platform_metrics"), 2);
     assert!(
@@ -876,9 +913,9 @@ async fn async_twins_work_inside_a_runtime() {
             .await
             .unwrap();
     }
-    let m = msg(Platform::Twitch, "c", "a3", "u", 3);
+    let m = msg(Platform::Twitch, "c", "q", "u", 3);
     store
-        .queue_upsert_async(qrec(&m, 0.5, Priority::High))
+        .insert_message_async(queued(&m, 0.5, Priority::High))
         .await
         .unwrap();
     let last = store
@@ -886,13 +923,17 @@ async fn async_twins_work_inside_a_runtime() {
         .await
         .unwrap();
     assert_eq!(ids(&last), vec!["a8", "a9"]);
-    assert_eq!(store.load_queue_async().await.unwrap().len(), 1);
-    assert_eq!(store.export_async(None, "c", None).await.unwrap().len(), 10);
+    assert_eq!(store.load_queue_async(at(0)).await.unwrap().len(), 1);
+    assert_eq!(store.export_async(None, "c", None).await.unwrap().len(), 11);
     store
-        .delete_message_async(Platform::Twitch, "c", "a3")
+        .delete_message_async(Platform::Twitch, "c", "a3", None)
         .await
         .unwrap();
-    assert!(store.load_queue_async().await.unwrap().is_empty());
+    store
+        .dequeue_async(Platform::Twitch, "c", "q", m.at)
+        .await
+        .unwrap();
+    assert!(store.load_queue_async(at(0)).await.unwrap().is_empty());
     let stats = store.close_async().await.unwrap();
-    assert_eq!((stats.inserted, stats.deleted), (10, 1));
+    assert_eq!((stats.inserted, stats.deleted, stats.dequeued), (11, 1, 1));
 }

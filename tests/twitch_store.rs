@@ -104,7 +104,7 @@ async fn the_capture_over_irc_is_stored_and_purged() {
                 id,
                 ..
             }) => store
-                .delete_message_async(platform, &channel, &id)
+                .delete_message_async(platform, &channel, &id, None)
                 .await
                 .unwrap(),
             Inbound::Chat(ChatEvent::Ban {

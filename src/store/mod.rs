@@ -212,7 +212,11 @@ pub struct StoredMessage {
     pub salience: Option<Salience>,
     pub attention_state: Option<AttentionState>,
     pub metadata: Option<serde_json::Value>,
+    /// When it entered the salience queue (the queue's `enqueued_at`).
     pub processed_at: Option<DateTime<Utc>>,
+    /// In the salience queue until then; `None` if it never was queued.
+    /// Written with the row, so queueing costs no statement of its own.
+    pub queued_until: Option<DateTime<Utc>>,
 }
 
 impl From<ChatMessage> for StoredMessage {
@@ -223,12 +227,14 @@ impl From<ChatMessage> for StoredMessage {
             attention_state: None,
             metadata: None,
             processed_at: None,
+            queued_until: None,
         }
     }
 }
 
-/// One entry of the persisted salience priority queue. `id` is the platform's
-/// message id; the message itself must have been inserted before.
+/// One restored entry of the salience queue: the message's stored score
+/// and priority, `processed_at` as `enqueued_at`, `queued_until` as
+/// `expires_at`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueRecord {
     pub platform: Platform,
@@ -238,6 +244,27 @@ pub struct QueueRecord {
     pub score: f64,
     pub enqueued_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// One message named by its key: platform, channel, platform id, and its
+/// time when known (the key index starts with it).
+#[derive(Debug, Clone, PartialEq)]
+struct MessageRef {
+    platform: Platform,
+    channel: String,
+    id: String,
+    at_ms: Option<i64>,
+}
+
+impl MessageRef {
+    fn new(platform: Platform, channel: &str, id: &str, at: Option<DateTime<Utc>>) -> Self {
+        MessageRef {
+            platform,
+            channel: channel.to_owned(),
+            id: id.to_owned(),
+            at_ms: at.map(|t| t.timestamp_millis()),
+        }
+    }
 }
 
 /// A restored queue entry with its message and stored salience.
@@ -341,12 +368,15 @@ impl FromStr for ResponseStatus {
     }
 }
 
-/// A reply to record. `original_id` is the platform id of the message it answers.
+/// A reply to record. `original_id` is the platform id of the message it
+/// answers, `original_at` that message's time (its key with the id; without
+/// it the channel's last day is searched for the id).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewResponse {
     pub platform: Platform,
     pub channel: String,
     pub original_id: Option<String>,
+    pub original_at: Option<DateTime<Utc>>,
     pub response_text: String,
     pub response_type: String,
     pub attention_state: Option<AttentionState>,
@@ -384,10 +414,8 @@ pub struct StoreStats {
     pub deleted: u64,
     /// Messages removed by `prune`.
     pub pruned: u64,
-    pub queue_upserts: u64,
-    pub queue_removed: u64,
-    /// Queue upserts ignored because their message is not stored.
-    pub queue_orphans: u64,
+    /// Messages taken off the persisted queue before they expired.
+    pub dequeued: u64,
     pub commits: u64,
     /// Failed statements (each also logged; the latest is `last_error`).
     pub errors: u64,
@@ -405,9 +433,7 @@ struct Counters {
     duplicates: AtomicU64,
     deleted: AtomicU64,
     pruned: AtomicU64,
-    queue_upserts: AtomicU64,
-    queue_removed: AtomicU64,
-    queue_orphans: AtomicU64,
+    dequeued: AtomicU64,
     commits: AtomicU64,
     errors: AtomicU64,
     lost: AtomicU64,
@@ -429,9 +455,7 @@ impl Shared {
             duplicates: get(&c.duplicates),
             deleted: get(&c.deleted),
             pruned: get(&c.pruned),
-            queue_upserts: get(&c.queue_upserts),
-            queue_removed: get(&c.queue_removed),
-            queue_orphans: get(&c.queue_orphans),
+            dequeued: get(&c.dequeued),
             commits: get(&c.commits),
             errors: get(&c.errors),
             lost: get(&c.lost),
@@ -610,18 +634,17 @@ impl Store {
         self.write_async(Write::InsertMany(ms)).await
     }
 
-    /// Removes one message, its queue entry, and withdraws its unsent replies.
+    /// Removes one message (and so its queue mark) and withdraws its unsent
+    /// replies. `at`, the message's own time, finds it through the key; when
+    /// unknown, the channel's last day of chat is searched for the id.
     pub fn delete_message(
         &self,
         platform: Platform,
         channel: &str,
         id: &str,
+        at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        self.write(Write::Delete {
-            platform,
-            channel: channel.to_owned(),
-            id: id.to_owned(),
-        })
+        self.write(Write::Delete(MessageRef::new(platform, channel, id, at)))
     }
 
     pub async fn delete_message_async(
@@ -629,13 +652,10 @@ impl Store {
         platform: Platform,
         channel: &str,
         id: &str,
+        at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        self.write_async(Write::Delete {
-            platform,
-            channel: channel.to_owned(),
-            id: id.to_owned(),
-        })
-        .await
+        self.write_async(Write::Delete(MessageRef::new(platform, channel, id, at)))
+            .await
     }
 
     /// Removes every message of one author in one channel (a ban or timeout),
@@ -667,46 +687,52 @@ impl Store {
         .await
     }
 
-    /// Records (or updates) a queue entry for an already inserted message.
-    pub fn queue_upsert(&self, r: QueueRecord) -> Result<(), StoreError> {
-        self.write(Write::QueueUpsert(r))
-    }
-
-    pub async fn queue_upsert_async(&self, r: QueueRecord) -> Result<(), StoreError> {
-        self.write_async(Write::QueueUpsert(r)).await
-    }
-
-    pub fn queue_remove(&self, platform: Platform, id: &str) -> Result<(), StoreError> {
-        self.write(Write::QueueRemove {
+    /// Takes a message off the persisted queue before its mark expires (it
+    /// was answered, dropped or evicted). Messages are queued by inserting
+    /// them with [`StoredMessage::queued_until`] set; expiry needs no write.
+    pub fn dequeue(
+        &self,
+        platform: Platform,
+        channel: &str,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(Write::Dequeue(MessageRef::new(
             platform,
-            id: id.to_owned(),
-        })
+            channel,
+            id,
+            Some(at),
+        )))
     }
 
-    pub async fn queue_remove_async(&self, platform: Platform, id: &str) -> Result<(), StoreError> {
-        self.write_async(Write::QueueRemove {
+    pub async fn dequeue_async(
+        &self,
+        platform: Platform,
+        channel: &str,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write_async(Write::Dequeue(MessageRef::new(
             platform,
-            id: id.to_owned(),
-        })
+            channel,
+            id,
+            Some(at),
+        )))
         .await
     }
 
-    pub fn queue_clear(&self) -> Result<(), StoreError> {
-        self.write(Write::QueueClear)
+    /// The persisted queue at `now`: messages whose mark has not expired,
+    /// highest score first (ties: oldest first).
+    pub fn load_queue(&self, now: DateTime<Utc>) -> Result<Vec<QueuedMessage>, StoreError> {
+        self.ask(|reply| Query::LoadQueue { now, reply })
     }
 
-    pub async fn queue_clear_async(&self) -> Result<(), StoreError> {
-        self.write_async(Write::QueueClear).await
-    }
-
-    /// The persisted queue, highest score first (ties: oldest first). Expired
-    /// entries are included; the caller's clock decides what has expired.
-    pub fn load_queue(&self) -> Result<Vec<QueuedMessage>, StoreError> {
-        self.ask(Query::LoadQueue)
-    }
-
-    pub async fn load_queue_async(&self) -> Result<Vec<QueuedMessage>, StoreError> {
-        self.ask_async(Query::LoadQueue).await
+    pub async fn load_queue_async(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
+        self.ask_async(|reply| Query::LoadQueue { now, reply })
+            .await
     }
 
     /// The last `n` messages of one channel, oldest first (by `at`; within
@@ -922,16 +948,11 @@ impl Store {
         platform: Platform,
         channel: &str,
         original_id: &str,
+        original_at: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
-        let channel = channel.to_owned();
-        let original_id = original_id.to_owned();
-        self.ask_async(|reply| Query::SentResponseFor {
-            platform,
-            channel,
-            original_id,
-            reply,
-        })
-        .await
+        let original = MessageRef::new(platform, channel, original_id, Some(original_at));
+        self.ask_async(|reply| Query::SentResponseFor { original, reply })
+            .await
     }
 
     pub fn get_response(&self, id: i64) -> Result<Option<StoredResponse>, StoreError> {

@@ -166,6 +166,75 @@ pub(super) const MIGRATIONS: &[&str] = &[
         SELECT platform, channel, author_id, MIN(created_at) FROM chat_messages
         GROUP BY platform, channel, author_id;
     "#,
+    // 3: no random index on the hot insert path at all. The dedupe key
+    // UNIQUE (platform, platform_msg_id) was the last one: message ids are
+    // random (UUIDs), so at a million rows every batch dirtied about one
+    // index page per row and inserts fell to ~25k rows/s. The key is now
+    // (platform, created_at, platform_msg_id): time first, so it appends.
+    // A message's id and time come together from the platform, so a copy
+    // of a message (a reconnect, a restart, a replayed log) still collides;
+    // lookups by id carry the time (the core remembers it for recent ids).
+    // The salience queue moves into the row as `queued_until`, written with
+    // the insert: queue_entries cost two more statements per message.
+    // Rebuilt by hand (a UNIQUE constraint cannot be dropped); the caller
+    // turns foreign keys off around migrations, as SQLite's docs ask.
+    r#"
+    CREATE TABLE chat_messages_v3 (
+        id                 INTEGER PRIMARY KEY,
+        platform           TEXT    NOT NULL,
+        channel            TEXT    NOT NULL,
+        platform_msg_id    TEXT    NOT NULL,
+        author_id          TEXT    NOT NULL,
+        author_name        TEXT    NOT NULL,
+        author_roles       TEXT    NOT NULL DEFAULT '[]',  -- JSON array of role names
+        author_months      INTEGER,
+        first_message      INTEGER NOT NULL DEFAULT 0,
+        content            TEXT    NOT NULL,
+        paid               TEXT,                           -- JSON object or NULL
+        reply_to           TEXT,                           -- platform id of the message answered
+        salience_score     REAL,
+        salience_breakdown TEXT,                           -- JSON: four factors + reasons
+        priority           TEXT,
+        attention_state    TEXT,
+        metadata           TEXT,                           -- JSON
+        created_at         INTEGER NOT NULL,               -- unix ms, when it was said
+        processed_at       INTEGER,                        -- unix ms; when it entered the queue
+        response_id        INTEGER,
+        -- In the salience queue until then (unix ms); NULL once answered,
+        -- dropped or evicted. Expired marks are left alone: the time says it.
+        queued_until       INTEGER
+    );
+    INSERT INTO chat_messages_v3 (id, platform, channel, platform_msg_id, author_id,
+        author_name, author_roles, author_months, first_message, content, paid, reply_to,
+        salience_score, salience_breakdown, priority, attention_state, metadata, created_at,
+        processed_at, response_id, queued_until)
+    SELECT m.id, m.platform, m.channel, m.platform_msg_id, m.author_id, m.author_name,
+        m.author_roles, m.author_months, m.first_message, m.content, m.paid, m.reply_to,
+        COALESCE(q.score, m.salience_score), m.salience_breakdown, COALESCE(q.priority, m.priority),
+        m.attention_state, m.metadata, m.created_at,
+        COALESCE(q.enqueued_at, m.processed_at), m.response_id,
+        -- An entry without an expiry gets the default queue max age (180 s).
+        CASE WHEN q.message_id IS NULL THEN NULL
+             ELSE COALESCE(q.expires_at, q.enqueued_at + 180000) END
+    FROM chat_messages m LEFT JOIN queue_entries q ON q.message_id = m.id;
+    DROP TABLE queue_entries;
+    DROP TABLE chat_messages;
+    ALTER TABLE chat_messages_v3 RENAME TO chat_messages;
+
+    CREATE UNIQUE INDEX chat_messages_key
+        ON chat_messages (platform, created_at, platform_msg_id);
+    CREATE INDEX chat_messages_channel_time
+        ON chat_messages (platform, channel, created_at, author_id);
+    CREATE INDEX chat_messages_platform_time
+        ON chat_messages (platform, created_at, author_id);
+    CREATE INDEX chat_messages_salience
+        ON chat_messages (platform, channel, salience_score DESC)
+        WHERE priority IN ('HIGH', 'CRITICAL');
+    -- Marks are set in time order, so this appends too; load_queue reads
+    -- the unexpired tail.
+    CREATE INDEX chat_messages_queued
+        ON chat_messages (queued_until) WHERE queued_until IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -202,14 +271,17 @@ pub(super) fn open(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreEr
     // NORMAL in WAL mode: a power cut may lose the last commits, never corrupt.
     conn.execute_batch(&format!(
         "PRAGMA synchronous = NORMAL;
-         PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -{CACHE_KIB};
          PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT};
          PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT};"
     ))
     .map_err(open_err)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Foreign keys stay off while migrating: a table rebuild drops the old
+    // table, and with them on that would first null every reference to it.
     migrate(&mut conn, path)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .map_err(open_err)?;
     Ok(conn)
 }
 

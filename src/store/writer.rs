@@ -16,9 +16,9 @@ use super::codec::{
     self, BreakdownOut, MESSAGE_NCOLS, Scratch, json_into, message_from_row, roles_json,
 };
 use super::{
-    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, Metric, NewResponse,
-    Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy, Shared,
-    StoreConfig, StoreError, StoreStats, StoredMessage, StoredResponse,
+    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, MessageRef, Metric,
+    NewResponse, Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus,
+    RetentionPolicy, Shared, StoreConfig, StoreError, StoreStats, StoredMessage, StoredResponse,
 };
 
 /// Where a query's answer goes.
@@ -56,22 +56,13 @@ pub(super) enum Cmd {
 pub(super) enum Write {
     Insert(StoredMessage),
     InsertMany(Vec<StoredMessage>),
-    Delete {
-        platform: Platform,
-        channel: String,
-        id: String,
-    },
+    Delete(MessageRef),
     Purge {
         platform: Platform,
         channel: String,
         author_id: String,
     },
-    QueueUpsert(QueueRecord),
-    QueueRemove {
-        platform: Platform,
-        id: String,
-    },
-    QueueClear,
+    Dequeue(MessageRef),
     SetChannelConfig {
         platform: Platform,
         channel: String,
@@ -104,11 +95,9 @@ impl Write {
     fn op(&self) -> &'static str {
         match self {
             Write::Insert(_) | Write::InsertMany(_) => "insert message",
-            Write::Delete { .. } => "delete message",
+            Write::Delete(_) => "delete message",
             Write::Purge { .. } => "purge author",
-            Write::QueueUpsert(_) => "queue upsert",
-            Write::QueueRemove { .. } => "queue remove",
-            Write::QueueClear => "queue clear",
+            Write::Dequeue(_) => "dequeue",
             Write::SetChannelConfig { .. } => "set channel config",
             Write::Metric(_) => "insert metric",
             Write::ResponseStatus { .. } => "set response status",
@@ -136,7 +125,10 @@ pub(super) enum Query {
         q: ExportQuery,
         reply: Reply<Vec<ExportRow>>,
     },
-    LoadQueue(Reply<Vec<QueuedMessage>>),
+    LoadQueue {
+        now: DateTime<Utc>,
+        reply: Reply<Vec<QueuedMessage>>,
+    },
     Prune {
         policy: RetentionPolicy,
         now: DateTime<Utc>,
@@ -172,9 +164,7 @@ pub(super) enum Query {
         reply: Reply<bool>,
     },
     SentResponseFor {
-        platform: Platform,
-        channel: String,
-        original_id: String,
+        original: MessageRef,
         reply: Reply<Option<i64>>,
     },
 }
@@ -187,7 +177,7 @@ impl Query {
             Query::LastMessages { reply, .. } => drop(reply.send(Err(err()))),
             Query::ChannelConfig { reply, .. } => drop(reply.send(Err(err()))),
             Query::ExportPage { reply, .. } => drop(reply.send(Err(err()))),
-            Query::LoadQueue(reply) => drop(reply.send(Err(err()))),
+            Query::LoadQueue { reply, .. } => drop(reply.send(Err(err()))),
             Query::Prune { reply, .. } => drop(reply.send(Err(err()))),
             Query::InsertResponse { reply, .. } => drop(reply.send(Err(err()))),
             Query::GetResponse { reply, .. } => drop(reply.send(Err(err()))),
@@ -207,15 +197,22 @@ const SQL_COMMIT: &str = "COMMIT";
 const SQL_INSERT: &str = "INSERT OR IGNORE INTO chat_messages (platform, channel, \
      platform_msg_id, author_id, author_name, author_roles, author_months, first_message, \
      content, paid, reply_to, salience_score, salience_breakdown, priority, attention_state, \
-     metadata, created_at, processed_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+     metadata, created_at, processed_at, queued_until) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+
+/// A message by its key (platform, time, id); the channel must match too.
+pub(super) const SQL_FIND_AT: &str = "SELECT id FROM chat_messages \
+     WHERE platform = ?1 AND created_at = ?4 AND platform_msg_id = ?3 AND channel = ?2";
+/// A message by id alone: the channel's last `?4` ms of chat, newest first.
+pub(super) const SQL_FIND_RECENT: &str = "SELECT id FROM chat_messages \
+     WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3 AND created_at >= \
+     (SELECT MAX(created_at) FROM chat_messages WHERE platform = ?1 AND channel = ?2) - ?4 \
+     ORDER BY created_at DESC LIMIT 1";
 
 /// Unsent replies to a message that is going away are withdrawn, not lost.
 const SQL_WITHDRAW_ONE: &str = "UPDATE chat_responses SET status = 'withdrawn' \
-     WHERE status IN ('pending', 'approved') AND original_message_id IN \
-     (SELECT id FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3)";
-const SQL_DELETE_ONE: &str =
-    "DELETE FROM chat_messages WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3";
+     WHERE status IN ('pending', 'approved') AND original_message_id = ?1";
+const SQL_DELETE_ONE: &str = "DELETE FROM chat_messages WHERE id = ?1";
 /// A ban's purge starts at the author's `since_at`: nothing older is stored.
 const SQL_AUTHOR_SINCE: &str = "SELECT since_at FROM channel_authors \
      WHERE platform = ?1 AND channel = ?2 AND author_id = ?3";
@@ -232,24 +229,18 @@ const SQL_NOTE_AUTHOR: &str = "INSERT INTO channel_authors (platform, channel, a
      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (platform, channel, author_id) \
      DO UPDATE SET since_at = excluded.since_at WHERE excluded.since_at < since_at";
 
-/// `WHERE` (not just `FROM`) keeps SQLite from reading `ON CONFLICT` as a join.
-const SQL_QUEUE_UPSERT: &str = "INSERT INTO queue_entries \
-     (message_id, priority, score, enqueued_at, expires_at) \
-     SELECT id, ?4, ?5, ?6, ?7 FROM chat_messages \
-     WHERE platform = ?1 AND platform_msg_id = ?2 AND channel = ?3 \
-     ON CONFLICT (message_id) DO UPDATE SET priority = excluded.priority, \
-     score = excluded.score, enqueued_at = excluded.enqueued_at, expires_at = excluded.expires_at";
-const SQL_QUEUE_REMOVE: &str = "DELETE FROM queue_entries WHERE message_id = \
-     (SELECT id FROM chat_messages WHERE platform = ?1 AND platform_msg_id = ?2)";
-const SQL_QUEUE_CLEAR: &str = "DELETE FROM queue_entries";
-const SQL_LOAD_QUEUE: &str = concat!(
+pub(super) const SQL_DEQUEUE: &str = "UPDATE chat_messages SET queued_until = NULL \
+     WHERE platform = ?1 AND created_at = ?4 AND platform_msg_id = ?3 AND channel = ?2 \
+     AND queued_until IS NOT NULL";
+/// The unexpired tail of the queue index; the queue re-sorts what it gets.
+pub(super) const SQL_LOAD_QUEUE: &str = concat!(
     "SELECT ",
     message_cols!(),
     ", ",
     salience_cols!(),
-    ", q.priority, q.score, q.enqueued_at, q.expires_at \
-     FROM queue_entries q JOIN chat_messages m ON m.id = q.message_id \
-     ORDER BY q.score DESC, q.enqueued_at, q.message_id"
+    ", m.processed_at, m.queued_until \
+     FROM chat_messages m WHERE m.queued_until > ?1 \
+     ORDER BY m.salience_score DESC, m.processed_at, m.id"
 );
 
 const SQL_SET_CONFIG: &str = "INSERT INTO channel_config (platform, channel, message_threshold, \
@@ -265,20 +256,16 @@ const SQL_METRIC: &str =
 
 const SQL_INSERT_RESPONSE: &str = "INSERT INTO chat_responses (original_message_id, platform, \
      channel, response_text, response_type, attention_state, generation_time_ms, agent_context, \
-     status, created_at) VALUES ((SELECT id FROM chat_messages WHERE platform = ?1 AND \
-     channel = ?2 AND platform_msg_id = ?3), ?1, ?2, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-const SQL_LINK_RESPONSE: &str = "UPDATE chat_messages SET response_id = ?4 \
-     WHERE platform = ?1 AND channel = ?2 AND platform_msg_id = ?3";
+     status, created_at) VALUES (?3, ?1, ?2, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const SQL_LINK_RESPONSE: &str = "UPDATE chat_messages SET response_id = ?2 WHERE id = ?1";
 const SQL_RESPONSE_STATUS: &str =
     "UPDATE chat_responses SET status = ?2, sent_at = COALESCE(?3, sent_at) WHERE id = ?1";
 /// A finished or edited draft; never touches a reply that already went out.
 const SQL_RESPONSE_TEXT: &str = "UPDATE chat_responses SET response_text = ?2, \
      response_type = ?3, status = ?4, generation_time_ms = COALESCE(?5, generation_time_ms) \
      WHERE id = ?1 AND status <> 'sent'";
-const SQL_SENT_RESPONSE_FOR: &str = "SELECT r.id FROM chat_responses r \
-     JOIN chat_messages m ON m.id = r.original_message_id \
-     WHERE m.platform = ?1 AND m.channel = ?2 AND m.platform_msg_id = ?3 AND r.status = 'sent' \
-     LIMIT 1";
+const SQL_SENT_RESPONSE_FOR: &str = "SELECT id FROM chat_responses \
+     WHERE original_message_id = ?1 AND status = 'sent' LIMIT 1";
 const SQL_GET_RESPONSE: &str = "SELECT r.id, r.platform, r.channel, m.platform_msg_id, \
      r.response_text, r.response_type, r.attention_state, r.generation_time_ms, r.agent_context, \
      r.status, r.created_at, r.sent_at FROM chat_responses r \
@@ -892,15 +879,12 @@ impl Writer {
         let c = &self.shared.counters;
         match w {
             Write::Insert(_) | Write::InsertMany(_) => {}
-            Write::Delete {
-                platform,
-                channel,
-                id,
-            } => {
-                let key = params![platform.as_str(), channel, id];
-                conn.prepare_cached(SQL_WITHDRAW_ONE)?.execute(key)?;
-                let n = conn.prepare_cached(SQL_DELETE_ONE)?.execute(key)?;
-                bump(&c.deleted, n as u64);
+            Write::Delete(m) => {
+                if let Some(row) = find_message(conn, m)? {
+                    conn.prepare_cached(SQL_WITHDRAW_ONE)?.execute([row])?;
+                    let n = conn.prepare_cached(SQL_DELETE_ONE)?.execute([row])?;
+                    bump(&c.deleted, n as u64);
+                }
             }
             Write::Purge {
                 platform,
@@ -923,31 +907,14 @@ impl Writer {
                         .forget(AuthorCache::hash(*platform, channel, author_id));
                 }
             }
-            Write::QueueUpsert(r) => {
-                let n = conn.prepare_cached(SQL_QUEUE_UPSERT)?.execute(params![
-                    r.platform.as_str(),
-                    r.id,
-                    r.channel,
-                    r.priority.as_str(),
-                    r.score,
-                    r.enqueued_at.timestamp_millis(),
-                    r.expires_at.map(|t| t.timestamp_millis()),
+            Write::Dequeue(m) => {
+                let n = conn.prepare_cached(SQL_DEQUEUE)?.execute(params![
+                    m.platform.as_str(),
+                    m.channel,
+                    m.id,
+                    m.at_ms,
                 ])?;
-                if n == 0 {
-                    bump(&c.queue_orphans, 1);
-                } else {
-                    bump(&c.queue_upserts, 1);
-                }
-            }
-            Write::QueueRemove { platform, id } => {
-                let n = conn
-                    .prepare_cached(SQL_QUEUE_REMOVE)?
-                    .execute(params![platform.as_str(), id])?;
-                bump(&c.queue_removed, n as u64);
-            }
-            Write::QueueClear => {
-                let n = conn.prepare_cached(SQL_QUEUE_CLEAR)?.execute([])?;
-                bump(&c.queue_removed, n as u64);
+                bump(&c.dequeued, n as u64);
             }
             Write::SetChannelConfig {
                 platform,
@@ -1079,8 +1046,8 @@ impl Writer {
                 let r = export_page(&self.conn, &q).map_err(|e| self.sqlite_err("export", e));
                 drop(reply.send(r));
             }
-            Query::LoadQueue(reply) => {
-                let r = load_queue(&self.conn).map_err(|e| self.sqlite_err("load queue", e));
+            Query::LoadQueue { now, reply } => {
+                let r = load_queue(&self.conn, now).map_err(|e| self.sqlite_err("load queue", e));
                 drop(reply.send(r));
             }
             Query::InsertResponse { r, reply } => {
@@ -1130,21 +1097,8 @@ impl Writer {
                     .map_err(|e| self.sqlite_err("claim response", e));
                 drop(reply.send(r));
             }
-            Query::SentResponseFor {
-                platform,
-                channel,
-                original_id,
-                reply,
-            } => {
-                let r = self
-                    .conn
-                    .prepare_cached(SQL_SENT_RESPONSE_FOR)
-                    .and_then(|mut st| {
-                        st.query_row(params![platform.as_str(), channel, original_id], |row| {
-                            row.get::<_, i64>(0)
-                        })
-                        .optional()
-                    })
+            Query::SentResponseFor { original, reply } => {
+                let r = sent_response_for(&self.conn, &original)
                     .map_err(|e| self.sqlite_err("sent response for", e));
                 drop(reply.send(r));
             }
@@ -1295,6 +1249,7 @@ impl Writer {
             metadata,
             at,
             m.processed_at.map(|t| t.timestamp_millis()),
+            m.queued_until.map(|t| t.timestamp_millis()),
         ])?;
         let c = &self.shared.counters;
         if n == 0 {
@@ -1397,29 +1352,61 @@ fn export_page(conn: &Connection, q: &ExportQuery) -> rusqlite::Result<Vec<Expor
     Ok(out)
 }
 
-fn load_queue(conn: &Connection) -> rusqlite::Result<Vec<QueuedMessage>> {
+/// How far back a lookup by id alone searches a channel, in ms: the core
+/// gives the time of every id it still remembers, so this only serves ids
+/// from before a restart or older than the core's memory.
+const LOOKBACK_MS: i64 = 24 * 3600 * 1000;
+
+/// The row of a message: through the key when its time is known, else by
+/// searching the channel's last day of chat for the id.
+fn find_message(conn: &Connection, m: &MessageRef) -> rusqlite::Result<Option<i64>> {
+    let (sql, at) = match m.at_ms {
+        Some(at) => (SQL_FIND_AT, at),
+        None => (SQL_FIND_RECENT, LOOKBACK_MS),
+    };
+    conn.prepare_cached(sql)?
+        .query_row(params![m.platform.as_str(), m.channel, m.id, at], |r| {
+            r.get(0)
+        })
+        .optional()
+}
+
+fn sent_response_for(conn: &Connection, original: &MessageRef) -> rusqlite::Result<Option<i64>> {
+    let Some(row) = find_message(conn, original)? else {
+        return Ok(None);
+    };
+    conn.prepare_cached(SQL_SENT_RESPONSE_FOR)?
+        .query_row([row], |r| r.get(0))
+        .optional()
+}
+
+fn load_queue(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<QueuedMessage>> {
     let mut stmt = conn.prepare_cached(SQL_LOAD_QUEUE)?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query([now.timestamp_millis()])?;
     let mut out = Vec::new();
     let q = MESSAGE_NCOLS + 3;
+    let missing = |idx: usize, what: &str| {
+        codec::conversion_error(
+            idx,
+            rusqlite::types::Type::Null,
+            codec::BadValue(format!("queued message without {what}")),
+        )
+    };
     while let Some(row) = rows.next()? {
         let message = message_from_row(row, 0)?;
         let salience = codec::salience_from_row(row, MESSAGE_NCOLS)?;
-        let priority = codec::opt_parse(row, q)?.ok_or_else(|| {
-            codec::conversion_error(
-                q,
-                rusqlite::types::Type::Null,
-                codec::BadValue("queue entry without priority".into()),
-            )
-        })?;
+        let Some(s) = &salience else {
+            return Err(missing(MESSAGE_NCOLS, "salience"));
+        };
+        let enqueued_at = codec::opt_time(row, q)?.ok_or_else(|| missing(q, "processed_at"))?;
         let record = QueueRecord {
             platform: message.platform,
             channel: message.channel.clone(),
             id: message.id.clone(),
-            priority,
-            score: row.get(q + 1)?,
-            enqueued_at: codec::ms_to_time(row.get(q + 2)?, q + 2)?,
-            expires_at: codec::opt_time(row, q + 3)?,
+            priority: s.priority,
+            score: s.score,
+            enqueued_at,
+            expires_at: codec::opt_time(row, q + 1)?,
         };
         out.push((record, message, salience));
     }
@@ -1433,10 +1420,22 @@ fn insert_response(conn: &Connection, r: &NewResponse) -> rusqlite::Result<i64> 
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let original = match &r.original_id {
+        Some(id) => find_message(
+            conn,
+            &MessageRef {
+                platform: r.platform,
+                channel: r.channel.clone(),
+                id: id.clone(),
+                at_ms: r.original_at.map(|t| t.timestamp_millis()),
+            },
+        )?,
+        None => None,
+    };
     conn.prepare_cached(SQL_INSERT_RESPONSE)?.execute(params![
         r.platform.as_str(),
         r.channel,
-        r.original_id,
+        original,
         r.response_text,
         r.response_type,
         r.attention_state.map(|a| a.as_str()),
@@ -1446,13 +1445,9 @@ fn insert_response(conn: &Connection, r: &NewResponse) -> rusqlite::Result<i64> 
         r.created_at.timestamp_millis(),
     ])?;
     let id = conn.last_insert_rowid();
-    if let Some(original) = &r.original_id {
-        conn.prepare_cached(SQL_LINK_RESPONSE)?.execute(params![
-            r.platform.as_str(),
-            r.channel,
-            original,
-            id
-        ])?;
+    if let Some(original) = original {
+        conn.prepare_cached(SQL_LINK_RESPONSE)?
+            .execute([original, id])?;
     }
     Ok(id)
 }
