@@ -277,8 +277,11 @@ pub(super) fn open(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreEr
     ))
     .map_err(open_err)?;
     conn.set_prepared_statement_cache_capacity(64);
-    // Foreign keys stay off while migrating: a table rebuild drops the old
-    // table, and with them on that would first null every reference to it.
+    // Foreign keys are off while migrating (the bundled SQLite starts with
+    // them on): a table rebuild drops the old table, and with them on that
+    // would first null every reference to it.
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(open_err)?;
     migrate(&mut conn, path)?;
     conn.execute_batch("PRAGMA foreign_keys = ON")
         .map_err(open_err)?;
@@ -400,6 +403,82 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_database_keeps_its_queue_and_replies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO chat_messages (id, platform, channel, platform_msg_id, author_id,
+                 author_name, content, salience_score, priority, created_at, processed_at)
+             VALUES (1, 'twitch', 'c', 'a', 'u', 'n', 'hi', 0.5, 'LOW', 1000, 1001),
+                    (2, 'twitch', 'c', 'b', 'u', 'n', 'yo', 0.6, 'LOW', 2000, 2001),
+                    (3, 'twitch', 'c', 'd', 'u', 'n', 'eh', 0.7, 'LOW', 3000, 3001);
+             INSERT INTO queue_entries (message_id, priority, score, enqueued_at, expires_at)
+             VALUES (1, 'HIGH', 0.9, 1001, 50000), (2, 'LOW', 0.6, 2001, NULL);
+             INSERT INTO chat_responses (original_message_id, platform, channel,
+                 response_text, response_type, status, created_at)
+             VALUES (3, 'twitch', 'c', 'reply', 'llm', 'sent', 4000);",
+        )
+        .unwrap();
+        drop(conn);
+
+        let conn = open(&path, &StoreConfig::default()).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), latest_version());
+        let marks: Vec<(i64, Option<i64>, String, f64)> = conn
+            .prepare(
+                "SELECT id, queued_until, priority, salience_score FROM chat_messages ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            marks,
+            vec![
+                (1, Some(50_000), "HIGH".into(), 0.9),
+                (2, Some(2001 + 180_000), "LOW".into(), 0.6),
+                (3, None, "LOW".into(), 0.7),
+            ],
+            "queue entries became marks, with the queue's score and priority"
+        );
+        let original: Option<i64> = conn
+            .query_row("SELECT original_message_id FROM chat_responses", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(original, Some(3), "the rebuild kept the reply's link");
+        let gone: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('queue_entries', 'chat_messages_v3')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(gone, 0);
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1, "foreign keys are back on after the migration");
+        let problems: i64 = conn
+            .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(problems, 0);
+        // The new key: the same id at the same time is a duplicate, at
+        // another time it is not (the core's memory catches that case).
+        let insert = "INSERT OR IGNORE INTO chat_messages (platform, channel, platform_msg_id, \
+                      author_id, author_name, content, created_at) VALUES ('twitch', 'c', 'a', 'u', 'n', 'x', ?1)";
+        assert_eq!(conn.execute(insert, [1000]).unwrap(), 0);
+        assert_eq!(conn.execute(insert, [1001]).unwrap(), 1);
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
@@ -457,6 +536,10 @@ mod tests {
                 w::SQL_NEXT_CHANNEL,
                 "COVERING INDEX chat_messages_channel_time",
             ),
+            (w::SQL_FIND_AT, "chat_messages_key"),
+            (w::SQL_DEQUEUE, "chat_messages_key"),
+            (w::SQL_FIND_RECENT, "chat_messages_channel_time"),
+            (w::SQL_LOAD_QUEUE, "chat_messages_queued"),
         ] {
             let p = plan(sql);
             assert!(p.contains(index), "{sql}\n=> {p}");

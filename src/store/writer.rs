@@ -232,15 +232,14 @@ const SQL_NOTE_AUTHOR: &str = "INSERT INTO channel_authors (platform, channel, a
 pub(super) const SQL_DEQUEUE: &str = "UPDATE chat_messages SET queued_until = NULL \
      WHERE platform = ?1 AND created_at = ?4 AND platform_msg_id = ?3 AND channel = ?2 \
      AND queued_until IS NOT NULL";
-/// The unexpired tail of the queue index; the queue re-sorts what it gets.
+/// The unexpired tail of the queue index, in time order (sorted after).
 pub(super) const SQL_LOAD_QUEUE: &str = concat!(
     "SELECT ",
     message_cols!(),
     ", ",
     salience_cols!(),
     ", m.processed_at, m.queued_until \
-     FROM chat_messages m WHERE m.queued_until > ?1 \
-     ORDER BY m.salience_score DESC, m.processed_at, m.id"
+     FROM chat_messages m WHERE m.queued_until > ?1"
 );
 
 const SQL_SET_CONFIG: &str = "INSERT INTO channel_config (platform, channel, message_threshold, \
@@ -1410,6 +1409,14 @@ fn load_queue(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<Que
         };
         out.push((record, message, salience));
     }
+    // Highest score first, ties oldest first; the sort is stable, so equal
+    // times keep the index's order. Done here, not in SQL: a bounded queue
+    // sorts in microseconds and the index stays a plain time index.
+    out.sort_by(|(a, _, _), (b, _, _)| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.enqueued_at.cmp(&b.enqueued_at))
+    });
     Ok(out)
 }
 
