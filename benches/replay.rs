@@ -21,6 +21,30 @@ fn peak_rss_kib() -> Option<u64> {
         .ok()
 }
 
+/// CPU seconds of each live thread of this process, by thread name.
+fn thread_cpu_secs() -> Vec<(String, f64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // "tid (comm) state ... utime stime": fields after the ')' from 3 on.
+        let (Some((head, rest)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let secs = (field(11) + field(12)) as f64 / 100.0;
+        if secs > 0.0 {
+            out.push((head[open + 1..].to_string(), secs));
+        }
+    }
+    out
+}
+
 fn main() {
     // `cargo test --benches` runs this in test mode: a tiny run is enough there.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -46,6 +70,8 @@ fn main() {
     };
     let summary =
         replay(&config, &log, store.clone(), &options, &mut std::io::sink()).expect("replay runs");
+    // Before close: the writer thread still exists to be read.
+    let threads = thread_cpu_secs();
     store.close().expect("store closes");
     let db_size = std::fs::metadata(dir.path().join("bench.db"))
         .map(|m| m.len())
@@ -60,4 +86,11 @@ fn main() {
         peak_rss_kib().map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
         db_size / (1024 * 1024),
     );
+    let messages = summary.counts.messages.max(1) as f64;
+    for (name, secs) in threads {
+        println!(
+            "  thread {name}: {secs:.2} s CPU = {:.2} us/message",
+            secs * 1e6 / messages
+        );
+    }
 }
