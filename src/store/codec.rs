@@ -72,9 +72,26 @@ pub(super) fn json_into<'a, T: Serialize + ?Sized>(
 #[derive(Serialize)]
 pub(super) struct BreakdownOut<'a> {
     #[serde(flatten)]
-    pub factors: &'a SalienceBreakdown,
+    factors: SalienceBreakdown,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    pub reasons: &'a [String],
+    reasons: &'a [String],
+}
+
+impl<'a> BreakdownOut<'a> {
+    /// Factors kept to 4 decimals: the console shows 2, and full f64 digits
+    /// ("0.15000000000000002") made the JSON, and every row, ~50 bytes longer.
+    pub fn new(factors: &SalienceBreakdown, reasons: &'a [String]) -> Self {
+        let r = |x: f64| (x * 1e4).round() / 1e4;
+        BreakdownOut {
+            factors: SalienceBreakdown {
+                content: r(factors.content),
+                authority: r(factors.authority),
+                relevance: r(factors.relevance),
+                temporal: r(factors.temporal),
+            },
+            reasons,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -234,22 +251,20 @@ mod tests {
         let f = SalienceBreakdown {
             content: 0.5,
             authority: 0.25,
-            relevance: 1.0,
-            temporal: 0.0,
+            relevance: 0.15000000000000002,
+            temporal: 0.748787466,
         };
         let reasons = vec!["question".to_string()];
         let mut buf = Vec::new();
-        let s = json_into(
-            &BreakdownOut {
-                factors: &f,
-                reasons: &reasons,
-            },
-            &mut buf,
-        )
-        .unwrap()
-        .to_owned();
+        let s = json_into(&BreakdownOut::new(&f, &reasons), &mut buf)
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            s,
+            r#"{"content":0.5,"authority":0.25,"relevance":0.15,"temporal":0.7488,"reasons":["question"]}"#
+        );
         let back: BreakdownIn = serde_json::from_str(&s).unwrap();
-        assert_eq!(back.factors, f);
+        assert_eq!(back.factors.temporal, 0.7488);
         assert_eq!(back.reasons, reasons);
     }
 }

@@ -1212,10 +1212,7 @@ impl Writer {
         };
         let (score, breakdown, priority) = match &m.salience {
             Some(s) => {
-                let b = BreakdownOut {
-                    factors: &s.breakdown,
-                    reasons: &s.reasons,
-                };
+                let b = BreakdownOut::new(&s.breakdown, &s.reasons);
                 (
                     Some(s.score),
                     Some(json_into(&b, &mut sc.breakdown)?),
