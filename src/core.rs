@@ -137,7 +137,9 @@ pub struct Core {
     triggers: Triggers,
     store: Store,
     channel_defaults: ChannelConfig,
-    channel_configs: HashMap<(Platform, String), ChannelConfig>,
+    /// Per platform, channel -> settings; nested so a lookup by `&str`
+    /// needs no key allocation on every message.
+    channel_configs: [HashMap<String, ChannelConfig>; 3],
     /// Hash of (platform, id) -> the message's time in unix ms.
     recent_ids: HashMap<u64, i64>,
     recent_order: VecDeque<u64>,
@@ -211,7 +213,7 @@ impl Core {
             triggers: Triggers::new(config.salience.streamer_names.clone()),
             store,
             channel_defaults: config.channel_defaults.to_channel_config(),
-            channel_configs: HashMap::new(),
+            channel_configs: Default::default(),
             recent_ids: HashMap::with_capacity(RECENT_IDS),
             recent_order: VecDeque::with_capacity(RECENT_IDS),
             salience_budget: Duration::from_millis(config.core.salience_timeout_ms),
@@ -309,15 +311,25 @@ impl Core {
         platform: Platform,
         channel: &str,
     ) -> Result<ChannelConfig, CoreError> {
-        if let Some(c) = self.channel_configs.get(&(platform, channel.to_string())) {
-            return Ok(c.clone());
+        Ok(self.channel_config_ref(platform, channel)?.clone())
+    }
+
+    /// [`Core::channel_config`] without the copy, for the per-message path.
+    fn channel_config_ref(
+        &mut self,
+        platform: Platform,
+        channel: &str,
+    ) -> Result<&ChannelConfig, CoreError> {
+        let slot = platform_slot(platform);
+        if self.channel_configs[slot].contains_key(channel) {
+            return Ok(&self.channel_configs[slot][channel]);
         }
         let stored = self.store.channel_config(platform, channel)?;
         // A channel with no row yet gets the configured defaults, not the built-in ones.
         let cfg = stored.unwrap_or_else(|| self.channel_defaults.clone());
-        self.channel_configs
-            .insert((platform, channel.to_string()), cfg.clone());
-        Ok(cfg)
+        Ok(self.channel_configs[slot]
+            .entry(channel.to_string())
+            .or_insert(cfg))
     }
 
     /// Takes a message off the store's copy of the queue.
@@ -539,8 +551,8 @@ impl Core {
             if reply.changed {
                 self.store
                     .set_channel_config(message.platform, &message.channel, &cfg)?;
-                self.channel_configs
-                    .insert((message.platform, message.channel.clone()), cfg);
+                self.channel_configs[platform_slot(message.platform)]
+                    .insert(message.channel.clone(), cfg);
             }
             out.push(CoreEvent::Command {
                 at: now,
@@ -566,8 +578,10 @@ impl Core {
         {
             out.push(transition_event(&t));
         }
-        let cfg = self.channel_config(message.platform, &message.channel)?;
-        if let Some(trigger) = self.triggers.on_message(&message, &cfg, now) {
+        self.channel_config_ref(message.platform, &message.channel)?;
+        // Borrowed field by field: the triggers are mutated while it is read.
+        let cfg = &self.channel_configs[platform_slot(message.platform)][message.channel.as_str()];
+        if let Some(trigger) = self.triggers.on_message(&message, cfg, now) {
             self.counters.triggers += 1;
             out.push(trigger_event(&trigger));
         }
@@ -616,6 +630,15 @@ impl Core {
         self.attention
             .time_in_state_totals(now)
             .map(|d| d.as_secs_f64())
+    }
+}
+
+/// A platform's index in per-platform tables.
+fn platform_slot(platform: Platform) -> usize {
+    match platform {
+        Platform::Twitch => 0,
+        Platform::Youtube => 1,
+        Platform::Discord => 2,
     }
 }
 
