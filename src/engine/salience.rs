@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{ConfigError, check_range};
 use crate::engine::lexicon::{
-    BotList, LexiconError, LexiconList, ListSet, PassBuild, hash_str, normalize_term,
+    BotList, FxMixBuild, LexiconError, LexiconList, ListSet, PassBuild, hash_str, normalize_term,
 };
 use crate::model::{ChatMessage, Paid, PaidKind, Priority, Role, Salience, SalienceBreakdown};
 
@@ -662,7 +662,7 @@ impl Dict {
 }
 
 /// Everything the factors need to know about the text of one message.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct TextFeatures {
     n_tokens: usize,
     /// Union of the lists of every token and every matched phrase.
@@ -683,6 +683,66 @@ struct TextFeatures {
     distinct_alnum: usize,
 }
 
+/// What [`analyze`] made of one text: its features and what it leaves in
+/// [`Scratch`] for the rest of scoring.
+#[derive(Debug)]
+struct Analysis {
+    f: TextFeatures,
+    lower: Box<str>,
+    toks: Box<[Tok]>,
+}
+
+/// Recent texts and their analyses. Chat repeats itself (emotes, "W", "+1",
+/// copypasta: half the messages of the demo log repeat an earlier text), and
+/// [`analyze`] depends on nothing but the text and the words it is looked up
+/// in, so a repeat is restored instead of analysed again, at a twentieth of
+/// the cost. Keyed by the whole text, never by a hash of it. Bounded in
+/// entries and bytes; when full it starts over, and it is emptied whenever
+/// the names or the topic change.
+#[derive(Debug, Default)]
+struct TextCache {
+    map: HashMap<Box<str>, Analysis, FxMixBuild>,
+    bytes: usize,
+}
+
+impl TextCache {
+    /// Most texts remembered.
+    const CAPACITY: usize = 4096;
+    /// Most bytes of text, normalised text and tokens held (about).
+    const MAX_BYTES: usize = 2 << 20;
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+
+    /// Fills `s` as [`analyze`] would and returns the features.
+    fn analyze(&mut self, lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatures {
+        if let Some(a) = self.map.get(text) {
+            s.lower.clear();
+            s.lower.push_str(&a.lower);
+            s.toks.clear();
+            s.toks.extend_from_slice(&a.toks);
+            return a.f;
+        }
+        let f = analyze(lex, dict, s, text);
+        let size = text.len() + s.lower.len() + s.toks.len() * std::mem::size_of::<Tok>();
+        if self.map.len() >= Self::CAPACITY || self.bytes + size > Self::MAX_BYTES {
+            self.clear();
+        }
+        self.bytes += size;
+        self.map.insert(
+            text.into(),
+            Analysis {
+                f,
+                lower: s.lower.as_str().into(),
+                toks: s.toks.as_slice().into(),
+            },
+        );
+        f
+    }
+}
+
 /// Scores chat messages. Pure: time comes in as arguments; memory is bounded.
 #[derive(Debug)]
 pub struct SalienceEngine {
@@ -698,6 +758,7 @@ pub struct SalienceEngine {
     /// for every message cost more than the rest of the authority factor.
     /// Cleared when full and whenever the names change.
     authors: HashMap<u64, AuthorFacts, PassBuild>,
+    texts: TextCache,
 }
 
 /// What an author's name and id say, independent of the message.
@@ -724,6 +785,7 @@ impl SalienceEngine {
             ctx: Context::new(),
             scratch: Scratch::default(),
             authors: HashMap::default(),
+            texts: TextCache::default(),
         }
     }
 
@@ -742,6 +804,7 @@ impl SalienceEngine {
         self.cfg.topic = topic.to_string();
         self.dict = Dict::build(&self.lex, &self.cfg.streamer_names, &self.cfg.topic);
         self.authors.clear();
+        self.texts.clear();
     }
 
     /// Replaces the factor weights after validating them.
@@ -756,6 +819,7 @@ impl SalienceEngine {
         self.cfg.streamer_names = names;
         self.dict = Dict::build(&self.lex, &self.cfg.streamer_names, &self.cfg.topic);
         self.authors.clear();
+        self.texts.clear();
     }
 
     /// The priority of a score under the configured thresholds.
@@ -808,7 +872,9 @@ impl SalienceEngine {
         self.ctx.expire(at_ms, window_ms);
         let per_min = self.ctx.velocity(chan, at_ms);
 
-        let f = analyze(&self.lex, &self.dict, &mut self.scratch, &msg.text);
+        let f = self
+            .texts
+            .analyze(&self.lex, &self.dict, &mut self.scratch, &msg.text);
         let a = &msg.author;
         let broadcaster = a.has(Role::Broadcaster);
         let trusted =
@@ -2578,5 +2644,44 @@ mod tests {
             score(&mut e, &M::new(&format!("viewer{i}"), "hi"));
         }
         assert!(e.authors.len() <= AUTHOR_CACHE_CAP);
+    }
+
+    #[test]
+    fn remembered_texts_score_exactly_as_fresh_ones() {
+        // Two engines see the same chat; one forgets its text analyses before
+        // every message. Every score must agree to the bit.
+        let mut cached = engine();
+        let mut fresh = engine();
+        let set = ranking_set();
+        let mut n_repeats = 0;
+        for round in 0..3 {
+            for (i, (_, m)) in set.iter().enumerate() {
+                let mut m = m.clone();
+                m.0.id = format!("r{round}-{i}");
+                if cached.texts.map.contains_key(m.0.text.as_str()) {
+                    n_repeats += 1;
+                }
+                fresh.texts.clear();
+                assert_eq!(
+                    score(&mut cached, &m),
+                    score(&mut fresh, &m),
+                    "{:?}",
+                    m.0.text
+                );
+            }
+        }
+        assert!(n_repeats >= 2 * set.len(), "the cache was used");
+        // A topic change reaches texts analysed before it.
+        let m = M::new("Rin", "the malenia fight looks rough");
+        cached.set_topic("");
+        assert!(!has_reason(&score(&mut cached, &m), "on topic"));
+        cached.set_topic("malenia");
+        assert!(has_reason(&score(&mut cached, &m), "on topic"));
+        // Memory stays bounded.
+        for i in 0..(TextCache::CAPACITY + 10) {
+            score(&mut cached, &M::new("Rin", &format!("message number {i}")));
+        }
+        assert!(cached.texts.map.len() <= TextCache::CAPACITY);
+        assert!(cached.texts.bytes <= TextCache::MAX_BYTES);
     }
 }
