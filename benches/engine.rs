@@ -1,12 +1,21 @@
 //! Engine throughput: the salience queue under steady chat and moderation, the
-//! attention machine per message, and a whole simulated ten-hour stream.
+//! attention machine per message, a whole simulated ten-hour stream, and the
+//! pure engine steps of `Core::handle` per message of the demo log.
 //! Queue routines return the queue so that dropping it is not timed.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use clank::config::Config;
 use clank::engine::attention::{AttentionConfig, AttentionMachine};
+use clank::engine::commands;
+use clank::engine::filter::{ContentFilter, VerdictCache};
 use clank::engine::queue::{QueueEntry, SalienceQueue};
-use clank::model::{Author, ChatMessage, Platform, Priority, Salience, SalienceBreakdown};
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use clank::engine::salience::SalienceEngine;
+use clank::engine::triggers::Triggers;
+use clank::model::{
+    AttentionState, Author, ChannelConfig, ChatEvent, ChatMessage, Platform, Priority, Salience,
+    SalienceBreakdown,
+};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
@@ -143,5 +152,134 @@ fn attention(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, queue, attention);
+/// The engine half of the core: everything `Core::handle` does per event
+/// except the store, the duplicate check and the events it reports.
+struct EngineSteps {
+    filter: ContentFilter,
+    verdicts: VerdictCache,
+    salience: SalienceEngine,
+    queue: SalienceQueue,
+    attention: AttentionMachine,
+    triggers: Triggers,
+    channel: ChannelConfig,
+}
+
+impl EngineSteps {
+    fn new(config: &Config, now: DateTime<Utc>) -> Self {
+        EngineSteps {
+            filter: ContentFilter::load(&config.filter),
+            verdicts: VerdictCache::default(),
+            salience: SalienceEngine::load(config.salience.clone()).expect("embedded lexicon"),
+            queue: SalienceQueue::new(config.queue.clone()),
+            attention: AttentionMachine::new(config.attention.clone(), 42, now),
+            triggers: Triggers::new(config.salience.streamer_names.clone()),
+            channel: config.channel_defaults.to_channel_config(),
+        }
+    }
+
+    /// One event at `now`, in `Core::handle`'s order: tick (attention,
+    /// expiry, due decisions), then filter, command check, salience,
+    /// attention, triggers and the queue.
+    fn handle(&mut self, event: ChatEvent, now: DateTime<Utc>) {
+        black_box(self.attention.tick(now));
+        while let Some(e) = self.queue.pop_expired(now) {
+            black_box(e);
+        }
+        while self.attention.decision_due(now) {
+            if let Some(p) = self.queue.peek_best(now).map(|e| e.salience.priority) {
+                let d = self.attention.decide(p, now);
+                if d.respond
+                    || p >= Priority::Critical
+                    || self.attention.state() != AttentionState::DeepFocus
+                {
+                    black_box(self.queue.pop_best(now));
+                }
+            }
+            self.attention.mark_decided(now);
+        }
+        match event {
+            ChatEvent::Message(m) => {
+                if self.verdicts.check(&self.filter, &m.text).is_blocked()
+                    || commands::parse(&m.text).is_some()
+                {
+                    return;
+                }
+                let s = self.salience.score(&m, now);
+                black_box(self.attention.observe_message(m.platform, s.priority, now));
+                black_box(self.triggers.on_message(&m, &self.channel, now));
+                let entry = QueueEntry::new(m, s, now, self.queue.max_age());
+                black_box(self.queue.push(entry));
+            }
+            ChatEvent::Delete {
+                platform,
+                channel,
+                id,
+                ..
+            } => {
+                black_box(self.queue.remove_message(platform, &channel, &id));
+            }
+            ChatEvent::Ban {
+                platform,
+                channel,
+                author_id,
+                ..
+            } => {
+                black_box(self.queue.remove_author(platform, &channel, &author_id));
+            }
+        }
+    }
+}
+
+/// The demo log replayed as `clank replay` loops it: pass `n` shifted `n`
+/// spans later, with fresh ids. The engine state carries over from batch to
+/// batch, so its caches are as warm as in a long replay.
+fn core_path(c: &mut Criterion) {
+    let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/chat.jsonl");
+    let file = std::fs::File::open(&log).expect("demo log");
+    let (first, _) = clank::chatlog::read_all(file).expect("demo log parses");
+    let (Some(start), Some(end)) = (
+        first.first().map(ChatEvent::at),
+        first.last().map(ChatEvent::at),
+    ) else {
+        return;
+    };
+    let span = end - start + TimeDelta::seconds(1);
+    let mut config = Config::default();
+    config.salience.streamer_names = vec!["Mika".into()];
+    let mut steps = EngineSteps::new(&config, start);
+    let mut pass = 0u32;
+    let mut last = start;
+    // Warm up over one pass so the filter's verdicts are known, as they are
+    // after the first minutes of a replay.
+    for ev in &first {
+        let now = ev.at().max(last);
+        last = now;
+        steps.handle(ev.clone(), now);
+    }
+    let mut g = c.benchmark_group("core_path");
+    g.throughput(Throughput::Elements(first.len() as u64));
+    g.bench_function("engine steps per event, demo log", |b| {
+        b.iter_batched(
+            || {
+                pass += 1;
+                let offset = span * pass as i32;
+                first
+                    .iter()
+                    .map(|ev| clank::replay::shifted(ev, pass, offset))
+                    .collect::<Vec<_>>()
+            },
+            |events| {
+                for ev in events {
+                    let now = ev.at().max(last);
+                    last = now;
+                    steps.handle(ev, now);
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, queue, attention, core_path);
 criterion_main!(benches);

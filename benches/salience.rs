@@ -101,9 +101,28 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("salience");
     g.throughput(Throughput::Elements(msgs.len() as u64));
+    // The texts repeat, as chat does: most are scored from the engine's
+    // memory of recent texts.
     g.bench_function("score_mixed_10k", |b| {
         b.iter(|| {
             for m in &msgs {
+                black_box(engine.score(black_box(m), m.at));
+            }
+        })
+    });
+    // Every text unique (a number added to each): every message is analysed
+    // from scratch, the worst case for a chat that never repeats itself.
+    let unique: Vec<ChatMessage> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| ChatMessage {
+            text: format!("{} {i}", m.text),
+            ..m.clone()
+        })
+        .collect();
+    g.bench_function("score_unique_10k", |b| {
+        b.iter(|| {
+            for m in &unique {
                 black_box(engine.score(black_box(m), m.at));
             }
         })

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use rustrict::{Censor, Type};
 
 use crate::config::ConfigError;
-use crate::engine::lexicon::{FxBuild, FxHasher, parse_list};
+use crate::engine::lexicon::{FxBuild, FxHasher, FxMixBuild, parse_list};
 
 /// The `[filter]` config section.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -218,9 +218,15 @@ fn profanity_reason(text: &str) -> Option<String> {
 /// walls, "W", copypasta, raid messages), and the profanity model is by far
 /// the costliest step per message, so a repeated text is judged once.
 /// Bounded: when full it starts over, which keeps it O(1) and small.
+///
+/// Texts are hashed with Fx, not SipHash: every message is looked up here.
+/// Viewers who craft colliding texts gain little: the map holds at most
+/// `CAPACITY` texts, each a chat message that got past platform rate limits,
+/// so a lookup costs at worst a scan of that many short keys, about one run
+/// of the filter itself.
 #[derive(Debug, Default)]
 pub struct VerdictCache {
-    verdicts: std::collections::HashMap<String, Verdict>,
+    verdicts: HashMap<String, Verdict, FxMixBuild>,
     hits: u64,
     misses: u64,
 }

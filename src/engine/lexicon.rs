@@ -234,6 +234,41 @@ impl Hasher for FxHasher {
 /// `BuildHasher` for [`FxHasher`].
 pub type FxBuild = BuildHasherDefault<FxHasher>;
 
+/// [`FxHasher`] with a final avalanche, for maps keyed by arbitrary text:
+/// plain Fx leaves the low bits (hashbrown's bucket index) blind to most
+/// bytes of the last word, so keys like "message 12" / "message 13" would
+/// pile into one bucket.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxMixHasher(FxHasher);
+
+impl Hasher for FxMixHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0.write_u8(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.0.write_usize(i);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut z = self.0.finish();
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// `BuildHasher` for [`FxMixHasher`].
+pub type FxMixBuild = BuildHasherDefault<FxMixHasher>;
+
 /// A hasher for keys that already are well-mixed 64-bit hashes (from
 /// [`hash_str`]): it passes them through instead of hashing them again.
 #[derive(Debug, Default, Clone, Copy)]
@@ -323,7 +358,7 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct Lexicon {
     lists: Vec<Vec<String>>,
-    words: HashMap<Box<str>, Entry, FxBuild>,
+    words: HashMap<Box<str>, Entry, FxMixBuild>,
     /// Keyed by `hash_str(0, first word)`, so a caller holding a token's hash
     /// finds phrases without hashing the word again.
     phrases: HashMap<u64, Vec<Phrase>, PassBuild>,
@@ -382,7 +417,7 @@ impl Lexicon {
     /// Builds a lexicon from the text of each list (the file format).
     pub fn from_texts(mut text_of: impl FnMut(LexiconList) -> String) -> Lexicon {
         let mut lists = Vec::with_capacity(LexiconList::ALL.len());
-        let mut words: HashMap<Box<str>, Entry, FxBuild> = HashMap::default();
+        let mut words: HashMap<Box<str>, Entry, FxMixBuild> = HashMap::default();
         let mut phrases: HashMap<u64, Vec<Phrase>, PassBuild> = HashMap::default();
         for list in LexiconList::ALL {
             let text = text_of(list);
@@ -480,7 +515,7 @@ impl Lexicon {
 /// Known bot accounts, matched case-insensitively against login and display name.
 #[derive(Debug, Clone, Default)]
 pub struct BotList {
-    names: HashSet<String, FxBuild>,
+    names: HashSet<String, FxMixBuild>,
 }
 
 impl BotList {

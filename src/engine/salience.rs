@@ -20,14 +20,14 @@
 //! Paid messages are exempt unless they come from a bot: the streamer reads
 //! every super chat.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::{ConfigError, check_range};
 use crate::engine::lexicon::{
-    BotList, LexiconError, LexiconList, ListSet, PassBuild, hash_str, normalize_term,
+    BotList, FxMixBuild, LexiconError, LexiconList, ListSet, PassBuild, hash_str, normalize_term,
 };
 use crate::model::{ChatMessage, Paid, PaidKind, Priority, Role, Salience, SalienceBreakdown};
 
@@ -662,7 +662,7 @@ impl Dict {
 }
 
 /// Everything the factors need to know about the text of one message.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct TextFeatures {
     n_tokens: usize,
     /// Union of the lists of every token and every matched phrase.
@@ -683,6 +683,81 @@ struct TextFeatures {
     distinct_alnum: usize,
 }
 
+/// What [`analyze`] made of one text: its features and what it leaves in
+/// [`Scratch`] for the rest of scoring.
+#[derive(Debug)]
+struct Analysis {
+    f: TextFeatures,
+    lower: Box<str>,
+    toks: Box<[Tok]>,
+}
+
+/// Recent texts and their analyses. Chat repeats itself (emotes, "W", "+1",
+/// copypasta: half the messages of the demo log repeat an earlier text), and
+/// [`analyze`] depends on nothing but the text and the words it is looked up
+/// in, so a repeat is restored instead of analysed again, at a twentieth of
+/// the cost. Keyed by the whole text, never by a hash of it. A text is kept
+/// only once it has been seen twice (`seen` holds hashes of texts seen once):
+/// copying and later freeing every unique text would make a chat that never
+/// repeats itself slower than with no memory at all. Bounded in entries and
+/// bytes; when full it starts over, and it is emptied whenever the names or
+/// the topic change.
+#[derive(Debug, Default)]
+struct TextCache {
+    map: HashMap<Box<str>, Analysis, FxMixBuild>,
+    bytes: usize,
+    seen: HashSet<u64, PassBuild>,
+}
+
+impl TextCache {
+    /// Most texts remembered.
+    const CAPACITY: usize = 4096;
+    /// Most bytes of text, normalised text and tokens held (about).
+    const MAX_BYTES: usize = 2 << 20;
+    /// Most hashes of texts seen once.
+    const SEEN_CAPACITY: usize = 16_384;
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+        self.seen.clear();
+    }
+
+    /// Fills `s` as [`analyze`] would and returns the features.
+    fn analyze(&mut self, lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatures {
+        if let Some(a) = self.map.get(text) {
+            s.lower.clear();
+            s.lower.push_str(&a.lower);
+            s.toks.clear();
+            s.toks.extend_from_slice(&a.toks);
+            return a.f;
+        }
+        let f = analyze(lex, dict, s, text);
+        // A hash collision here only keeps a text one sighting early.
+        if self.seen.len() >= Self::SEEN_CAPACITY {
+            self.seen.clear();
+        }
+        if self.seen.insert(hash_str(0x7365_656e, text)) {
+            return f;
+        }
+        let size = text.len() + s.lower.len() + s.toks.len() * std::mem::size_of::<Tok>();
+        if self.map.len() >= Self::CAPACITY || self.bytes + size > Self::MAX_BYTES {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.bytes += size;
+        self.map.insert(
+            text.into(),
+            Analysis {
+                f,
+                lower: s.lower.as_str().into(),
+                toks: s.toks.as_slice().into(),
+            },
+        );
+        f
+    }
+}
+
 /// Scores chat messages. Pure: time comes in as arguments; memory is bounded.
 #[derive(Debug)]
 pub struct SalienceEngine {
@@ -692,7 +767,26 @@ pub struct SalienceEngine {
     dict: Dict,
     ctx: Context,
     scratch: Scratch,
+    /// What the name and id of recent authors say (see [`AuthorFacts`]),
+    /// keyed by a hash of (platform, id, name): chat is a few hundred people
+    /// talking again and again, and lowercasing and looking up both strings
+    /// for every message cost more than the rest of the authority factor.
+    /// Cleared when full and whenever the names change.
+    authors: HashMap<u64, AuthorFacts, PassBuild>,
+    texts: TextCache,
 }
+
+/// What an author's name and id say, independent of the message.
+#[derive(Debug, Clone, Copy)]
+struct AuthorFacts {
+    /// The name or the id is a listed bot, or the name is shaped like one.
+    is_bot: bool,
+    /// The name or the id is one of the streamer's names.
+    named_streamer: bool,
+}
+
+/// Authors remembered in [`SalienceEngine::authors`] before it starts over.
+const AUTHOR_CACHE_CAP: usize = 4096;
 
 impl SalienceEngine {
     /// An engine over the given lexicon and bot list (`cfg.bots` is added to it).
@@ -705,6 +799,8 @@ impl SalienceEngine {
             bots,
             ctx: Context::new(),
             scratch: Scratch::default(),
+            authors: HashMap::default(),
+            texts: TextCache::default(),
         }
     }
 
@@ -722,6 +818,8 @@ impl SalienceEngine {
     pub fn set_topic(&mut self, topic: &str) {
         self.cfg.topic = topic.to_string();
         self.dict = Dict::build(&self.lex, &self.cfg.streamer_names, &self.cfg.topic);
+        self.authors.clear();
+        self.texts.clear();
     }
 
     /// Replaces the factor weights after validating them.
@@ -735,6 +833,8 @@ impl SalienceEngine {
     pub fn set_streamer_names(&mut self, names: Vec<String>) {
         self.cfg.streamer_names = names;
         self.dict = Dict::build(&self.lex, &self.cfg.streamer_names, &self.cfg.topic);
+        self.authors.clear();
+        self.texts.clear();
     }
 
     /// The priority of a score under the configured thresholds.
@@ -753,6 +853,29 @@ impl SalienceEngine {
         (s, self.cfg.thresholds.priority(s))
     }
 
+    /// [`AuthorFacts`] of an author, from the cache when seen recently.
+    /// `author_key` is the hash of (platform, id); the name is hashed on top,
+    /// so a renamed account is judged afresh.
+    fn author_facts(&mut self, author_key: u64, name: &str, id: &str) -> AuthorFacts {
+        let key = hash_str(author_key ^ 0x6e61_6d65, name);
+        if let Some(f) = self.authors.get(&key) {
+            return *f;
+        }
+        let name_lower = lower_into(&mut self.scratch.tmp, name);
+        let name_is_bot = self.bots.contains(name_lower) || bot_shaped(name);
+        let name_is_streamer = self.dict.is_name(name_lower);
+        let id_lower = lower_into(&mut self.scratch.tmp, id);
+        let facts = AuthorFacts {
+            is_bot: name_is_bot || self.bots.contains(id_lower),
+            named_streamer: name_is_streamer || self.dict.is_name(id_lower),
+        };
+        if self.authors.len() >= AUTHOR_CACHE_CAP {
+            self.authors.clear();
+        }
+        self.authors.insert(key, facts);
+        facts
+    }
+
     /// Scores one message at time `now` and remembers it as context for the
     /// next ones. Call once per message, in arrival order.
     pub fn score(&mut self, msg: &ChatMessage, now: DateTime<Utc>) -> Salience {
@@ -764,18 +887,16 @@ impl SalienceEngine {
         self.ctx.expire(at_ms, window_ms);
         let per_min = self.ctx.velocity(chan, at_ms);
 
-        let f = analyze(&self.lex, &self.dict, &mut self.scratch, &msg.text);
+        let f = self
+            .texts
+            .analyze(&self.lex, &self.dict, &mut self.scratch, &msg.text);
         let a = &msg.author;
         let broadcaster = a.has(Role::Broadcaster);
         let trusted =
             broadcaster || a.has(Role::Moderator) || a.has(Role::Staff) || a.has(Role::Vip);
         let paid_usd = msg.paid.as_ref().map(Paid::usd).filter(|u| *u > 0.0);
-        let name_lower = lower_into(&mut self.scratch.tmp, &a.name);
-        let name_is_bot = self.bots.contains(name_lower) || bot_shaped(&a.name);
-        let name_is_streamer = self.dict.is_name(name_lower);
-        let id_lower = lower_into(&mut self.scratch.tmp, &a.id);
-        let id_is_bot = self.bots.contains(id_lower);
-        let by_streamer = broadcaster || name_is_streamer || self.dict.is_name(id_lower);
+        let facts = self.author_facts(author_key, &a.name, &a.id);
+        let by_streamer = broadcaster || facts.named_streamer;
 
         // ----- reply context -----
         let mut reply_to_streamer = false;
@@ -808,7 +929,7 @@ impl SalienceEngine {
             && f.n_tokens <= SHORT_QUESTION_TOKENS;
 
         // ----- spam -----
-        let is_bot = name_is_bot || id_is_bot;
+        let is_bot = facts.is_bot;
         // The streamer's or the bot's own account without the broadcaster role
         // (Discord, a second account): nothing there to answer.
         let own = by_streamer && !broadcaster;
@@ -845,8 +966,9 @@ impl SalienceEngine {
             None
         };
         let sunk = spam.is_some() && (paid_usd.is_none() || is_bot || own);
+        let is_spam = spam.is_some();
         let mut reasons = Reasons {
-            list: spam.iter().cloned().collect(),
+            list: spam.into_iter().collect(),
             on: !sunk,
         };
 
@@ -906,7 +1028,7 @@ impl SalienceEngine {
         }
         content.add((0.045 * f.meaningful as f64).min(0.25));
         let mut content = content.value();
-        if f.links > 0 && spam.is_none() {
+        if f.links > 0 && !is_spam {
             // Shared links and announcements inform; there is little to answer.
             content *= 0.6;
             reasons.add("shares a link");
@@ -953,7 +1075,7 @@ impl SalienceEngine {
                 // log scaling: the first year counts most, 5 years caps it.
                 put(0.3 + 0.3 * ((1.0 + f64::from(months)).ln() / 61f64.ln()).min(1.0));
                 reasons.add_with(|| match a.months {
-                    Some(m) => format!("{name} {m} month{}", if m == 1 { "" } else { "s" }),
+                    Some(m) => months_reason(name, m),
                     None => name.to_string(),
                 });
             }
@@ -1075,7 +1197,7 @@ impl SalienceEngine {
         let priority = self.cfg.thresholds.priority(score);
 
         // ----- remember -----
-        let keep_terms = spam.is_none();
+        let keep_terms = !is_spam;
         self.ctx.push(Pushed {
             at_ms,
             chan,
@@ -1144,6 +1266,28 @@ impl Or {
     fn value(self) -> f64 {
         1.0 - self.0
     }
+}
+
+/// "subscriber 14 months": `format!` costs more than the rest of the
+/// authority factor, and most messages in a busy chat come from subscribers.
+fn months_reason(name: &str, months: u32) -> String {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut n = months;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut out = String::with_capacity(name.len() + 18);
+    out.push_str(name);
+    out.push(' ');
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    out.push_str(if months == 1 { " month" } else { " months" });
+    out
 }
 
 /// 0 at $0, ~0.36 at $2, ~0.59 at $5, 1 from $20: the first dollars say the
@@ -2488,5 +2632,74 @@ mod tests {
         }
         let s = score(&mut e, &M::new("Rin", "¿Cómo hiciste eso, Mika?"));
         assert!(has_reason(&s, "addressed"));
+    }
+
+    #[test]
+    fn remembered_authors_follow_renames_and_name_changes() {
+        let mut e = engine();
+        let as_rin = M::new("Rin", "@Mika how did you beat the boss?");
+        let mut as_clank = as_rin.clone();
+        as_clank.0.author.name = "clank".into();
+        as_clank.0.id = "renamed".into();
+        // Twice each, so the second answer comes from memory.
+        for _ in 0..2 {
+            assert!(!has_reason(&score(&mut e, &as_rin), "own message"));
+        }
+        // The same account renamed to the bot's name is judged afresh.
+        for _ in 0..2 {
+            assert_spam(&score(&mut e, &as_clank), "own message", "clank");
+        }
+        // New streamer names apply to authors already seen.
+        e.set_streamer_names(vec!["Rin".into()]);
+        let mut again = as_rin.clone();
+        again.0.id = "again".into();
+        assert_spam(&score(&mut e, &again), "own message", "Rin");
+        // Memory stays bounded.
+        for i in 0..(AUTHOR_CACHE_CAP + 10) {
+            score(&mut e, &M::new(&format!("viewer{i}"), "hi"));
+        }
+        assert!(e.authors.len() <= AUTHOR_CACHE_CAP);
+    }
+
+    #[test]
+    fn remembered_texts_score_exactly_as_fresh_ones() {
+        // Two engines see the same chat; one forgets its text analyses before
+        // every message. Every score must agree to the bit.
+        let mut cached = engine();
+        let mut fresh = engine();
+        let set = ranking_set();
+        let mut n_repeats = 0;
+        for round in 0..3 {
+            for (i, (_, m)) in set.iter().enumerate() {
+                let mut m = m.clone();
+                m.0.id = format!("r{round}-{i}");
+                if cached.texts.map.contains_key(m.0.text.as_str()) {
+                    n_repeats += 1;
+                }
+                fresh.texts.clear();
+                assert_eq!(
+                    score(&mut cached, &m),
+                    score(&mut fresh, &m),
+                    "{:?}",
+                    m.0.text
+                );
+            }
+        }
+        // Kept from the second sighting, used from the third.
+        assert!(n_repeats >= set.len(), "the cache was used");
+        // A topic change reaches texts analysed before it.
+        let m = M::new("Rin", "the malenia fight looks rough");
+        cached.set_topic("");
+        assert!(!has_reason(&score(&mut cached, &m), "on topic"));
+        cached.set_topic("malenia");
+        assert!(has_reason(&score(&mut cached, &m), "on topic"));
+        // Memory stays bounded.
+        for i in 0..(TextCache::SEEN_CAPACITY + 10) {
+            let m = M::new("Rin", &format!("message number {}", i / 2));
+            score(&mut cached, &m);
+        }
+        assert!(cached.texts.map.len() <= TextCache::CAPACITY);
+        assert!(cached.texts.seen.len() <= TextCache::SEEN_CAPACITY);
+        assert!(cached.texts.bytes <= TextCache::MAX_BYTES);
     }
 }

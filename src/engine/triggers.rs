@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use crate::engine::lexicon::FxMixBuild;
 use crate::model::{ChannelConfig, ChatMessage, Platform};
 
 /// Most channels tracked; beyond it the least recently active one is
@@ -71,7 +72,9 @@ struct ChannelState {
 #[derive(Debug, Clone)]
 pub struct Triggers {
     names: Vec<String>,
-    channels: HashMap<(Platform, String), ChannelState>,
+    /// By [`Platform::index`], then channel name: looked up by `&str`, so a
+    /// message costs no key allocation.
+    channels: [HashMap<String, ChannelState, FxMixBuild>; 3],
 }
 
 /// Lower-case, trimmed, without a leading `@`: how names are compared.
@@ -107,11 +110,52 @@ fn contains_word(hay: &str, needle: &str) -> bool {
 /// bare name as a whole word ("hi clank!", "@Clank", "clank's"), never inside
 /// another word ("clanky", "xclank", "clank_fan"). Empty names never match.
 pub fn is_mention(text: &str, names: &[String]) -> bool {
+    let names: Vec<String> = names
+        .iter()
+        .map(|n| normalize_name(n))
+        .filter(|n| !n.is_empty())
+        .collect();
+    mentions(text, &names)
+}
+
+/// [`is_mention`] over names already normalized (and none empty). Chat is
+/// mostly ASCII, and ASCII text is searched in place, ignoring ASCII case,
+/// without lowercasing a copy of it: this runs on every message.
+fn mentions(text: &str, normalized: &[String]) -> bool {
+    if normalized.is_empty() {
+        return false;
+    }
+    if text.is_ascii() {
+        // Lowercased ASCII stays ASCII, so a name with other characters cannot occur.
+        return normalized
+            .iter()
+            .any(|n| n.is_ascii() && contains_word_ascii(text.as_bytes(), n.as_bytes()));
+    }
     let hay = text.to_lowercase();
-    names.iter().any(|n| {
-        let n = normalize_name(n);
-        !n.is_empty() && contains_word(&hay, &n)
-    })
+    normalized.iter().any(|n| contains_word(&hay, n))
+}
+
+/// [`contains_word`] for ASCII `hay`, any case, and lowercase ASCII `needle`.
+fn contains_word_ascii(hay: &[u8], needle: &[u8]) -> bool {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let (Some(&lower), Some(last)) = (needle.first(), hay.len().checked_sub(needle.len())) else {
+        return false;
+    };
+    let upper = lower.to_ascii_uppercase();
+    // A plain loop over candidate first bytes: this is a per-message cost.
+    for (start, &b) in hay[..=last].iter().enumerate() {
+        if b != lower && b != upper {
+            continue;
+        }
+        let end = start + needle.len();
+        if hay[start..end].eq_ignore_ascii_case(needle)
+            && (start == 0 || !is_word(hay[start - 1]))
+            && hay.get(end).is_none_or(|&b| !is_word(b))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 impl Triggers {
@@ -124,7 +168,7 @@ impl Triggers {
             .collect();
         Self {
             names,
-            channels: HashMap::new(),
+            channels: Default::default(),
         }
     }
 
@@ -135,55 +179,71 @@ impl Triggers {
 
     /// Viewer messages since the bot last spoke (or the last unprompted trigger).
     pub fn messages_since_bot(&self, platform: Platform, channel: &str) -> u32 {
-        self.channels
-            .get(&(platform, channel.to_string()))
+        self.channels[platform.index()]
+            .get(channel)
             .map_or(0, |s| s.since_bot)
     }
 
     pub fn last_bot_message_at(&self, platform: Platform, channel: &str) -> Option<DateTime<Utc>> {
-        self.channels
-            .get(&(platform, channel.to_string()))
+        self.channels[platform.index()]
+            .get(channel)
             .and_then(|s| s.last_bot_at)
     }
 
     /// Number of channels tracked.
     pub fn channel_count(&self) -> usize {
-        self.channels.len()
+        self.channels.iter().map(HashMap::len).sum()
     }
 
     /// Drops a channel's state (the bot left it).
     pub fn forget(&mut self, platform: Platform, channel: &str) {
-        self.channels.remove(&(platform, channel.to_string()));
+        self.channels[platform.index()].remove(channel);
     }
 
+    /// The channel's state, made fresh if it is new. (`None` cannot happen:
+    /// the entry is there after the insert. Two lookups rather than one
+    /// `entry`, because `entry` needs an owned key: a `String` per message.)
     fn channel_mut(
         &mut self,
         platform: Platform,
         channel: &str,
         now: DateTime<Utc>,
-    ) -> &mut ChannelState {
-        let key = (platform, channel.to_string());
-        if !self.channels.contains_key(&key) && self.channels.len() >= MAX_CHANNELS {
-            // O(n), but only when a new channel arrives at the cap.
-            if let Some(oldest) = self
-                .channels
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| k.clone())
-            {
-                self.channels.remove(&oldest);
+    ) -> Option<&mut ChannelState> {
+        let p = platform.index();
+        if !self.channels[p].contains_key(channel) {
+            if self.channel_count() >= MAX_CHANNELS {
+                // O(n), but only when a new channel arrives at the cap.
+                let oldest = self
+                    .channels
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, m)| m.iter().map(move |(k, s)| (i, k, s.last_seen)))
+                    .min_by_key(|(_, _, seen)| *seen)
+                    .map(|(i, k, _)| (i, k.clone()));
+                if let Some((i, k)) = oldest {
+                    self.channels[i].remove(&k);
+                }
             }
+            self.channels[p].insert(
+                channel.to_string(),
+                ChannelState {
+                    since_bot: 0,
+                    last_bot_at: None,
+                    last_seen: now,
+                },
+            );
         }
-        let state = self.channels.entry(key).or_insert(ChannelState {
-            since_bot: 0,
-            last_bot_at: None,
-            last_seen: now,
-        });
+        let state = self.channels[p].get_mut(channel)?;
         state.last_seen = state.last_seen.max(now);
-        state
+        Some(state)
     }
 
     fn is_bot(&self, author_name: &str) -> bool {
+        let trimmed = author_name.trim().trim_start_matches('@').trim();
+        if trimmed.is_ascii() {
+            // `normalize_name` without the copy: the names are lowercase already.
+            return self.names.iter().any(|n| n.eq_ignore_ascii_case(trimmed));
+        }
         let n = normalize_name(author_name);
         self.names.contains(&n)
     }
@@ -199,10 +259,10 @@ impl Triggers {
             self.on_bot_message(msg.platform, &msg.channel, now);
             return None;
         }
-        let mentioned = is_mention(&msg.text, &self.names);
+        let mentioned = mentions(&msg.text, &self.names);
         let threshold = cfg.message_threshold.max(1);
         let delay = TimeDelta::seconds(i64::try_from(cfg.time_delay_s).unwrap_or(i64::MAX / 1000));
-        let state = self.channel_mut(msg.platform, &msg.channel, now);
+        let state = self.channel_mut(msg.platform, &msg.channel, now)?;
         state.since_bot = state.since_bot.saturating_add(1);
         let count = state.since_bot;
 
@@ -249,9 +309,10 @@ impl Triggers {
 
     /// The bot spoke in the channel at `now`: the count and the delay restart.
     pub fn on_bot_message(&mut self, platform: Platform, channel: &str, now: DateTime<Utc>) {
-        let state = self.channel_mut(platform, channel, now);
-        state.since_bot = 0;
-        state.last_bot_at = Some(state.last_bot_at.map_or(now, |t| t.max(now)));
+        if let Some(state) = self.channel_mut(platform, channel, now) {
+            state.since_bot = 0;
+            state.last_bot_at = Some(state.last_bot_at.map_or(now, |t| t.max(now)));
+        }
     }
 }
 
@@ -516,5 +577,32 @@ mod tests {
         assert_eq!(tr.messages_since_bot(Platform::Twitch, "c0"), 0);
         assert_eq!(tr.messages_since_bot(Platform::Twitch, "c1"), 1);
         assert_eq!(tr.messages_since_bot(Platform::Twitch, "new"), 1);
+    }
+
+    #[test]
+    fn ascii_fast_paths_agree_with_lowercasing_a_copy() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let alphabet: Vec<char> = "clankCLANK_ @x1!-'\u{e9}".chars().collect();
+        let names = names(&["clank", "cla", "clank bot", "k", "\u{e9}clank"]);
+        let normalized: Vec<String> = names.iter().map(|n| normalize_name(n)).collect();
+        let tr = Triggers::new(&names);
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..12);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            let hay = text.to_lowercase();
+            for n in &normalized {
+                let slow = contains_word(&hay, n);
+                assert_eq!(
+                    mentions(&text, std::slice::from_ref(n)),
+                    slow,
+                    "{text:?} {n:?}"
+                );
+            }
+            let slow_bot = tr.names.contains(&normalize_name(&text));
+            assert_eq!(tr.is_bot(&text), slow_bot, "{text:?}");
+        }
     }
 }
