@@ -374,7 +374,7 @@ impl Core {
             out.push(transition_event(&t));
         }
         // The store's queue marks expire by their time; nothing to write.
-        for expired in self.queue.expire(now) {
+        while let Some(expired) = self.queue.pop_expired(now) {
             self.counters.expired += 1;
             out.push(CoreEvent::Skipped {
                 at: now,
