@@ -28,6 +28,9 @@ use crate::store::{Store, StoreError, StoredMessage};
 /// bytes an entry this is about 2 MB, and an hour of a busy channel.
 const RECENT_IDS: usize = 65_536;
 
+/// The time `recent_ids` keeps for an id that was never stored (filtered).
+const NOT_STORED: i64 = i64::MIN;
+
 /// Something the core decided or noticed, for the console and the JSON log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -204,7 +207,7 @@ impl Core {
                 what: format!("restored {count} queued messages from the store"),
             });
         }
-        let core = Core {
+        let mut core = Core {
             filter,
             verdicts: VerdictCache::default(),
             salience,
@@ -222,6 +225,15 @@ impl Core {
             selected: Vec::new(),
             last_salience: None,
         };
+        // A restored message re-delivered after the restart is a duplicate.
+        let restored_ids: Vec<_> = core
+            .queue
+            .iter_sorted()
+            .map(|e| (e.message.platform, e.message.id.clone(), e.message.at))
+            .collect();
+        for (platform, id, at) in restored_ids {
+            core.remember_id(platform, &id, at);
+        }
         Ok((core, events))
     }
 
@@ -362,10 +374,22 @@ impl Core {
         true
     }
 
-    /// When a recent message was said, if the core still remembers it.
-    fn recent_time(&self, platform: Platform, id: &str) -> Option<DateTime<Utc>> {
+    /// What the core remembers of a recent id: `None` if nothing,
+    /// `Some(None)` if it was never stored (filtered), else its time.
+    fn recent_time(&self, platform: Platform, id: &str) -> Option<Option<DateTime<Utc>>> {
         let ms = *self.recent_ids.get(&Self::id_hash(platform, id))?;
-        DateTime::from_timestamp_millis(ms)
+        Some(if ms == NOT_STORED {
+            None
+        } else {
+            DateTime::from_timestamp_millis(ms)
+        })
+    }
+
+    /// Notes that a remembered id was not stored, so deleting it needs no lookup.
+    fn forget_stored(&mut self, platform: Platform, id: &str) {
+        if let Some(ms) = self.recent_ids.get_mut(&Self::id_hash(platform, id)) {
+            *ms = NOT_STORED;
+        }
     }
 
     /// Advances time: attention transitions, queue expiry, due decisions.
@@ -456,9 +480,15 @@ impl Core {
                 self.counters.deletions += 1;
                 let queued =
                     usize::from(self.queue.remove_message(platform, &channel, &id).is_some());
-                let said_at = self.recent_time(platform, &id);
-                self.store
-                    .delete_message(platform, &channel, &id, said_at)?;
+                match self.recent_time(platform, &id) {
+                    // Filtered when it came: nothing was stored to delete.
+                    Some(None) => {}
+                    Some(Some(said_at)) => {
+                        self.store
+                            .delete_message(platform, &channel, &id, Some(said_at))?
+                    }
+                    None => self.store.delete_message(platform, &channel, &id, None)?,
+                }
                 out.push(CoreEvent::Removed {
                     at,
                     platform,
@@ -518,6 +548,7 @@ impl Core {
         if let Verdict::Blocked { reason } = self.verdicts.check(&self.filter, &message.text) {
             // Filtered messages are never stored; only the count and reason remain.
             self.counters.filtered += 1;
+            self.forget_stored(message.platform, &message.id);
             out.push(CoreEvent::Filtered {
                 at: now,
                 id: message.id,

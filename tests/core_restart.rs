@@ -171,3 +171,38 @@ fn deletions_and_bans_purge_store_and_queue() {
     drop(core);
     store.close().unwrap();
 }
+
+#[test]
+fn a_deletion_after_a_restart_finds_the_message_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clank.db");
+    let config = Config::default();
+    let before = r#"{"platform":"twitch","channel":"mikavt","id":"old1","at":"2026-11-21T20:00:01Z","author":{"id":"7","name":"kind"},"text":"what build is that?"}
+{"platform":"twitch","channel":"mikavt","id":"old2","at":"2026-11-21T20:00:02Z","author":{"id":"8","name":"other"},"text":"nice run"}
+"#;
+    let after = r#"{"kind":"delete","platform":"twitch","channel":"mikavt","id":"old1","at":"2026-11-21T20:05:00Z"}
+"#;
+    let (first, _) = chatlog::read_all(before.as_bytes()).unwrap();
+    let (second, _) = chatlog::read_all(after.as_bytes()).unwrap();
+    {
+        let store = Store::open(&db, &config.store).unwrap();
+        let (mut core, _) = Core::new(&config, store.clone(), 1, first[0].at()).unwrap();
+        run(&mut core, &first);
+        drop(core);
+        store.close().unwrap();
+    }
+    // A new core remembers no ids: the store looks the id up by itself.
+    let store = Store::open(&db, &config.store).unwrap();
+    let (mut core, _) = Core::new(&config, store.clone(), 1, second[0].at()).unwrap();
+    run(&mut core, &second);
+    let left: Vec<String> = store
+        .export(Some(Platform::Twitch), "mikavt", None)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(left, vec!["old2"]);
+    assert_eq!(store.flush().unwrap().deleted, 1);
+    drop(core);
+    store.close().unwrap();
+}

@@ -331,12 +331,14 @@ fn delete_and_purge_drop_queue_entries_and_withdraw_replies() {
     let m2 = msg(Platform::Twitch, "mika", "m2", "spammer", 1);
     let m3 = msg(Platform::Twitch, "mika", "m3", "fan", 2);
     let m4 = msg(Platform::Twitch, "mika", "m4", "fan", 3);
+    let m5 = msg(Platform::Twitch, "mika", "m5", "fan", 5);
     let elsewhere = msg(Platform::Twitch, "other", "o1", "spammer", 4);
     for (m, score) in [
         (&m1, 0.9),
         (&m2, 0.8),
         (&m3, 0.7),
         (&m4, 0.6),
+        (&m5, 0.55),
         (&elsewhere, 0.5),
     ] {
         store
@@ -367,12 +369,12 @@ fn delete_and_purge_drop_queue_entries_and_withdraw_replies() {
         .insert_response(response("m4", ResponseStatus::Approved))
         .unwrap();
 
-    // An id that is not stored, and one at the wrong time, delete nothing.
+    // An id that is not stored deletes nothing; a wrong time falls back to the id.
     store
         .delete_message(Platform::Twitch, "mika", "nope", None)
         .unwrap();
     store
-        .delete_message(Platform::Twitch, "mika", "m3", Some(at(999)))
+        .delete_message(Platform::Twitch, "mika", "m5", Some(at(999)))
         .unwrap();
     store
         .delete_message(Platform::Twitch, "mika", "m4", None)
@@ -395,7 +397,7 @@ fn delete_and_purge_drop_queue_entries_and_withdraw_replies() {
     assert_eq!(get(r_sent).status, ResponseStatus::Sent, "sent stays sent");
     assert_eq!(get(r_fan).status, ResponseStatus::Withdrawn);
     let stats = store.flush().unwrap();
-    assert_eq!(stats.deleted, 3);
+    assert_eq!(stats.deleted, 4, "m5 found by id despite the wrong time");
     assert_eq!(raw_queued(&path), 2, "no orphaned queue marks");
 }
 
@@ -488,8 +490,8 @@ fn queue_survives_dropping_the_handle_mid_stream() {
     {
         let store = open(&path);
         for i in 0..500 {
-            // Seconds apart, so the marks expire one by one.
-            let m = msg(Platform::Twitch, "mika", &format!("q{i}"), "u", i * 1000);
+            // 0.1 s apart, so the marks (two minutes) expire one by one later.
+            let m = msg(Platform::Twitch, "mika", &format!("q{i}"), "u", i * 100);
             let s = salience(f64::from(i as u32) / 1000.0, Priority::Low);
             store
                 .insert_message(queued(&m, s.score, s.priority))
@@ -534,11 +536,11 @@ fn queue_survives_dropping_the_handle_mid_stream() {
             ("mika", em.id.as_str())
         );
     }
-    // Marks expire by their time alone: 200 s in, q0..q80 are past their two minutes.
-    let later = store.load_queue(at(200_000)).unwrap();
+    // Marks expire by their time alone: 150 s in, those said in the first 30 s are gone.
+    let later = store.load_queue(at(150_000)).unwrap();
     let still: Vec<_> = expected
         .iter()
-        .filter(|(m, _)| m.at + TimeDelta::seconds(120) > at(200_000))
+        .filter(|(m, _)| m.at + TimeDelta::seconds(120) > at(150_000))
         .collect();
     assert_eq!(later.len(), still.len());
     assert!(later.len() < restored.len());
@@ -551,6 +553,34 @@ fn queue_survives_dropping_the_handle_mid_stream() {
     }
     assert!(store.load_queue(at(0)).unwrap().is_empty());
     assert_eq!(store.flush().unwrap().dequeued, expected.len() as u64);
+}
+
+#[test]
+fn expired_marks_stay_expired_when_the_next_run_starts_earlier() {
+    // A replay into the same file, or a clock stepped back: the store
+    // knows how far the last run got, and what had expired by then stays so.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    for i in 0..20 {
+        let m = msg(Platform::Twitch, "c", &format!("e{i}"), "u", i * 60_000);
+        store
+            .insert_message(queued(&m, 0.5, Priority::Low))
+            .unwrap();
+    }
+    // The last run reached 19 min; marks last two minutes: e18 and e19 remain.
+    let ids_at = |t| -> Vec<String> {
+        let mut v: Vec<String> = store
+            .load_queue(t)
+            .unwrap()
+            .into_iter()
+            .map(|(r, _, _)| r.id)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids_at(at(0)), vec!["e18", "e19"]);
+    assert_eq!(ids_at(at(19 * 60_000)), vec!["e18", "e19"]);
+    assert_eq!(ids_at(at(20 * 60_000 + 1)), vec!["e19"]);
 }
 
 const KILL_ENV: &str = "CLANK_STORE_KILL_CHILD_DB";

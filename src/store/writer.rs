@@ -241,6 +241,11 @@ pub(super) const SQL_LOAD_QUEUE: &str = concat!(
     ", m.processed_at, m.queued_until \
      FROM chat_messages m WHERE m.queued_until > ?1"
 );
+/// When the newest mark was set: the last run's clock had reached at least
+/// this, so every mark at or before it had expired then, even if this run's
+/// clock starts earlier (a replay into the same file, a clock stepped back).
+pub(super) const SQL_QUEUE_HIGH_WATER: &str = "SELECT processed_at FROM chat_messages \
+     WHERE queued_until IS NOT NULL ORDER BY queued_until DESC LIMIT 1";
 
 const SQL_SET_CONFIG: &str = "INSERT INTO channel_config (platform, channel, message_threshold, \
      time_delay, context_limit, model, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
@@ -1356,15 +1361,21 @@ const LOOKBACK_MS: i64 = 24 * 3600 * 1000;
 /// The row of a message: through the key when its time is known, else by
 /// searching the channel's last day of chat for the id.
 fn find_message(conn: &Connection, m: &MessageRef) -> rusqlite::Result<Option<i64>> {
-    let (sql, at) = match m.at_ms {
-        Some(at) => (SQL_FIND_AT, at),
-        None => (SQL_FIND_RECENT, LOOKBACK_MS),
+    let find = |sql: &str, at: i64| -> rusqlite::Result<Option<i64>> {
+        conn.prepare_cached(sql)?
+            .query_row(params![m.platform.as_str(), m.channel, m.id, at], |r| {
+                r.get(0)
+            })
+            .optional()
     };
-    conn.prepare_cached(sql)?
-        .query_row(params![m.platform.as_str(), m.channel, m.id, at], |r| {
-            r.get(0)
-        })
-        .optional()
+    if let Some(at) = m.at_ms
+        && let Some(row) = find(SQL_FIND_AT, at)?
+    {
+        return Ok(Some(row));
+    }
+    // No time, or a time that did not match (the same id said elsewhere
+    // or at another time): the id alone, in the channel's last day.
+    find(SQL_FIND_RECENT, LOOKBACK_MS)
 }
 
 fn sent_response_for(conn: &Connection, original: &MessageRef) -> rusqlite::Result<Option<i64>> {
@@ -1377,24 +1388,30 @@ fn sent_response_for(conn: &Connection, original: &MessageRef) -> rusqlite::Resu
 }
 
 fn load_queue(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<QueuedMessage>> {
+    let high_water: Option<i64> = conn
+        .prepare_cached(SQL_QUEUE_HIGH_WATER)?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let after = now.timestamp_millis().max(high_water.unwrap_or(i64::MIN));
     let mut stmt = conn.prepare_cached(SQL_LOAD_QUEUE)?;
-    let mut rows = stmt.query([now.timestamp_millis()])?;
+    let mut rows = stmt.query([after])?;
     let mut out = Vec::new();
     let q = MESSAGE_NCOLS + 3;
-    let missing = |idx: usize, what: &str| {
-        codec::conversion_error(
-            idx,
-            rusqlite::types::Type::Null,
-            codec::BadValue(format!("queued message without {what}")),
-        )
-    };
     while let Some(row) = rows.next()? {
         let message = message_from_row(row, 0)?;
         let salience = codec::salience_from_row(row, MESSAGE_NCOLS)?;
-        let Some(s) = &salience else {
-            return Err(missing(MESSAGE_NCOLS, "salience"));
+        let (Some(s), Some(enqueued_at)) = (&salience, codec::opt_time(row, q)?) else {
+            // Only a hand-made row lacks these; one must not keep clank
+            // from starting, so it is left out (its mark expires by itself).
+            tracing::warn!(
+                platform = %message.platform,
+                channel = %message.channel,
+                id = %message.id,
+                "queued message without a score or queue time: not restored"
+            );
+            continue;
         };
-        let enqueued_at = codec::opt_time(row, q)?.ok_or_else(|| missing(q, "processed_at"))?;
         let record = QueueRecord {
             platform: message.platform,
             channel: message.channel.clone(),
