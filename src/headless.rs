@@ -63,6 +63,7 @@ pub fn update_json(u: &Update) -> Option<Value> {
         }
         Update::Chat { .. }
         | Update::ChatRemoved { .. }
+        | Update::AuthorRemoved { .. }
         | Update::Draft(_)
         | Update::Snapshot(_) => None,
     }

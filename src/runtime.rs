@@ -894,6 +894,12 @@ impl Conductor {
                 for d in ids {
                     self.withdraw(d, &why).await;
                 }
+                self.emit(Update::AuthorRemoved {
+                    platform: *platform,
+                    channel: channel.clone(),
+                    author_id: author_id.clone(),
+                })
+                .await;
             }
             ChatEvent::Message(_) => {}
         }

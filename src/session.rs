@@ -124,6 +124,13 @@ pub enum Update {
         channel: String,
         message_ids: Vec<String>,
     },
+    /// An author was banned or timed out in a channel: every message of
+    /// theirs there leaves the chat.
+    AuthorRemoved {
+        platform: Platform,
+        channel: String,
+        author_id: String,
+    },
     /// A decision, transition, trigger, filter hit, command or warning.
     Core(CoreEvent),
     /// A draft was created or changed (including each streamed token).

@@ -363,6 +363,34 @@ fn deleted_messages_are_struck_or_removed() {
 }
 
 #[test]
+fn a_ban_strikes_every_message_of_the_author_in_that_channel_only() {
+    let mut app = testkit::app(UiConfig::default());
+    for (id, name, platform) in [
+        ("b1", "troll", Platform::Twitch),
+        ("b2", "kind", Platform::Twitch),
+        ("b3", "troll", Platform::Twitch),
+        ("b4", "troll", Platform::Youtube),
+    ] {
+        app.handle(AppEvent::Update(Update::Chat {
+            message: testkit::message(platform, id, name, "hello", 1),
+            salience: None,
+        }));
+    }
+    app.handle(AppEvent::Update(Update::AuthorRemoved {
+        platform: Platform::Twitch,
+        channel: "mika".into(),
+        author_id: "u-troll".into(),
+    }));
+    let struck: Vec<&str> = app
+        .chat
+        .iter()
+        .filter(|l| l.deleted)
+        .map(|l| l.message.id.as_str())
+        .collect();
+    assert_eq!(struck, vec!["b1", "b3"]);
+}
+
+#[test]
 fn focus_cycles_and_j_k_move_within_the_pane() {
     let mut app = busy_app(UiConfig::default());
     assert_eq!(app.focus, Focus::Queue);

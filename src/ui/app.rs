@@ -401,6 +401,18 @@ impl App {
                     }
                 }
             }
+            Update::AuthorRemoved {
+                platform,
+                channel,
+                author_id,
+            } => {
+                for line in self.chat.iter_mut() {
+                    let m = &line.message;
+                    if m.platform == platform && m.channel == channel && m.author.id == author_id {
+                        line.deleted = true;
+                    }
+                }
+            }
             Update::Core(ev) => self.core_event(ev),
             Update::Draft(view) => self.draft(view),
             Update::Health { component, health } => {
