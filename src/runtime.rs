@@ -733,6 +733,24 @@ impl Conductor {
     }
 
     async fn startup(&mut self, cancel: &CancellationToken) {
+        // Drafts live in memory: any the last run left unsent can never go
+        // out now, so the store says so instead of showing them as waiting.
+        match self.store.expire_unsent_responses_async().await {
+            Ok(0) => {}
+            Ok(n) => {
+                let what = format!("{n} unsent drafts from an earlier run marked expired");
+                tracing::info!("{what}");
+                self.emit(Update::Core(CoreEvent::Warning {
+                    at: self.now(),
+                    what,
+                }))
+                .await;
+            }
+            Err(e) => {
+                self.error(format!("could not expire old drafts: {e}"))
+                    .await
+            }
+        }
         self.set_health(
             Component::Agent,
             if self.agent.is_some() {

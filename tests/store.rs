@@ -555,6 +555,53 @@ fn queue_survives_dropping_the_handle_mid_stream() {
     assert_eq!(store.flush().unwrap().dequeued, expected.len() as u64);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsent_replies_of_an_earlier_run_are_expired_and_sent_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let mut ids = Vec::new();
+    for (i, status) in [
+        ResponseStatus::Pending,
+        ResponseStatus::Approved,
+        ResponseStatus::Edited,
+        ResponseStatus::Sent,
+        ResponseStatus::Rejected,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = store
+            .insert_response_async(NewResponse {
+                platform: Platform::Twitch,
+                channel: "c".into(),
+                original_id: None,
+                original_at: None,
+                response_text: format!("reply {i}"),
+                response_type: "llm".into(),
+                attention_state: None,
+                generation_time_ms: None,
+                agent_context: None,
+                status,
+                created_at: at(i as i64),
+            })
+            .await
+            .unwrap();
+        ids.push((id, status));
+    }
+    assert_eq!(store.expire_unsent_responses_async().await.unwrap(), 3);
+    for (id, before) in ids {
+        let now = store.get_response_async(id).await.unwrap().unwrap().status;
+        let want = match before {
+            ResponseStatus::Pending | ResponseStatus::Approved | ResponseStatus::Edited => {
+                ResponseStatus::Expired
+            }
+            other => other,
+        };
+        assert_eq!(now, want, "{before:?}");
+    }
+    assert_eq!(store.expire_unsent_responses_async().await.unwrap(), 0);
+}
+
 #[test]
 fn expired_marks_stay_expired_when_the_next_run_starts_earlier() {
     // A replay into the same file, or a clock stepped back: the store

@@ -920,6 +920,13 @@ impl Store {
         .await
     }
 
+    /// Marks every reply still waiting to be sent (pending, approved, edited)
+    /// as expired, committed, and says how many. For the start of a run:
+    /// drafts live in memory, so those of an earlier run can never go out.
+    pub async fn expire_unsent_responses_async(&self) -> Result<u64, StoreError> {
+        self.ask_async(|reply| Query::ExpireUnsent { reply }).await
+    }
+
     /// Moves a reply from one of `from` to `to` in one committed step and says
     /// whether it did: the guard that keeps a reply from being sent twice, even
     /// by two processes or after a restart.

@@ -167,6 +167,9 @@ pub(super) enum Query {
         original: MessageRef,
         reply: Reply<Option<i64>>,
     },
+    ExpireUnsent {
+        reply: Reply<u64>,
+    },
 }
 
 impl Query {
@@ -186,6 +189,7 @@ impl Query {
             }
             Query::LoadAuthToken { reply, .. } => drop(reply.send(Err(err()))),
             Query::ClaimResponse { reply, .. } => drop(reply.send(Err(err()))),
+            Query::ExpireUnsent { reply } => drop(reply.send(Err(err()))),
             Query::SentResponseFor { reply, .. } => drop(reply.send(Err(err()))),
         }
     }
@@ -268,6 +272,8 @@ const SQL_RESPONSE_STATUS: &str =
 const SQL_RESPONSE_TEXT: &str = "UPDATE chat_responses SET response_text = ?2, \
      response_type = ?3, status = ?4, generation_time_ms = COALESCE(?5, generation_time_ms) \
      WHERE id = ?1 AND status <> 'sent'";
+const SQL_EXPIRE_UNSENT: &str = "UPDATE chat_responses SET status = 'expired' \
+     WHERE status IN ('pending', 'approved', 'edited')";
 const SQL_SENT_RESPONSE_FOR: &str = "SELECT id FROM chat_responses \
      WHERE original_message_id = ?1 AND status = 'sent' LIMIT 1";
 const SQL_GET_RESPONSE: &str = "SELECT r.id, r.platform, r.channel, m.platform_msg_id, \
@@ -1099,6 +1105,16 @@ impl Writer {
                 // claim is on disk before the caller acts on it.
                 let r = claim_response(&self.conn, id, &from, to, at)
                     .map_err(|e| self.sqlite_err("claim response", e));
+                drop(reply.send(r));
+            }
+            Query::ExpireUnsent { reply } => {
+                let mut n = 0;
+                let r = self
+                    .in_committed_tx("expire unsent replies", |conn| {
+                        n = conn.prepare_cached(SQL_EXPIRE_UNSENT)?.execute([])? as u64;
+                        Ok(())
+                    })
+                    .map(|()| n);
                 drop(reply.send(r));
             }
             Query::SentResponseFor { original, reply } => {
