@@ -1083,6 +1083,11 @@ impl SalienceEngine {
         if a.first_message {
             put(0.7);
             reasons.add("first-time chatter");
+        } else if a.returning_chatter {
+            // Back after a while (Twitch's returning-chatter tag): worth a
+            // "welcome back", below a first-timer, about a year's subscriber.
+            put(0.45);
+            reasons.add("returning chatter");
         }
         let mut authority = (roles[0] + 0.15 * roles[1]).min(1.0);
         if let (Some(usd), Some(p)) = (paid_usd, msg.paid.as_ref()) {
@@ -1995,6 +2000,14 @@ mod tests {
         assert!(sub60 > sub24 && sub24 > sub1 && sub1 > nobody);
         assert!(sub24 - sub1 > sub60 - sub24, "early months count most");
         assert!(first > nobody, "first-time chatters get welcomed");
+        let mut back = M::new("J", text);
+        back.0.author.returning_chatter = true;
+        let returning = auth(back.clone());
+        assert!(returning > nobody && returning < first, "{returning}");
+        assert!(has_reason(
+            &score(&mut engine(), &back),
+            "returning chatter"
+        ));
         let s = score(&mut e, &M::new("H", text).sub(14));
         assert!(has_reason(&s, "subscriber 14 months"), "{:?}", s.reasons);
         let s = score(&mut e, &M::new("I", text).first());
