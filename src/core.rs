@@ -480,14 +480,11 @@ impl Core {
                 self.counters.deletions += 1;
                 let queued =
                     usize::from(self.queue.remove_message(platform, &channel, &id).is_some());
-                match self.recent_time(platform, &id) {
-                    // Filtered when it came: nothing was stored to delete.
-                    Some(None) => {}
-                    Some(Some(said_at)) => {
-                        self.store
-                            .delete_message(platform, &channel, &id, Some(said_at))?
-                    }
-                    None => self.store.delete_message(platform, &channel, &id, None)?,
+                let said_at = self.recent_time(platform, &id);
+                // Some(None): filtered when it came, so nothing was stored to delete.
+                if said_at != Some(None) {
+                    self.store
+                        .delete_message(platform, &channel, &id, said_at.flatten())?;
                 }
                 out.push(CoreEvent::Removed {
                     at,
