@@ -10,40 +10,9 @@ use clank::config::Config;
 use clank::replay::{ReplayOptions, Speed, replay};
 use clank::store::Store;
 
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// CPU seconds of each live thread of this process, by thread name.
-fn thread_cpu_secs() -> Vec<(String, f64)> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        // "tid (comm) state ... utime stime": fields after the ')' from 3 on.
-        let (Some((head, rest)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let secs = (field(11) + field(12)) as f64 / 100.0;
-        if secs > 0.0 {
-            out.push((head[open + 1..].to_string(), secs));
-        }
-    }
-    out
-}
+#[path = "common/procfs.rs"]
+mod procfs;
+use procfs::{peak_rss_kib, thread_cpu_secs};
 
 fn main() {
     // `cargo test --benches` runs this in test mode: a tiny run is enough there.
@@ -87,7 +56,7 @@ fn main() {
         db_size / (1024 * 1024),
     );
     let messages = summary.counts.messages.max(1) as f64;
-    for (name, secs) in threads {
+    for (name, secs) in threads.into_iter().filter(|(_, s)| *s > 0.0) {
         println!(
             "  thread {name}: {secs:.2} s CPU = {:.2} us/message",
             secs * 1e6 / messages

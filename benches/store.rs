@@ -15,6 +15,16 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+#[path = "common/procfs.rs"]
+mod procfs;
+use procfs::peak_rss_kib;
+
+/// CPU seconds used so far by the store writer threads (all stores; only the
+/// busy one moves).
+fn writer_cpu_secs() -> f64 {
+    procfs::named_threads_cpu_secs("clank-store")
+}
+
 /// Rows in the query table; `STORE_BENCH_ROWS` overrides (quick runs).
 fn rows() -> u64 {
     std::env::var("STORE_BENCH_ROWS")
@@ -106,42 +116,6 @@ fn message(rng: &mut ChaCha8Rng, ids: Ids, n: u64, t_ms: i64) -> StoredMessage {
         // As the core writes them: every scored message enters the queue.
         queued_until: Some(at + chrono::TimeDelta::seconds(180)),
     }
-}
-
-/// CPU seconds used so far by the store writer threads (all stores; only the
-/// busy one moves). Load-independent, unlike wall time on a shared machine.
-fn writer_cpu_secs() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return f64::NAN;
-    };
-    let mut ticks = 0u64;
-    for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        // "tid (comm) state ... utime stime": fields after the ')' from 3 on.
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if !head.ends_with("(clank-store") {
-            continue;
-        }
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        ticks += field(11) + field(12);
-    }
-    ticks as f64 / 100.0
-}
-
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// Inserts `count` messages through the handle, one call each, and flushes.

@@ -24,6 +24,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use twitch_irc::message::{IRCMessage, ServerMessage};
 
+#[path = "common/procfs.rs"]
+mod procfs;
+
 const CORPUS: &str = include_str!("../tests/fixtures/twitch-nymn.irc");
 
 fn lines_target() -> usize {
@@ -39,20 +42,10 @@ fn corpus() -> Vec<&'static str> {
 
 /// (user + system CPU seconds, peak RSS in KiB) of this process.
 fn usage() -> (f64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the ")".
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (ticks / 100.0, hwm)
+    (
+        procfs::process_cpu_secs(),
+        procfs::peak_rss_kib().unwrap_or(0),
+    )
 }
 
 fn report(name: &str, n: usize, wall: Duration, cpu: f64) {
