@@ -61,6 +61,16 @@ pub fn update_json(u: &Update) -> Option<Value> {
             }
             Some(v)
         }
+        Update::System(line) => {
+            let mut v = json!({"event": "system"});
+            if let (Some(obj), Ok(Value::Object(l))) =
+                (v.as_object_mut(), serde_json::to_value(line))
+            {
+                obj.extend(l);
+                obj.insert("at".into(), json!(format_time(line.at)));
+            }
+            Some(v)
+        }
         Update::Chat { .. }
         | Update::ChatRemoved { .. }
         | Update::AuthorRemoved { .. }

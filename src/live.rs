@@ -173,10 +173,10 @@ pub async fn start(
                                 })
                                 .await;
                         }
-                        Inbound::SendResult {
-                            draft_id,
-                            result: Err(why),
-                        } => {
+                        Inbound::SendResult { draft_id, verdict }
+                            if verdict != crate::adapters::SendVerdict::Sent =>
+                        {
+                            let why = verdict;
                             let _ = health
                                 .send(Update::Error {
                                     at: Utc::now(),

@@ -1641,6 +1641,7 @@ impl Conductor {
                     .await?;
                 self.after_core(out, now, cancel).await?;
             }
+            Request::Retry(_) | Request::Discard(_) => {}
             Request::Quit => cancel.cancel(),
         }
         if self.snapshots {

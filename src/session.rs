@@ -33,10 +33,29 @@ pub enum DraftState {
     Edited,
     Rejected,
     Expired,
+    /// Handed to the platform's adapter; waiting for the platform's verdict.
+    Sending,
+    /// The platform accepted it (Twitch answered with USERSTATE).
     Sent,
+    /// The platform (or the adapter for it, e.g. read-only) said no; `why` says why.
+    Refused,
+    /// It could not be delivered (no adapter, the adapter stopped, never written).
     Failed,
+    /// Written, but no verdict came in time (or the connection dropped first):
+    /// it may or may not be in chat. Never resent automatically.
+    Unconfirmed,
     Withdrawn,
     Blocked,
+}
+
+impl DraftState {
+    /// Refused, failed or unconfirmed: kept for the operator to retry or discard.
+    pub fn not_delivered(self) -> bool {
+        matches!(
+            self,
+            DraftState::Refused | DraftState::Failed | DraftState::Unconfirmed
+        )
+    }
 }
 
 /// One draft as the front ends see it.
@@ -143,11 +162,35 @@ pub enum Update {
         health: Health,
     },
     Snapshot(Box<Snapshot>),
+    /// A platform event that is not chat (raid, sub, announcement, chat
+    /// cleared): a system line in the chat pane.
+    System(SystemLine),
     /// Something failed that the operator should see (never fatal).
     Error {
         at: DateTime<Utc>,
         what: String,
     },
+}
+
+/// The kinds of system lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemKind {
+    Raid,
+    Sub,
+    Announcement,
+    ChatCleared,
+}
+
+/// A platform event shown between chat lines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SystemLine {
+    pub at: DateTime<Utc>,
+    pub platform: Platform,
+    pub channel: String,
+    pub kind: SystemKind,
+    /// Ready to show, e.g. "raid from Foo with 120 viewers".
+    pub text: String,
 }
 
 /// What the operator (keys or the auto policy) asks of the runtime.
@@ -158,6 +201,11 @@ pub enum Request {
     Edit(DraftId, String),
     Reject(DraftId),
     Regenerate(DraftId),
+    /// Send a refused, failed or unconfirmed draft again (the operator's
+    /// choice; clank never resends on its own).
+    Retry(DraftId),
+    /// Drop a refused, failed or unconfirmed draft from the not-delivered list.
+    Discard(DraftId),
     SetAutoSend(bool),
     SetPaused(bool),
     SetTopic(String),

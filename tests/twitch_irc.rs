@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clank::adapters::twitch::{Endpoint, TwitchHandle, TwitchOptions, spawn};
-use clank::adapters::{AdapterStatus, Inbound, NoticeKind, SendRejection};
+use clank::adapters::{AdapterStatus, Inbound, NoticeKind, SendRejection, SendVerdict};
 use clank::auth::{CredentialSource, Credentials, StaticCredentials};
 use clank::model::ChatEvent;
 use clank::secret::Secret;
@@ -298,6 +298,7 @@ fn max_in_30s(times: &[Instant]) -> usize {
         .unwrap_or(0)
 }
 
+/// The next `n` verdicts; `Ok` only for `Sent` (the platform accepted it).
 async fn results(
     rx: &mut mpsc::Receiver<Inbound>,
     n: usize,
@@ -305,8 +306,13 @@ async fn results(
     let mut out = Vec::new();
     while out.len() < n {
         let ev = until(rx, |e| matches!(e, Inbound::SendResult { .. })).await;
-        if let Some(Inbound::SendResult { draft_id, result }) = ev.last() {
-            out.push((*draft_id, result.clone()));
+        if let Some(Inbound::SendResult { draft_id, verdict }) = ev.last() {
+            let r = match verdict {
+                SendVerdict::Sent => Ok(()),
+                SendVerdict::Refused(r) => Err(r.clone()),
+                other => Err(SendRejection::Platform(other.to_string())),
+            };
+            out.push((*draft_id, r));
         }
     }
     out

@@ -100,11 +100,8 @@ pub enum Inbound {
         channel: String,
         at: DateTime<Utc>,
     },
-    /// The outcome of one [`Outbound::Send`]; sent exactly once per draft.
-    SendResult {
-        draft_id: i64,
-        result: Result<(), SendRejection>,
-    },
+    /// The platform's verdict on one [`Outbound::Send`]; exactly once per draft.
+    SendResult { draft_id: i64, verdict: SendVerdict },
 }
 
 /// Connection state, shown to the operator beside the platform's name.
@@ -211,6 +208,31 @@ impl fmt::Display for SendRejection {
                 f.write_str("connection lost before the platform confirmed; not retried")
             }
             SendRejection::Platform(t) => write!(f, "platform refused: {t}"),
+        }
+    }
+}
+
+/// What became of one send, as the platform told us. Only `Sent` means the
+/// platform accepted it; nothing is ever resent automatically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendVerdict {
+    /// The platform accepted the message (Twitch: USERSTATE for the channel).
+    Sent,
+    /// The platform, or the adapter on its behalf, said no.
+    Refused(SendRejection),
+    /// Never reached the platform (not connected, never written, adapter gone).
+    Failed(String),
+    /// Written, but no verdict came (timeout, or the connection dropped first).
+    Unconfirmed(String),
+}
+
+impl fmt::Display for SendVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendVerdict::Sent => f.write_str("sent"),
+            SendVerdict::Refused(r) => write!(f, "refused: {r}"),
+            SendVerdict::Failed(why) => write!(f, "failed: {why}"),
+            SendVerdict::Unconfirmed(why) => write!(f, "unconfirmed: {why}"),
         }
     }
 }

@@ -309,10 +309,18 @@ pub enum ResponseStatus {
     Pending,
     /// Approved, waiting for the platform's rate limit.
     Approved,
+    /// Handed to the adapter; waiting for the platform's verdict.
+    Sending,
+    /// The platform accepted it.
     Sent,
+    /// The platform refused it (reason in `status_reason`).
+    Refused,
+    /// Written, but no verdict came in time: it may or may not be in chat.
+    Unconfirmed,
     Rejected,
     /// Its message was deleted or its author banned before it went out.
     Withdrawn,
+    /// It could not be delivered (reason in `status_reason`).
     Failed,
     /// The operator changed the text; waits like `Approved`.
     Edited,
@@ -327,7 +335,10 @@ impl ResponseStatus {
         match self {
             ResponseStatus::Pending => "pending",
             ResponseStatus::Approved => "approved",
+            ResponseStatus::Sending => "sending",
             ResponseStatus::Sent => "sent",
+            ResponseStatus::Refused => "refused",
+            ResponseStatus::Unconfirmed => "unconfirmed",
             ResponseStatus::Rejected => "rejected",
             ResponseStatus::Withdrawn => "withdrawn",
             ResponseStatus::Failed => "failed",
@@ -350,7 +361,10 @@ impl FromStr for ResponseStatus {
         [
             ResponseStatus::Pending,
             ResponseStatus::Approved,
+            ResponseStatus::Sending,
             ResponseStatus::Sent,
+            ResponseStatus::Refused,
+            ResponseStatus::Unconfirmed,
             ResponseStatus::Rejected,
             ResponseStatus::Withdrawn,
             ResponseStatus::Failed,
@@ -362,7 +376,7 @@ impl FromStr for ResponseStatus {
         .find(|st| st.as_str().eq_ignore_ascii_case(s))
         .ok_or_else(|| {
             format!(
-                "unknown response status {s:?} (allowed: pending, approved, sent, rejected, withdrawn, failed, edited, expired, blocked)"
+                "unknown response status {s:?} (allowed: pending, approved, sending, sent, refused, unconfirmed, rejected, withdrawn, failed, edited, expired, blocked)"
             )
         })
     }
@@ -1294,7 +1308,10 @@ mod tests {
         for s in [
             ResponseStatus::Pending,
             ResponseStatus::Approved,
+            ResponseStatus::Sending,
             ResponseStatus::Sent,
+            ResponseStatus::Refused,
+            ResponseStatus::Unconfirmed,
             ResponseStatus::Rejected,
             ResponseStatus::Withdrawn,
             ResponseStatus::Failed,

@@ -423,6 +423,8 @@ impl App {
             }
             Update::Snapshot(s) => self.snapshot(*s),
             Update::Error { at, what } => self.notice(at, Level::Error, what),
+            // Shown as a notice until the chat pane draws system lines.
+            Update::System(line) => self.notice(line.at, Level::Info, line.text),
             Update::Pipeline(ev) => self.pipeline_event(ev),
         }
     }

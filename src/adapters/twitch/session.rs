@@ -21,7 +21,7 @@ use twitch_irc::transport::Transport as _;
 use super::connect::{Endpoint, connect};
 use super::map::map_irc_message;
 use super::send::{SendGate, SendLimits, clean_outgoing};
-use crate::adapters::{AdapterStatus, Inbound, NoticeKind, Outbound, SendRejection};
+use crate::adapters::{AdapterStatus, Inbound, NoticeKind, Outbound, SendRejection, SendVerdict};
 use crate::auth::{CredentialSource, Credentials};
 use crate::model::Platform;
 use crate::secret::Secret;
@@ -77,8 +77,8 @@ pub struct TwitchOptions {
     pub connect_timeout: Duration,
     /// How often the token is checked with `/oauth2/validate`.
     pub validate_every: Duration,
-    /// A send with neither USERSTATE nor NOTICE after this long counts as sent
-    /// (Twitch reports failures, not successes, reliably).
+    /// A send with neither USERSTATE nor NOTICE after this long is reported
+    /// unconfirmed: it may or may not be in chat.
     pub confirm_timeout: Duration,
     /// Sends waiting for the rate limiter; more are refused at once.
     pub max_pending_sends: usize,
@@ -309,11 +309,11 @@ impl Adapter {
         .await
     }
 
-    async fn result(&self, draft_id: i64, result: Result<(), SendRejection>) -> bool {
-        if let Err(why) = &result {
-            tracing::info!(target: "clank::twitch", draft_id, %why, "send rejected");
+    async fn result(&self, draft_id: i64, verdict: SendVerdict) -> bool {
+        if verdict != SendVerdict::Sent {
+            tracing::info!(target: "clank::twitch", draft_id, %verdict, "send not confirmed");
         }
-        self.emit(Inbound::SendResult { draft_id, result }).await
+        self.emit(Inbound::SendResult { draft_id, verdict }).await
     }
 
     async fn supervise(&mut self) {
@@ -382,7 +382,8 @@ impl Adapter {
         self.read_only_reason = Some(reason);
         let pending: Vec<_> = self.pending.drain(..).collect();
         for p in pending {
-            self.result(p.draft_id, Err(SendRejection::ReadOnly)).await;
+            self.result(p.draft_id, SendVerdict::Refused(SendRejection::ReadOnly))
+                .await;
         }
     }
 
@@ -396,11 +397,12 @@ impl Adapter {
             }
             let draft_id = p.draft_id;
             self.pending.pop_front();
-            let why = SendRejection::RateLimited(format!(
-                "not sent within {} s; not retried",
+            // Never written: it cannot be in chat.
+            let why = format!(
+                "not sent within {} s (connection down or rate limited); not retried",
                 self.opts.max_send_wait.as_secs()
-            ));
-            if !self.result(draft_id, Err(why)).await {
+            );
+            if !self.result(draft_id, SendVerdict::Failed(why)).await {
                 return false;
             }
         }
@@ -462,7 +464,7 @@ impl Adapter {
                 });
                 true
             }
-            Err(why) => self.result(draft_id, Err(why)).await,
+            Err(why) => self.result(draft_id, SendVerdict::Refused(why)).await,
         }
     }
 
@@ -632,7 +634,7 @@ impl Adapter {
                                 });
                                 if let Some(r) = rejection
                                     && let Some((draft_id, _)) = in_flight.get_mut(&ch).and_then(VecDeque::pop_front)
-                                    && !self.result(draft_id, Err(r)).await
+                                    && !self.result(draft_id, SendVerdict::Refused(r)).await
                                 {
                                     stop = Some(SessionEnd::Stop);
                                 }
@@ -650,7 +652,7 @@ impl Adapter {
                             Inbound::SelfState { channel, privileged, .. } => {
                                 self.gate.set_privileged(channel, *privileged);
                                 if let Some((draft_id, _)) = in_flight.get_mut(channel).and_then(VecDeque::pop_front)
-                                    && !self.result(draft_id, Ok(())).await
+                                    && !self.result(draft_id, SendVerdict::Sent).await
                                 {
                                     stop = Some(SessionEnd::Stop);
                                 }
@@ -720,8 +722,9 @@ impl Adapter {
                             if let Some((id, _)) = q.pop_front() { done.push(id); }
                         }
                     }
+                    let why = format!("Twitch answered neither USERSTATE nor NOTICE within {} s", self.opts.confirm_timeout.as_secs());
                     for id in done {
-                        if !self.result(id, Ok(())).await { return (SessionEnd::Stop, welcomed); }
+                        if !self.result(id, SendVerdict::Unconfirmed(why.clone())).await { return (SessionEnd::Stop, welcomed); }
                     }
                 }
                 _ = sleep_until(next_validate), if welcomed && authed => {
@@ -740,7 +743,13 @@ impl Adapter {
         // operator decides, we never resend on our own.
         for q in in_flight.into_values() {
             for (id, _) in q {
-                if !self.result(id, Err(SendRejection::ConnectionLost)).await {
+                if !self
+                    .result(
+                        id,
+                        SendVerdict::Unconfirmed(SendRejection::ConnectionLost.to_string()),
+                    )
+                    .await
+                {
                     return (SessionEnd::Stop, welcomed);
                 }
             }
@@ -775,7 +784,7 @@ impl Adapter {
         if let Err(why) = self.gate.check_duplicate(&front.channel, &front.text, now) {
             let id = front.draft_id;
             self.pending.pop_front();
-            return Ok(self.result(id, Err(why)).await);
+            return Ok(self.result(id, SendVerdict::Refused(why)).await);
         }
         if let Err(ready) = self.gate.try_acquire(&front.channel, now) {
             self.paused_until = Some(ready);

@@ -21,8 +21,11 @@ pub fn state_label(s: DraftState) -> &'static str {
         DraftState::Edited => "EDITED",
         DraftState::Rejected => "REJECTED",
         DraftState::Expired => "EXPIRED",
+        DraftState::Sending => "SENDING",
         DraftState::Sent => "SENT",
+        DraftState::Refused => "REFUSED",
         DraftState::Failed => "FAILED",
+        DraftState::Unconfirmed => "UNCONFIRMED",
         DraftState::Withdrawn => "WITHDRAWN",
         DraftState::Blocked => "BLOCKED",
     }
@@ -30,10 +33,11 @@ pub fn state_label(s: DraftState) -> &'static str {
 
 fn state_style(t: &Theme, s: DraftState) -> Style {
     match s {
-        DraftState::Streaming | DraftState::Pending => t.warn,
+        DraftState::Streaming | DraftState::Pending | DraftState::Sending => t.warn,
+        DraftState::Unconfirmed => t.warn,
         DraftState::Approved | DraftState::Edited | DraftState::Sent => t.ok,
         DraftState::Rejected | DraftState::Expired | DraftState::Withdrawn => t.dim,
-        DraftState::Failed | DraftState::Blocked => t.bad,
+        DraftState::Failed | DraftState::Refused | DraftState::Blocked => t.bad,
     }
 }
 
