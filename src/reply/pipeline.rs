@@ -69,6 +69,18 @@ pub enum PipelineEvent {
         id: DraftId,
         why: String,
     },
+    /// The platform refused a sent reply, it never reached the platform, or
+    /// no verdict came: `status` is "refused", "failed" or "unconfirmed".
+    /// It waits in the not-delivered list for the operator.
+    NotDelivered {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: DraftId,
+        platform: Platform,
+        channel: String,
+        status: String,
+        why: String,
+    },
     Withdrawn {
         #[serde(serialize_with = "ser_time")]
         at: DateTime<Utc>,
@@ -113,27 +125,38 @@ pub enum DraftGoal {
         platform: Platform,
         channel: String,
     },
+    /// Thank a supporter (a new subscriber, a gifter) in their channel.
+    Thanks {
+        platform: Platform,
+        channel: String,
+        /// The supporter's display name.
+        who: String,
+        /// What they did, in words ("a gift of 5 subs").
+        what: String,
+    },
 }
 
 impl DraftGoal {
     pub fn platform(&self) -> Platform {
         match self {
             DraftGoal::Answer { message, .. } => message.platform,
-            DraftGoal::Unprompted { platform, .. } => *platform,
+            DraftGoal::Unprompted { platform, .. } | DraftGoal::Thanks { platform, .. } => {
+                *platform
+            }
         }
     }
 
     pub fn channel(&self) -> &str {
         match self {
             DraftGoal::Answer { message, .. } => &message.channel,
-            DraftGoal::Unprompted { channel, .. } => channel,
+            DraftGoal::Unprompted { channel, .. } | DraftGoal::Thanks { channel, .. } => channel,
         }
     }
 
     pub fn message(&self) -> Option<&ChatMessage> {
         match self {
             DraftGoal::Answer { message, .. } => Some(message),
-            DraftGoal::Unprompted { .. } => None,
+            DraftGoal::Unprompted { .. } | DraftGoal::Thanks { .. } => None,
         }
     }
 
@@ -141,6 +164,8 @@ impl DraftGoal {
         match self {
             DraftGoal::Answer { priority, .. } => *priority,
             DraftGoal::Unprompted { .. } => None,
+            // Thanking a supporter is something a streamer does promptly.
+            DraftGoal::Thanks { .. } => Some(Priority::High),
         }
     }
 
@@ -150,6 +175,10 @@ impl DraftGoal {
             DraftGoal::Unprompted { platform, .. } => Target {
                 platform: *platform,
                 asker: None,
+            },
+            DraftGoal::Thanks { platform, who, .. } => Target {
+                platform: *platform,
+                asker: Some(who.clone()),
             },
         }
     }
@@ -266,7 +295,7 @@ impl Drafter {
         let guidance = self.current_guidance();
         let starter = match goal {
             DraftGoal::Unprompted { .. } => self.starter(params.seed),
-            DraftGoal::Answer { .. } => None,
+            DraftGoal::Answer { .. } | DraftGoal::Thanks { .. } => None,
         };
         let prompt_goal = match goal {
             DraftGoal::Answer { message, .. } => Goal::Answer(message),
@@ -274,6 +303,17 @@ impl Drafter {
                 platform: *platform,
                 channel,
                 starter: starter.as_deref(),
+            },
+            DraftGoal::Thanks {
+                platform,
+                channel,
+                who,
+                what,
+            } => Goal::Thanks {
+                platform: *platform,
+                channel,
+                who,
+                what,
             },
         };
         // The agent's persona note enters the prompt as a tone hint (see

@@ -440,6 +440,18 @@ impl App {
             P::Withdrawn { at, id, why } => {
                 self.notice(at, Level::Info, format!("draft {id} withdrawn: {why}"))
             }
+            P::NotDelivered {
+                at,
+                id,
+                platform,
+                channel,
+                status,
+                why,
+            } => self.notice(
+                at,
+                Level::Error,
+                format!("reply {id} {status} on {platform} #{channel}: {why}"),
+            ),
             P::AgentUpdate {
                 at, error: Some(e), ..
             } => self.notice(at, Level::Warn, format!("agent: {e}")),

@@ -188,6 +188,7 @@ pub fn busy_app(config: UiConfig) -> App {
             state: st,
             from: None,
             reason: "dwell".into(),
+            cause: None,
         })));
     }
     app.handle(AppEvent::Update(Update::Snapshot(Box::new(snapshot(
