@@ -277,7 +277,7 @@ impl Core {
     pub fn set_weights(
         &mut self,
         weights: crate::engine::salience::SalienceWeights,
-    ) -> Result<(), crate::config::ConfigError> {
+    ) -> Result<(), crate::validate::ConfigError> {
         self.salience.set_weights(weights)
     }
 

@@ -25,11 +25,11 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{ConfigError, check_range};
 use crate::engine::lexicon::{
     BotList, FxMixBuild, LexiconError, LexiconList, ListSet, PassBuild, hash_str, normalize_term,
 };
 use crate::model::{ChatMessage, Paid, PaidKind, Priority, Role, Salience, SalienceBreakdown};
+use crate::validate::{ConfigError, check_range};
 
 pub use crate::engine::lexicon::Lexicon;
 
