@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clank::config::Config;
-use clank::model::{Author, ChatEvent, ChatMessage, Platform};
+use clank::model::{Author, ChatEvent, ChatMessage, DraftState, Platform};
 use clank::runtime::{self, Clock, RecordingSink, Runtime, RuntimeOptions};
-use clank::session::{DraftState, Update};
+use clank::session::Update;
 use clank::store::Store;
 use criterion::Criterion;
 use fake_ollama::Reply;

@@ -2,7 +2,7 @@
 //!
 //! - [`adapters`]: platform adapters (Twitch) and the Inbound/Outbound contract.
 //! - [`auth`]: platform logins (Twitch OAuth device flow), tokens sealed at rest.
-//! - [`model`]: the shared vocabulary (messages, authors, priorities, states).
+//! - [`model`]: the shared vocabulary (messages, authors, priorities, states, drafts).
 //! - [`chatlog`]: the JSON Lines chat log that replay, score, demo and export use.
 //! - [`validate`]: the config error type and range checks every section uses (a leaf).
 //! - [`config`]: defaults < file < environment < CLI, validated, secrets hidden.

@@ -43,7 +43,10 @@ use crate::engine::filter::ContentFilter;
 use crate::engine::salience::SalienceWeights;
 use crate::integrations::agent::{AgentClient, ChatStats, listen_guidance};
 use crate::integrations::avatar::{AvatarClient, AvatarSpeak};
-use crate::model::{AttentionState, ChannelConfig, ChatEvent, MessageKey, Platform, Priority};
+use crate::model::{
+    AttentionState, ChannelConfig, ChatEvent, DraftId, DraftSource, DraftState, DraftView,
+    MessageKey, Platform, Priority,
+};
 use crate::replay::{Speed, shifted};
 use crate::reply::context::Guidance;
 use crate::reply::llm::LlmClient;
@@ -51,10 +54,7 @@ use crate::reply::pipeline::{
     DraftGoal, DraftOutcome, DraftParams, Drafter, PipelineEvent, SharedGuidance,
 };
 use crate::reply::policy::{AutoPolicy, DraftFacts};
-use crate::session::{
-    Component, DraftId, DraftSource, DraftState, DraftView, Health, QueueItem, Request, Snapshot,
-    Update,
-};
+use crate::session::{Component, Health, QueueItem, Request, Snapshot, Update};
 use crate::store::{NewResponse, ResponseStatus, Store};
 
 /// A boxed, sendable future (keeps [`Sink`] dyn-compatible).

@@ -1,8 +1,8 @@
 //! Every console key and state change through `App::handle`: what it asks of
 //! the runtime and what the operator then sees.
 
-use clank::model::{AttentionState, Platform};
-use clank::session::{DraftState, Request, Update};
+use clank::model::{AttentionState, DraftState, Platform};
+use clank::session::{Request, Update};
 use clank::ui::app::{AppEvent, Focus, Mode};
 use clank::ui::testkit::{self, busy_app, draft, render};
 use clank::ui::{App, UiConfig};

@@ -18,10 +18,11 @@ use super::{ShowDeleted, UiConfig};
 use crate::core::CoreEvent;
 use crate::engine::lexicon::{BotList, Lexicon};
 use crate::engine::salience::{SalienceConfig, SalienceEngine, SalienceWeights};
-use crate::model::{AttentionState, ChatMessage, MessageKey, Platform, Priority, Salience};
-use crate::session::{
-    Component, DraftId, DraftState, DraftView, Health, QueueItem, Request, Snapshot, Update,
+use crate::model::{
+    AttentionState, ChatMessage, DraftId, DraftState, DraftView, MessageKey, Platform, Priority,
+    Salience,
 };
+use crate::session::{Component, Health, QueueItem, Request, Snapshot, Update};
 
 /// Most drafts remembered; older finished ones are dropped first.
 const MAX_DRAFTS: usize = 200;

@@ -10,12 +10,10 @@ use super::{UiConfig, views};
 use crate::core::CoreEvent;
 use crate::engine::salience::{SalienceConfig, SalienceWeights};
 use crate::model::{
-    AttentionState, Author, ChatMessage, Paid, PaidKind, Platform, Role, Salience,
-    SalienceBreakdown,
+    AttentionState, Author, ChatMessage, DraftSource, DraftState, DraftView, Paid, PaidKind,
+    Platform, Role, Salience, SalienceBreakdown,
 };
-use crate::session::{
-    Component, DraftSource, DraftState, DraftView, Health, QueueItem, Snapshot, Update,
-};
+use crate::session::{Component, Health, QueueItem, Snapshot, Update};
 
 /// The tests' "now": 2026-11-21 20:00:00 UTC.
 pub fn t0() -> DateTime<Utc> {
