@@ -842,8 +842,9 @@ impl SalienceEngine {
         self.cfg.thresholds.priority(score)
     }
 
-    /// Re-ranks an already scored message under other weights (the console's
-    /// live tuning). Spam stays low: its penalty is inside the breakdown.
+    /// Re-ranks an already scored message under other weights (the core's
+    /// queue when the operator tunes them). Spam stays low: its penalty is
+    /// inside the breakdown.
     pub fn rescore_with_weights(
         &self,
         breakdown: &SalienceBreakdown,
