@@ -319,12 +319,23 @@ impl Core {
         self.salience.set_topic(topic);
     }
 
-    /// New salience weights (the operator's tuning); later messages use them.
+    /// New salience weights (the operator's tuning): later messages are scored
+    /// with them, and what is already queued is re-ranked under them now, so
+    /// the next pick and the next snapshot follow the operator's weights.
     pub fn set_weights(
         &mut self,
         weights: crate::engine::salience::SalienceWeights,
-    ) -> Result<(), crate::config::ConfigError> {
-        self.salience.set_weights(weights)
+    ) -> Result<(), crate::validate::ConfigError> {
+        self.salience.set_weights(weights)?;
+        // Each entry keeps its breakdown (spam's penalty is inside it), so no
+        // text is scored again. The store keeps the arrival scores: tuning is
+        // for this run, a restart goes back to the config's weights.
+        let salience = &self.salience;
+        self.queue.rerank(|e| {
+            let (score, priority) = salience.rescore_with_weights(&e.salience.breakdown, &weights);
+            (priority, score)
+        });
+        Ok(())
     }
 
     /// The bot spoke in a channel: the unprompted-trigger count and delay restart.

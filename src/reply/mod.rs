@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, check_range};
+use crate::validate::{ConfigError, check_range};
 
 pub use context::{Goal, Guidance, Persona, Prompt, PromptInput, build_prompt};
 pub use format::{Blocked, Fallbacks, OutputPolicy, Target, fallback, make_safe};

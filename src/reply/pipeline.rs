@@ -11,11 +11,10 @@ use serde::Serialize;
 
 use crate::chatlog::ser_time;
 use crate::engine::filter::ContentFilter;
-use crate::model::{ChatMessage, Platform, Priority};
+use crate::model::{ChatMessage, DraftId, DraftSource, Platform, Priority};
 use crate::reply::context::{Goal, Guidance, Persona, PromptInput, build_prompt};
 use crate::reply::format::{Blocked, Fallbacks, OutputPolicy, Target, make_safe};
 use crate::reply::llm::{LlmClient, LlmError};
-use crate::session::{DraftId, DraftSource};
 use crate::store::Store;
 
 /// Guidance shared between the agent integration (writer) and drafts (readers).

@@ -22,16 +22,15 @@ use crate::config::Config;
 use crate::core::CoreEvent;
 use crate::integrations::agent::{AgentClient, ChatStats, listen_guidance};
 use crate::integrations::avatar::{AvatarClient, AvatarSpeak};
-use crate::model::{ChannelConfig, ChatEvent, MessageKey};
+use crate::model::{
+    ChannelConfig, ChatEvent, DraftId, DraftSource, DraftState, DraftView, MessageKey,
+};
 use crate::reply::context::Guidance;
 use crate::reply::pipeline::{
     DraftGoal, DraftOutcome, DraftParams, Drafter, PipelineEvent, SharedGuidance,
 };
 use crate::reply::policy::{AutoPolicy, DraftFacts};
-use crate::session::{
-    Component, DraftId, DraftSource, DraftState, DraftView, Health, Request, SystemKind,
-    SystemLine, Update,
-};
+use crate::session::{Component, Health, Request, SystemKind, SystemLine, Update};
 use crate::store::{NewResponse, ResponseStatus, Store};
 
 pub(super) struct LiveDraft {

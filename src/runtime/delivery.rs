@@ -13,9 +13,9 @@ use super::conductor::{Conductor, LiveDraft};
 use super::core_thread::CoreCmd;
 use crate::adapters::{Outbound, SendVerdict};
 use crate::integrations::avatar::AvatarSpeak;
-use crate::model::Priority;
+use crate::model::{DraftId, DraftState, Priority};
 use crate::reply::pipeline::PipelineEvent;
-use crate::session::{DraftId, DraftState, Update};
+use crate::session::Update;
 use crate::store::ResponseStatus;
 
 use super::conductor::Side;

@@ -95,7 +95,7 @@ impl TwitchOptions {
         channels: &[String],
         irc_addr: &str,
         tls: bool,
-    ) -> Result<Self, crate::config::ConfigError> {
+    ) -> Result<Self, crate::validate::ConfigError> {
         let endpoint = Endpoint::from_config(irc_addr, tls)?;
         Ok(Self::new(channels.to_vec(), endpoint))
     }
@@ -103,7 +103,7 @@ impl TwitchOptions {
     /// From the `[twitch]` config section.
     pub fn from_twitch_config(
         c: &crate::config::TwitchConfig,
-    ) -> Result<Self, crate::config::ConfigError> {
+    ) -> Result<Self, crate::validate::ConfigError> {
         Self::from_config(&c.channels, &c.irc_addr, c.tls)
     }
 

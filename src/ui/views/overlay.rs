@@ -168,7 +168,7 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
             );
         }
         Mode::Weights { sel } => {
-            // Over the chat, so the queue stays in view while it re-ranks.
+            // Over the chat, so the queue stays in view while the runtime re-ranks it.
             let r = areas.chat;
             let h = 8.min(r.height);
             let area = Rect {
