@@ -414,7 +414,11 @@ pub struct StoredResponse {
     pub agent_context: Option<serde_json::Value>,
     pub status: ResponseStatus,
     pub created_at: DateTime<Utc>,
+    /// When the platform accepted it; only ever set for `Sent`.
     pub sent_at: Option<DateTime<Utc>>,
+    /// Why it is refused, failed or unconfirmed (the platform's or the
+    /// adapter's words); `None` otherwise.
+    pub status_reason: Option<String>,
 }
 
 /// Counters since the store was opened.
@@ -914,6 +918,63 @@ impl Store {
         .await
     }
 
+    /// Records the platform's verdict on a reply in `sending` (fire and
+    /// forget): `Sent`, `Refused`, `Failed` or `Unconfirmed`, with the reason
+    /// for the last three. `at` becomes `sent_at` for `Sent` only; the other
+    /// verdicts keep no time (no column fits, and `sent_at` on a reply that
+    /// is not in chat would lie to every "what went out" query).
+    ///
+    /// A reply that is not in `sending` is left alone, so a late or repeated
+    /// verdict can never turn a sent reply back, nor undo a retry's claim or
+    /// an operator's discard. Claim the reply to `Sending` with
+    /// [`Store::claim_response_async`] before handing it to the adapter.
+    pub fn set_response_verdict(
+        &self,
+        id: i64,
+        status: ResponseStatus,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(Write::ResponseVerdict {
+            id,
+            status,
+            reason: reason.map(str::to_owned),
+            at,
+        })
+    }
+
+    pub async fn set_response_verdict_async(
+        &self,
+        id: i64,
+        status: ResponseStatus,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write_async(Write::ResponseVerdict {
+            id,
+            status,
+            reason: reason.map(str::to_owned),
+            at,
+        })
+        .await
+    }
+
+    /// The operator's not-delivered list: the `limit` most recent replies
+    /// that are refused, failed or unconfirmed, newest first (by when they
+    /// were drafted). They stay until someone retries or discards them
+    /// (claim them out of these states), so the list survives a restart.
+    pub fn not_delivered(&self, limit: usize) -> Result<Vec<StoredResponse>, StoreError> {
+        self.ask(|reply| Query::NotDelivered { limit, reply })
+    }
+
+    pub async fn not_delivered_async(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<StoredResponse>, StoreError> {
+        self.ask_async(|reply| Query::NotDelivered { limit, reply })
+            .await
+    }
+
     /// Records a draft's final (or edited) text, source and status (fire and
     /// forget); a reply already sent is left as it went out.
     pub async fn set_response_text_async(
@@ -943,7 +1004,11 @@ impl Store {
 
     /// Moves a reply from one of `from` to `to` in one committed step and says
     /// whether it did: the guard that keeps a reply from being sent twice, even
-    /// by two processes or after a restart.
+    /// by two processes or after a restart. A manual retry is
+    /// `[Refused, Failed, Unconfirmed] -> Sending`; a discard the same `from`
+    /// to `Rejected`. `at` becomes `sent_at` only when `to` is `Sent`: a claim
+    /// to `Sending` is not a send yet. A claim clears `status_reason`, which
+    /// described the state the reply leaves.
     pub async fn claim_response_async(
         &self,
         id: i64,
