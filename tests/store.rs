@@ -14,8 +14,8 @@ use clank::model::{
     Salience, SalienceBreakdown,
 };
 use clank::store::{
-    Metric, NewResponse, ResponseStatus, RetentionPolicy, Store, StoreConfig, StoreError,
-    StoredMessage,
+    Metric, NewResponse, ResponseStatus, RetentionPolicy, STOPPED_BEFORE_VERDICT, Store,
+    StoreConfig, StoreError, StoredMessage,
 };
 
 /// 2026-11-21T20:00:00Z
@@ -566,6 +566,8 @@ async fn unsent_replies_of_an_earlier_run_are_expired_and_sent_ones_kept() {
         ResponseStatus::Edited,
         ResponseStatus::Sent,
         ResponseStatus::Rejected,
+        ResponseStatus::Sending,
+        ResponseStatus::Refused,
     ]
     .into_iter()
     .enumerate()
@@ -588,18 +590,34 @@ async fn unsent_replies_of_an_earlier_run_are_expired_and_sent_ones_kept() {
             .unwrap();
         ids.push((id, status));
     }
-    assert_eq!(store.expire_unsent_responses_async().await.unwrap(), 3);
+    assert_eq!(
+        store.expire_unsent_responses_async().await.unwrap(),
+        3,
+        "the count is of expired replies only"
+    );
     for (id, before) in ids {
-        let now = store.get_response_async(id).await.unwrap().unwrap().status;
+        let now = store.get_response_async(id).await.unwrap().unwrap();
         let want = match before {
             ResponseStatus::Pending | ResponseStatus::Approved | ResponseStatus::Edited => {
                 ResponseStatus::Expired
             }
+            // In flight when the run stopped: it may be in chat.
+            ResponseStatus::Sending => ResponseStatus::Unconfirmed,
             other => other,
         };
-        assert_eq!(now, want, "{before:?}");
+        assert_eq!(now.status, want, "{before:?}");
+        let reason = (before == ResponseStatus::Sending).then_some(STOPPED_BEFORE_VERDICT);
+        assert_eq!(now.status_reason.as_deref(), reason, "{before:?}");
+        assert_eq!(now.sent_at, None, "{before:?}");
     }
     assert_eq!(store.expire_unsent_responses_async().await.unwrap(), 0);
+    let listed = store.not_delivered_async(10).await.unwrap();
+    let statuses: Vec<ResponseStatus> = listed.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        vec![ResponseStatus::Refused, ResponseStatus::Unconfirmed],
+        "the crash's unconfirmed reply waits for the operator too (newest first)"
+    );
 }
 
 #[test]
@@ -1356,4 +1374,32 @@ async fn a_retry_claims_a_not_delivered_reply_once_and_only_once() {
 /// A second handle on the same file, as a second clank process would have.
 fn open_second(path: &Path) -> Store {
     Store::open(path, &cfg()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_counts_as_answered_while_its_reply_is_sending_sent_or_unconfirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let statuses = [
+        (ResponseStatus::Sending, true),
+        (ResponseStatus::Sent, true),
+        (ResponseStatus::Unconfirmed, true),
+        (ResponseStatus::Refused, false),
+        (ResponseStatus::Failed, false),
+        (ResponseStatus::Pending, false),
+        (ResponseStatus::Expired, false),
+    ];
+    for (i, (status, answered)) in statuses.into_iter().enumerate() {
+        let m = msg(Platform::Twitch, "mika", &format!("m{i}"), "u", i as i64);
+        store.insert_message_async(m.clone().into()).await.unwrap();
+        let id = store
+            .insert_response_async(reply_to(Some(&m.id), "hi", status, 100))
+            .await
+            .unwrap();
+        let found = store
+            .sent_response_for_async(Platform::Twitch, "mika", &m.id, m.at)
+            .await
+            .unwrap();
+        assert_eq!(found, answered.then_some(id), "{status}");
+    }
 }

@@ -400,6 +400,10 @@ pub struct NewResponse {
     pub created_at: DateTime<Utc>,
 }
 
+/// Why a reply left in `sending` by an earlier run is `unconfirmed`: the
+/// platform's verdict, if any came, went with that process.
+pub const STOPPED_BEFORE_VERDICT: &str = "clank stopped before the platform answered";
+
 /// A recorded reply. `original_id` is `None` once its message is gone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResponse {
@@ -976,7 +980,8 @@ impl Store {
     }
 
     /// Records a draft's final (or edited) text, source and status (fire and
-    /// forget); a reply already sent is left as it went out.
+    /// forget); a reply that went out, or may have (sending, sent,
+    /// unconfirmed), is left as it went out.
     pub async fn set_response_text_async(
         &self,
         id: i64,
@@ -998,6 +1003,13 @@ impl Store {
     /// Marks every reply still waiting to be sent (pending, approved, edited)
     /// as expired, committed, and says how many. For the start of a run:
     /// drafts live in memory, so those of an earlier run can never go out.
+    ///
+    /// A reply left in `sending` (the run stopped between handing it to the
+    /// adapter and the platform's verdict) may be in chat, so it is not
+    /// expired but made `unconfirmed` with the reason
+    /// [`STOPPED_BEFORE_VERDICT`], in the same transaction; those show in
+    /// [`Store::not_delivered`] and are not in the count (it says what
+    /// expired; the store logs how many became unconfirmed).
     pub async fn expire_unsent_responses_async(&self) -> Result<u64, StoreError> {
         self.ask_async(|reply| Query::ExpireUnsent { reply }).await
     }
@@ -1027,8 +1039,10 @@ impl Store {
         .await
     }
 
-    /// The id of a reply already sent to this message, if any (checked before
-    /// drafting, so a restarted replay never answers a message twice).
+    /// The id of a reply that answered this message, or may have (sending,
+    /// sent or unconfirmed), if any: checked before drafting, so a restarted
+    /// replay never answers a message twice. An unconfirmed reply may well be
+    /// in chat, and a second answer is worse than none.
     pub async fn sent_response_for_async(
         &self,
         platform: Platform,

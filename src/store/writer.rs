@@ -18,7 +18,8 @@ use super::codec::{
 use super::{
     AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, MessageRef, Metric,
     NewResponse, Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus,
-    RetentionPolicy, Shared, StoreConfig, StoreError, StoreStats, StoredMessage, StoredResponse,
+    RetentionPolicy, STOPPED_BEFORE_VERDICT, Shared, StoreConfig, StoreError, StoreStats,
+    StoredMessage, StoredResponse,
 };
 
 /// Where a query's answer goes.
@@ -285,14 +286,21 @@ const SQL_RESPONSE_STATUS: &str =
 const SQL_RESPONSE_VERDICT: &str = "UPDATE chat_responses SET status = ?2, \
      status_reason = ?3, sent_at = CASE WHEN ?2 = 'sent' THEN ?4 ELSE sent_at END \
      WHERE id = ?1 AND status = 'sending'";
-/// A finished or edited draft; never touches a reply that already went out.
+/// A finished or edited draft; never touches a reply that went out or may
+/// have: the stored text must stay what chat saw.
 const SQL_RESPONSE_TEXT: &str = "UPDATE chat_responses SET response_text = ?2, \
      response_type = ?3, status = ?4, generation_time_ms = COALESCE(?5, generation_time_ms) \
-     WHERE id = ?1 AND status <> 'sent'";
+     WHERE id = ?1 AND status NOT IN ('sending', 'sent', 'unconfirmed')";
 const SQL_EXPIRE_UNSENT: &str = "UPDATE chat_responses SET status = 'expired' \
      WHERE status IN ('pending', 'approved', 'edited')";
+/// In flight when the last run stopped: it may be in chat, so it is neither
+/// expired (that reads as "never went out") nor ever resent on its own.
+const SQL_UNCONFIRM_SENDING: &str = "UPDATE chat_responses SET status = 'unconfirmed', \
+     status_reason = ?1 WHERE status = 'sending'";
+/// Unconfirmed counts as answered: it may be in chat, and a second answer
+/// to one message is the failure this check exists to prevent.
 const SQL_SENT_RESPONSE_FOR: &str = "SELECT id FROM chat_responses \
-     WHERE original_message_id = ?1 AND status = 'sent' LIMIT 1";
+     WHERE original_message_id = ?1 AND status IN ('sending', 'sent', 'unconfirmed') LIMIT 1";
 /// Columns `response_from_row` reads, in its order.
 macro_rules! response_cols {
     () => {
@@ -1158,13 +1166,24 @@ impl Writer {
                 drop(reply.send(r));
             }
             Query::ExpireUnsent { reply } => {
-                let mut n = 0;
+                let (mut expired, mut unconfirmed) = (0, 0);
                 let r = self
                     .in_committed_tx("expire unsent replies", |conn| {
-                        n = conn.prepare_cached(SQL_EXPIRE_UNSENT)?.execute([])? as u64;
+                        expired = conn.prepare_cached(SQL_EXPIRE_UNSENT)?.execute([])? as u64;
+                        unconfirmed = conn
+                            .prepare_cached(SQL_UNCONFIRM_SENDING)?
+                            .execute([STOPPED_BEFORE_VERDICT])?;
                         Ok(())
                     })
-                    .map(|()| n);
+                    .map(|()| expired);
+                if r.is_ok() && unconfirmed > 0 {
+                    // The count answers "how many expired"; these are the
+                    // ones the operator must look at (they may be in chat).
+                    tracing::warn!(
+                        unconfirmed,
+                        "replies in flight when clank last stopped are now unconfirmed"
+                    );
+                }
                 drop(reply.send(r));
             }
             Query::NotDelivered { limit, reply } => {
