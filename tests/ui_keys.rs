@@ -2,7 +2,7 @@
 //! the runtime and what the operator then sees.
 
 use clank::model::{AttentionState, Platform};
-use clank::session::{DraftState, Request, Update};
+use clank::session::{DraftState, Request, SystemKind, Update};
 use clank::ui::app::{AppEvent, Focus, Mode};
 use clank::ui::testkit::{self, busy_app, draft, render};
 use clank::ui::{App, UiConfig};
@@ -314,7 +314,7 @@ fn filter_narrows_the_chat_by_text_user_and_platform() {
     key(&mut app, KeyCode::Enter);
     let shown: Vec<_> = app.chat.iter().filter(|l| app.chat_visible(l)).collect();
     assert_eq!(shown.len(), 1);
-    assert_eq!(shown[0].message.author.name, "Kenji");
+    assert_eq!(shown[0].message().unwrap().author.name, "Kenji");
 
     ch(&mut app, '/');
     for _ in 0..20 {
@@ -326,7 +326,7 @@ fn filter_narrows_the_chat_by_text_user_and_platform() {
         app.chat
             .iter()
             .filter(|l| app.chat_visible(l))
-            .all(|l| l.message.platform == Platform::Discord)
+            .all(|l| l.platform() == Platform::Discord)
     );
     assert_eq!(app.chat.iter().filter(|l| app.chat_visible(l)).count(), 2);
 
@@ -351,8 +351,12 @@ fn filter_narrows_the_chat_by_text_user_and_platform() {
 #[test]
 fn deleted_messages_are_struck_or_removed() {
     let app = busy_app(UiConfig::default());
-    let deleted = app.chat.iter().find(|l| l.message.id == "m4").unwrap();
-    assert!(deleted.deleted);
+    let deleted = app
+        .chat
+        .iter()
+        .find(|l| l.message().is_some_and(|m| m.id == "m4"))
+        .unwrap();
+    assert!(deleted.deleted());
     assert!(app.chat_visible(deleted));
     assert!(render(&app, 160, 48).contains("✗ spammer"));
     let app = busy_app(UiConfig {
@@ -384,8 +388,8 @@ fn a_ban_strikes_every_message_of_the_author_in_that_channel_only() {
     let struck: Vec<&str> = app
         .chat
         .iter()
-        .filter(|l| l.deleted)
-        .map(|l| l.message.id.as_str())
+        .filter(|l| l.deleted())
+        .filter_map(|l| l.message().map(|m| m.id.as_str()))
         .collect();
     assert_eq!(struck, vec!["b1", "b3"]);
 }
@@ -534,7 +538,7 @@ fn scrollback_is_bounded_and_health_and_errors_show() {
     });
     testkit::flood(&mut app, 250);
     assert_eq!(app.chat.len(), 100);
-    assert_eq!(app.chat.front().unwrap().message.id, "f150");
+    assert_eq!(app.chat.front().unwrap().message().unwrap().id, "f150");
     let app = testkit::error_app(UiConfig::default());
     let screen = render(&app, 80, 24);
     assert!(screen.contains("✗ down"), "{screen}");
@@ -586,4 +590,98 @@ fn with_an_empty_queue_the_queue_focus_acts_on_the_drafts() {
     app.focus = Focus::Queue;
     assert_eq!(app.shown_draft().map(|d| d.id), Some(1));
     assert_eq!(ch(&mut app, 'y'), vec![Request::Approve(1)]);
+}
+
+#[test]
+fn a_raid_is_a_system_line_never_struck_and_filtered_by_platform() {
+    let mut app = testkit::app(UiConfig::default());
+    app.handle(AppEvent::Update(Update::Chat {
+        message: testkit::message(Platform::Twitch, "c1", "Foo", "hi", 0),
+        salience: None,
+    }));
+    app.handle(AppEvent::Update(Update::System(testkit::system(
+        Platform::Twitch,
+        SystemKind::Raid,
+        "raid from Foo with 120 viewers",
+        1,
+    ))));
+    assert_eq!(app.chat.len(), 2);
+    let raid = &app.chat[1];
+    assert!(raid.message().is_none());
+    assert!(
+        render(&app, 80, 24).contains("20:00 TW ⚑ raid from Foo with 120 viewers"),
+        "{}",
+        render(&app, 80, 24)
+    );
+    assert!(app.current_notice().is_none(), "no longer a notice");
+    // A ban of Foo strikes what Foo said, not the platform's line about Foo.
+    app.handle(AppEvent::Update(Update::AuthorRemoved {
+        platform: Platform::Twitch,
+        channel: "mika".into(),
+        author_id: "u-Foo".into(),
+    }));
+    assert!(app.chat[0].deleted());
+    assert!(!app.chat[1].deleted());
+    // Filters: the platform and words apply, a user filter hides it.
+    for (filter, shown) in [
+        ("raid", 1),
+        ("platform:twitch", 2),
+        ("platform:youtube", 0),
+        ("user:foo", 1),
+    ] {
+        ch(&mut app, '/');
+        for _ in 0..20 {
+            key(&mut app, KeyCode::Backspace);
+        }
+        typed(&mut app, filter);
+        key(&mut app, KeyCode::Enter);
+        let n = app.chat.iter().filter(|l| app.chat_visible(l)).count();
+        assert_eq!(n, shown, "{filter}");
+    }
+}
+
+#[test]
+fn a_scrolled_back_chat_stays_put_when_a_system_line_arrives() {
+    let mut app = busy_app(UiConfig::default());
+    app.focus = Focus::Chat;
+    ch(&mut app, 'k');
+    assert_eq!(app.chat_scroll, 1);
+    app.handle(AppEvent::Update(Update::System(testkit::system(
+        Platform::Youtube,
+        SystemKind::Sub,
+        "Sora subscribed for 3 months",
+        2,
+    ))));
+    assert_eq!(app.chat_scroll, 2);
+}
+
+#[test]
+fn system_lines_have_their_own_style() {
+    use ratatui::{Terminal, backend::TestBackend};
+    let mut app = testkit::app(UiConfig::default());
+    app.handle(AppEvent::Update(Update::Chat {
+        message: testkit::message(Platform::Twitch, "c1", "Foo", "plain text", 0),
+        salience: None,
+    }));
+    app.handle(AppEvent::Update(Update::System(testkit::system(
+        Platform::Twitch,
+        SystemKind::Announcement,
+        "announcement: be nice",
+        1,
+    ))));
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| clank::ui::views::draw(f, &app)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let style_of = |needle: &str| {
+        (0..24)
+            .find_map(|y| {
+                let row: String = (0..80).map(|x| buf[(x, y)].symbol()).collect();
+                let col = row.find(needle)?;
+                let x = row[..col].chars().count() as u16;
+                Some(buf[(x, y)].style())
+            })
+            .unwrap()
+    };
+    assert_eq!(style_of("announcement").fg, app.theme.system.fg);
+    assert_ne!(style_of("announcement").fg, style_of("plain text").fg);
 }

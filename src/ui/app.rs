@@ -20,7 +20,8 @@ use crate::engine::lexicon::{BotList, Lexicon};
 use crate::engine::salience::{SalienceConfig, SalienceEngine, SalienceWeights};
 use crate::model::{AttentionState, ChatMessage, MessageKey, Platform, Priority, Salience};
 use crate::session::{
-    Component, DraftId, DraftState, DraftView, Health, QueueItem, Request, Snapshot, Update,
+    Component, DraftId, DraftState, DraftView, Health, QueueItem, Request, Snapshot, SystemLine,
+    Update,
 };
 
 /// Most drafts remembered; older finished ones are dropped first.
@@ -118,15 +119,53 @@ pub struct Notice {
     pub text: String,
 }
 
-/// One message in the chat scrollback.
+/// One line of the chat scrollback: a message, or a platform event shown
+/// between messages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatLine {
-    pub message: ChatMessage,
-    pub salience: Option<Salience>,
-    pub deleted: bool,
+    pub entry: ChatEntry,
     // Lowercased once so that filtering 10k lines per frame allocates nothing.
     text_lower: String,
+    // Empty for system lines, so a `user:` filter hides them.
     name_lower: String,
+}
+
+/// What a chat line shows.
+// Messages are nearly every line and the hot path: boxing them would cost an
+// allocation each, to save a little space on the rare system line.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEntry {
+    Message {
+        message: ChatMessage,
+        salience: Option<Salience>,
+        deleted: bool,
+    },
+    /// A raid, sub, announcement or cleared chat. Never struck: moderation
+    /// removes what people said, not what the platform reported.
+    System(SystemLine),
+}
+
+impl ChatLine {
+    /// The chat message, unless this is a system line.
+    pub fn message(&self) -> Option<&ChatMessage> {
+        match &self.entry {
+            ChatEntry::Message { message, .. } => Some(message),
+            ChatEntry::System(_) => None,
+        }
+    }
+
+    /// Whether a moderator removed the message (never for system lines).
+    pub fn deleted(&self) -> bool {
+        matches!(self.entry, ChatEntry::Message { deleted: true, .. })
+    }
+
+    pub fn platform(&self) -> Platform {
+        match &self.entry {
+            ChatEntry::Message { message, .. } => message.platform,
+            ChatEntry::System(line) => line.platform,
+        }
+    }
 }
 
 /// A queue entry under the console's current weights.
@@ -190,7 +229,7 @@ impl ChatFilter {
 
     pub fn matches(&self, line: &ChatLine) -> bool {
         if let Some(p) = self.platform {
-            if line.message.platform != p {
+            if line.platform() != p {
                 return false;
             }
         }
@@ -394,10 +433,16 @@ impl App {
             } => {
                 let ids: HashSet<&str> = message_ids.iter().map(String::as_str).collect();
                 for line in self.chat.iter_mut().rev() {
-                    let m = &line.message;
-                    if m.platform == platform && m.channel == channel && ids.contains(m.id.as_str())
+                    if let ChatEntry::Message {
+                        message: m,
+                        deleted,
+                        ..
+                    } = &mut line.entry
+                        && m.platform == platform
+                        && m.channel == channel
+                        && ids.contains(m.id.as_str())
                     {
-                        line.deleted = true;
+                        *deleted = true;
                     }
                 }
             }
@@ -407,9 +452,16 @@ impl App {
                 author_id,
             } => {
                 for line in self.chat.iter_mut() {
-                    let m = &line.message;
-                    if m.platform == platform && m.channel == channel && m.author.id == author_id {
-                        line.deleted = true;
+                    if let ChatEntry::Message {
+                        message: m,
+                        deleted,
+                        ..
+                    } = &mut line.entry
+                        && m.platform == platform
+                        && m.channel == channel
+                        && m.author.id == author_id
+                    {
+                        *deleted = true;
                     }
                 }
             }
@@ -423,8 +475,7 @@ impl App {
             }
             Update::Snapshot(s) => self.snapshot(*s),
             Update::Error { at, what } => self.notice(at, Level::Error, what),
-            // Shown as a notice until the chat pane draws system lines.
-            Update::System(line) => self.notice(line.at, Level::Info, line.text),
+            Update::System(line) => self.push_system(line),
             Update::Pipeline(ev) => self.pipeline_event(ev),
         }
     }
@@ -461,13 +512,27 @@ impl App {
 
     fn push_chat(&mut self, message: ChatMessage, salience: Option<Salience>) {
         self.metrics.count(&message, salience.as_ref());
-        let line = ChatLine {
+        self.push_line(ChatLine {
             text_lower: message.text.to_lowercase(),
             name_lower: message.author.name.to_lowercase(),
-            message,
-            salience,
-            deleted: false,
-        };
+            entry: ChatEntry::Message {
+                message,
+                salience,
+                deleted: false,
+            },
+        });
+    }
+
+    /// Not counted in the message rates: nobody said it.
+    fn push_system(&mut self, line: SystemLine) {
+        self.push_line(ChatLine {
+            text_lower: line.text.to_lowercase(),
+            name_lower: String::new(),
+            entry: ChatEntry::System(line),
+        });
+    }
+
+    fn push_line(&mut self, line: ChatLine) {
         // A scrolled-back view stays on the same messages while chat flows.
         if self.chat_scroll > 0 && self.filter.as_ref().is_none_or(|f| f.matches(&line)) {
             self.chat_scroll += 1;
@@ -662,7 +727,7 @@ impl App {
 
     /// Chat lines that pass the filter and the deleted-message setting.
     pub fn chat_visible(&self, line: &ChatLine) -> bool {
-        if line.deleted && self.config.show_deleted == ShowDeleted::Removed {
+        if line.deleted() && self.config.show_deleted == ShowDeleted::Removed {
             return false;
         }
         self.filter.as_ref().is_none_or(|f| f.matches(line))

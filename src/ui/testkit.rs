@@ -14,7 +14,8 @@ use crate::model::{
     SalienceBreakdown,
 };
 use crate::session::{
-    Component, DraftSource, DraftState, DraftView, Health, QueueItem, Snapshot, Update,
+    Component, DraftSource, DraftState, DraftView, Health, QueueItem, Snapshot, SystemKind,
+    SystemLine, Update,
 };
 
 /// The tests' "now": 2026-11-21 20:00:00 UTC.
@@ -235,6 +236,17 @@ pub fn busy_app(config: UiConfig) -> App {
         }));
     }
     app
+}
+
+/// A platform event in channel "mika", `secs` after [`t0`].
+pub fn system(platform: Platform, kind: SystemKind, text: &str, secs: i64) -> SystemLine {
+    SystemLine {
+        at: t0() + Duration::seconds(secs),
+        platform,
+        channel: "mika".into(),
+        kind,
+        text: text.into(),
+    }
 }
 
 /// A console whose platforms and LLM are failing, with an error showing.
