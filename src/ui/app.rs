@@ -3,7 +3,7 @@
 //! tick and returns the [`Request`]s to send. No I/O and no clock reads here,
 //! so every key and state change is unit-tested without a terminal.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
 use crossterm::event::{
@@ -100,7 +100,21 @@ pub enum Mode {
     Weights {
         sel: usize,
     },
+    /// The refused, failed and unconfirmed drafts, to retry or discard;
+    /// `sel` indexes [`App::not_delivered`] (clamped, as the list changes
+    /// under it while open).
+    NotDelivered {
+        sel: usize,
+    },
     ConfirmQuit,
+}
+
+/// What the operator asked for a not-delivered draft, until the runtime
+/// answers with a new state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    Retry,
+    Discard,
 }
 
 /// How loud a notice is.
@@ -325,6 +339,10 @@ pub struct App {
     /// Drafts the operator already approved, edited, rejected or regenerated:
     /// a second key press on them sends nothing.
     acted: HashSet<DraftId>,
+    /// Not-delivered drafts the operator asked to retry or discard: a second
+    /// press sends nothing until the runtime reports a new state (a retry
+    /// goes through `Sending`, so a new verdict may be retried again).
+    asked: HashMap<DraftId, Asked>,
     pub health: Vec<(Component, Health)>,
     pub notices: VecDeque<Notice>,
     pub metrics: Metrics,
@@ -368,6 +386,7 @@ impl App {
             chat: VecDeque::new(),
             drafts: BTreeMap::new(),
             acted: HashSet::new(),
+            asked: HashMap::new(),
             health: Vec::new(),
             notices: VecDeque::new(),
             metrics: Metrics::default(),
@@ -566,6 +585,11 @@ impl App {
             // Regenerating: the draft is new again and may be acted on.
             self.acted.remove(&view.id);
         }
+        if self.drafts.get(&view.id).map(|d| d.state) != Some(view.state) {
+            // The runtime answered the retry or discard: a new verdict may be
+            // acted on again. The same state repeated is no answer.
+            self.asked.remove(&view.id);
+        }
         if let Some(ms) = view.time_to_first_token_ms {
             let first = self
                 .drafts
@@ -584,15 +608,23 @@ impl App {
             self.draft_sel = Some(id);
         }
         if self.drafts.len() > MAX_DRAFTS {
+            // Not-delivered drafts wait for the operator, so they go last.
+            let finished = |d: &&DraftView| !self.is_active(d.id);
             let old: Vec<DraftId> = self
                 .drafts
-                .keys()
-                .copied()
-                .filter(|d| !self.is_active(*d))
+                .values()
+                .filter(|d| finished(d) && !d.state.not_delivered())
+                .chain(
+                    self.drafts
+                        .values()
+                        .filter(|d| finished(d) && d.state.not_delivered()),
+                )
+                .map(|d| d.id)
                 .take(self.drafts.len() - MAX_DRAFTS)
                 .collect();
             for d in old {
                 self.drafts.remove(&d);
+                self.asked.remove(&d);
             }
         }
     }
@@ -725,6 +757,54 @@ impl App {
         self.acted.contains(&id)
     }
 
+    /// Refused, failed and unconfirmed drafts, newest first (as the store's
+    /// list after a restart).
+    pub fn not_delivered(&self) -> Vec<&DraftView> {
+        self.drafts
+            .values()
+            .rev()
+            .filter(|d| d.state.not_delivered())
+            .collect()
+    }
+
+    /// Not-delivered drafts still waiting for the operator (not yet asked
+    /// to be retried or discarded).
+    pub fn not_delivered_count(&self) -> usize {
+        self.drafts
+            .values()
+            .filter(|d| d.state.not_delivered() && !self.asked.contains_key(&d.id))
+            .count()
+    }
+
+    /// What the operator asked for this not-delivered draft, if anything yet.
+    pub fn asked(&self, id: DraftId) -> Option<Asked> {
+        self.asked.get(&id).copied()
+    }
+
+    /// The entry of the not-delivered list that `sel` points at.
+    pub fn not_delivered_at(&self, sel: usize) -> Option<&DraftView> {
+        let list = self.not_delivered();
+        let last = list.len().checked_sub(1)?;
+        list.get(sel.min(last)).copied()
+    }
+
+    /// Retry or discard, once per verdict: never for a draft that is not
+    /// (or no longer) refused, failed or unconfirmed.
+    fn ask(&mut self, id: DraftId, what: Asked) -> Vec<Request> {
+        let open = self
+            .drafts
+            .get(&id)
+            .is_some_and(|d| d.state.not_delivered());
+        if !open || self.asked.contains_key(&id) {
+            return Vec::new();
+        }
+        self.asked.insert(id, what);
+        match what {
+            Asked::Retry => vec![Request::Retry(id)],
+            Asked::Discard => vec![Request::Discard(id)],
+        }
+    }
+
     /// Chat lines that pass the filter and the deleted-message setting.
     pub fn chat_visible(&self, line: &ChatLine) -> bool {
         if line.deleted() && self.config.show_deleted == ShowDeleted::Removed {
@@ -750,6 +830,46 @@ impl App {
                 None => Vec::new(),
             },
             Mode::Help => Vec::new(),
+            Mode::NotDelivered { sel } => {
+                let last = self.not_delivered().len().saturating_sub(1);
+                let sel = sel.min(last);
+                let stay = |sel| Mode::NotDelivered { sel };
+                match (key.code, self.keymap.action(&key)) {
+                    (KeyCode::Esc, _) | (_, Some(Action::NotDelivered)) => Vec::new(),
+                    (_, Some(Action::Down)) => {
+                        self.mode = stay((sel + 1).min(last));
+                        Vec::new()
+                    }
+                    (_, Some(Action::Up)) => {
+                        self.mode = stay(sel.saturating_sub(1));
+                        Vec::new()
+                    }
+                    (_, Some(Action::Top)) => {
+                        self.mode = stay(0);
+                        Vec::new()
+                    }
+                    (_, Some(Action::Bottom)) => {
+                        self.mode = stay(last);
+                        Vec::new()
+                    }
+                    (_, Some(what @ (Action::Retry | Action::Discard))) => {
+                        self.mode = stay(sel);
+                        let Some(id) = self.not_delivered_at(sel).map(|d| d.id) else {
+                            return Vec::new();
+                        };
+                        let what = if what == Action::Retry {
+                            Asked::Retry
+                        } else {
+                            Asked::Discard
+                        };
+                        self.ask(id, what)
+                    }
+                    _ => {
+                        self.mode = stay(sel);
+                        Vec::new()
+                    }
+                }
+            }
             Mode::ConfirmQuit => {
                 if matches!(
                     key.code,
@@ -956,12 +1076,16 @@ impl App {
             }
             Action::Regenerate => {
                 if let Some((id, state)) = shown {
+                    // In flight or maybe in chat (unconfirmed): a new draft
+                    // for the same message could answer it twice.
                     let done = matches!(
                         state,
                         DraftState::Streaming
                             | DraftState::Sent
                             | DraftState::Approved
                             | DraftState::Edited
+                            | DraftState::Sending
+                            | DraftState::Unconfirmed
                     );
                     if !done && self.can_act(id) {
                         self.acted_on_draft(id);
@@ -1008,6 +1132,17 @@ impl App {
                 self.mode = Mode::StatePicker { sel };
             }
             Action::Weights => self.mode = Mode::Weights { sel: 0 },
+            Action::NotDelivered => self.mode = Mode::NotDelivered { sel: 0 },
+            Action::Retry => {
+                if let Some((id, _)) = shown {
+                    return self.ask(id, Asked::Retry);
+                }
+            }
+            Action::Discard => {
+                if let Some((id, _)) = shown {
+                    return self.ask(id, Asked::Discard);
+                }
+            }
             Action::Help => self.mode = Mode::Help,
             Action::Quit => {
                 if self.pending_count() > 0 {

@@ -249,6 +249,46 @@ pub fn system(platform: Platform, kind: SystemKind, text: &str, secs: i64) -> Sy
     }
 }
 
+/// [`busy_app`] after a raid, with three replies the platform did not take:
+/// refused (rate limit), failed (not connected) and unconfirmed (no answer).
+pub fn undelivered_app(config: UiConfig) -> App {
+    let mut app = busy_app(config);
+    app.handle(AppEvent::Update(Update::System(system(
+        Platform::Twitch,
+        SystemKind::Raid,
+        "raid from Foo with 120 viewers",
+        -5,
+    ))));
+    for (id, msg, text, state, why) in [
+        (
+            2,
+            "m3",
+            "Thanks for keeping it friendly, modbot9000!",
+            DraftState::Refused,
+            "msg_ratelimit: Your message was not sent because you are sending messages too quickly.",
+        ),
+        (
+            3,
+            "m7",
+            "gg indeed, nyx!",
+            DraftState::Failed,
+            "twitch is not connected",
+        ),
+        (
+            4,
+            "m1",
+            "Roll late and toward her, Sora!",
+            DraftState::Unconfirmed,
+            "no answer from twitch within 5s",
+        ),
+    ] {
+        let mut d = draft(id, msg, text, state);
+        d.why = Some(why.into());
+        app.handle(AppEvent::Update(Update::Draft(d)));
+    }
+    app
+}
+
 /// A console whose platforms and LLM are failing, with an error showing.
 pub fn error_app(config: UiConfig) -> App {
     let mut app = app(config);
