@@ -11,10 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use clank::adapters::Inbound;
+use clank::adapters::chatlog::{RecorderAdapter, RecordingSink};
+use clank::adapters::hub::Hub;
 use clank::config::Config;
-use clank::model::{Author, ChatEvent, ChatMessage, Platform};
-use clank::runtime::{self, Clock, RecordingSink, Runtime, RuntimeOptions};
-use clank::session::{DraftState, Update};
+use clank::model::{Author, ChatEvent, ChatMessage, DraftState, Platform};
+use clank::runtime::{self, Clock, Runtime, RuntimeOptions};
+use clank::session::Update;
 use clank::store::Store;
 use criterion::Criterion;
 use fake_ollama::Reply;
@@ -45,7 +48,8 @@ fn mention(i: u64) -> ChatEvent {
 
 struct Bench {
     rt: Runtime,
-    tx: mpsc::Sender<ChatEvent>,
+    tx: mpsc::Sender<Inbound>,
+    _hub: Hub,
     next: u64,
     _dir: tempfile::TempDir,
 }
@@ -65,11 +69,19 @@ impl Bench {
         o.clock = Clock::Virtual;
         o.auto_send = true;
         o.snapshots = false;
-        o.sink = Arc::new(RecordingSink::default());
+        let hub = Hub::start(
+            vec![Box::new(RecorderAdapter {
+                sink: Arc::new(RecordingSink::default()),
+            })],
+            tx.clone(),
+            tokio_util::sync::CancellationToken::new(),
+        );
+        o.router = hub.router();
         let rt = runtime::start(o).expect("runtime");
         Self {
             rt,
             tx,
+            _hub: hub,
             next: 0,
             _dir: dir,
         }
@@ -81,7 +93,7 @@ impl Bench {
         // Every 2 minutes of virtual time, so the per-minute cap never holds a send.
         self.next += 1;
         let start = Instant::now();
-        let _ = self.tx.send(mention(self.next * 120)).await;
+        let _ = self.tx.send(Inbound::Chat(mention(self.next * 120))).await;
         let mut first = None;
         let mut seen = Vec::new();
         loop {

@@ -1,5 +1,5 @@
 //! Reads and writes the JSON Lines chat log (see README "Chat log format"):
-//! one message, deletion or ban per line. A bad line is an error naming its
+//! one message, deletion, ban, raid, sub, announcement or chat clear per line. A bad line is an error naming its
 //! line number; the reader keeps going with the next line.
 
 use std::fs::File;
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::adapters::{Inbound, SubKind};
 use crate::model::{Author, ChatEvent, ChatMessage, Paid, Platform};
 
 /// Lines longer than this are rejected without being held in memory whole.
@@ -50,6 +51,45 @@ enum Kind {
     Message,
     Delete,
     Ban,
+    Raid,
+    Sub,
+    Announcement,
+    Clear,
+}
+
+/// `sub_kind` of a "sub" line.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum RawSubKind {
+    Sub,
+    Resub,
+    Gift,
+    MysteryGift,
+    GiftUpgrade,
+}
+
+impl From<RawSubKind> for SubKind {
+    fn from(k: RawSubKind) -> Self {
+        match k {
+            RawSubKind::Sub => SubKind::Sub,
+            RawSubKind::Resub => SubKind::Resub,
+            RawSubKind::Gift => SubKind::Gift,
+            RawSubKind::MysteryGift => SubKind::MysteryGift,
+            RawSubKind::GiftUpgrade => SubKind::GiftUpgrade,
+        }
+    }
+}
+
+impl From<SubKind> for RawSubKind {
+    fn from(k: SubKind) -> Self {
+        match k {
+            SubKind::Sub => RawSubKind::Sub,
+            SubKind::Resub => RawSubKind::Resub,
+            SubKind::Gift => RawSubKind::Gift,
+            SubKind::MysteryGift => RawSubKind::MysteryGift,
+            SubKind::GiftUpgrade => RawSubKind::GiftUpgrade,
+        }
+    }
 }
 
 /// The union of all line shapes; `kind` picks which fields must be present.
@@ -66,14 +106,34 @@ struct RawLine {
     reply_to: Option<String>,
     author_id: Option<String>,
     duration_s: Option<u64>,
+    from: Option<String>,
+    from_id: Option<String>,
+    viewers: Option<u32>,
+    sub_kind: Option<RawSubKind>,
+    months: Option<u32>,
+    recipient: Option<String>,
+    count: Option<u32>,
 }
 
 fn required<T>(value: Option<T>, key: &str) -> Result<T, String> {
     value.ok_or_else(|| format!("missing required key {key:?}"))
 }
 
-/// Parses one chat log line (without its newline).
+/// Parses one chat log line (without its newline) that must be chat: a
+/// message, deletion or ban.
 pub fn parse_line(text: &str, line: u64) -> Result<ChatEvent, LineError> {
+    match parse_record(text, line)? {
+        Inbound::Chat(ev) => Ok(ev),
+        _ => Err(LineError::Invalid {
+            line,
+            message: "a platform event (raid, sub, announcement, clear), not chat".into(),
+        }),
+    }
+}
+
+/// Parses one chat log line (without its newline) of any kind, as the
+/// adapter event it records.
+pub fn parse_record(text: &str, line: u64) -> Result<Inbound, LineError> {
     let invalid = |message: String| LineError::Invalid { line, message };
     let raw: RawLine = serde_json::from_str(text).map_err(|e| invalid(format!("bad JSON: {e}")))?;
     let platform: Platform = required(raw.platform, "platform")
@@ -104,7 +164,7 @@ pub fn parse_line(text: &str, line: u64) -> Result<ChatEvent, LineError> {
                     paid.amount
                 )));
             }
-            Ok(ChatEvent::Message(ChatMessage {
+            Ok(Inbound::Chat(ChatEvent::Message(ChatMessage {
                 platform,
                 channel,
                 id,
@@ -113,20 +173,54 @@ pub fn parse_line(text: &str, line: u64) -> Result<ChatEvent, LineError> {
                 text,
                 paid: raw.paid,
                 reply_to: raw.reply_to,
-            }))
+            })))
         }
-        Kind::Delete => Ok(ChatEvent::Delete {
+        Kind::Delete => Ok(Inbound::Chat(ChatEvent::Delete {
             platform,
             channel,
             id: required(raw.id, "id").map_err(invalid)?,
             at,
-        }),
-        Kind::Ban => Ok(ChatEvent::Ban {
+        })),
+        Kind::Ban => Ok(Inbound::Chat(ChatEvent::Ban {
             platform,
             channel,
             author_id: required(raw.author_id, "author_id").map_err(invalid)?,
             at,
             duration_s: raw.duration_s,
+        })),
+        Kind::Raid => {
+            let from = required(raw.from, "from").map_err(invalid)?;
+            Ok(Inbound::Raid {
+                platform,
+                channel,
+                from_id: raw.from_id.unwrap_or_else(|| from.clone()),
+                from,
+                viewers: required(raw.viewers, "viewers").map_err(invalid)?,
+                at,
+            })
+        }
+        Kind::Sub => Ok(Inbound::Sub {
+            platform,
+            channel,
+            kind: raw.sub_kind.unwrap_or(RawSubKind::Sub).into(),
+            author: required(raw.author, "author").map_err(invalid)?,
+            months: raw.months,
+            recipient: raw.recipient,
+            count: raw.count,
+            text: raw.text,
+            at,
+        }),
+        Kind::Announcement => Ok(Inbound::Announcement {
+            platform,
+            channel,
+            author: required(raw.author, "author").map_err(invalid)?,
+            text: required(raw.text, "text").map_err(invalid)?,
+            at,
+        }),
+        Kind::Clear => Ok(Inbound::ChatCleared {
+            platform,
+            channel,
+            at,
         }),
     }
 }
@@ -195,8 +289,22 @@ impl<R: BufRead> ChatLogReader<R> {
         }
     }
 
-    /// Next event or line error; `None` at the end. Blank lines are skipped.
+    /// Next chat event (message, deletion, ban) or line error; `None` at the
+    /// end. Blank lines and platform events (raids, subs, ...) are skipped:
+    /// use [`ChatLogReader::next_record`] to get those too.
     pub fn next_event(&mut self) -> Option<Result<Result<ChatEvent, LineError>, ChatLogError>> {
+        loop {
+            match self.next_record()? {
+                Ok(Ok(Inbound::Chat(ev))) => return Some(Ok(Ok(ev))),
+                Ok(Ok(_)) => continue,
+                Ok(Err(e)) => return Some(Ok(Err(e))),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// Next record of any kind or line error; `None` at the end.
+    pub fn next_record(&mut self) -> Option<Result<Result<Inbound, LineError>, ChatLogError>> {
         loop {
             let len = match self.next_raw() {
                 Ok(Some(len)) => len,
@@ -230,7 +338,7 @@ impl<R: BufRead> ChatLogReader<R> {
             if text.trim().is_empty() {
                 continue;
             }
-            return Some(Ok(parse_line(text, line)));
+            return Some(Ok(parse_record(text, line)));
         }
     }
 }
@@ -276,6 +384,109 @@ enum OutLine<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         duration_s: Option<u64>,
     },
+    Raid {
+        platform: Platform,
+        channel: &'a str,
+        from: &'a str,
+        from_id: &'a str,
+        viewers: u32,
+        at: String,
+    },
+    Sub {
+        platform: Platform,
+        channel: &'a str,
+        sub_kind: RawSubKind,
+        author: &'a Author,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        months: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recipient: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<&'a str>,
+        at: String,
+    },
+    Announcement {
+        platform: Platform,
+        channel: &'a str,
+        author: &'a Author,
+        text: &'a str,
+        at: String,
+    },
+    Clear {
+        platform: Platform,
+        channel: &'a str,
+        at: String,
+    },
+}
+
+/// Serializes an adapter event as a chat log line; `None` for events the
+/// log does not record (statuses, notices, send verdicts, room state).
+pub fn record_line(record: &Inbound) -> Option<String> {
+    let out = match record {
+        Inbound::Chat(ev) => return Some(to_line(ev)),
+        Inbound::Raid {
+            platform,
+            channel,
+            from,
+            from_id,
+            viewers,
+            at,
+        } => OutLine::Raid {
+            platform: *platform,
+            channel,
+            from,
+            from_id,
+            viewers: *viewers,
+            at: format_time(*at),
+        },
+        Inbound::Sub {
+            platform,
+            channel,
+            kind,
+            author,
+            months,
+            recipient,
+            count,
+            text,
+            at,
+        } => OutLine::Sub {
+            platform: *platform,
+            channel,
+            sub_kind: (*kind).into(),
+            author,
+            months: *months,
+            recipient: recipient.as_deref(),
+            count: *count,
+            text: text.as_deref(),
+            at: format_time(*at),
+        },
+        Inbound::Announcement {
+            platform,
+            channel,
+            author,
+            text,
+            at,
+        } => OutLine::Announcement {
+            platform: *platform,
+            channel,
+            author,
+            text,
+            at: format_time(*at),
+        },
+        Inbound::ChatCleared {
+            platform,
+            channel,
+            at,
+        } => OutLine::Clear {
+            platform: *platform,
+            channel,
+            at: format_time(*at),
+        },
+        _ => return None,
+    };
+    serde_json::to_string(&out).ok()
 }
 
 /// RFC 3339 with millisecond precision and a `Z`, as the log format uses.

@@ -2,54 +2,12 @@
 //! into one validated [`Config`]. Unknown keys and out-of-range values are
 //! errors that name the key and what is allowed; secrets never print.
 
-use std::fmt::Display;
-use std::path::PathBuf;
-
-/// A configuration problem, always naming the key or variable at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("config key {key}: {message}")]
-    Invalid { key: String, message: String },
-    #[error("environment variable {var}: {message}")]
-    Env { var: String, message: String },
-}
-
-impl ConfigError {
-    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Checks `lo <= value <= hi`, else an error naming `key` and the allowed range.
-pub fn check_range<T: PartialOrd + Display>(
-    key: &str,
-    value: T,
-    lo: T,
-    hi: T,
-) -> Result<(), ConfigError> {
-    if value >= lo && value <= hi {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(
-            key,
-            format!("{value} is out of range (allowed: {lo} to {hi})"),
-        ))
-    }
-}
-
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+// Re-exported so that callers above config (cli, runtime, live) keep one path.
+pub use crate::validate::ConfigError;
 
 use crate::engine::attention::AttentionConfig;
 use crate::engine::filter::FilterConfig;
@@ -60,6 +18,7 @@ use crate::reply::ReplyConfig;
 pub use crate::reply::llm::LlmConfig;
 use crate::secret::Secret;
 use crate::store::StoreConfig;
+use crate::validate::check_range;
 
 /// The embedded example configuration; a test proves it parses.
 pub const EXAMPLE_CONFIG: &str = include_str!("../config.example.toml");

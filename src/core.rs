@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::chatlog::{round3, ser_time};
 use crate::config::Config;
-use crate::engine::attention::{AttentionMachine, Transition};
+use crate::engine::attention::{AttentionMachine, Transition, TransitionCause};
 use crate::engine::commands;
 use crate::engine::filter::{ContentFilter, Verdict, VerdictCache};
 use crate::engine::queue::{PushOutcome, QueueEntry, SalienceQueue};
@@ -42,6 +42,9 @@ pub enum CoreEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         from: Option<AttentionState>,
         reason: String,
+        /// What set it off, for events a platform caused ("raid").
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cause: Option<&'static str>,
     },
     Selected {
         #[serde(serialize_with = "ser_time")]
@@ -174,6 +177,7 @@ impl Core {
             state: attention.state(),
             from: None,
             reason: "start".into(),
+            cause: None,
         }];
         if let Some(err) = filter.load_error() {
             events.push(CoreEvent::Warning {
@@ -268,17 +272,70 @@ impl Core {
         out.push(transition_event(&t));
     }
 
+    /// Another streamer raided `channel`: the attention machine reacts (a
+    /// raid pulls the streamer towards chat). Always reports one attention
+    /// event with cause "raid", also when the state stays.
+    pub fn observe_raid(
+        &mut self,
+        from: &str,
+        viewers: u32,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) -> Result<(), CoreError> {
+        self.tick(now, out)?;
+        match self.attention.observe_raid(now, u64::from(viewers)) {
+            Some(t) => {
+                let mut ev = transition_event(&t);
+                if let CoreEvent::Attention { reason, .. } = &mut ev {
+                    *reason = format!("raid from {from} with {viewers} viewers");
+                }
+                out.push(ev);
+            }
+            None => out.push(CoreEvent::Attention {
+                at: now,
+                state: self.attention.state(),
+                from: None,
+                reason: format!(
+                    "raid from {from} with {viewers} viewers; already {}",
+                    self.attention.state()
+                ),
+                cause: Some("raid"),
+            }),
+        }
+        Ok(())
+    }
+
+    /// Whether the streamer would thank a supporter now: not in deep focus
+    /// and not on a break.
+    pub fn thanks_allowed(&self) -> bool {
+        matches!(
+            self.attention.state(),
+            AttentionState::FocusedInteraction | AttentionState::CasualMonitoring
+        )
+    }
+
     /// Sets the current topic for relevance scoring.
     pub fn set_topic(&mut self, topic: &str) {
         self.salience.set_topic(topic);
     }
 
-    /// New salience weights (the operator's tuning); later messages use them.
+    /// New salience weights (the operator's tuning): later messages are scored
+    /// with them, and what is already queued is re-ranked under them now, so
+    /// the next pick and the next snapshot follow the operator's weights.
     pub fn set_weights(
         &mut self,
         weights: crate::engine::salience::SalienceWeights,
-    ) -> Result<(), crate::config::ConfigError> {
-        self.salience.set_weights(weights)
+    ) -> Result<(), crate::validate::ConfigError> {
+        self.salience.set_weights(weights)?;
+        // Each entry keeps its breakdown (spam's penalty is inside it), so no
+        // text is scored again. The store keeps the arrival scores: tuning is
+        // for this run, a restart goes back to the config's weights.
+        let salience = &self.salience;
+        self.queue.rerank(|e| {
+            let (score, priority) = salience.rescore_with_weights(&e.salience.breakdown, &weights);
+            (priority, score)
+        });
+        Ok(())
     }
 
     /// The bot spoke in a channel: the unprompted-trigger count and delay restart.
@@ -676,6 +733,7 @@ fn transition_event(t: &Transition) -> CoreEvent {
         state: t.to,
         from: Some(t.from),
         reason: t.reason.clone(),
+        cause: (t.cause == TransitionCause::Raid).then_some("raid"),
     }
 }
 

@@ -10,12 +10,14 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::Inbound;
+use crate::adapters::chatlog::{ChatLogAdapter, ChatLogOptions, RecordingSink, Sink};
+use crate::adapters::hub::Hub;
 use crate::chatlog::format_time;
 use crate::config::Config;
-use crate::model::ChatEvent;
 use crate::replay::Speed;
 use crate::reply::llm::LlmClient;
-use crate::runtime::{self, ChatLogOptions, Clock, RunSummary, RuntimeError, RuntimeOptions, Sink};
+use crate::runtime::{self, Clock, RunSummary, RuntimeError, RuntimeOptions};
 use crate::session::{Component, Update};
 use crate::store::Store;
 
@@ -140,19 +142,25 @@ pub async fn replay_auto_async(
     opts: ReplayAuto,
     out: &mut dyn Write,
 ) -> Result<RunSummary, HeadlessError> {
+    // A log that cannot be opened is an error of the command, not a status.
+    crate::chatlog::ChatLogReader::open(file)?;
     let cancel = CancellationToken::new();
-    let (tx, rx) = mpsc::channel::<ChatEvent>(256);
-    let source = runtime::spawn_chatlog_source(
-        file.to_path_buf(),
-        ChatLogOptions {
+    let (tx, rx) = mpsc::channel::<Inbound>(256);
+    let adapter = ChatLogAdapter {
+        path: file.to_path_buf(),
+        options: ChatLogOptions {
             speed: opts.speed,
             passes: opts.repeat.max(1),
             rebase_to_now: false,
         },
-        tx,
-        cancel.clone(),
-    );
+        sink: opts
+            .sink
+            .unwrap_or_else(|| Arc::new(RecordingSink::default())),
+    };
+    let hub = Hub::start(vec![Box::new(adapter)], tx, cancel.clone());
     let mut ro = RuntimeOptions::new(config.clone(), store, rx);
+    ro.router = hub.router();
+    ro.finite_sources = hub.finite_sources();
     ro.clock = Clock::Virtual;
     ro.auto_send = true;
     ro.seed = opts.seed;
@@ -160,9 +168,6 @@ pub async fn replay_auto_async(
     ro.snapshots = false;
     ro.llm = opts.llm;
     ro.cancel = cancel.clone();
-    if let Some(s) = opts.sink {
-        ro.sink = s;
-    }
     let rt = runtime::start(ro)?;
     let ctrl_c = cancel.clone();
     tokio::spawn(async move {
@@ -175,13 +180,12 @@ pub async fn replay_auto_async(
     let summary = rt
         .join
         .await
-        .map_err(|e| HeadlessError::Join(e.to_string()))??;
+        .map_err(|e| HeadlessError::Join(e.to_string()));
+    // The run is over: the adapters stop with it.
+    cancel.cancel();
+    hub.join().await;
+    let summary = summary??;
     printed?;
-    match source.await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(e.into()),
-        Err(e) => return Err(HeadlessError::Join(e.to_string())),
-    }
     write_summary(out, &summary)?;
     Ok(summary)
 }
@@ -222,7 +226,10 @@ pub fn live_auto(
             .runtime
             .join
             .await
-            .map_err(|e| HeadlessError::Join(e.to_string()))??;
+            .map_err(|e| HeadlessError::Join(e.to_string()));
+        cancel.cancel();
+        live.hub.join().await;
+        let summary = summary??;
         printed?;
         write_summary(out, &summary)?;
         Ok(summary)

@@ -2,8 +2,9 @@
 //!
 //! - [`adapters`]: platform adapters (Twitch) and the Inbound/Outbound contract.
 //! - [`auth`]: platform logins (Twitch OAuth device flow), tokens sealed at rest.
-//! - [`model`]: the shared vocabulary (messages, authors, priorities, states).
+//! - [`model`]: the shared vocabulary (messages, authors, priorities, states, drafts).
 //! - [`chatlog`]: the JSON Lines chat log that replay, score, demo and export use.
+//! - [`validate`]: the config error type and range checks every section uses (a leaf).
 //! - [`config`]: defaults < file < environment < CLI, validated, secrets hidden.
 //! - [`engine`]: pure logic (filter, salience, queue, attention, triggers, commands).
 //! - [`store`]: SQLite on its own thread behind a handle.
@@ -35,3 +36,4 @@ pub mod secret;
 pub mod session;
 pub mod store;
 pub mod ui;
+pub mod validate;

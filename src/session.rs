@@ -8,75 +8,7 @@ use serde::Serialize;
 
 use crate::core::CoreEvent;
 use crate::engine::salience::SalienceWeights;
-use crate::model::{AttentionState, ChatMessage, Platform, Salience};
-
-/// Identifies a draft reply (the `chat_responses` row id).
-pub type DraftId = i64;
-
-/// Where a draft's text came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DraftSource {
-    Llm,
-    Fallback,
-    Operator,
-}
-
-/// A draft's place in its lifecycle (persisted in `chat_responses.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DraftState {
-    /// The LLM is still writing it.
-    Streaming,
-    Pending,
-    Approved,
-    Edited,
-    Rejected,
-    Expired,
-    /// Handed to the platform's adapter; waiting for the platform's verdict.
-    Sending,
-    /// The platform accepted it (Twitch answered with USERSTATE).
-    Sent,
-    /// The platform (or the adapter for it, e.g. read-only) said no; `why` says why.
-    Refused,
-    /// It could not be delivered (no adapter, the adapter stopped, never written).
-    Failed,
-    /// Written, but no verdict came in time (or the connection dropped first):
-    /// it may or may not be in chat. Never resent automatically.
-    Unconfirmed,
-    Withdrawn,
-    Blocked,
-}
-
-impl DraftState {
-    /// Refused, failed or unconfirmed: kept for the operator to retry or discard.
-    pub fn not_delivered(self) -> bool {
-        matches!(
-            self,
-            DraftState::Refused | DraftState::Failed | DraftState::Unconfirmed
-        )
-    }
-}
-
-/// One draft as the front ends see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DraftView {
-    pub id: DraftId,
-    /// The message it answers; `None` for unprompted messages.
-    pub message_id: Option<String>,
-    pub platform: Platform,
-    pub channel: String,
-    /// Exactly what would go on the wire (already through the output filter),
-    /// or the partial text while streaming.
-    pub text: String,
-    pub source: DraftSource,
-    pub state: DraftState,
-    /// Why it is blocked, failed, withdrawn or expired.
-    pub why: Option<String>,
-    /// The platform's length limit, for the "123/500" counter.
-    pub limit: usize,
-    pub time_to_first_token_ms: Option<u64>,
-}
+use crate::model::{AttentionState, ChatMessage, DraftId, DraftView, Platform, Salience};
 
 /// One queued message with its score, for the salience queue view.
 #[derive(Debug, Clone, PartialEq, Serialize)]

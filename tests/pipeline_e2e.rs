@@ -10,12 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use clank::adapters::Inbound;
+use clank::adapters::chatlog::{RecorderAdapter, RecordingSink};
+use clank::adapters::hub::Hub;
 use clank::config::Config;
 use clank::headless::{self, ReplayAuto};
 use clank::model::{Author, ChatEvent, ChatMessage, Platform};
 use clank::replay::Speed;
 use clank::reply::format::{OutputPolicy, Target, verify};
-use clank::runtime::{self, Clock, RecordingSink, Runtime, RuntimeOptions};
+use clank::runtime::{self, Clock, Runtime, RuntimeOptions};
 use clank::store::{ResponseStatus, Store};
 use serde_json::{Value, json};
 use support::fake_ollama::{self, HOSTILE, Reply, hostile_long};
@@ -514,7 +517,8 @@ fn mention(i: i64, author: &str) -> ChatEvent {
 
 struct Driven {
     rt: Runtime,
-    tx: mpsc::Sender<ChatEvent>,
+    tx: mpsc::Sender<Inbound>,
+    _hub: Hub,
     sink: Arc<RecordingSink>,
     seen: Vec<Value>,
 }
@@ -524,15 +528,23 @@ impl Driven {
         let store = Store::open(db, &config.store).expect("store");
         let (tx, rx) = mpsc::channel(64);
         let sink = Arc::new(RecordingSink::default());
+        // Chat comes straight from the test; sends go to a recorder that
+        // confirms each one, as a platform would.
+        let hub = Hub::start(
+            vec![Box::new(RecorderAdapter { sink: sink.clone() })],
+            tx.clone(),
+            tokio_util::sync::CancellationToken::new(),
+        );
         let mut o = RuntimeOptions::new(config, store, rx);
         o.clock = Clock::Virtual;
         o.auto_send = true;
         o.snapshots = false;
-        o.sink = sink.clone();
+        o.router = hub.router();
         let rt = runtime::start(o).expect("runtime starts");
         Self {
             rt,
             tx,
+            _hub: hub,
             sink,
             seen: Vec::new(),
         }
@@ -540,7 +552,10 @@ impl Driven {
 
     /// Feeds one event and returns the log lines up to the first that `done` accepts.
     async fn feed_until(&mut self, ev: ChatEvent, done: impl Fn(&Value) -> bool) -> Vec<Value> {
-        self.tx.send(ev).await.expect("runtime takes events");
+        self.tx
+            .send(Inbound::Chat(ev))
+            .await
+            .expect("runtime takes events");
         let mut got = Vec::new();
         loop {
             let u = tokio::time::timeout(Duration::from_secs(20), self.rt.updates.recv())

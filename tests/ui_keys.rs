@@ -1,8 +1,8 @@
 //! Every console key and state change through `App::handle`: what it asks of
 //! the runtime and what the operator then sees.
 
-use clank::model::{AttentionState, Platform};
-use clank::session::{DraftState, DraftView, Request, SystemKind, Update};
+use clank::model::{AttentionState, DraftState, DraftView, Platform};
+use clank::session::{Request, SystemKind, Update};
 use clank::ui::app::{AppEvent, Asked, Focus, Mode};
 use clank::ui::testkit::{self, busy_app, draft, render, undelivered_app};
 use clank::ui::{App, UiConfig};
@@ -246,10 +246,15 @@ fn state_picker_forces_the_chosen_state() {
     assert!(matches!(app.mode, Mode::Normal));
 }
 
+/// The ids in the order the queue pane lists them.
+fn queue_ids(app: &App) -> Vec<String> {
+    app.ranked().iter().map(|i| i.message.id.clone()).collect()
+}
+
 #[test]
-fn weights_rerank_the_queue_live_and_go_to_the_runtime() {
+fn weights_go_to_the_runtime_and_its_snapshot_reorders_the_queue() {
     let mut app = busy_app(UiConfig::default());
-    let before: Vec<usize> = app.ranked.iter().map(|r| r.index).collect();
+    let before = queue_ids(&app);
     ch(&mut app, 'w');
     // Content weight to zero, authority up: the order must follow.
     let mut sent = Vec::new();
@@ -267,14 +272,14 @@ fn weights_rerank_the_queue_live_and_go_to_the_runtime() {
     assert!(last.content < 0.01, "{last:?}");
     assert!((last.authority - 0.85).abs() < 1e-9, "{last:?}");
     assert_eq!(app.weights, last);
-    let after: Vec<usize> = app.ranked.iter().map(|r| r.index).collect();
-    assert_ne!(before, after, "re-weighting must re-rank");
-    // Ranked by priority, then score.
-    for pair in app.ranked.windows(2) {
-        assert!(
-            pair[0].priority > pair[1].priority
-                || (pair[0].priority == pair[1].priority && pair[0].score >= pair[1].score)
-        );
+    // The console does not rank: the order waits for the runtime.
+    assert_eq!(queue_ids(&app), before);
+
+    testkit::answer_weights(&mut app, last);
+    assert_ne!(queue_ids(&app), before, "the runtime's re-ranking shows");
+    for pair in app.ranked().windows(2) {
+        let (a, b) = (&pair[0].salience, &pair[1].salience);
+        assert!(a.priority > b.priority || (a.priority == b.priority && a.score >= b.score));
     }
     // A snapshot with the old weights while tuning does not undo the tuning.
     app.handle(AppEvent::Update(Update::Snapshot(Box::new(
@@ -420,7 +425,7 @@ fn focus_cycles_and_j_k_move_within_the_pane() {
         KeyCode::Char('G'),
         KeyModifiers::SHIFT,
     )));
-    assert_eq!(app.queue_selected(), Some(app.ranked.len() - 1));
+    assert_eq!(app.queue_selected(), Some(app.ranked().len() - 1));
     ch(&mut app, 'g');
     assert_eq!(app.queue_selected(), Some(0));
 
@@ -439,13 +444,19 @@ fn focus_cycles_and_j_k_move_within_the_pane() {
 fn the_queue_selection_follows_its_message_through_re_ranking() {
     let mut app = busy_app(UiConfig::default());
     ch(&mut app, 'j');
-    let key_before = app.selected_item().unwrap().1.message.id.clone();
+    let key_before = app.selected_item().unwrap().message.id.clone();
+    let pos_before = app.queue_selected();
     ch(&mut app, 'w');
+    let mut last = app.weights;
     for _ in 0..10 {
-        ch(&mut app, 'h');
+        if let Some(Request::SetWeights(w)) = ch(&mut app, 'h').pop() {
+            last = w;
+        }
     }
     key(&mut app, KeyCode::Esc);
-    assert_eq!(app.selected_item().unwrap().1.message.id, key_before);
+    testkit::answer_weights(&mut app, last);
+    assert_ne!(app.queue_selected(), pos_before, "the message moved");
+    assert_eq!(app.selected_item().unwrap().message.id, key_before);
 }
 
 #[test]
@@ -454,14 +465,14 @@ fn enter_on_a_queued_message_without_a_draft_asks_for_one() {
     app.focus = Focus::Queue;
     // Walk to a queued message that has no draft yet.
     let mut asked = None;
-    for _ in 0..app.ranked.len() {
+    for _ in 0..app.ranked().len() {
         if app.shown_draft().is_none() {
             asked = Some(key(&mut app, KeyCode::Enter));
             break;
         }
         ch(&mut app, 'j');
     }
-    let item = app.selected_item().unwrap().1.message.clone();
+    let item = app.selected_item().unwrap().message.clone();
     assert_eq!(
         asked,
         Some(vec![Request::DraftFor {
@@ -475,7 +486,7 @@ fn enter_on_a_queued_message_without_a_draft_asks_for_one() {
 fn in_the_queue_keys_act_on_the_selected_messages_draft() {
     let mut app = busy_app(UiConfig::default());
     app.focus = Focus::Queue;
-    for _ in 0..app.ranked.len() {
+    for _ in 0..app.ranked().len() {
         if app.shown_draft().is_some_and(|d| d.id == 8) {
             break;
         }

@@ -112,6 +112,9 @@ fn state_picker_weights_and_quit() {
     check("state_picker", &mut app);
     let mut app = busy_app(UiConfig::default());
     keys(&mut app, "whhhhjllll");
+    // The queue shows the order the runtime sends back for the new weights.
+    let w = app.weights;
+    testkit::answer_weights(&mut app, w);
     check("weights", &mut app);
     let mut app = busy_app(UiConfig::default());
     keys(&mut app, "q");

@@ -2,10 +2,10 @@
 //! ([`Inbound`]), what it takes from the core ([`Outbound`]) and the
 //! connection status it reports ([`AdapterStatus`]).
 //!
-//! Each adapter runs as one tokio task that owns its connection. It is given
-//! a bounded `mpsc::Sender<Inbound>` into the core, an `mpsc::Receiver<Outbound>`
-//! for sends (wrapped by a typed handle such as [`twitch::TwitchHandle`]) and a
-//! `CancellationToken`. Losing one platform never stops the others: failures
+//! Each adapter runs as one tokio task that owns its connection, started by
+//! the [`hub`] from its list of platforms. It is given a clone of the
+//! runtime's one bounded `mpsc::Sender<Inbound>`, an `mpsc::Receiver<Outbound>`
+//! for the sends the hub routes to its platforms, and a `CancellationToken`. Losing one platform never stops the others: failures
 //! become [`Inbound::Status`] events, never panics or task exits.
 
 use std::fmt;
@@ -18,7 +18,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::{Author, ChatEvent, Platform};
 
+pub mod chatlog;
+pub mod hub;
 pub mod twitch;
+
+/// A boxed, sendable future (keeps adapter and sink traits dyn-compatible).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Everything an adapter can tell the core, in arrival order per channel.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,8 +105,39 @@ pub enum Inbound {
         channel: String,
         at: DateTime<Utc>,
     },
+    /// A finite source (a chat log) has played everything it will. It still
+    /// answers sends until it is cancelled.
+    Ended { adapter: String, detail: String },
     /// The platform's verdict on one [`Outbound::Send`]; exactly once per draft.
     SendResult { draft_id: i64, verdict: SendVerdict },
+}
+
+impl Inbound {
+    /// When it happened, for events that carry a time (chat and platform
+    /// events; statuses, notices and verdicts are "now").
+    pub fn at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Inbound::Chat(ev) => Some(ev.at()),
+            Inbound::Raid { at, .. }
+            | Inbound::Sub { at, .. }
+            | Inbound::Announcement { at, .. }
+            | Inbound::ChatCleared { at, .. } => Some(*at),
+            _ => None,
+        }
+    }
+
+    /// Moves the event's time by `by` (a looped or rebased chat log).
+    pub fn shift_time(&mut self, by: chrono::Duration) {
+        match self {
+            Inbound::Chat(ChatEvent::Message(m)) => m.at += by,
+            Inbound::Chat(ChatEvent::Delete { at, .. } | ChatEvent::Ban { at, .. })
+            | Inbound::Raid { at, .. }
+            | Inbound::Sub { at, .. }
+            | Inbound::Announcement { at, .. }
+            | Inbound::ChatCleared { at, .. } => *at += by,
+            _ => {}
+        }
+    }
 }
 
 /// Connection state, shown to the operator beside the platform's name.
@@ -244,18 +280,31 @@ pub enum Outbound {
     /// Answered by exactly one [`Inbound::SendResult`] with the same `draft_id`.
     Send {
         draft_id: i64,
+        /// Which platform it is for (an adapter may serve several).
+        platform: Platform,
         channel: String,
         text: String,
         reply_to: Option<String>,
     },
 }
 
-/// What the runtime needs from every platform adapter: which platform it
-/// serves, and a task body that owns its connection until `cancel` fires,
-/// reporting into `inbound` and taking sends from `outbound`. It never
-/// returns early on a platform failure (that is a status, then a reconnect).
+/// What the runtime needs from every adapter: its name, the platforms it
+/// serves (sends for them are routed to it), and a task body that owns its
+/// connection until `cancel` fires, reporting into `inbound` and taking sends
+/// from `outbound`. It never returns early on a platform failure (that is a
+/// status, then a reconnect); the hub reports an adapter that stops anyway.
 pub trait PlatformAdapter: Send + 'static {
-    fn platform(&self) -> Platform;
+    /// Short name for statuses and logs ("twitch", "chat log").
+    fn name(&self) -> &'static str;
+
+    /// The platforms this adapter reads and sends for.
+    fn platforms(&self) -> Vec<Platform>;
+
+    /// A source that ends on its own (a chat log) says so with
+    /// [`Inbound::Ended`]; a live platform never ends.
+    fn finite(&self) -> bool {
+        false
+    }
 
     fn run(
         self: Box<Self>,
@@ -263,30 +312,4 @@ pub trait PlatformAdapter: Send + 'static {
         outbound: mpsc::Receiver<Outbound>,
         cancel: CancellationToken,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-}
-
-/// The sending side of a running adapter.
-#[derive(Debug, Clone)]
-pub struct AdapterHandle {
-    pub platform: Platform,
-    pub outbound: mpsc::Sender<Outbound>,
-}
-
-/// Spawns any adapter on the current runtime with a bounded outbound queue.
-pub fn spawn_adapter(
-    adapter: Box<dyn PlatformAdapter>,
-    inbound: mpsc::Sender<Inbound>,
-    cancel: CancellationToken,
-    outbound_capacity: usize,
-) -> (AdapterHandle, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(outbound_capacity.max(1));
-    let platform = adapter.platform();
-    let task = tokio::spawn(adapter.run(inbound, rx, cancel));
-    (
-        AdapterHandle {
-            platform,
-            outbound: tx,
-        },
-        task,
-    )
 }

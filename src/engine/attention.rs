@@ -57,8 +57,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::config::{ConfigError, check_range};
 use crate::model::{AttentionState, Platform, Priority};
+use crate::validate::{ConfigError, check_range};
 
 /// Long-run share of stream time spent in each state; must sum to 1 (±0.01).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use rustrict::{Censor, Type};
 
-use crate::config::ConfigError;
 use crate::engine::lexicon::{FxBuild, FxHasher, FxMixBuild, parse_list};
+use crate::validate::ConfigError;
 
 /// The `[filter]` config section.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]

@@ -27,9 +27,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::config::{ConfigError, check_range};
 use crate::engine::lexicon::{PassBuild, hash_str};
 use crate::model::{ChatMessage, MessageKey, Platform, Priority, Salience};
+use crate::validate::{ConfigError, check_range};
 
 /// `[queue]` section.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]

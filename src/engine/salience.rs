@@ -25,11 +25,11 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{ConfigError, check_range};
 use crate::engine::lexicon::{
     BotList, FxMixBuild, LexiconError, LexiconList, ListSet, PassBuild, hash_str, normalize_term,
 };
 use crate::model::{ChatMessage, Paid, PaidKind, Priority, Role, Salience, SalienceBreakdown};
+use crate::validate::{ConfigError, check_range};
 
 pub use crate::engine::lexicon::Lexicon;
 
@@ -842,8 +842,9 @@ impl SalienceEngine {
         self.cfg.thresholds.priority(score)
     }
 
-    /// Re-ranks an already scored message under other weights (the console's
-    /// live tuning). Spam stays low: its penalty is inside the breakdown.
+    /// Re-ranks an already scored message under other weights (the core's
+    /// queue when the operator tunes them). Spam stays low: its penalty is
+    /// inside the breakdown.
     pub fn rescore_with_weights(
         &self,
         breakdown: &SalienceBreakdown,

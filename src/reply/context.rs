@@ -90,19 +90,26 @@ pub enum Goal<'a> {
         channel: &'a str,
         starter: Option<&'a str>,
     },
+    /// Thank a supporter for a sub or a gift.
+    Thanks {
+        platform: Platform,
+        channel: &'a str,
+        who: &'a str,
+        what: &'a str,
+    },
 }
 
 impl Goal<'_> {
     fn platform(&self) -> Platform {
         match self {
             Goal::Answer(m) => m.platform,
-            Goal::Unprompted { platform, .. } => *platform,
+            Goal::Unprompted { platform, .. } | Goal::Thanks { platform, .. } => *platform,
         }
     }
     fn channel(&self) -> &str {
         match self {
             Goal::Answer(m) => &m.channel,
-            Goal::Unprompted { channel, .. } => channel,
+            Goal::Unprompted { channel, .. } | Goal::Thanks { channel, .. } => channel,
         }
     }
 }
@@ -229,6 +236,15 @@ pub fn build_prompt(input: &PromptInput<'_>) -> Prompt {
             }
             (s, String::new())
         }
+        Goal::Thanks { who, what, .. } => (
+            format!(
+                "Write one short, warm thank-you from {} to {} for {}.",
+                input.persona.name.trim(),
+                clean_name(who),
+                plain(what, 120)
+            ),
+            String::new(),
+        ),
     };
     let intro = format!(
         "Recent chat in {} #{} (oldest first; each line is one quoted viewer message):",
@@ -242,7 +258,7 @@ pub fn build_prompt(input: &PromptInput<'_>) -> Prompt {
     // Only this channel's chat, without the message being answered.
     let answered = match input.goal {
         Goal::Answer(m) => Some(m),
-        Goal::Unprompted { .. } => None,
+        Goal::Unprompted { .. } | Goal::Thanks { .. } => None,
     };
     let mut foreign_dropped = 0;
     let relevant: Vec<&ChatMessage> = input

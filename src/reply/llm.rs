@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::{ConfigError, check_range};
 use crate::secret::Secret;
+use crate::validate::{ConfigError, check_range};
 
 /// A boxed, sendable future: keeps [`LlmClient`] usable as `Arc<dyn LlmClient>`
 /// without pulling in `async_trait`.

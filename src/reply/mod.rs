@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, check_range};
+use crate::validate::{ConfigError, check_range};
 
 pub use context::{Goal, Guidance, Persona, Prompt, PromptInput, build_prompt};
 pub use format::{Blocked, Fallbacks, OutputPolicy, Target, fallback, make_safe};
@@ -34,6 +34,9 @@ pub struct ReplyConfig {
     pub allow_urls: bool,
     /// Start replies with `@asker `.
     pub address_asker: bool,
+    /// Seconds a sent reply waits for its platform's verdict (accepted or
+    /// refused) before it is reported unconfirmed (1..=300).
+    pub send_verdict_timeout_s: u64,
 }
 
 impl Default for ReplyConfig {
@@ -44,13 +47,20 @@ impl Default for ReplyConfig {
             fallbacks_file: None,
             allow_urls: false,
             address_asker: true,
+            send_verdict_timeout_s: 15,
         }
     }
 }
 
 impl ReplyConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_range("reply.token_budget", self.token_budget, 256, 131_072)
+        check_range("reply.token_budget", self.token_budget, 256, 131_072)?;
+        check_range(
+            "reply.send_verdict_timeout_s",
+            self.send_verdict_timeout_s,
+            1,
+            300,
+        )
     }
 
     pub fn output_policy(&self) -> OutputPolicy {

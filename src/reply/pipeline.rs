@@ -11,11 +11,10 @@ use serde::Serialize;
 
 use crate::chatlog::ser_time;
 use crate::engine::filter::ContentFilter;
-use crate::model::{ChatMessage, Platform, Priority};
+use crate::model::{ChatMessage, DraftId, DraftSource, Platform, Priority};
 use crate::reply::context::{Goal, Guidance, Persona, PromptInput, build_prompt};
 use crate::reply::format::{Blocked, Fallbacks, OutputPolicy, Target, make_safe};
 use crate::reply::llm::{LlmClient, LlmError};
-use crate::session::{DraftId, DraftSource};
 use crate::store::Store;
 
 /// Guidance shared between the agent integration (writer) and drafts (readers).
@@ -69,6 +68,18 @@ pub enum PipelineEvent {
         id: DraftId,
         why: String,
     },
+    /// The platform refused a sent reply, it never reached the platform, or
+    /// no verdict came: `status` is "refused", "failed" or "unconfirmed".
+    /// It waits in the not-delivered list for the operator.
+    NotDelivered {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: DraftId,
+        platform: Platform,
+        channel: String,
+        status: String,
+        why: String,
+    },
     Withdrawn {
         #[serde(serialize_with = "ser_time")]
         at: DateTime<Utc>,
@@ -113,27 +124,38 @@ pub enum DraftGoal {
         platform: Platform,
         channel: String,
     },
+    /// Thank a supporter (a new subscriber, a gifter) in their channel.
+    Thanks {
+        platform: Platform,
+        channel: String,
+        /// The supporter's display name.
+        who: String,
+        /// What they did, in words ("a gift of 5 subs").
+        what: String,
+    },
 }
 
 impl DraftGoal {
     pub fn platform(&self) -> Platform {
         match self {
             DraftGoal::Answer { message, .. } => message.platform,
-            DraftGoal::Unprompted { platform, .. } => *platform,
+            DraftGoal::Unprompted { platform, .. } | DraftGoal::Thanks { platform, .. } => {
+                *platform
+            }
         }
     }
 
     pub fn channel(&self) -> &str {
         match self {
             DraftGoal::Answer { message, .. } => &message.channel,
-            DraftGoal::Unprompted { channel, .. } => channel,
+            DraftGoal::Unprompted { channel, .. } | DraftGoal::Thanks { channel, .. } => channel,
         }
     }
 
     pub fn message(&self) -> Option<&ChatMessage> {
         match self {
             DraftGoal::Answer { message, .. } => Some(message),
-            DraftGoal::Unprompted { .. } => None,
+            DraftGoal::Unprompted { .. } | DraftGoal::Thanks { .. } => None,
         }
     }
 
@@ -141,6 +163,8 @@ impl DraftGoal {
         match self {
             DraftGoal::Answer { priority, .. } => *priority,
             DraftGoal::Unprompted { .. } => None,
+            // Thanking a supporter is something a streamer does promptly.
+            DraftGoal::Thanks { .. } => Some(Priority::High),
         }
     }
 
@@ -150,6 +174,10 @@ impl DraftGoal {
             DraftGoal::Unprompted { platform, .. } => Target {
                 platform: *platform,
                 asker: None,
+            },
+            DraftGoal::Thanks { platform, who, .. } => Target {
+                platform: *platform,
+                asker: Some(who.clone()),
             },
         }
     }
@@ -266,7 +294,7 @@ impl Drafter {
         let guidance = self.current_guidance();
         let starter = match goal {
             DraftGoal::Unprompted { .. } => self.starter(params.seed),
-            DraftGoal::Answer { .. } => None,
+            DraftGoal::Answer { .. } | DraftGoal::Thanks { .. } => None,
         };
         let prompt_goal = match goal {
             DraftGoal::Answer { message, .. } => Goal::Answer(message),
@@ -274,6 +302,17 @@ impl Drafter {
                 platform: *platform,
                 channel,
                 starter: starter.as_deref(),
+            },
+            DraftGoal::Thanks {
+                platform,
+                channel,
+                who,
+                what,
+            } => Goal::Thanks {
+                platform: *platform,
+                channel,
+                who,
+                what,
             },
         };
         // The agent's persona note enters the prompt as a tone hint (see

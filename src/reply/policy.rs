@@ -8,9 +8,8 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
-use crate::config::{ConfigError, check_range};
-use crate::model::{Platform, Priority};
-use crate::session::DraftSource;
+use crate::model::{DraftSource, Platform, Priority};
+use crate::validate::{ConfigError, check_range};
 
 /// The `[auto]` config section: what `--auto` (and the console's auto-send) may send.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -36,8 +36,8 @@ use std::thread::JoinHandle;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{ConfigError, check_range};
 use crate::model::{AttentionState, ChannelConfig, ChatMessage, Platform, Priority, Salience};
+use crate::validate::{ConfigError, check_range};
 
 use writer::{Cmd, Query, Reply, Write};
 

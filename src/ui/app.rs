@@ -16,13 +16,11 @@ use super::keymap::{Action, Keymap};
 use super::theme::Theme;
 use super::{ShowDeleted, UiConfig};
 use crate::core::CoreEvent;
-use crate::engine::lexicon::{BotList, Lexicon};
-use crate::engine::salience::{SalienceConfig, SalienceEngine, SalienceWeights};
-use crate::model::{AttentionState, ChatMessage, MessageKey, Platform, Priority, Salience};
-use crate::session::{
-    Component, DraftId, DraftState, DraftView, Health, QueueItem, Request, Snapshot, SystemLine,
-    Update,
+use crate::engine::salience::SalienceWeights;
+use crate::model::{
+    AttentionState, ChatMessage, DraftId, DraftState, DraftView, MessageKey, Platform, Salience,
 };
+use crate::session::{Component, Health, QueueItem, Request, Snapshot, SystemLine, Update};
 
 /// Most drafts remembered; older finished ones are dropped first.
 const MAX_DRAFTS: usize = 200;
@@ -182,15 +180,6 @@ impl ChatLine {
     }
 }
 
-/// A queue entry under the console's current weights.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ranked {
-    /// Index into the snapshot's queue.
-    pub index: usize,
-    pub score: f64,
-    pub priority: Priority,
-}
-
 /// The chat filter typed after `/`: free words, `user:NAME`, `platform:NAME`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatFilter {
@@ -322,7 +311,6 @@ pub struct App {
     pub config: UiConfig,
     pub keymap: Keymap,
     pub theme: Theme,
-    rescorer: SalienceEngine,
     /// The latest clock reading (from ticks and snapshots).
     pub now: DateTime<Utc>,
     /// The streamer's time zone for displayed times.
@@ -332,8 +320,6 @@ pub struct App {
     pub weights: SalienceWeights,
     pub auto_send: bool,
     pub paused: bool,
-    /// The queue under `weights`, best first.
-    pub ranked: Vec<Ranked>,
     pub chat: VecDeque<ChatLine>,
     pub drafts: BTreeMap<DraftId, DraftView>,
     /// Drafts the operator already approved, edited, rejected or regenerated:
@@ -357,24 +343,15 @@ pub struct App {
 }
 
 impl App {
-    /// A console with nothing received yet. `salience` supplies the priority
-    /// thresholds used when the operator re-weights the queue.
-    pub fn new(config: UiConfig, salience: SalienceConfig, now: DateTime<Utc>) -> App {
+    /// A console with nothing received yet, showing the configured `weights`
+    /// until the first snapshot says which ones the runtime uses.
+    pub fn new(config: UiConfig, weights: SalienceWeights, now: DateTime<Utc>) -> App {
         let keymap = config.keys.build().unwrap_or_default();
         let theme = Theme::new(config.theme);
-        let weights = salience.weights;
-        // Re-ranking needs only the thresholds and the weights, so the engine
-        // gets empty word lists instead of parsing the embedded lexicon again.
-        let rescorer = SalienceEngine::new(
-            salience,
-            Lexicon::from_texts(|_| String::new()),
-            BotList::from_names(Vec::<String>::new()),
-        );
         App {
             config,
             keymap,
             theme,
-            rescorer,
             now,
             offset: Utc.fix(),
             size: (80, 24),
@@ -382,7 +359,6 @@ impl App {
             weights,
             auto_send: false,
             paused: false,
-            ranked: Vec::new(),
             chat: VecDeque::new(),
             drafts: BTreeMap::new(),
             acted: HashSet::new(),
@@ -510,6 +486,18 @@ impl App {
             P::Withdrawn { at, id, why } => {
                 self.notice(at, Level::Info, format!("draft {id} withdrawn: {why}"))
             }
+            P::NotDelivered {
+                at,
+                id,
+                platform,
+                channel,
+                status,
+                why,
+            } => self.notice(
+                at,
+                Level::Error,
+                format!("reply {id} {status} on {platform} #{channel}: {why}"),
+            ),
             P::AgentUpdate {
                 at, error: Some(e), ..
             } => self.notice(at, Level::Warn, format!("agent: {e}")),
@@ -633,8 +621,9 @@ impl App {
         self.now = self.now.max(s.at);
         self.auto_send = s.auto_send;
         self.paused = s.paused;
-        // While the operator tunes weights, the local ones win until the
-        // runtime has caught up with them.
+        // While the operator tunes weights, the ones being typed win until the
+        // runtime has caught up with them; the queue order is always the
+        // runtime's (it re-ranks when it gets `SetWeights`).
         if !matches!(self.mode, Mode::Weights { .. }) {
             self.weights = s.weights;
         }
@@ -644,67 +633,35 @@ impl App {
             self.metrics.depth.pop_front();
         }
         self.snapshot = Some(s);
-        self.rerank();
-    }
-
-    /// Orders the queue by priority, then score, under the console's weights.
-    fn rerank(&mut self) {
-        let Some(s) = &self.snapshot else {
-            self.ranked.clear();
-            return;
-        };
-        let mut ranked: Vec<Ranked> = s
-            .queue
-            .iter()
-            .enumerate()
-            .map(|(index, item)| {
-                let (score, priority) = self
-                    .rescorer
-                    .rescore_with_weights(&item.salience.breakdown, &self.weights);
-                Ranked {
-                    index,
-                    score,
-                    priority,
-                }
-            })
-            .collect();
-        ranked.sort_by(|a, b| {
-            b.priority
-                .cmp(&a.priority)
-                .then(b.score.total_cmp(&a.score))
-                .then(a.index.cmp(&b.index))
-        });
-        self.ranked = ranked;
     }
 
     // ---- queries the views use ----
 
-    /// The ranked queue items.
-    pub fn queue(&self) -> impl Iterator<Item = (&Ranked, &QueueItem)> {
-        let q = self
-            .snapshot
+    /// The queue as the runtime ranked it in its latest snapshot, best first
+    /// (each item's score and priority are under the runtime's weights).
+    pub fn ranked(&self) -> &[QueueItem] {
+        self.snapshot
             .as_ref()
             .map(|s| s.queue.as_slice())
-            .unwrap_or(&[]);
-        self.ranked
-            .iter()
-            .filter_map(|r| q.get(r.index).map(|i| (r, i)))
+            .unwrap_or(&[])
     }
 
     /// Position of the selected queue item in the ranking.
     pub fn queue_selected(&self) -> Option<usize> {
-        if self.ranked.is_empty() {
+        let ranked = self.ranked();
+        if ranked.is_empty() {
             return None;
         }
         let pos = self.queue_sel.as_ref().and_then(|key| {
-            self.queue()
-                .position(|(_, i)| i.message.platform == key.platform && i.message.id == key.id)
+            ranked
+                .iter()
+                .position(|i| i.message.platform == key.platform && i.message.id == key.id)
         });
         Some(pos.unwrap_or(0))
     }
 
-    pub fn selected_item(&self) -> Option<(&Ranked, &QueueItem)> {
-        self.queue_selected().and_then(|p| self.queue().nth(p))
+    pub fn selected_item(&self) -> Option<&QueueItem> {
+        self.queue_selected().and_then(|p| self.ranked().get(p))
     }
 
     /// Streaming or pending and not yet acted on.
@@ -734,7 +691,7 @@ impl App {
     /// the selected message's draft; elsewhere the selected draft.
     pub fn shown_draft(&self) -> Option<&DraftView> {
         // With an empty queue the drafts still need answering from here.
-        if let (Focus::Queue, Some((_, item))) = (self.focus, self.selected_item()) {
+        if let (Focus::Queue, Some(item)) = (self.focus, self.selected_item()) {
             return self.drafts.values().rev().find(|d| {
                 d.platform == item.message.platform
                     && d.message_id.as_deref() == Some(item.message.id.as_str())
@@ -989,8 +946,9 @@ impl App {
         if w == self.weights || w.validate().is_err() {
             return Vec::new();
         }
+        // The queue keeps its order until the runtime, which owns the
+        // ranking, answers with a snapshot re-ranked under `w`.
         self.weights = w;
-        self.rerank();
         vec![Request::SetWeights(w)]
     }
 
@@ -1031,7 +989,7 @@ impl App {
                     return Vec::new();
                 }
                 if self.focus == Focus::Queue && shown.is_none() {
-                    if let Some((_, item)) = self.selected_item() {
+                    if let Some(item) = self.selected_item() {
                         return vec![Request::DraftFor {
                             platform: item.message.platform,
                             message_id: item.message.id.clone(),
@@ -1175,13 +1133,13 @@ impl App {
                 self.chat_scroll = (cur - delta).clamp(0, max as isize) as usize;
             }
             Focus::Queue => {
-                let n = self.ranked.len();
+                let n = self.ranked().len();
                 if n == 0 {
                     return;
                 }
                 let cur = self.queue_selected().unwrap_or(0) as isize;
                 let pos = (cur + delta).clamp(0, n as isize - 1) as usize;
-                let key = self.queue().nth(pos).map(|(_, i)| i.message.key());
+                let key = self.ranked().get(pos).map(|i| i.message.key());
                 self.queue_sel = key;
             }
             Focus::Drafts => {
@@ -1238,7 +1196,7 @@ impl App {
                     let height = usize::from(super::views::queue::list_height(areas.queue));
                     let offset =
                         super::views::list_offset(self.queue_selected().unwrap_or(0), height);
-                    let key = self.queue().nth(offset + row).map(|(_, i)| i.message.key());
+                    let key = self.ranked().get(offset + row).map(|i| i.message.key());
                     if key.is_some() {
                         self.queue_sel = key;
                     }

@@ -4,7 +4,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::config::ConfigError;
+use crate::validate::ConfigError;
 
 /// Everything a key can ask of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

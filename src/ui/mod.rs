@@ -20,7 +20,7 @@ pub use keymap::{Action, KeymapConfig};
 pub use terminal::run;
 pub use theme::ThemeName;
 
-use crate::config::{ConfigError, check_range};
+use crate::validate::{ConfigError, check_range};
 
 /// How the chat shows messages that moderators deleted (`ui.show_deleted`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]

@@ -96,7 +96,7 @@ pub async fn run(
 ) -> Result<(), UiError> {
     config.ui.validate()?;
     let offset = Local::now().offset().fix();
-    let app = App::new(config.ui.clone(), config.salience.clone(), Utc::now()).with_offset(offset);
+    let app = App::new(config.ui.clone(), config.salience.weights, Utc::now()).with_offset(offset);
     install_panic_hook();
     let guard = TerminalGuard::enter(config.ui.mouse)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;

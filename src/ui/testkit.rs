@@ -10,13 +10,10 @@ use super::{UiConfig, views};
 use crate::core::CoreEvent;
 use crate::engine::salience::{SalienceConfig, SalienceWeights};
 use crate::model::{
-    AttentionState, Author, ChatMessage, Paid, PaidKind, Platform, Role, Salience,
-    SalienceBreakdown,
+    AttentionState, Author, ChatMessage, DraftSource, DraftState, DraftView, Paid, PaidKind,
+    Platform, Role, Salience, SalienceBreakdown,
 };
-use crate::session::{
-    Component, DraftSource, DraftState, DraftView, Health, QueueItem, Snapshot, SystemKind,
-    SystemLine, Update,
-};
+use crate::session::{Component, Health, QueueItem, Snapshot, SystemKind, SystemLine, Update};
 
 /// The tests' "now": 2026-11-21 20:00:00 UTC.
 pub fn t0() -> DateTime<Utc> {
@@ -26,7 +23,7 @@ pub fn t0() -> DateTime<Utc> {
 }
 
 pub fn app(config: UiConfig) -> App {
-    App::new(config, SalienceConfig::default(), t0())
+    App::new(config, SalienceWeights::default(), t0())
 }
 
 pub fn message(platform: Platform, id: &str, name: &str, text: &str, secs: i64) -> ChatMessage {
@@ -94,6 +91,34 @@ pub fn snapshot(queue: Vec<QueueItem>) -> Snapshot {
         msgs_per_min: [12.0, 5.0, 2.0],
         counts_by_priority: [120, 40, 8, 1],
     }
+}
+
+/// Re-scores `queue` under `weights` and orders it best first (priority, then
+/// score; ties keep their order), standing in for the runtime, which ranks
+/// the queue before it sends a snapshot: the console never ranks it itself.
+pub fn rank(queue: &mut [QueueItem], weights: &SalienceWeights) {
+    let thresholds = SalienceConfig::default().thresholds;
+    for item in queue.iter_mut() {
+        item.salience.score = weights.combine(&item.salience.breakdown);
+        item.salience.priority = thresholds.priority(item.salience.score);
+    }
+    queue.sort_by(|a, b| {
+        b.salience
+            .priority
+            .cmp(&a.salience.priority)
+            .then(b.salience.score.total_cmp(&a.salience.score))
+    });
+}
+
+/// Stands in for the runtime answering `Request::SetWeights(weights)`: the
+/// console's queue re-ranked under `weights`, sent as a fresh snapshot.
+pub fn answer_weights(app: &mut App, weights: SalienceWeights) {
+    let Some(mut s) = app.snapshot.clone() else {
+        return;
+    };
+    rank(&mut s.queue, &weights);
+    s.weights = weights;
+    app.handle(AppEvent::Update(Update::Snapshot(Box::new(s))));
 }
 
 /// A console in the middle of a lively stream: chat on all three platforms,
@@ -189,8 +214,10 @@ pub fn busy_app(config: UiConfig) -> App {
             state: st,
             from: None,
             reason: "dwell".into(),
+            cause: None,
         })));
     }
+    rank(&mut queue, &SalienceWeights::default());
     app.handle(AppEvent::Update(Update::Snapshot(Box::new(snapshot(
         queue,
     )))));

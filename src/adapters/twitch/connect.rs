@@ -14,7 +14,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
 use twitch_irc::transport::tcp::{MakeConnection, TCPTransport, TCPTransportConnectError};
 
-use crate::config::ConfigError;
+use crate::validate::ConfigError;
 
 /// A socket twitch-irc can read lines from and write lines to.
 pub trait IrcSocket: AsyncRead + AsyncWrite + Send + Sync + Unpin {}

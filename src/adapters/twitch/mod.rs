@@ -24,3 +24,62 @@ pub use map::{
 };
 pub use send::{SendLimits, clean_outgoing};
 pub use session::{AdapterGone, Backoff, TwitchAdapter, TwitchHandle, TwitchOptions, run, spawn};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::hub::{AdapterContext, Built, PlatformEntry};
+use crate::model::Platform;
+
+/// Twitch's entry in the hub's list of platforms.
+pub const ENTRY: PlatformEntry = PlatformEntry {
+    platform: Platform::Twitch,
+    build: |cx| Box::pin(build(cx)),
+};
+
+/// The Twitch adapter when `[twitch] channels` names any; logged in when a
+/// token is stored (`clank login twitch`), else reading anonymously.
+async fn build(cx: &AdapterContext<'_>) -> Result<Option<Built>, String> {
+    let config = &cx.config.twitch;
+    if config.channels.is_empty() {
+        return Ok(None);
+    }
+    let options = TwitchOptions::from_twitch_config(config).map_err(|e| e.to_string())?;
+    let (credentials, warning) = match credentials(cx).await {
+        Ok(c) => (c, None),
+        Err(why) => (None, Some(format!("login: {why}; reading anonymously"))),
+    };
+    Ok(Some(Built {
+        adapter: Box::new(TwitchAdapter {
+            options,
+            credentials,
+        }),
+        warning,
+    }))
+}
+
+async fn credentials(
+    cx: &AdapterContext<'_>,
+) -> Result<Option<Arc<dyn crate::auth::CredentialSource>>, String> {
+    let config = &cx.config.twitch;
+    let Some(client_id) = config.client_id.clone() else {
+        return Ok(None);
+    };
+    let dir = cx
+        .config
+        .db_path()
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let vault = crate::auth::TokenVault::open_or_create(&crate::auth::key_path(&dir))
+        .map_err(|e| e.to_string())?;
+    crate::auth::twitch_credentials(
+        &config.oauth_url,
+        &client_id,
+        config.client_secret.clone(),
+        Arc::new(vault),
+        cx.store.clone(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}

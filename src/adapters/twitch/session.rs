@@ -95,7 +95,7 @@ impl TwitchOptions {
         channels: &[String],
         irc_addr: &str,
         tls: bool,
-    ) -> Result<Self, crate::config::ConfigError> {
+    ) -> Result<Self, crate::validate::ConfigError> {
         let endpoint = Endpoint::from_config(irc_addr, tls)?;
         Ok(Self::new(channels.to_vec(), endpoint))
     }
@@ -103,7 +103,7 @@ impl TwitchOptions {
     /// From the `[twitch]` config section.
     pub fn from_twitch_config(
         c: &crate::config::TwitchConfig,
-    ) -> Result<Self, crate::config::ConfigError> {
+    ) -> Result<Self, crate::validate::ConfigError> {
         Self::from_config(&c.channels, &c.irc_addr, c.tls)
     }
 
@@ -162,6 +162,7 @@ impl TwitchHandle {
         self.tx
             .send(Outbound::Send {
                 draft_id,
+                platform: P,
                 channel: channel.trim_start_matches('#').to_ascii_lowercase(),
                 text: text.to_string(),
                 reply_to: reply_to.map(str::to_string),
@@ -183,8 +184,12 @@ pub struct TwitchAdapter {
 }
 
 impl crate::adapters::PlatformAdapter for TwitchAdapter {
-    fn platform(&self) -> Platform {
-        P
+    fn name(&self) -> &'static str {
+        "twitch"
+    }
+
+    fn platforms(&self) -> Vec<Platform> {
+        vec![P]
     }
 
     fn run(
@@ -441,6 +446,7 @@ impl Adapter {
             channel,
             text,
             reply_to,
+            ..
         } = cmd;
         let checked = if self.read_only_reason.is_some() {
             Err(SendRejection::ReadOnly)

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{ellipsize, list_offset, pane};
-use crate::session::{DraftSource, DraftState, DraftView};
+use crate::model::{DraftSource, DraftState, DraftView};
 use crate::ui::app::{App, Asked, Focus};
 use crate::ui::keymap::Action;
 use crate::ui::theme::{Theme, platform_tag};

@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 use super::drafts::{state_label as draft_label, state_style as draft_style};
 use super::{Areas, ellipsize, list_offset};
 use crate::model::AttentionState;
-use crate::session::DraftView;
+use crate::model::DraftView;
 use crate::ui::app::{App, Asked, Mode, PromptKind};
 use crate::ui::keymap::Action;
 use crate::ui::theme::platform_tag;
@@ -184,7 +184,7 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
             );
         }
         Mode::Weights { sel } => {
-            // Over the chat, so the queue stays in view while it re-ranks.
+            // Over the chat, so the queue stays in view while the runtime re-ranks it.
             let r = areas.chat;
             let h = 8.min(r.height);
             let area = Rect {

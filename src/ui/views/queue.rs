@@ -55,7 +55,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if inner.width == 0 || inner.height == 0 {
         return;
     }
-    if app.ranked.is_empty() {
+    if app.ranked().is_empty() {
         frame.render_widget(Paragraph::new(Line::styled("queue is empty", t.dim)), inner);
         return;
     }
@@ -65,12 +65,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let offset = list_offset(selected, height);
     let width = usize::from(list_area.width);
     let lines: Vec<Line> = app
-        .queue()
+        .ranked()
+        .iter()
         .enumerate()
         .skip(offset)
         .take(height)
-        .map(|(i, (r, item))| {
-            let m = &item.message;
+        .map(|(i, item)| {
+            let (m, r) = (&item.message, &item.salience);
             // A marker as well as a colour, so the selection reads without colour.
             let mark = if i == selected { "›" } else { " " };
             let head = format!("{mark}{} {:.2} ", short(r.priority), r.score);
@@ -97,7 +98,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if detail_area.height == 0 {
         return;
     }
-    let Some((r, item)) = app.selected_item() else {
+    let Some(item) = app.selected_item() else {
         return;
     };
     let b = &item.salience.breakdown;
@@ -116,8 +117,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     lines.push(Line::from(vec![
         Span::styled(
-            format!("{} {:.2} ", r.priority, r.score),
-            t.priority(r.priority),
+            format!("{} {:.2} ", item.salience.priority, item.salience.score),
+            t.priority(item.salience.priority),
         ),
         Span::styled(format!("why: {why}"), t.text),
     ]));

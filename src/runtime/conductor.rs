@@ -1,0 +1,1273 @@
+//! The conductor: the one task that owns the reply side's state. It takes
+//! adapter events, operator requests and the results of slow work, drives
+//! the core thread, starts drafts and decides (or lets the operator decide)
+//! what is sent. Sends and their verdicts live in `delivery.rs`.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::clock::RunClock;
+use super::core_thread::{CoreCmd, CoreHandle, CoreOut};
+use super::{RunSummary, RuntimeError};
+use crate::adapters::hub::Router;
+use crate::adapters::{AdapterStatus, Inbound, SubKind};
+use crate::config::Config;
+use crate::core::CoreEvent;
+use crate::integrations::agent::{AgentClient, ChatStats, listen_guidance};
+use crate::integrations::avatar::{AvatarClient, AvatarSpeak};
+use crate::model::{
+    ChannelConfig, ChatEvent, DraftId, DraftSource, DraftState, DraftView, MessageKey,
+};
+use crate::reply::context::Guidance;
+use crate::reply::pipeline::{
+    DraftGoal, DraftOutcome, DraftParams, Drafter, PipelineEvent, SharedGuidance,
+};
+use crate::reply::policy::{AutoPolicy, DraftFacts};
+use crate::session::{Component, Health, Request, SystemKind, SystemLine, Update};
+use crate::store::{NewResponse, ResponseStatus, Store};
+
+pub(super) struct LiveDraft {
+    pub view: DraftView,
+    pub goal: DraftGoal,
+    pub channel: ChannelConfig,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Results of slow work (an LLM draft, an HTTP call), done beside the
+/// conductor on the wall clock or inline on the virtual one.
+pub(super) enum Side {
+    Draft(DraftId, DraftOutcome),
+    Agent(String, serde_json::Value, Result<Option<Guidance>, String>),
+    Avatar(DraftId, Result<String, String>),
+    Model(Result<String, String>),
+    /// Guidance the agent pushed to the listener (not work clank started).
+    Pushed(Guidance),
+}
+
+pub(super) struct Conductor {
+    pub config: Config,
+    pub clock: RunClock,
+    pub core: CoreHandle,
+    pub drafter: Arc<Drafter>,
+    pub guidance: SharedGuidance,
+    pub drafts: BTreeMap<DraftId, LiveDraft>,
+    /// Messages drafted for in this run (one draft per message, bar Regenerate).
+    pub answered: HashSet<MessageKey>,
+    pub updates: mpsc::Sender<Update>,
+    pub router: Router,
+    pub store: Store,
+    pub policy: AutoPolicy,
+    pub auto_send: bool,
+    pub paused: bool,
+    pub topic: String,
+    pub stats: ChatStats,
+    pub agent: Option<AgentClient>,
+    pub agent_interval: ChronoDuration,
+    pub next_agent_at: Option<DateTime<Utc>>,
+    pub avatar: Option<(AvatarClient, AvatarSpeak)>,
+    pub side_tx: mpsc::Sender<Side>,
+    pub in_flight: usize,
+    pub seed: u64,
+    pub seq: u64,
+    pub summary: RunSummary,
+    pub health: std::collections::HashMap<Component, Health>,
+    pub snapshots: bool,
+    pub dirty: bool,
+    pub rejected_total: u64,
+    pub model_checked: bool,
+    /// Drafts handed to an adapter, with the wall time their verdict is due.
+    pub sending: HashMap<DraftId, tokio::time::Instant>,
+    /// Refused, failed and unconfirmed drafts, kept for the operator.
+    pub undelivered: BTreeMap<DraftId, LiveDraft>,
+    pub verdict_timeout: Duration,
+    /// Events read while a send's verdict was awaited inline (virtual clock),
+    /// taken before the channel so the order stays the adapters' order.
+    pub held_inbound: VecDeque<Inbound>,
+    pub sources_ended: usize,
+    pub finite_sources: usize,
+    /// The run's cancel token (for work started outside a request or event).
+    pub shutdown: CancellationToken,
+}
+
+pub(super) const LIVE: [DraftState; 4] = [
+    DraftState::Streaming,
+    DraftState::Pending,
+    DraftState::Approved,
+    DraftState::Edited,
+];
+
+impl Conductor {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub async fn emit(&self, u: Update) {
+        let _ = self.updates.send(u).await;
+    }
+
+    pub async fn log(&self, e: PipelineEvent) {
+        self.emit(Update::Pipeline(e)).await;
+    }
+
+    pub async fn error(&self, what: String) {
+        let at = self.now();
+        tracing::warn!("{what}");
+        self.emit(Update::Error { at, what }).await;
+    }
+
+    pub async fn set_health(&mut self, component: Component, health: Health) {
+        if self.health.get(&component) == Some(&health) {
+            return;
+        }
+        self.health.insert(component.clone(), health.clone());
+        self.emit(Update::Health { component, health }).await;
+    }
+
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Inbound>,
+        mut requests: mpsc::Receiver<Request>,
+        mut side_rx: mpsc::Receiver<Side>,
+        cancel: CancellationToken,
+        exit_when_sources_end: bool,
+    ) -> Result<RunSummary, RuntimeError> {
+        self.startup(&cancel).await;
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut sources_open = true;
+        let wall = self.clock.ticks();
+        let mut result = Ok(());
+        loop {
+            let sources_done = !sources_open
+                || (self.finite_sources > 0 && self.sources_ended >= self.finite_sources);
+            if sources_done
+                && exit_when_sources_end
+                && self.in_flight == 0
+                && self.sending.is_empty()
+                && self.held_inbound.is_empty()
+            {
+                break;
+            }
+            // On the virtual clock a send's verdict comes before the next
+            // event: other events read meanwhile wait, in order.
+            if self.clock.inline() && !self.sending.is_empty() {
+                let due = self.sending.values().min().copied();
+                let next = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => break,
+                    ev = events.recv(), if sources_open => ev,
+                    _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)) => {
+                        self.unconfirm_overdue().await;
+                        continue;
+                    }
+                };
+                match next {
+                    Some(Inbound::SendResult { draft_id, verdict }) => {
+                        if let Err(e) = self.on_verdict(draft_id, verdict).await {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                    Some(other) => self.held_inbound.push_back(other),
+                    None => sources_open = false,
+                }
+                continue;
+            }
+            if !self.held_inbound.is_empty() {
+                // The operator's requests still come before events, as in
+                // the select below.
+                if let Ok(req) = requests.try_recv() {
+                    if matches!(req, Request::Quit) {
+                        cancel.cancel();
+                        break;
+                    }
+                    if let Err(e) = self.on_request(req, &cancel).await {
+                        result = Err(e);
+                        break;
+                    }
+                    continue;
+                }
+            }
+            if let Some(ev) = self.held_inbound.pop_front() {
+                if let Err(e) = self.on_inbound(ev, &cancel).await {
+                    result = Err(e);
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                Some(req) = requests.recv() => {
+                    if matches!(req, Request::Quit) {
+                        cancel.cancel();
+                        break;
+                    }
+                    if let Err(e) = self.on_request(req, &cancel).await {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                Some(side) = side_rx.recv() => {
+                    if !matches!(side, Side::Pushed(_)) {
+                        self.in_flight = self.in_flight.saturating_sub(1);
+                    }
+                    if let Err(e) = self.on_side(side, &cancel).await {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                ev = events.recv(), if sources_open => match ev {
+                    Some(ev) => {
+                        if let Err(e) = self.on_inbound(ev, &cancel).await {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                    None => sources_open = false,
+                },
+                _ = tick.tick(), if wall => {
+                    if let Err(e) = self.on_tick(&cancel).await {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        result?;
+        let now = self.now();
+        let out = self.core.call(CoreCmd::Summary(now)).await?;
+        self.summary.core = out.summary.unwrap_or(serde_json::Value::Null);
+        self.store.flush_async().await?;
+        Ok(self.summary)
+    }
+
+    async fn startup(&mut self, cancel: &CancellationToken) {
+        // Drafts live in memory: any the last run left unsent can never go
+        // out now, so the store says so instead of showing them as waiting.
+        match self.store.expire_unsent_responses_async().await {
+            Ok(0) => {}
+            Ok(n) => {
+                let what = format!("{n} unsent drafts from an earlier run marked expired");
+                tracing::info!("{what}");
+                self.emit(Update::Core(CoreEvent::Warning {
+                    at: self.now(),
+                    what,
+                }))
+                .await;
+            }
+            Err(e) => {
+                self.error(format!("could not expire old drafts: {e}"))
+                    .await
+            }
+        }
+        self.set_health(
+            Component::Agent,
+            if self.agent.is_some() {
+                Health::Connecting
+            } else {
+                Health::Off
+            },
+        )
+        .await;
+        self.set_health(
+            Component::Avatar,
+            if self.avatar.is_some() {
+                Health::Connecting
+            } else {
+                Health::Off
+            },
+        )
+        .await;
+        if let (Some(addr), Some(token)) = (
+            self.config.agent.guidance_listen.clone(),
+            self.config.agent.guidance_token.clone(),
+        ) {
+            let (tx, mut rx) = mpsc::channel::<Guidance>(16);
+            match listen_guidance(&addr, token, tx, cancel.clone()).await {
+                Ok(bound) => {
+                    tracing::info!(%bound, "guidance listener up");
+                    let side = self.side_tx.clone();
+                    tokio::spawn(async move {
+                        while let Some(g) = rx.recv().await {
+                            if side.send(Side::Pushed(g)).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+                Err(e) => self.error(e.to_string()).await,
+            }
+        }
+        // A replay checks the model at its first event, so every line it
+        // prints carries virtual time.
+        if self.clock.ticks() {
+            self.check_model(cancel).await;
+        }
+    }
+
+    /// Runs slow work beside the conductor (wall clock: its result comes
+    /// back as a [`Side`] later) or inline (virtual clock: handled before the
+    /// next event, so replays are deterministic). The one place the two
+    /// clocks differ in how work is done.
+    pub(super) async fn offload(
+        &mut self,
+        work: impl Future<Output = Side> + Send + 'static,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        if self.clock.inline() {
+            let side = tokio::select! {
+                s = work => s,
+                _ = cancel.cancelled() => return Ok(()),
+            };
+            // Boxed: handling a result can start more work (a draft that is
+            // sent starts an avatar call), which comes back here.
+            return Box::pin(self.on_side(side, cancel)).await;
+        }
+        self.in_flight += 1;
+        let side = self.side_tx.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                s = work => { let _ = side.send(s).await; }
+                _ = cancel.cancelled() => {}
+            }
+        });
+        Ok(())
+    }
+
+    async fn check_model(&mut self, cancel: &CancellationToken) {
+        self.model_checked = true;
+        let Some(llm) = self.drafter.llm.clone() else {
+            self.set_health(
+                Component::Llm,
+                Health::Down {
+                    reason: "no LLM configured".into(),
+                },
+            )
+            .await;
+            return;
+        };
+        self.set_health(Component::Llm, Health::Connecting).await;
+        let check = async move {
+            match tokio::time::timeout(Duration::from_secs(5), llm.check_model()).await {
+                Err(_) => Err("the LLM server did not answer /api/tags in 5 s".to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Ok(st)) if st.found => Ok(st.to_string()),
+                Ok(Ok(st)) => Err(st.to_string()),
+            }
+        };
+        // A model check changes no state the run depends on.
+        let _ = self
+            .offload(async move { Side::Model(check.await) }, cancel)
+            .await;
+    }
+
+    /// One event from an adapter.
+    async fn on_inbound(
+        &mut self,
+        inbound: Inbound,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        match inbound {
+            Inbound::Chat(ev) => self.on_event(ev, cancel).await,
+            Inbound::SendResult { draft_id, verdict } => self.on_verdict(draft_id, verdict).await,
+            Inbound::Status {
+                platform, status, ..
+            } => {
+                self.set_health(Component::Platform(platform), health_of(&status))
+                    .await;
+                Ok(())
+            }
+            Inbound::Notice {
+                platform,
+                channel,
+                text,
+                ..
+            } => {
+                let place = channel.map(|c| format!(" #{c}")).unwrap_or_default();
+                self.error(format!("{platform}{place}: {text}")).await;
+                Ok(())
+            }
+            Inbound::Ended { adapter, detail } => {
+                self.sources_ended += 1;
+                tracing::info!(adapter, "source ended: {detail}");
+                Ok(())
+            }
+            Inbound::Raid {
+                platform,
+                channel,
+                from,
+                viewers,
+                at,
+                ..
+            } => {
+                let now = self.platform_event(at, cancel).await;
+                let text = format!("raid from {from} with {viewers} viewers");
+                self.system(now, platform, &channel, SystemKind::Raid, text)
+                    .await;
+                let out = self.core.call(CoreCmd::Raid { from, viewers, now }).await?;
+                self.after_core(out, now, cancel).await
+            }
+            Inbound::Sub {
+                platform,
+                channel,
+                kind,
+                author,
+                months,
+                recipient,
+                count,
+                text,
+                at,
+            } => {
+                let now = self.platform_event(at, cancel).await;
+                let who = author.name.clone();
+                let what = match (kind, &recipient) {
+                    (SubKind::Sub, _) => "subscribing".to_string(),
+                    (SubKind::Resub, _) => match months {
+                        Some(m) => format!("{m} months of support"),
+                        None => "resubscribing".to_string(),
+                    },
+                    (SubKind::Gift, Some(r)) => format!("gifting a sub to {r}"),
+                    (SubKind::Gift, None) => "gifting a sub".to_string(),
+                    (SubKind::MysteryGift, _) => format!("gifting {} subs", count.unwrap_or(1)),
+                    (SubKind::GiftUpgrade, _) => "keeping their gifted sub going".to_string(),
+                };
+                let mut line = format!("{who}: thanks for {what}");
+                if let Some(t) = text.as_deref().filter(|t| !t.trim().is_empty()) {
+                    line.push_str(&format!(" (\"{t}\")"));
+                }
+                self.system(now, platform, &channel, SystemKind::Sub, line)
+                    .await;
+                // A supporter is someone a streamer thanks, when her attention
+                // allows; the core says whether it does.
+                let out = self
+                    .core
+                    .call(CoreCmd::Thanks {
+                        goal: DraftGoal::Thanks {
+                            platform,
+                            channel,
+                            who,
+                            what,
+                        },
+                        now,
+                    })
+                    .await?;
+                self.after_core(out, now, cancel).await
+            }
+            Inbound::Announcement {
+                platform,
+                channel,
+                author,
+                text,
+                at,
+            } => {
+                let now = self.platform_event(at, cancel).await;
+                let line = format!("announcement by {}: {text}", author.name);
+                self.system(now, platform, &channel, SystemKind::Announcement, line)
+                    .await;
+                Ok(())
+            }
+            Inbound::ChatCleared {
+                platform,
+                channel,
+                at,
+            } => {
+                let now = self.platform_event(at, cancel).await;
+                let line = "a moderator cleared the chat".to_string();
+                self.system(now, platform, &channel, SystemKind::ChatCleared, line)
+                    .await;
+                Ok(())
+            }
+            // Room settings and our own badges matter to the adapter's send
+            // limits, which it keeps itself.
+            Inbound::RoomState { .. } | Inbound::SelfState { .. } => Ok(()),
+        }
+    }
+
+    /// Moves the clock to a platform event's time and counts it.
+    async fn platform_event(
+        &mut self,
+        at: DateTime<Utc>,
+        cancel: &CancellationToken,
+    ) -> DateTime<Utc> {
+        let now = self.clock.advance(at);
+        if !self.model_checked {
+            self.check_model(cancel).await;
+        }
+        self.summary.platform_events += 1;
+        self.dirty = true;
+        now
+    }
+
+    async fn system(
+        &self,
+        at: DateTime<Utc>,
+        platform: crate::model::Platform,
+        channel: &str,
+        kind: SystemKind,
+        text: String,
+    ) {
+        self.emit(Update::System(SystemLine {
+            at,
+            platform,
+            channel: channel.to_string(),
+            kind,
+            text,
+        }))
+        .await;
+    }
+
+    async fn on_event(
+        &mut self,
+        ev: ChatEvent,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let now = self.clock.advance(ev.at());
+        if !self.model_checked {
+            self.check_model(cancel).await;
+        }
+        self.summary.events += 1;
+        self.dirty = true;
+        // Withdraw drafts whose message is going away before anything else.
+        match &ev {
+            ChatEvent::Delete {
+                platform,
+                channel,
+                id,
+                ..
+            } => {
+                let why = format!("message {id} was deleted by a moderator");
+                let ids: Vec<DraftId> = self
+                    .drafts
+                    .iter()
+                    .filter(|(_, d)| {
+                        d.goal.message().is_some_and(|m| {
+                            m.platform == *platform && m.channel == *channel && m.id == *id
+                        })
+                    })
+                    .map(|(k, _)| *k)
+                    .collect();
+                for d in ids {
+                    self.withdraw(d, &why).await;
+                }
+                self.emit(Update::ChatRemoved {
+                    platform: *platform,
+                    channel: channel.clone(),
+                    message_ids: vec![id.clone()],
+                })
+                .await;
+            }
+            ChatEvent::Ban {
+                platform,
+                channel,
+                author_id,
+                ..
+            } => {
+                let why = format!("its author {author_id} was banned or timed out");
+                let ids: Vec<DraftId> = self
+                    .drafts
+                    .iter()
+                    .filter(|(_, d)| {
+                        d.goal.message().is_some_and(|m| {
+                            m.platform == *platform
+                                && m.channel == *channel
+                                && m.author.id == *author_id
+                        })
+                    })
+                    .map(|(k, _)| *k)
+                    .collect();
+                for d in ids {
+                    self.withdraw(d, &why).await;
+                }
+                self.emit(Update::AuthorRemoved {
+                    platform: *platform,
+                    channel: channel.clone(),
+                    author_id: author_id.clone(),
+                })
+                .await;
+            }
+            ChatEvent::Message(_) => {}
+        }
+        let message = match &ev {
+            ChatEvent::Message(m) => Some(m.clone()),
+            _ => None,
+        };
+        let out = self.core.call(CoreCmd::Handle(ev, now)).await?;
+        if let Some(m) = message
+            && !out
+                .events
+                .iter()
+                .any(|e| matches!(e, CoreEvent::Filtered { id, .. } if *id == m.id))
+        {
+            self.stats
+                .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
+            self.emit(Update::Chat {
+                message: m,
+                salience: out.salience.clone(),
+            })
+            .await;
+        }
+        self.after_core(out, now, cancel).await
+    }
+
+    async fn on_tick(&mut self, cancel: &CancellationToken) -> Result<(), RuntimeError> {
+        let now = self.now();
+        let out = self.core.call(CoreCmd::Tick(now)).await?;
+        if !out.events.is_empty() {
+            self.dirty = true;
+        }
+        self.after_core(out, now, cancel).await?;
+        self.retry_approved(now, cancel).await;
+        self.unconfirm_overdue().await;
+        if self.snapshots && self.dirty {
+            self.dirty = false;
+            self.snapshot(now).await?;
+        }
+        Ok(())
+    }
+
+    async fn snapshot(&mut self, now: DateTime<Utc>) -> Result<(), RuntimeError> {
+        let out = self.core.call(CoreCmd::Snapshot(now)).await?;
+        if let Some(mut s) = out.snapshot {
+            s.auto_send = self.auto_send;
+            s.paused = self.paused;
+            s.topic = self.topic.clone();
+            s.weights = self.config.salience.weights;
+            s.sent = self.summary.sent;
+            s.rejected = self.rejected_total;
+            self.emit(Update::Snapshot(s)).await;
+        }
+        Ok(())
+    }
+
+    /// Everything that follows a core call: its events, drafts, expiry, agent.
+    async fn after_core(
+        &mut self,
+        out: CoreOut,
+        now: DateTime<Utc>,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        if let Some(e) = out.error {
+            self.error(format!("core: {e}")).await;
+        }
+        let mut state_changed = false;
+        for ev in out.events {
+            if matches!(ev, CoreEvent::Attention { from: Some(_), .. }) {
+                state_changed = true;
+            }
+            self.emit(Update::Core(ev)).await;
+        }
+        for job in out.jobs {
+            self.start_draft(job.goal, job.channel, false, cancel)
+                .await?;
+        }
+        self.expire(now).await;
+        let due = self.next_agent_at.is_none_or(|t| now >= t);
+        if self.agent.is_some() && (due || state_changed) {
+            let reason = if state_changed {
+                "attention state changed"
+            } else {
+                "interval"
+            };
+            self.next_agent_at = Some(now + self.agent_interval);
+            self.push_agent(reason, now, cancel).await?;
+        }
+        Ok(())
+    }
+
+    async fn push_agent(
+        &mut self,
+        reason: &str,
+        now: DateTime<Utc>,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let Some(agent) = self.agent.clone() else {
+            return Ok(());
+        };
+        let ctx = self.stats.context(now);
+        let value = serde_json::to_value(&ctx).unwrap_or(serde_json::Value::Null);
+        let reason = reason.to_string();
+        self.offload(
+            async move {
+                let r = agent.push(&ctx).await.map_err(|e| e.to_string());
+                Side::Agent(reason, value, r)
+            },
+            cancel,
+        )
+        .await
+    }
+
+    async fn start_draft(
+        &mut self,
+        goal: DraftGoal,
+        channel: ChannelConfig,
+        regenerate: bool,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let now = self.now();
+        if self.paused {
+            self.log(PipelineEvent::Decision {
+                at: now,
+                id: None,
+                message_id: goal.message().map(|m| m.id.clone()),
+                action: "skip".into(),
+                reason: "paused by the operator".into(),
+            })
+            .await;
+            return Ok(());
+        }
+        if let Some(m) = goal.message() {
+            let key = m.key();
+            if !regenerate && !self.answered.insert(key) {
+                return Ok(());
+            }
+            // Across a restart the same message can be selected again: the
+            // store remembers whether it was already answered.
+            if !regenerate
+                && let Some(prev) = self
+                    .store
+                    .sent_response_for_async(m.platform, &m.channel, &m.id, m.at)
+                    .await?
+            {
+                self.summary.skipped_answered += 1;
+                self.log(PipelineEvent::Decision {
+                    at: now,
+                    id: None,
+                    message_id: Some(m.id.clone()),
+                    action: "skip".into(),
+                    reason: format!("already answered by reply {prev}"),
+                })
+                .await;
+                return Ok(());
+            }
+        }
+        let platform = goal.platform();
+        let attention = None;
+        let id = self
+            .store
+            .insert_response_async(NewResponse {
+                platform,
+                channel: goal.channel().to_string(),
+                original_id: goal.message().map(|m| m.id.clone()),
+                original_at: goal.message().map(|m| m.at),
+                response_text: String::new(),
+                response_type: "llm".into(),
+                attention_state: attention,
+                generation_time_ms: None,
+                agent_context: None,
+                status: ResponseStatus::Pending,
+                created_at: now,
+            })
+            .await?;
+        self.seq += 1;
+        let params = DraftParams {
+            context_limit: channel.context_limit,
+            model: channel.model.clone(),
+            topic: (!self.topic.trim().is_empty()).then(|| self.topic.clone()),
+            seed: self.seed.wrapping_mul(1_000_003).wrapping_add(self.seq),
+        };
+        let view = DraftView {
+            id,
+            message_id: goal.message().map(|m| m.id.clone()),
+            platform,
+            channel: goal.channel().to_string(),
+            text: String::new(),
+            source: DraftSource::Llm,
+            state: DraftState::Streaming,
+            why: None,
+            limit: platform.max_message_chars(),
+            time_to_first_token_ms: None,
+        };
+        self.emit(Update::Draft(view.clone())).await;
+        self.summary.drafts += 1;
+        self.drafts.insert(
+            id,
+            LiveDraft {
+                view: view.clone(),
+                goal: goal.clone(),
+                channel,
+                created_at: now,
+            },
+        );
+        let drafter = self.drafter.clone();
+        let updates = self.updates.clone();
+        let work = async move {
+            let mut partial = view;
+            let mut on_token = |tok: &str| {
+                partial.text.push_str(tok);
+                // Token updates are cumulative: one lost to a full channel is
+                // made good by the next.
+                let _ = updates.try_send(Update::Draft(partial.clone()));
+            };
+            drafter.draft(&goal, &params, &mut on_token).await
+        };
+        self.offload(async move { Side::Draft(id, work.await) }, cancel)
+            .await
+    }
+
+    async fn finish_draft(
+        &mut self,
+        id: DraftId,
+        outcome: DraftOutcome,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let now = self.now();
+        match &outcome.error {
+            None => self.set_health(Component::Llm, Health::Connected).await,
+            Some(e) => {
+                self.set_health(Component::Llm, Health::Down { reason: e.clone() })
+                    .await
+            }
+        }
+        let Some(d) = self.drafts.get_mut(&id) else {
+            return Ok(());
+        };
+        if d.view.state != DraftState::Streaming {
+            // Withdrawn (or rejected) while the LLM was still writing.
+            return Ok(());
+        }
+        let gen_ms = outcome.total.as_millis() as u64;
+        d.view.source = outcome.source;
+        d.view.time_to_first_token_ms = outcome.time_to_first_token.map(|t| t.as_millis() as u64);
+        let source = outcome.source;
+        if source == DraftSource::Fallback {
+            self.summary.fallbacks += 1;
+        }
+        let source_str = match source {
+            DraftSource::Llm => "llm",
+            DraftSource::Fallback => "fallback",
+            DraftSource::Operator => "operator",
+        };
+        match outcome.text {
+            Ok(text) => {
+                d.view.text = text.clone();
+                d.view.state = DraftState::Pending;
+                d.view.why = outcome.error.clone();
+                let view = d.view.clone();
+                let priority = d.goal.priority();
+                let time_delay_s = d.channel.time_delay_s;
+                self.store
+                    .set_response_text_async(
+                        id,
+                        &text,
+                        source_str,
+                        ResponseStatus::Pending,
+                        Some(gen_ms),
+                    )
+                    .await?;
+                self.emit(Update::Draft(view.clone())).await;
+                self.log(PipelineEvent::Draft {
+                    at: now,
+                    id,
+                    message_id: view.message_id.clone(),
+                    platform: view.platform,
+                    channel: view.channel.clone(),
+                    text,
+                    source,
+                    ttft_ms: view.time_to_first_token_ms,
+                    error: outcome.error,
+                })
+                .await;
+                if !self.auto_send {
+                    return Ok(());
+                }
+                let verdict = self.policy.auto_send(
+                    &DraftFacts {
+                        platform: view.platform,
+                        channel: &view.channel,
+                        source,
+                        priority,
+                        time_delay_s,
+                    },
+                    now,
+                );
+                self.log(PipelineEvent::Decision {
+                    at: now,
+                    id: Some(id),
+                    message_id: view.message_id.clone(),
+                    action: if verdict.send { "send" } else { "hold" }.into(),
+                    reason: verdict.reason,
+                })
+                .await;
+                if verdict.send {
+                    self.send(id, cancel).await?;
+                } else {
+                    self.summary.held += 1;
+                }
+            }
+            Err(blocked) => {
+                let why = match &blocked {
+                    crate::reply::format::Blocked::BlockedWord(_) => {
+                        "contains a blocked word".to_string()
+                    }
+                    other => other.to_string(),
+                };
+                d.view.state = DraftState::Blocked;
+                d.view.why = Some(why.clone());
+                let view = d.view.clone();
+                self.drafts.remove(&id);
+                self.summary.blocked += 1;
+                self.store
+                    .set_response_text_async(
+                        id,
+                        "",
+                        source_str,
+                        ResponseStatus::Blocked,
+                        Some(gen_ms),
+                    )
+                    .await?;
+                self.emit(Update::Draft(view)).await;
+                self.log(PipelineEvent::Blocked { at: now, id, why }).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_side(
+        &mut self,
+        side: Side,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        match side {
+            Side::Draft(id, outcome) => self.finish_draft(id, outcome, cancel).await?,
+            Side::Pushed(g) => {
+                let ctx = json!({"pushed": true});
+                self.on_agent("pushed".into(), ctx, Ok(Some(g))).await
+            }
+            Side::Model(r) => self.on_model(r).await,
+            Side::Agent(reason, context, result) => self.on_agent(reason, context, result).await,
+            Side::Avatar(id, r) => self.on_avatar(id, r).await,
+        }
+        Ok(())
+    }
+
+    async fn on_model(&mut self, r: Result<String, String>) {
+        match r {
+            Ok(status) => {
+                tracing::info!("LLM: {status}");
+                self.set_health(Component::Llm, Health::Connected).await;
+            }
+            Err(reason) => {
+                self.error(format!("LLM: {reason}")).await;
+                self.set_health(Component::Llm, Health::Down { reason })
+                    .await;
+            }
+        }
+    }
+
+    async fn on_agent(
+        &mut self,
+        reason: String,
+        context: serde_json::Value,
+        result: Result<Option<Guidance>, String>,
+    ) {
+        let now = self.now();
+        self.summary.agent_updates += 1;
+        let (guidance, error) = match result {
+            Ok(g) => {
+                self.set_health(Component::Agent, Health::Connected).await;
+                (g, None)
+            }
+            Err(e) => {
+                self.set_health(Component::Agent, Health::Down { reason: e.clone() })
+                    .await;
+                (None, Some(e))
+            }
+        };
+        if let Some(g) = &guidance
+            && let Ok(mut cur) = self.guidance.write()
+        {
+            *cur = Some(g.clone());
+        }
+        self.log(PipelineEvent::AgentUpdate {
+            at: now,
+            reason,
+            context,
+            guidance,
+            error,
+        })
+        .await;
+    }
+
+    pub async fn on_avatar(&mut self, id: DraftId, r: Result<String, String>) {
+        let now = self.now();
+        match r {
+            Ok(status) => {
+                self.set_health(Component::Avatar, Health::Connected).await;
+                self.log(PipelineEvent::Avatar {
+                    at: now,
+                    id,
+                    status,
+                })
+                .await;
+            }
+            Err(e) => {
+                self.set_health(Component::Avatar, Health::Down { reason: e.clone() })
+                    .await;
+                self.log(PipelineEvent::Avatar {
+                    at: now,
+                    id,
+                    status: format!("error: {e}"),
+                })
+                .await;
+                self.error(format!("avatar: {e}")).await;
+            }
+        }
+    }
+
+    async fn withdraw(&mut self, id: DraftId, why: &str) {
+        let now = self.now();
+        let Some(d) = self.drafts.get_mut(&id) else {
+            return;
+        };
+        if !LIVE.contains(&d.view.state) {
+            return;
+        }
+        d.view.state = DraftState::Withdrawn;
+        d.view.why = Some(why.to_string());
+        let view = d.view.clone();
+        // Gone from the map: a stream still running for it finds nothing to finish.
+        self.drafts.remove(&id);
+        self.summary.withdrawn += 1;
+        if let Err(e) = self
+            .store
+            .set_response_status_async(id, ResponseStatus::Withdrawn, None)
+            .await
+        {
+            self.error(format!("store: {e}")).await;
+        }
+        self.emit(Update::Draft(view)).await;
+        self.log(PipelineEvent::Withdrawn {
+            at: now,
+            id,
+            why: why.to_string(),
+        })
+        .await;
+    }
+
+    async fn expire(&mut self, now: DateTime<Utc>) {
+        let ttl = ChronoDuration::seconds(self.policy.config().draft_ttl_s as i64);
+        let old: Vec<DraftId> = self
+            .drafts
+            .iter()
+            .filter(|(_, d)| {
+                matches!(
+                    d.view.state,
+                    DraftState::Pending | DraftState::Approved | DraftState::Edited
+                ) && now - d.created_at >= ttl
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for id in old {
+            if let Some(mut d) = self.drafts.remove(&id) {
+                self.summary.expired += 1;
+                let _ = self
+                    .store
+                    .set_response_status_async(id, ResponseStatus::Expired, None)
+                    .await;
+                d.view.state = DraftState::Expired;
+                d.view.why = Some("nobody approved it in time".into());
+                self.emit(Update::Draft(d.view)).await;
+                self.log(PipelineEvent::Expired { at: now, id }).await;
+            }
+        }
+    }
+
+    /// Operator-approved drafts that hit the per-minute cap go when it allows.
+    async fn retry_approved(&mut self, now: DateTime<Utc>, cancel: &CancellationToken) {
+        let approved: Vec<DraftId> = self
+            .drafts
+            .iter()
+            // Edited drafts are operator-approved too (an edit sends).
+            .filter(|(_, d)| matches!(d.view.state, DraftState::Approved | DraftState::Edited))
+            .map(|(k, _)| *k)
+            .collect();
+        for id in approved {
+            if !self.policy.rate_allows(now).send {
+                return;
+            }
+            if let Err(e) = self.send(id, cancel).await {
+                self.error(e.to_string()).await;
+            }
+        }
+    }
+
+    async fn on_request(
+        &mut self,
+        req: Request,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let now = self.now();
+        self.dirty = true;
+        match req {
+            Request::Approve(id) => self.approve(id, now, cancel).await?,
+            Request::Edit(id, text) => {
+                let Some(d) = self.drafts.get_mut(&id) else {
+                    return Ok(());
+                };
+                if !LIVE.contains(&d.view.state) || d.view.state == DraftState::Streaming {
+                    return Ok(());
+                }
+                match self.drafter.make_safe(&text, &d.goal.target()) {
+                    Ok(safe) => {
+                        d.view.text = safe.clone();
+                        d.view.state = DraftState::Edited;
+                        d.view.source = DraftSource::Operator;
+                        let view = d.view.clone();
+                        self.store
+                            .set_response_text_async(
+                                id,
+                                &safe,
+                                "operator",
+                                ResponseStatus::Edited,
+                                None,
+                            )
+                            .await?;
+                        self.emit(Update::Draft(view)).await;
+                        // The console's editor sends on Ctrl-S/Enter ("send this
+                        // text instead"): an edit is the operator's approval.
+                        self.approve(id, now, cancel).await?;
+                    }
+                    Err(b) => {
+                        self.error(format!("edited text for draft {id} refused: {b}"))
+                            .await
+                    }
+                }
+            }
+            Request::Reject(id) => self.reject(id, "rejected by the operator").await?,
+            Request::Regenerate(id) => {
+                let Some(d) = self.drafts.get(&id) else {
+                    return Ok(());
+                };
+                let (goal, channel) = (d.goal.clone(), d.channel.clone());
+                self.reject(id, "regenerated").await?;
+                self.start_draft(goal, channel, true, cancel).await?;
+            }
+            Request::SetAutoSend(on) => self.auto_send = on,
+            Request::SetPaused(on) => self.paused = on,
+            Request::SetTopic(t) => {
+                self.topic = t.clone();
+                self.core.call(CoreCmd::Topic(t)).await?;
+            }
+            Request::ForceState(st) => {
+                let out = self.core.call(CoreCmd::Force(st, now)).await?;
+                self.after_core(out, now, cancel).await?;
+            }
+            Request::SetWeights(w) => {
+                let out = self.core.call(CoreCmd::Weights(w)).await?;
+                match out.error {
+                    Some(e) => self.error(format!("weights refused: {e}")).await,
+                    None => self.config.salience.weights = w,
+                }
+            }
+            Request::DraftFor {
+                platform,
+                message_id,
+            } => {
+                let out = self
+                    .core
+                    .call(CoreCmd::TakeQueued(platform, message_id, now))
+                    .await?;
+                self.after_core(out, now, cancel).await?;
+            }
+            Request::Retry(id) => self.retry(id, cancel).await?,
+            Request::Discard(id) => self.discard(id).await?,
+            Request::Quit => cancel.cancel(),
+        }
+        if self.snapshots {
+            self.snapshot(now).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a waiting (or operator-edited) draft now, or holds it as approved
+    /// while the per-minute cap says no; `retry_approved` sends it later.
+    async fn approve(
+        &mut self,
+        id: DraftId,
+        now: DateTime<Utc>,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let Some(d) = self.drafts.get_mut(&id) else {
+            self.error(format!("draft {id} is not waiting for approval"))
+                .await;
+            return Ok(());
+        };
+        if !matches!(d.view.state, DraftState::Pending | DraftState::Edited) {
+            return Ok(());
+        }
+        let verdict = self.policy.rate_allows(now);
+        let message_id = d.view.message_id.clone();
+        if verdict.send {
+            self.log(PipelineEvent::Decision {
+                at: now,
+                id: Some(id),
+                message_id,
+                action: "send".into(),
+                reason: format!("approved by the operator; {}", verdict.reason),
+            })
+            .await;
+            self.send(id, cancel).await?;
+        } else {
+            if d.view.state == DraftState::Pending {
+                d.view.state = DraftState::Approved;
+                self.store
+                    .set_response_status_async(id, ResponseStatus::Approved, None)
+                    .await?;
+            }
+            let view = d.view.clone();
+            self.emit(Update::Draft(view)).await;
+            self.log(PipelineEvent::Decision {
+                at: now,
+                id: Some(id),
+                message_id,
+                action: "hold".into(),
+                reason: format!("approved; waits for the rate limit: {}", verdict.reason),
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    async fn reject(&mut self, id: DraftId, why: &str) -> Result<(), RuntimeError> {
+        let Some(mut d) = self.drafts.remove(&id) else {
+            return Ok(());
+        };
+        if !LIVE.contains(&d.view.state) {
+            return Ok(());
+        }
+        self.summary.rejected += 1;
+        self.rejected_total += 1;
+        self.store
+            .set_response_status_async(id, ResponseStatus::Rejected, None)
+            .await?;
+        d.view.state = DraftState::Rejected;
+        d.view.why = Some(why.to_string());
+        self.emit(Update::Draft(d.view)).await;
+        Ok(())
+    }
+}
+
+/// The console's word for an adapter's status.
+fn health_of(status: &AdapterStatus) -> Health {
+    match status {
+        AdapterStatus::Connecting => Health::Connecting,
+        AdapterStatus::Connected => Health::Connected,
+        AdapterStatus::ReadOnly { .. } => Health::ReadOnly,
+        AdapterStatus::Reconnecting { in_s, reason } => Health::Reconnecting {
+            in_s: *in_s,
+            reason: reason.clone(),
+        },
+        AdapterStatus::Down { reason } => Health::Down {
+            reason: reason.clone(),
+        },
+    }
+}

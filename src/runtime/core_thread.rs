@@ -1,0 +1,328 @@
+//! The core on its own std thread: its store calls block, so it must never
+//! run on a tokio worker. The conductor talks to it through [`CoreHandle`],
+//! one command and one answer at a time.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::RuntimeError;
+use crate::config::Config;
+use crate::core::{Core, CoreEvent};
+use crate::engine::salience::SalienceWeights;
+use crate::model::{AttentionState, ChannelConfig, ChatEvent, Platform};
+use crate::reply::pipeline::DraftGoal;
+use crate::session::{QueueItem, Snapshot};
+use crate::store::Store;
+
+/// A draft the core asked for, with the channel's settings.
+pub(super) struct Job {
+    pub goal: DraftGoal,
+    pub channel: ChannelConfig,
+}
+
+#[derive(Default)]
+pub(super) struct CoreOut {
+    pub events: Vec<CoreEvent>,
+    pub salience: Option<crate::model::Salience>,
+    pub jobs: Vec<Job>,
+    pub snapshot: Option<Box<Snapshot>>,
+    pub summary: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+// Commands move once through a channel; boxing the event would add an allocation per message.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum CoreCmd {
+    Handle(ChatEvent, DateTime<Utc>),
+    Tick(DateTime<Utc>),
+    Force(AttentionState, DateTime<Utc>),
+    Topic(String),
+    Weights(SalienceWeights),
+    BotMessage(Platform, String, DateTime<Utc>),
+    TakeQueued(Platform, String, DateTime<Utc>),
+    Snapshot(DateTime<Utc>),
+    Summary(DateTime<Utc>),
+    /// A raid: the attention machine reacts.
+    Raid {
+        from: String,
+        viewers: u32,
+        now: DateTime<Utc>,
+    },
+    /// A supporter to thank: drafted when the attention state allows.
+    Thanks {
+        goal: DraftGoal,
+        now: DateTime<Utc>,
+    },
+}
+
+impl CoreCmd {
+    fn now(&self) -> Option<DateTime<Utc>> {
+        match self {
+            CoreCmd::Handle(_, t)
+            | CoreCmd::Tick(t)
+            | CoreCmd::Force(_, t)
+            | CoreCmd::BotMessage(_, _, t)
+            | CoreCmd::TakeQueued(_, _, t)
+            | CoreCmd::Snapshot(t)
+            | CoreCmd::Summary(t)
+            | CoreCmd::Raid { now: t, .. }
+            | CoreCmd::Thanks { now: t, .. } => Some(*t),
+            CoreCmd::Topic(_) | CoreCmd::Weights(_) => None,
+        }
+    }
+}
+
+type CoreMsg = (CoreCmd, oneshot::Sender<CoreOut>);
+
+pub(super) struct CoreHandle {
+    tx: std::sync::mpsc::Sender<CoreMsg>,
+}
+
+impl CoreHandle {
+    pub fn spawn(config: Config, store: Store, seed: u64) -> Result<Self, RuntimeError> {
+        let (tx, rx) = std::sync::mpsc::channel::<CoreMsg>();
+        std::thread::Builder::new()
+            .name("clank-core".into())
+            .spawn(move || core_thread(config, store, seed, rx))
+            .map_err(RuntimeError::Spawn)?;
+        Ok(Self { tx })
+    }
+
+    pub async fn call(&self, cmd: CoreCmd) -> Result<CoreOut, RuntimeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((cmd, reply))
+            .map_err(|_| RuntimeError::CoreGone)?;
+        rx.await.map_err(|_| RuntimeError::CoreGone)
+    }
+}
+
+fn core_thread(config: Config, store: Store, seed: u64, rx: std::sync::mpsc::Receiver<CoreMsg>) {
+    let mut core: Option<Core> = None;
+    let mut topic = config.salience.topic.clone();
+    let mut pending_weights: Option<SalienceWeights> = None;
+    while let Ok((cmd, reply)) = rx.recv() {
+        let mut out = CoreOut::default();
+        // The core is built at the first moment it is told the time, so a
+        // replay starts its attention machine at the log's first event.
+        if core.is_none()
+            && let Some(now) = cmd.now()
+        {
+            match Core::new(&config, store.clone(), seed, now) {
+                Ok((mut c, events)) => {
+                    out.events = events;
+                    c.set_topic(&topic);
+                    if let Some(w) = pending_weights.take() {
+                        let _ = c.set_weights(w);
+                    }
+                    core = Some(c);
+                }
+                Err(e) => {
+                    out.error = Some(format!("cannot start the core: {e}"));
+                    let _ = reply.send(out);
+                    continue;
+                }
+            }
+        }
+        let result = match (&mut core, cmd) {
+            (_, CoreCmd::Topic(t)) => {
+                topic = t;
+                if let Some(c) = core.as_mut() {
+                    c.set_topic(&topic);
+                }
+                Ok(())
+            }
+            (None, CoreCmd::Weights(w)) => {
+                pending_weights = Some(w);
+                Ok(())
+            }
+            (Some(c), CoreCmd::Weights(w)) => c.set_weights(w).map_err(|e| e.to_string()),
+            (None, _) => Ok(()),
+            (Some(c), CoreCmd::Handle(ev, now)) => c
+                .handle(ev, now, &mut out.events)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    out.salience = c.take_last_salience();
+                    collect_jobs(c, &mut out, now)
+                }),
+            (Some(c), CoreCmd::Tick(now)) => c
+                .tick(now, &mut out.events)
+                .map_err(|e| e.to_string())
+                .and_then(|()| collect_jobs(c, &mut out, now)),
+            (Some(c), CoreCmd::Force(st, now)) => {
+                c.force_state(st, now, &mut out.events);
+                Ok(())
+            }
+            (Some(c), CoreCmd::BotMessage(p, ch, now)) => {
+                c.on_bot_message(p, &ch, now);
+                Ok(())
+            }
+            (Some(c), CoreCmd::TakeQueued(p, id, _)) => match c.take_queued(p, &id) {
+                Ok(Some((m, priority))) => {
+                    let priority = Some(priority);
+                    match c.channel_config(m.platform, &m.channel) {
+                        Ok(cfg) => {
+                            out.jobs.push(Job {
+                                goal: DraftGoal::Answer {
+                                    message: m,
+                                    priority,
+                                },
+                                channel: cfg,
+                            });
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Ok(None) => Err(format!("message {id} is not in the queue")),
+                Err(e) => Err(e.to_string()),
+            },
+            (Some(c), CoreCmd::Raid { from, viewers, now }) => c
+                .observe_raid(&from, viewers, now, &mut out.events)
+                .map_err(|e| e.to_string())
+                .and_then(|()| collect_jobs(c, &mut out, now)),
+            (Some(c), CoreCmd::Thanks { goal, .. }) => {
+                if c.thanks_allowed() {
+                    match c.channel_config(goal.platform(), goal.channel()) {
+                        Ok(channel) => {
+                            out.jobs.push(Job { goal, channel });
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    }
+                } else {
+                    Ok(())
+                }
+            }
+            (Some(c), CoreCmd::Snapshot(now)) => {
+                out.snapshot = Some(Box::new(core_snapshot(c, now)));
+                Ok(())
+            }
+            (Some(c), CoreCmd::Summary(now)) => {
+                out.summary = Some(core_summary(c, now));
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            out.error = Some(e);
+        }
+        let _ = reply.send(out);
+    }
+}
+
+/// Turns the core's selections and triggers into draft jobs.
+fn collect_jobs(c: &mut Core, out: &mut CoreOut, _now: DateTime<Utc>) -> Result<(), String> {
+    let selected = c.take_selected();
+    for ev in &out.events {
+        match ev {
+            CoreEvent::Selected {
+                id,
+                platform,
+                priority,
+                ..
+            } => {
+                if let Some(m) = selected
+                    .iter()
+                    .find(|m| m.id == *id && m.platform == *platform)
+                {
+                    let cfg = c
+                        .channel_config(m.platform, &m.channel)
+                        .map_err(|e| e.to_string())?;
+                    out.jobs.push(Job {
+                        goal: DraftGoal::Answer {
+                            message: m.clone(),
+                            priority: Some(*priority),
+                        },
+                        channel: cfg,
+                    });
+                }
+            }
+            CoreEvent::Trigger {
+                kind,
+                platform,
+                channel,
+                id,
+                ..
+            } => {
+                let cfg = c
+                    .channel_config(*platform, channel)
+                    .map_err(|e| e.to_string())?;
+                if kind == "unprompted" {
+                    out.jobs.push(Job {
+                        goal: DraftGoal::Unprompted {
+                            platform: *platform,
+                            channel: channel.clone(),
+                        },
+                        channel: cfg,
+                    });
+                } else if kind == "mention" {
+                    // A direct mention is answered now, taken out of the queue
+                    // so the attention machine does not pick it a second time.
+                    if let Some((m, priority)) =
+                        c.take_queued(*platform, id).map_err(|e| e.to_string())?
+                    {
+                        out.jobs.push(Job {
+                            goal: DraftGoal::Answer {
+                                message: m,
+                                priority: Some(priority),
+                            },
+                            channel: cfg,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn core_snapshot(c: &Core, now: DateTime<Utc>) -> Snapshot {
+    let att = c.attention();
+    let queue: Vec<QueueItem> = c
+        .queue()
+        .iter_sorted()
+        .take(300)
+        .map(|e| QueueItem {
+            message: e.message.clone(),
+            salience: e.salience.clone(),
+        })
+        .collect();
+    let mut msgs = [0.0; 3];
+    for p in Platform::ALL {
+        msgs[p.index()] = f64::from(att.velocity(p, now));
+    }
+    Snapshot {
+        at: now,
+        state: att.state(),
+        state_since: att.entered_at(),
+        next_transition_at: att.next_transition_at(),
+        auto_send: false,
+        paused: false,
+        topic: String::new(),
+        weights: SalienceWeights::default(),
+        queue_len: c.queue().len(),
+        queue,
+        sent: 0,
+        rejected: 0,
+        msgs_per_min: msgs,
+        counts_by_priority: c.counters().by_priority,
+    }
+}
+
+fn core_summary(c: &Core, now: DateTime<Utc>) -> serde_json::Value {
+    let seconds = c.state_seconds(now);
+    let mut per_state = serde_json::Map::new();
+    for st in AttentionState::ALL {
+        per_state.insert(
+            st.as_str().into(),
+            json!((seconds[st.index()] * 10.0).round() / 10.0),
+        );
+    }
+    json!({
+        "counts": c.counters(),
+        "seconds_per_state": per_state,
+        "virtual_seconds": (now - c.started_at()).num_milliseconds() as f64 / 1000.0,
+    })
+}

@@ -1,0 +1,62 @@
+//! Validation helpers every config section uses: the [`ConfigError`] type and
+//! range checks. A leaf module (it imports nothing from the crate) so that the
+//! sections in `engine/`, `reply/`, `store/`, `ui/` and `adapters/` can
+//! validate themselves without importing `config`, which imports them.
+
+use std::fmt::Display;
+use std::path::PathBuf;
+
+/// A configuration problem, always naming the key or variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key {key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+impl ConfigError {
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks `lo <= value <= hi`, else an error naming `key` and the allowed range.
+pub fn check_range<T: PartialOrd + Display>(
+    key: &str,
+    value: T,
+    lo: T,
+    hi: T,
+) -> Result<(), ConfigError> {
+    if value >= lo && value <= hi {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!("{value} is out of range (allowed: {lo} to {hi})"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_errors_name_the_key_and_the_range() {
+        assert!(check_range("a.b", 5, 1, 10).is_ok());
+        assert!(check_range("a.b", 1.0, 1.0, 1.0).is_ok());
+        let e = check_range("a.b", 11, 1, 10).unwrap_err().to_string();
+        assert_eq!(e, "config key a.b: 11 is out of range (allowed: 1 to 10)");
+    }
+}
