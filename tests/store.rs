@@ -1198,13 +1198,9 @@ async fn verdicts_store_their_status_and_reason_and_only_sent_has_a_time() {
         assert_eq!(got.status_reason.as_deref(), reason, "reply {id}");
         assert_eq!(got.sent_at, sent_at, "reply {id}");
     }
-    // A late or repeated verdict changes nothing once the reply left `sending`.
+    // A sent reply is final: no later word turns it back.
     store
         .set_response_verdict_async(ids[0], ResponseStatus::Refused, Some("late"), at(900))
-        .await
-        .unwrap();
-    store
-        .set_response_verdict_async(ids[1], ResponseStatus::Sent, None, at(900))
         .await
         .unwrap();
     let got = store.get_response_async(ids[0]).await.unwrap().unwrap();
@@ -1212,8 +1208,43 @@ async fn verdicts_store_their_status_and_reason_and_only_sent_has_a_time() {
         (got.status, got.status_reason, got.sent_at),
         (ResponseStatus::Sent, None, Some(at(150)))
     );
+    // A late acceptance corrects an unconfirmed reply: it was in chat.
+    store
+        .set_response_verdict_async(ids[3], ResponseStatus::Sent, None, at(950))
+        .await
+        .unwrap();
+    let got = store.get_response_async(ids[3]).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.status_reason, got.sent_at),
+        (ResponseStatus::Sent, None, Some(at(950)))
+    );
+    // The operator's discard keeps its reason and leaves the list.
+    store
+        .set_response_verdict_async(
+            ids[1],
+            ResponseStatus::Rejected,
+            Some("discarded by the operator"),
+            at(990),
+        )
+        .await
+        .unwrap();
     let got = store.get_response_async(ids[1]).await.unwrap().unwrap();
-    assert_eq!((got.status, got.sent_at), (ResponseStatus::Refused, None));
+    assert_eq!(
+        (got.status, got.status_reason.as_deref(), got.sent_at),
+        (
+            ResponseStatus::Rejected,
+            Some("discarded by the operator"),
+            None
+        )
+    );
+    let left: Vec<i64> = store
+        .not_delivered_async(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, vec![ids[2]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -922,16 +922,19 @@ impl Store {
         .await
     }
 
-    /// Records the platform's verdict on a reply in `sending` (fire and
-    /// forget): `Sent`, `Refused`, `Failed` or `Unconfirmed`, with the reason
-    /// for the last three. `at` becomes `sent_at` for `Sent` only; the other
-    /// verdicts keep no time (no column fits, and `sent_at` on a reply that
-    /// is not in chat would lie to every "what went out" query).
+    /// Records the platform's verdict on a reply (fire and forget): `Sent`,
+    /// `Refused`, `Failed` or `Unconfirmed`, with the reason for the last
+    /// three; also the operator's discard (`Rejected`, with its reason). `at`
+    /// becomes `sent_at` for `Sent` only; the other verdicts keep no time (no
+    /// column fits, and `sent_at` on a reply that is not in chat would lie to
+    /// every "what went out" query).
     ///
-    /// A reply that is not in `sending` is left alone, so a late or repeated
-    /// verdict can never turn a sent reply back, nor undo a retry's claim or
-    /// an operator's discard. Claim the reply to `Sending` with
-    /// [`Store::claim_response_async`] before handing it to the adapter.
+    /// A `sent` reply is left alone: the platform accepted it, which no later
+    /// word can undo. Anything else takes the verdict, so a late `Sent`
+    /// corrects an `unconfirmed` reply (it was in chat after all). Claim the
+    /// reply to `Sending` with [`Store::claim_response_async`] before handing
+    /// it to the adapter: the claim, not this, is what keeps it from going
+    /// out twice.
     pub fn set_response_verdict(
         &self,
         id: i64,

@@ -281,11 +281,11 @@ const SQL_INSERT_RESPONSE: &str = "INSERT INTO chat_responses (original_message_
 const SQL_LINK_RESPONSE: &str = "UPDATE chat_messages SET response_id = ?2 WHERE id = ?1";
 const SQL_RESPONSE_STATUS: &str =
     "UPDATE chat_responses SET status = ?2, sent_at = COALESCE(?3, sent_at) WHERE id = ?1";
-/// Only a reply in flight takes a verdict (see `Store::set_response_verdict`);
-/// `sent_at` is the platform's acceptance, so only `sent` sets it.
+/// A sent reply is final (see `Store::set_response_verdict`); `sent_at` is
+/// the platform's acceptance, so only `sent` sets it.
 const SQL_RESPONSE_VERDICT: &str = "UPDATE chat_responses SET status = ?2, \
      status_reason = ?3, sent_at = CASE WHEN ?2 = 'sent' THEN ?4 ELSE sent_at END \
-     WHERE id = ?1 AND status = 'sending'";
+     WHERE id = ?1 AND status <> 'sent'";
 /// A finished or edited draft; never touches a reply that went out or may
 /// have: the stored text must stay what chat saw.
 const SQL_RESPONSE_TEXT: &str = "UPDATE chat_responses SET response_text = ?2, \
