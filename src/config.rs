@@ -9,6 +9,7 @@ use serde::Deserialize;
 // Re-exported so that callers above config (cli, runtime, live) keep one path.
 pub use crate::validate::ConfigError;
 
+use crate::adapters::twitch::TwitchConfig;
 use crate::engine::attention::AttentionConfig;
 use crate::engine::filter::FilterConfig;
 use crate::engine::queue::QueueConfig;
@@ -18,7 +19,7 @@ use crate::reply::ReplyConfig;
 pub use crate::reply::llm::LlmConfig;
 use crate::secret::Secret;
 use crate::store::StoreConfig;
-use crate::validate::check_range;
+use crate::validate::{check_range, check_url};
 
 /// The embedded example configuration; a test proves it parses.
 pub const EXAMPLE_CONFIG: &str = include_str!("../config.example.toml");
@@ -93,37 +94,6 @@ impl ChannelDefaults {
             time_delay_s: self.time_delay_s,
             context_limit: self.context_limit,
             model: None,
-        }
-    }
-}
-
-/// Twitch chat.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TwitchConfig {
-    /// Channels to join, without `#` (env `TWITCH_CHANNELS`, comma separated).
-    pub channels: Vec<String>,
-    /// OAuth application client id (env `TWITCH_CLIENT_ID`).
-    pub client_id: Option<String>,
-    /// OAuth application client secret (env `TWITCH_CLIENT_SECRET`).
-    pub client_secret: Option<Secret>,
-    /// IRC server address, host:port.
-    pub irc_addr: String,
-    /// TLS to the IRC server; `false` is refused unless the address is loopback.
-    pub tls: bool,
-    /// Base URL of Twitch's OAuth service (device login, refresh, validate).
-    pub oauth_url: String,
-}
-
-impl Default for TwitchConfig {
-    fn default() -> Self {
-        Self {
-            channels: Vec::new(),
-            client_id: None,
-            client_secret: None,
-            irc_addr: "irc.chat.twitch.tv:6697".into(),
-            tls: true,
-            oauth_url: "https://id.twitch.tv".into(),
         }
     }
 }
@@ -230,15 +200,7 @@ pub struct CliOverrides {
     pub log_level: Option<String>,
 }
 
-#[derive(Clone, Copy)]
-enum EnvKind {
-    Int,
-    Bool,
-    Str,
-    List,
-    DatabaseUrl,
-    DwellRange,
-}
+use crate::validate::EnvKind;
 
 /// The environment variables clank honours, and the key each one sets.
 const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
@@ -256,9 +218,6 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
         "filter.blocked_words_file",
         EnvKind::Str,
     ),
-    ("TWITCH_CHANNELS", "twitch.channels", EnvKind::List),
-    ("TWITCH_CLIENT_ID", "twitch.client_id", EnvKind::Str),
-    ("TWITCH_CLIENT_SECRET", "twitch.client_secret", EnvKind::Str),
     ("YOUTUBE_API_KEY", "youtube.api_key", EnvKind::Str),
     ("DISCORD_BOT_TOKEN", "discord.bot_token", EnvKind::Str),
     ("OLLAMA_URL", "llm.url", EnvKind::Str),
@@ -271,7 +230,12 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
 
 /// The names of the honoured environment variables, for help texts.
 pub fn env_var_names() -> impl Iterator<Item = &'static str> {
-    ENV_KEYS.iter().map(|(name, _, _)| *name)
+    env_keys().map(|(name, _, _)| *name)
+}
+
+/// Clank's own variables, then each platform section's.
+fn env_keys() -> impl Iterator<Item = &'static (&'static str, &'static str, EnvKind)> {
+    ENV_KEYS.iter().chain(TwitchConfig::ENV)
 }
 
 fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
@@ -306,7 +270,7 @@ fn apply_env(
     table: &mut toml::Table,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    for &(var, key, kind) in ENV_KEYS {
+    for &(var, key, kind) in env_keys() {
         let Some(raw) = env(var) else { continue };
         let raw = raw.trim();
         if raw.is_empty() {
@@ -509,19 +473,7 @@ impl Config {
         )?;
         check_range("channel_defaults.time_delay_s", cd.time_delay_s, 0, 86_400)?;
         check_range("channel_defaults.context_limit", cd.context_limit, 1, 1_000)?;
-        for ch in &self.twitch.channels {
-            let ok = !ch.is_empty()
-                && ch.len() <= 25
-                && ch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
-                return Err(ConfigError::invalid(
-                    "twitch.channels",
-                    format!("{ch:?} is not a Twitch login (allowed: 1-25 letters, digits, _)"),
-                ));
-            }
-        }
-        crate::adapters::twitch::validate_transport(&self.twitch.irc_addr, self.twitch.tls)?;
-        check_url("twitch.oauth_url", Some(&self.twitch.oauth_url))?;
+        self.twitch.validate()?;
         self.llm.validate()?;
         self.reply.validate()?;
         self.ui.validate()?;
@@ -570,17 +522,6 @@ impl Config {
             .path
             .as_deref()
             .unwrap_or_else(|| Path::new("clank.db"))
-    }
-}
-
-fn check_url(key: &str, url: Option<&str>) -> Result<(), ConfigError> {
-    match url {
-        None => Ok(()),
-        Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(()),
-        Some(u) => Err(ConfigError::invalid(
-            key,
-            format!("{u:?} is not an http:// or https:// URL"),
-        )),
     }
 }
 

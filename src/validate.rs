@@ -48,6 +48,34 @@ pub fn check_range<T: PartialOrd + Display>(
     }
 }
 
+/// Checks that an optional URL is http:// or https://.
+pub fn check_url(key: &str, url: Option<&str>) -> Result<(), ConfigError> {
+    match url {
+        None => Ok(()),
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(()),
+        Some(u) => Err(ConfigError::invalid(
+            key,
+            format!("{u:?} is not an http:// or https:// URL"),
+        )),
+    }
+}
+
+/// How an environment variable's text becomes a config value.
+#[derive(Debug, Clone, Copy)]
+pub enum EnvKind {
+    Int,
+    Bool,
+    Str,
+    /// Comma separated.
+    List,
+    DatabaseUrl,
+    /// `N` or `MIN-MAX` seconds.
+    DwellRange,
+}
+
+/// An environment variable, the config key it sets and how it is read.
+pub type EnvVar = (&'static str, &'static str, EnvKind);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,11 +12,13 @@
 //! connector ([`connect::ConfiguredConnector`]), its IRC parser and its typed
 //! `ServerMessage`s, and run connection, login, PING and backoff ourselves.
 
+pub mod config;
 pub mod connect;
 pub mod map;
 pub mod send;
 pub mod session;
 
+pub use config::TwitchConfig;
 pub use connect::{Endpoint, validate_transport};
 pub use map::{
     IrcCaptureReader, is_irc_line, map_line, map_server_message, read_irc_capture,

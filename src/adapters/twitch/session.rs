@@ -102,7 +102,7 @@ impl TwitchOptions {
 
     /// From the `[twitch]` config section.
     pub fn from_twitch_config(
-        c: &crate::config::TwitchConfig,
+        c: &super::TwitchConfig,
     ) -> Result<Self, crate::validate::ConfigError> {
         Self::from_config(&c.channels, &c.irc_addr, c.tls)
     }
