@@ -560,6 +560,63 @@ mod tests {
 {"kind":"ban","platform":"twitch","channel":"mikavt","author_id":"123","at":"2026-11-21T20:00:06Z","duration_s":600}
 "#;
 
+    const PLATFORM_EVENTS: &str = r#"{"kind":"raid","platform":"twitch","channel":"mikavt","from":"Hoshi","from_id":"77","viewers":120,"at":"2026-11-21T20:01:00Z"}
+{"kind":"sub","platform":"twitch","channel":"mikavt","sub_kind":"mystery_gift","author":{"id":"5","name":"Kaz"},"count":5,"at":"2026-11-21T20:01:05Z"}
+{"kind":"sub","platform":"youtube","channel":"mikavt-live","sub_kind":"resub","author":{"id":"UCz","name":"Lia"},"months":12,"text":"a year already!","at":"2026-11-21T20:01:06Z"}
+{"kind":"announcement","platform":"twitch","channel":"mikavt","author":{"id":"9","name":"ModAme","roles":["moderator"]},"text":"giveaway at 9pm","at":"2026-11-21T20:01:07Z"}
+{"kind":"clear","platform":"twitch","channel":"mikavt","at":"2026-11-21T20:01:08Z"}
+"#;
+
+    #[test]
+    fn platform_events_parse_and_write_back_the_same() {
+        let mut reader = ChatLogReader::new(PLATFORM_EVENTS.as_bytes());
+        let mut records = Vec::new();
+        while let Some(item) = reader.next_record() {
+            records.push(item.unwrap().unwrap());
+        }
+        assert_eq!(records.len(), 5);
+        match &records[0] {
+            Inbound::Raid { from, viewers, .. } => {
+                assert_eq!((from.as_str(), *viewers), ("Hoshi", 120))
+            }
+            other => panic!("not a raid: {other:?}"),
+        }
+        match &records[1] {
+            Inbound::Sub {
+                kind,
+                count,
+                author,
+                ..
+            } => {
+                assert_eq!(
+                    (*kind, *count, author.name.as_str()),
+                    (SubKind::MysteryGift, Some(5), "Kaz")
+                )
+            }
+            other => panic!("not a sub: {other:?}"),
+        }
+        assert!(matches!(records[4], Inbound::ChatCleared { .. }));
+        // Written back, each line reads as the same record.
+        for r in &records {
+            let line = record_line(r).expect("recorded kind");
+            assert_eq!(&parse_record(&line, 1).unwrap(), r, "{line}");
+        }
+        // Chat-only readers skip them; they are not errors.
+        let (events, errors) = read_all(PLATFORM_EVENTS.as_bytes()).unwrap();
+        assert!(events.is_empty() && errors.is_empty());
+    }
+
+    #[test]
+    fn a_raid_without_viewers_names_the_missing_key() {
+        let e = parse_record(
+            r#"{"kind":"raid","platform":"twitch","channel":"c","from":"x","at":"2026-11-21T20:01:00Z"}"#,
+            7,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 7") && e.contains("viewers"), "{e}");
+    }
+
     #[test]
     fn parses_the_documented_example() {
         let (events, errors) = read_all(EXAMPLE.as_bytes()).unwrap();

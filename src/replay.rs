@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::adapters::Inbound;
 use crate::chatlog::{self, ChatLogError, ChatLogReader, LineError, format_time, round3};
 use crate::config::Config;
 use crate::core::{Core, CoreError, CoreEvent};
@@ -35,8 +36,9 @@ pub enum ReplayError {
     Empty(PathBuf),
 }
 
-/// One item of a chat source: an event, or a line that could not be used.
-pub type SourceItem = Result<Result<ChatEvent, LineError>, ChatLogError>;
+/// One item of a chat source: an adapter event (chat, raid, sub, ...), or a
+/// line that could not be used.
+pub type SourceItem = Result<Result<Inbound, LineError>, ChatLogError>;
 
 /// Opens a chat log or a raw Twitch IRC capture (one IRC line per message, as
 /// `tests/fixtures/twitch-nymn.irc`), told apart by the first non-blank line.
@@ -59,11 +61,10 @@ pub fn open_source(path: &Path) -> Result<Box<dyn Iterator<Item = SourceItem>>, 
     }
     if crate::adapters::twitch::is_irc_line(&first) {
         let reader = io::BufReader::with_capacity(256 * 1024, open()?);
-        return Ok(Box::new(crate::adapters::twitch::read_irc_capture_events(
-            reader,
-        )));
+        return Ok(Box::new(crate::adapters::twitch::read_irc_capture(reader)));
     }
-    Ok(Box::new(ChatLogReader::open(path)?))
+    let mut reader = ChatLogReader::open(path)?;
+    Ok(Box::new(std::iter::from_fn(move || reader.next_record())))
 }
 
 /// Reports a bad line on stderr so stdout stays clean JSON.
@@ -105,7 +106,7 @@ pub fn score(
                 continue;
             }
         };
-        let ChatEvent::Message(msg) = event else {
+        let Inbound::Chat(ChatEvent::Message(msg)) = event else {
             continue;
         };
         if let Verdict::Blocked { reason } = filter.check(&msg.text) {
@@ -247,7 +248,7 @@ pub fn replay(
     let mut bad_lines = 0u64;
     // A looped log is held in memory once (it is small); a single pass streams.
     let reader = open_source(file)?;
-    let mut first_pass: Vec<ChatEvent> = Vec::new();
+    let mut first_pass: Vec<Inbound> = Vec::new();
     let keep = options.repeat > 1;
     let mut core: Option<Core> = None;
     let mut events_out = Vec::with_capacity(16);
@@ -256,11 +257,18 @@ pub fn replay(
     let mut last_at: Option<DateTime<Utc>> = None;
     let mut prev_wall_at: Option<DateTime<Utc>> = None;
 
-    let mut feed = |event: ChatEvent,
+    let mut feed = |event: Inbound,
                     core: &mut Option<Core>,
                     out: &mut dyn FnMut(&CoreEvent) -> io::Result<()>|
      -> Result<(), ReplayError> {
-        let at = event.at();
+        // Only chat and raids reach the core; subs, announcements and
+        // clears are for the console and the reply side.
+        if !matches!(event, Inbound::Chat(_) | Inbound::Raid { .. }) {
+            return Ok(());
+        }
+        let Some(at) = event.at() else {
+            return Ok(());
+        };
         // The virtual clock never runs backwards, even if the log does.
         let now = match last_at {
             Some(prev) if at < prev => prev,
@@ -283,7 +291,13 @@ pub fn replay(
         total_events += 1;
         if let Some(c) = core.as_mut() {
             events_out.clear();
-            c.handle(event, now, &mut events_out)?;
+            match event {
+                Inbound::Chat(ev) => c.handle(ev, now, &mut events_out)?,
+                Inbound::Raid { from, viewers, .. } => {
+                    c.observe_raid(&from, viewers, now, &mut events_out)?
+                }
+                _ => {}
+            }
             // No reply pipeline here: drop the selected messages, or they
             // pile up (13 MB at a million messages).
             drop(c.take_selected());
@@ -315,12 +329,21 @@ pub fn replay(
     if core.is_none() {
         return Err(ReplayError::Empty(file.to_path_buf()));
     }
-    if keep && let (Some(first), Some(last)) = (first_pass.first(), first_pass.last()) {
-        let span = last.at() - first.at() + ChronoDuration::seconds(1);
+    let times = || first_pass.iter().filter_map(Inbound::at);
+    if keep && let (Some(first), Some(last)) = (times().min(), times().max()) {
+        let span = last - first + ChronoDuration::seconds(1);
         for pass in 1..options.repeat {
             let offset = span * pass as i32;
             for ev in &first_pass {
-                feed(shifted(ev, pass, offset), &mut core, &mut emit)?;
+                let ev = match ev {
+                    Inbound::Chat(c) => Inbound::Chat(shifted(c, pass, offset)),
+                    other => {
+                        let mut o = other.clone();
+                        o.shift_time(offset);
+                        o
+                    }
+                };
+                feed(ev, &mut core, &mut emit)?;
             }
         }
     }

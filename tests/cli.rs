@@ -327,3 +327,79 @@ fn replay_and_score_read_raw_twitch_irc_captures() {
             .all(|l| l["platform"] == "twitch" || l["filtered"] == true)
     );
 }
+
+const RAID_LOG: &str = r#"{"platform":"twitch","channel":"mikavt","id":"a1","at":"2026-11-21T20:00:01Z","author":{"id":"11","name":"Rin"},"text":"hello chat"}
+{"kind":"raid","platform":"twitch","channel":"mikavt","from":"Hoshi","from_id":"77","viewers":120,"at":"2026-11-21T20:00:02Z"}
+{"kind":"sub","platform":"twitch","channel":"mikavt","sub_kind":"gift","author":{"id":"5","name":"Kaz"},"recipient":"Rin","at":"2026-11-21T20:00:03Z"}
+{"platform":"twitch","channel":"mikavt","id":"a2","at":"2026-11-21T20:00:04Z","author":{"id":"12","name":"Ume"},"text":"raid hype!"}
+"#;
+
+#[test]
+fn a_recorded_raid_replays_as_an_attention_event_and_a_system_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("raid.jsonl");
+    std::fs::write(&log, RAID_LOG).unwrap();
+    // The core alone: the raid reaches the attention machine.
+    let out = clank(
+        &[
+            "replay",
+            log.to_str().unwrap(),
+            "--json",
+            "--db",
+            dir.path().join("a.db").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    let raid = lines
+        .iter()
+        .find(|l| l["event"] == "attention" && l["cause"] == "raid")
+        .unwrap_or_else(|| panic!("no raid attention event: {lines:#?}"));
+    assert!(raid["reason"].as_str().unwrap().contains("Hoshi"), "{raid}");
+    assert_eq!(raid["state"], "focused_interaction", "{raid}");
+    // The whole pipeline: the raid and the gift show as system lines too.
+    let out = clank(
+        &[
+            "replay",
+            log.to_str().unwrap(),
+            "--auto",
+            "--json",
+            "--db",
+            dir.path().join("b.db").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = json_lines(&out);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "attention" && l["cause"] == "raid"),
+        "{lines:#?}"
+    );
+    let system: Vec<&Value> = lines.iter().filter(|l| l["event"] == "system").collect();
+    assert_eq!(system.len(), 2, "{system:#?}");
+    assert_eq!(system[0]["kind"], "raid");
+    assert!(
+        system[1]["text"].as_str().unwrap().contains("Kaz"),
+        "{system:#?}"
+    );
+    let summary = lines.iter().find(|l| l["event"] == "summary").unwrap();
+    assert_eq!(summary["platform_events"], 2, "{summary}");
+    // A gifter is thanked once the raid pulled attention to chat.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "draft" && l["text"].as_str().unwrap_or("").contains("Kaz")),
+        "a thank-you draft for Kaz: {lines:#?}"
+    );
+}

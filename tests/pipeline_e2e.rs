@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use clank::adapters::BoxFuture;
 use clank::adapters::Inbound;
-use clank::adapters::chatlog::{RecorderAdapter, RecordingSink};
+use clank::adapters::chatlog::{RecorderAdapter, RecordingSink, SentReply, Sink};
 use clank::adapters::hub::Hub;
 use clank::config::Config;
 use clank::headless::{self, ReplayAuto};
@@ -525,13 +526,22 @@ struct Driven {
 
 impl Driven {
     fn start(config: Config, db: &Path) -> Self {
+        let sink = Arc::new(RecordingSink::default());
+        Self::start_with(config, db, sink.clone(), sink)
+    }
+
+    fn start_with(
+        config: Config,
+        db: &Path,
+        sink: Arc<RecordingSink>,
+        wire: Arc<dyn Sink>,
+    ) -> Self {
         let store = Store::open(db, &config.store).expect("store");
         let (tx, rx) = mpsc::channel(64);
-        let sink = Arc::new(RecordingSink::default());
         // Chat comes straight from the test; sends go to a recorder that
         // confirms each one, as a platform would.
         let hub = Hub::start(
-            vec![Box::new(RecorderAdapter { sink: sink.clone() })],
+            vec![Box::new(RecorderAdapter { sink: wire.clone() })],
             tx.clone(),
             tokio_util::sync::CancellationToken::new(),
         );
@@ -754,5 +764,111 @@ async fn operator_requests_approve_edit_reject_go_through_the_gate_once() {
     assert_eq!(
         (cr.status, cr.response_type.as_str()),
         (ResponseStatus::Sent, "operator")
+    );
+}
+
+/// A wire that is down: every send fails before reaching the platform.
+struct DeadWire;
+
+impl Sink for DeadWire {
+    fn send<'a>(&'a self, _m: &'a SentReply) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Err("the wire is down".to_string()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undelivered_replies_wait_for_the_operator_and_outlive_a_restart() {
+    let env = Env::new();
+    // A dead LLM: fallbacks wait for the operator's approval.
+    let config = mention_config(&env, &format!("http://{}", fake_ollama::free_addr()));
+    let db = env.path("nd.db");
+    let mut d = Driven::start_with(
+        config.clone(),
+        &db,
+        Arc::new(RecordingSink::default()),
+        Arc::new(DeadWire),
+    );
+    let (a, _) = d.draft_for(mention(1, "ana")).await;
+    let (b, _) = d.draft_for(mention(2, "bo")).await;
+    let id = |v: &Value| v["id"].as_i64().unwrap();
+    use clank::session::Request;
+    d.rt.requests.send(Request::Approve(id(&a))).await.unwrap();
+    d.rt.requests.send(Request::Approve(id(&b))).await.unwrap();
+    // Each approval is settled by the wire's verdict: failed, with its reason.
+    let got = d
+        .feed_until(mention(3, "cy"), |v| {
+            v["event"] == "not_delivered" && v["id"] == b["id"]
+        })
+        .await;
+    let nd: Vec<&Value> = got
+        .iter()
+        .filter(|v| v["event"] == "not_delivered")
+        .collect();
+    assert_eq!(nd.len(), 2, "{got:#?}");
+    assert!(
+        nd.iter()
+            .all(|v| v["status"] == "failed" && v["why"] == "the wire is down")
+    );
+    assert!(
+        !got.iter().any(|v| v["event"] == "sent"),
+        "nothing counts as sent: {got:#?}"
+    );
+    // A retry goes through the wire again (and fails again); a discard drops b.
+    d.rt.requests.send(Request::Retry(id(&a))).await.unwrap();
+    d.rt.requests.send(Request::Discard(id(&b))).await.unwrap();
+    let _ = d
+        .feed_until(mention(4, "di"), |v| {
+            v["event"] == "not_delivered" && v["id"] == a["id"]
+        })
+        .await;
+    d.rt.cancel.cancel();
+    let summary = d.rt.join.await.unwrap().unwrap();
+    assert_eq!((summary.sent, summary.failed), (0, 3), "{summary:?}");
+    let store = Store::open(&db, &config.store).unwrap();
+    let ra = store.get_response_async(id(&a)).await.unwrap().unwrap();
+    assert_eq!(
+        (ra.status, ra.status_reason.as_deref(), ra.sent_at),
+        (ResponseStatus::Failed, Some("the wire is down"), None)
+    );
+    let rb = store.get_response_async(id(&b)).await.unwrap().unwrap();
+    assert_eq!(rb.status, ResponseStatus::Rejected);
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // After a restart the failed reply is back in the list, and a retry on a
+    // working wire delivers it once.
+    let sink = Arc::new(RecordingSink::default());
+    let mut d = Driven::start_with(config.clone(), &db, sink.clone(), sink.clone());
+    let restored = loop {
+        let u = tokio::time::timeout(Duration::from_secs(20), d.rt.updates.recv())
+            .await
+            .expect("an update")
+            .expect("runtime alive");
+        if let clank::session::Update::Draft(v) = u {
+            break v;
+        }
+    };
+    assert_eq!(
+        (restored.id, restored.state, restored.why.as_deref()),
+        (
+            id(&a),
+            clank::model::DraftState::Failed,
+            Some("the wire is down")
+        )
+    );
+    d.rt.requests.send(Request::Retry(id(&a))).await.unwrap();
+    d.rt.requests.send(Request::Retry(id(&a))).await.unwrap();
+    let _ = d
+        .feed_until(mention(5, "ed"), |v| v["event"] == "sent")
+        .await;
+    d.rt.cancel.cancel();
+    let _ = d.rt.join.await;
+    let sent = sink.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0].draft, sent[0].reply_to.as_deref()),
+        (id(&a), Some("m1"))
     );
 }

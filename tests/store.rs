@@ -1,7 +1,7 @@
 //! The SQLite store against real database files in a temp dir: round trips,
 //! duplicates, channel isolation, moderation, queue persistence (including a
-//! kill -9), retention, unwritable paths and a database locked by another
-//! connection.
+//! kill -9), retention, unwritable paths, a database locked by another
+//! connection, and the verdicts on sent replies (the not-delivered list).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -14,8 +14,8 @@ use clank::model::{
     Salience, SalienceBreakdown,
 };
 use clank::store::{
-    Metric, NewResponse, ResponseStatus, RetentionPolicy, Store, StoreConfig, StoreError,
-    StoredMessage,
+    Metric, NewResponse, ResponseStatus, RetentionPolicy, STOPPED_BEFORE_VERDICT, Store,
+    StoreConfig, StoreError, StoredMessage,
 };
 
 /// 2026-11-21T20:00:00Z
@@ -566,6 +566,8 @@ async fn unsent_replies_of_an_earlier_run_are_expired_and_sent_ones_kept() {
         ResponseStatus::Edited,
         ResponseStatus::Sent,
         ResponseStatus::Rejected,
+        ResponseStatus::Sending,
+        ResponseStatus::Refused,
     ]
     .into_iter()
     .enumerate()
@@ -588,18 +590,34 @@ async fn unsent_replies_of_an_earlier_run_are_expired_and_sent_ones_kept() {
             .unwrap();
         ids.push((id, status));
     }
-    assert_eq!(store.expire_unsent_responses_async().await.unwrap(), 3);
+    assert_eq!(
+        store.expire_unsent_responses_async().await.unwrap(),
+        3,
+        "the count is of expired replies only"
+    );
     for (id, before) in ids {
-        let now = store.get_response_async(id).await.unwrap().unwrap().status;
+        let now = store.get_response_async(id).await.unwrap().unwrap();
         let want = match before {
             ResponseStatus::Pending | ResponseStatus::Approved | ResponseStatus::Edited => {
                 ResponseStatus::Expired
             }
+            // In flight when the run stopped: it may be in chat.
+            ResponseStatus::Sending => ResponseStatus::Unconfirmed,
             other => other,
         };
-        assert_eq!(now, want, "{before:?}");
+        assert_eq!(now.status, want, "{before:?}");
+        let reason = (before == ResponseStatus::Sending).then_some(STOPPED_BEFORE_VERDICT);
+        assert_eq!(now.status_reason.as_deref(), reason, "{before:?}");
+        assert_eq!(now.sent_at, None, "{before:?}");
     }
     assert_eq!(store.expire_unsent_responses_async().await.unwrap(), 0);
+    let listed = store.not_delivered_async(10).await.unwrap();
+    let statuses: Vec<ResponseStatus> = listed.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        vec![ResponseStatus::Refused, ResponseStatus::Unconfirmed],
+        "the crash's unconfirmed reply waits for the operator too (newest first)"
+    );
 }
 
 #[test]
@@ -1013,4 +1031,406 @@ async fn async_twins_work_inside_a_runtime() {
     assert!(store.load_queue_async(at(0)).await.unwrap().is_empty());
     let stats = store.close_async().await.unwrap();
     assert_eq!((stats.inserted, stats.deleted, stats.dequeued), (11, 1, 1));
+}
+
+/// A reply to `original` (a stored message id, or none) drafted `t` ms in.
+fn reply_to(original: Option<&str>, text: &str, status: ResponseStatus, t: i64) -> NewResponse {
+    NewResponse {
+        platform: Platform::Twitch,
+        channel: "mika".into(),
+        original_id: original.map(str::to_owned),
+        original_at: None,
+        response_text: text.into(),
+        response_type: "llm".into(),
+        attention_state: None,
+        generation_time_ms: None,
+        agent_context: None,
+        status,
+        created_at: at(t),
+    }
+}
+
+/// The way the runtime sends: claim the approved reply to `Sending`, then
+/// record the platform's verdict.
+async fn send_with_verdict(
+    store: &Store,
+    id: i64,
+    verdict: ResponseStatus,
+    reason: Option<&str>,
+    t: i64,
+) {
+    let claimed = store
+        .claim_response_async(
+            id,
+            &[ResponseStatus::Approved],
+            ResponseStatus::Sending,
+            Some(at(t)),
+        )
+        .await
+        .unwrap();
+    assert!(claimed, "reply {id} was approved");
+    store
+        .set_response_verdict_async(id, verdict, reason, at(t + 50))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_version_3_database_migrates_and_keeps_its_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    let (sent, failed) = {
+        let store = open(&path);
+        store
+            .insert_message(msg(Platform::Twitch, "mika", "m1", "u", 0).into())
+            .unwrap();
+        let sent = store
+            .insert_response(reply_to(Some("m1"), "went out", ResponseStatus::Sent, 10))
+            .unwrap();
+        store
+            .set_response_status(sent, ResponseStatus::Sent, Some(at(20)))
+            .unwrap();
+        let failed = store
+            .insert_response(reply_to(None, "broke", ResponseStatus::Failed, 30))
+            .unwrap();
+        store.close().unwrap();
+        (sent, failed)
+    };
+    // Take the file back to schema version 3, exactly as that build left it.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX chat_responses_not_delivered;
+             ALTER TABLE chat_responses DROP COLUMN status_reason;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let store = open(&path);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    let got = store.get_response(sent).unwrap().unwrap();
+    assert_eq!(got.status, ResponseStatus::Sent);
+    assert_eq!(got.sent_at, Some(at(20)));
+    assert_eq!(got.original_id.as_deref(), Some("m1"), "the link survived");
+    assert_eq!(got.status_reason, None);
+    let got = store.get_response(failed).unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.response_text.as_str(), got.status_reason),
+        (ResponseStatus::Failed, "broke", None)
+    );
+    // An old failure without a reason is still one the operator should see.
+    let listed = store.not_delivered(10).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdicts_store_their_status_and_reason_and_only_sent_has_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let r = reply_to(None, &format!("reply {i}"), ResponseStatus::Approved, i);
+        ids.push(store.insert_response_async(r).await.unwrap());
+    }
+    // Claimed but no verdict yet: in flight, not sent.
+    let claimed = store
+        .claim_response_async(
+            ids[0],
+            &[ResponseStatus::Approved],
+            ResponseStatus::Sending,
+            Some(at(100)),
+        )
+        .await
+        .unwrap();
+    assert!(claimed);
+    let got = store.get_response_async(ids[0]).await.unwrap().unwrap();
+    assert_eq!((got.status, got.sent_at), (ResponseStatus::Sending, None));
+    store
+        .set_response_verdict_async(ids[0], ResponseStatus::Sent, None, at(150))
+        .await
+        .unwrap();
+    send_with_verdict(
+        &store,
+        ids[1],
+        ResponseStatus::Refused,
+        Some("msg_ratelimit: you are sending messages too quickly"),
+        200,
+    )
+    .await;
+    send_with_verdict(
+        &store,
+        ids[2],
+        ResponseStatus::Failed,
+        Some("not connected"),
+        300,
+    )
+    .await;
+    send_with_verdict(
+        &store,
+        ids[3],
+        ResponseStatus::Unconfirmed,
+        Some("no answer from twitch within 5 s"),
+        400,
+    )
+    .await;
+    let want = [
+        (ResponseStatus::Sent, None, Some(at(150))),
+        (
+            ResponseStatus::Refused,
+            Some("msg_ratelimit: you are sending messages too quickly"),
+            None,
+        ),
+        (ResponseStatus::Failed, Some("not connected"), None),
+        (
+            ResponseStatus::Unconfirmed,
+            Some("no answer from twitch within 5 s"),
+            None,
+        ),
+    ];
+    for (id, (status, reason, sent_at)) in ids.iter().zip(want) {
+        let got = store.get_response_async(*id).await.unwrap().unwrap();
+        assert_eq!(got.status, status, "reply {id}");
+        assert_eq!(got.status_reason.as_deref(), reason, "reply {id}");
+        assert_eq!(got.sent_at, sent_at, "reply {id}");
+    }
+    // A sent reply is final: no later word turns it back.
+    store
+        .set_response_verdict_async(ids[0], ResponseStatus::Refused, Some("late"), at(900))
+        .await
+        .unwrap();
+    let got = store.get_response_async(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.status_reason, got.sent_at),
+        (ResponseStatus::Sent, None, Some(at(150)))
+    );
+    // A late acceptance corrects an unconfirmed reply: it was in chat.
+    store
+        .set_response_verdict_async(ids[3], ResponseStatus::Sent, None, at(950))
+        .await
+        .unwrap();
+    let got = store.get_response_async(ids[3]).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.status_reason, got.sent_at),
+        (ResponseStatus::Sent, None, Some(at(950)))
+    );
+    // The operator's discard keeps its reason and leaves the list.
+    store
+        .set_response_verdict_async(
+            ids[1],
+            ResponseStatus::Rejected,
+            Some("discarded by the operator"),
+            at(990),
+        )
+        .await
+        .unwrap();
+    let got = store.get_response_async(ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.status_reason.as_deref(), got.sent_at),
+        (
+            ResponseStatus::Rejected,
+            Some("discarded by the operator"),
+            None
+        )
+    );
+    let left: Vec<i64> = store
+        .not_delivered_async(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, vec![ids[2]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_delivered_lists_refused_failed_and_unconfirmed_newest_first_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    let store = open(&path);
+    let mut want = Vec::new();
+    // Every status, twice over, drafted in this order.
+    let statuses = [
+        ResponseStatus::Pending,
+        ResponseStatus::Approved,
+        ResponseStatus::Sending,
+        ResponseStatus::Sent,
+        ResponseStatus::Refused,
+        ResponseStatus::Unconfirmed,
+        ResponseStatus::Rejected,
+        ResponseStatus::Withdrawn,
+        ResponseStatus::Failed,
+        ResponseStatus::Edited,
+        ResponseStatus::Expired,
+        ResponseStatus::Blocked,
+    ];
+    for round in 0..2 {
+        for (i, status) in statuses.into_iter().enumerate() {
+            let t = (round * statuses.len() + i) as i64 * 1000;
+            let text = format!("{status} {round}");
+            let id = if matches!(
+                status,
+                ResponseStatus::Refused | ResponseStatus::Failed | ResponseStatus::Unconfirmed
+            ) {
+                let id = store
+                    .insert_response_async(reply_to(None, &text, ResponseStatus::Approved, t))
+                    .await
+                    .unwrap();
+                let reason = format!("why {round}");
+                send_with_verdict(&store, id, status, Some(&reason), t).await;
+                want.push((id, status, text, reason));
+                id
+            } else {
+                store
+                    .insert_response_async(reply_to(None, &text, status, t))
+                    .await
+                    .unwrap()
+            };
+            assert!(id > 0);
+        }
+    }
+    want.reverse();
+    let check = |listed: Vec<clank::store::StoredResponse>, n: usize| {
+        let got: Vec<_> = listed
+            .into_iter()
+            .map(|r| {
+                assert_eq!((r.platform, r.channel.as_str()), (Platform::Twitch, "mika"));
+                (r.id, r.status, r.response_text, r.status_reason.unwrap())
+            })
+            .collect();
+        assert_eq!(got, want[..n].to_vec());
+    };
+    check(store.not_delivered_async(100).await.unwrap(), want.len());
+    check(store.not_delivered_async(4).await.unwrap(), 4);
+    assert!(store.not_delivered_async(0).await.unwrap().is_empty());
+    let first = store.not_delivered_async(1).await.unwrap();
+    assert_eq!(
+        first[0].created_at,
+        at(20_000),
+        "newest first by drafting time"
+    );
+    store.close_async().await.unwrap();
+    // After a restart the operator finds the same list.
+    let store = open(&path);
+    check(store.not_delivered_async(100).await.unwrap(), want.len());
+    store.close_async().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_claims_a_not_delivered_reply_once_and_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    let store = open(&path);
+    let mut ids = Vec::new();
+    for (i, status) in [
+        ResponseStatus::Refused,
+        ResponseStatus::Failed,
+        ResponseStatus::Unconfirmed,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = i as i64 * 100;
+        let id = store
+            .insert_response_async(reply_to(None, "retry me", ResponseStatus::Approved, t))
+            .await
+            .unwrap();
+        send_with_verdict(&store, id, status, Some("nope"), t).await;
+        ids.push(id);
+    }
+    let retry = [
+        ResponseStatus::Refused,
+        ResponseStatus::Failed,
+        ResponseStatus::Unconfirmed,
+    ];
+    for id in ids.iter().copied() {
+        // Two operators (or a double key press through two handles) race.
+        let (a, b) = (store.clone(), open_second(&path));
+        let one = tokio::spawn(async move {
+            a.claim_response_async(id, &retry, ResponseStatus::Sending, Some(at(1000)))
+                .await
+                .unwrap()
+        });
+        let two = tokio::spawn(async move {
+            b.claim_response_async(id, &retry, ResponseStatus::Sending, Some(at(1000)))
+                .await
+                .unwrap()
+        });
+        let won = [one.await.unwrap(), two.await.unwrap()];
+        assert_eq!(
+            won.iter().filter(|w| **w).count(),
+            1,
+            "reply {id}: exactly one claim wins, {won:?}"
+        );
+        let again = store
+            .claim_response_async(id, &retry, ResponseStatus::Sending, Some(at(2000)))
+            .await
+            .unwrap();
+        assert!(!again, "reply {id}: a third claim finds it in flight");
+        let got = store.get_response_async(id).await.unwrap().unwrap();
+        assert_eq!(got.status, ResponseStatus::Sending);
+        assert_eq!(got.sent_at, None, "a claim to sending is not a send");
+        assert_eq!(
+            got.status_reason, None,
+            "the old reason went with its state"
+        );
+    }
+    assert!(store.not_delivered_async(10).await.unwrap().is_empty());
+    // The retry's own verdict, then a discard: out of the list for good.
+    store
+        .set_response_verdict_async(ids[0], ResponseStatus::Refused, Some("again"), at(3000))
+        .await
+        .unwrap();
+    assert_eq!(store.not_delivered_async(10).await.unwrap().len(), 1);
+    assert!(
+        store
+            .claim_response_async(ids[0], &retry, ResponseStatus::Rejected, None)
+            .await
+            .unwrap()
+    );
+    assert!(store.not_delivered_async(10).await.unwrap().is_empty());
+    assert!(
+        !store
+            .claim_response_async(ids[0], &retry, ResponseStatus::Sending, None)
+            .await
+            .unwrap(),
+        "a discarded reply cannot be retried"
+    );
+}
+
+/// A second handle on the same file, as a second clank process would have.
+fn open_second(path: &Path) -> Store {
+    Store::open(path, &cfg()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_counts_as_answered_while_its_reply_is_sending_sent_or_unconfirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("clank.db"));
+    let statuses = [
+        (ResponseStatus::Sending, true),
+        (ResponseStatus::Sent, true),
+        (ResponseStatus::Unconfirmed, true),
+        (ResponseStatus::Refused, false),
+        (ResponseStatus::Failed, false),
+        (ResponseStatus::Pending, false),
+        (ResponseStatus::Expired, false),
+    ];
+    for (i, (status, answered)) in statuses.into_iter().enumerate() {
+        let m = msg(Platform::Twitch, "mika", &format!("m{i}"), "u", i as i64);
+        store.insert_message_async(m.clone().into()).await.unwrap();
+        let id = store
+            .insert_response_async(reply_to(Some(&m.id), "hi", status, 100))
+            .await
+            .unwrap();
+        let found = store
+            .sent_response_for_async(Platform::Twitch, "mika", &m.id, m.at)
+            .await
+            .unwrap();
+        assert_eq!(found, answered.then_some(id), "{status}");
+    }
 }

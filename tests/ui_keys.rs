@@ -1,10 +1,10 @@
 //! Every console key and state change through `App::handle`: what it asks of
 //! the runtime and what the operator then sees.
 
-use clank::model::{AttentionState, DraftState, Platform};
-use clank::session::{Request, Update};
-use clank::ui::app::{AppEvent, Focus, Mode};
-use clank::ui::testkit::{self, busy_app, draft, render};
+use clank::model::{AttentionState, DraftState, DraftView, Platform};
+use clank::session::{Request, SystemKind, Update};
+use clank::ui::app::{AppEvent, Asked, Focus, Mode};
+use clank::ui::testkit::{self, busy_app, draft, render, undelivered_app};
 use clank::ui::{App, UiConfig};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -319,7 +319,7 @@ fn filter_narrows_the_chat_by_text_user_and_platform() {
     key(&mut app, KeyCode::Enter);
     let shown: Vec<_> = app.chat.iter().filter(|l| app.chat_visible(l)).collect();
     assert_eq!(shown.len(), 1);
-    assert_eq!(shown[0].message.author.name, "Kenji");
+    assert_eq!(shown[0].message().unwrap().author.name, "Kenji");
 
     ch(&mut app, '/');
     for _ in 0..20 {
@@ -331,7 +331,7 @@ fn filter_narrows_the_chat_by_text_user_and_platform() {
         app.chat
             .iter()
             .filter(|l| app.chat_visible(l))
-            .all(|l| l.message.platform == Platform::Discord)
+            .all(|l| l.platform() == Platform::Discord)
     );
     assert_eq!(app.chat.iter().filter(|l| app.chat_visible(l)).count(), 2);
 
@@ -356,8 +356,12 @@ fn filter_narrows_the_chat_by_text_user_and_platform() {
 #[test]
 fn deleted_messages_are_struck_or_removed() {
     let app = busy_app(UiConfig::default());
-    let deleted = app.chat.iter().find(|l| l.message.id == "m4").unwrap();
-    assert!(deleted.deleted);
+    let deleted = app
+        .chat
+        .iter()
+        .find(|l| l.message().is_some_and(|m| m.id == "m4"))
+        .unwrap();
+    assert!(deleted.deleted());
     assert!(app.chat_visible(deleted));
     assert!(render(&app, 160, 48).contains("✗ spammer"));
     let app = busy_app(UiConfig {
@@ -389,8 +393,8 @@ fn a_ban_strikes_every_message_of_the_author_in_that_channel_only() {
     let struck: Vec<&str> = app
         .chat
         .iter()
-        .filter(|l| l.deleted)
-        .map(|l| l.message.id.as_str())
+        .filter(|l| l.deleted())
+        .filter_map(|l| l.message().map(|m| m.id.as_str()))
         .collect();
     assert_eq!(struck, vec!["b1", "b3"]);
 }
@@ -545,7 +549,7 @@ fn scrollback_is_bounded_and_health_and_errors_show() {
     });
     testkit::flood(&mut app, 250);
     assert_eq!(app.chat.len(), 100);
-    assert_eq!(app.chat.front().unwrap().message.id, "f150");
+    assert_eq!(app.chat.front().unwrap().message().unwrap().id, "f150");
     let app = testkit::error_app(UiConfig::default());
     let screen = render(&app, 80, 24);
     assert!(screen.contains("✗ down"), "{screen}");
@@ -597,4 +601,247 @@ fn with_an_empty_queue_the_queue_focus_acts_on_the_drafts() {
     app.focus = Focus::Queue;
     assert_eq!(app.shown_draft().map(|d| d.id), Some(1));
     assert_eq!(ch(&mut app, 'y'), vec![Request::Approve(1)]);
+}
+
+fn verdict(id: i64, state: DraftState, why: &str) -> Update {
+    let mut d: DraftView = draft(id, "m1", "hello there", state);
+    d.why = Some(why.into());
+    Update::Draft(d)
+}
+
+#[test]
+fn a_raid_is_a_system_line_never_struck_and_filtered_by_platform() {
+    let mut app = testkit::app(UiConfig::default());
+    app.handle(AppEvent::Update(Update::Chat {
+        message: testkit::message(Platform::Twitch, "c1", "Foo", "hi", 0),
+        salience: None,
+    }));
+    app.handle(AppEvent::Update(Update::System(testkit::system(
+        Platform::Twitch,
+        SystemKind::Raid,
+        "raid from Foo with 120 viewers",
+        1,
+    ))));
+    assert_eq!(app.chat.len(), 2);
+    let raid = &app.chat[1];
+    assert!(raid.message().is_none());
+    assert!(
+        render(&app, 80, 24).contains("20:00 TW ⚑ raid from Foo with 120 viewers"),
+        "{}",
+        render(&app, 80, 24)
+    );
+    assert!(app.current_notice().is_none(), "no longer a notice");
+    // A ban of Foo strikes what Foo said, not the platform's line about Foo.
+    app.handle(AppEvent::Update(Update::AuthorRemoved {
+        platform: Platform::Twitch,
+        channel: "mika".into(),
+        author_id: "u-Foo".into(),
+    }));
+    assert!(app.chat[0].deleted());
+    assert!(!app.chat[1].deleted());
+    // Filters: the platform and words apply, a user filter hides it.
+    for (filter, shown) in [
+        ("raid", 1),
+        ("platform:twitch", 2),
+        ("platform:youtube", 0),
+        ("user:foo", 1),
+    ] {
+        ch(&mut app, '/');
+        for _ in 0..20 {
+            key(&mut app, KeyCode::Backspace);
+        }
+        typed(&mut app, filter);
+        key(&mut app, KeyCode::Enter);
+        let n = app.chat.iter().filter(|l| app.chat_visible(l)).count();
+        assert_eq!(n, shown, "{filter}");
+    }
+}
+
+#[test]
+fn a_scrolled_back_chat_stays_put_when_a_system_line_arrives() {
+    let mut app = busy_app(UiConfig::default());
+    app.focus = Focus::Chat;
+    ch(&mut app, 'k');
+    assert_eq!(app.chat_scroll, 1);
+    app.handle(AppEvent::Update(Update::System(testkit::system(
+        Platform::Youtube,
+        SystemKind::Sub,
+        "Sora subscribed for 3 months",
+        2,
+    ))));
+    assert_eq!(app.chat_scroll, 2);
+}
+
+#[test]
+fn system_lines_have_their_own_style() {
+    use ratatui::{Terminal, backend::TestBackend};
+    let mut app = testkit::app(UiConfig::default());
+    app.handle(AppEvent::Update(Update::Chat {
+        message: testkit::message(Platform::Twitch, "c1", "Foo", "plain text", 0),
+        salience: None,
+    }));
+    app.handle(AppEvent::Update(Update::System(testkit::system(
+        Platform::Twitch,
+        SystemKind::Announcement,
+        "announcement: be nice",
+        1,
+    ))));
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| clank::ui::views::draw(f, &app)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let style_of = |needle: &str| {
+        (0..24)
+            .find_map(|y| {
+                let row: String = (0..80).map(|x| buf[(x, y)].symbol()).collect();
+                let col = row.find(needle)?;
+                let x = row[..col].chars().count() as u16;
+                Some(buf[(x, y)].style())
+            })
+            .unwrap()
+    };
+    assert_eq!(style_of("announcement").fg, app.theme.system.fg);
+    assert_ne!(style_of("announcement").fg, style_of("plain text").fg);
+}
+
+#[test]
+fn the_not_delivered_list_opens_and_lists_newest_first_with_reasons() {
+    let mut app = undelivered_app(UiConfig::default());
+    let listed: Vec<_> = app.not_delivered().iter().map(|d| d.id).collect();
+    assert_eq!(
+        listed,
+        vec![4, 3, 2],
+        "unconfirmed, failed, refused; newest first"
+    );
+    assert_eq!(app.not_delivered_count(), 3);
+    assert!(render(&app, 80, 24).contains("✗ 3 not delivered (n)"));
+    assert_eq!(ch(&mut app, 'n'), vec![]);
+    assert!(matches!(app.mode, Mode::NotDelivered { sel: 0 }));
+    let screen = render(&app, 160, 48);
+    assert!(screen.contains("why: twitch is not connected"), "{screen}");
+    assert!(screen.contains("REFUSED"), "{screen}");
+    // Esc and the same key close it; keys inside do nothing else.
+    assert_eq!(ch(&mut app, 'a'), vec![]);
+    assert!(!app.auto_send);
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.mode, Mode::Normal));
+    ch(&mut app, 'n');
+    ch(&mut app, 'n');
+    assert!(matches!(app.mode, Mode::Normal));
+    // Sent, pending and blocked drafts are not in it.
+    assert!(app.not_delivered().iter().all(|d| d.state.not_delivered()));
+}
+
+#[test]
+fn retry_in_the_list_sends_retry_once_until_a_new_verdict() {
+    let mut app = undelivered_app(UiConfig::default());
+    ch(&mut app, 'n');
+    ch(&mut app, 'j');
+    assert_eq!(ch(&mut app, 'R'), vec![Request::Retry(3)]);
+    assert_eq!(ch(&mut app, 'R'), vec![], "a second press sends nothing");
+    assert_eq!(
+        ch(&mut app, 'D'),
+        vec![],
+        "nor does a discard after a retry"
+    );
+    assert_eq!(app.asked(3), Some(Asked::Retry));
+    assert_eq!(app.not_delivered_count(), 2);
+    // The runtime repeating the same verdict is no answer yet.
+    app.handle(AppEvent::Update(verdict(3, DraftState::Failed, "still")));
+    assert_eq!(ch(&mut app, 'R'), vec![]);
+    // It went out again and was refused: that new verdict may be retried.
+    app.handle(AppEvent::Update(verdict(3, DraftState::Sending, "")));
+    assert!(app.not_delivered().iter().all(|d| d.id != 3));
+    app.handle(AppEvent::Update(verdict(
+        3,
+        DraftState::Refused,
+        "msg_ratelimit",
+    )));
+    assert_eq!(app.asked(3), None);
+    // The list kept its place (second entry), so the same key retries it.
+    assert_eq!(ch(&mut app, 'R'), vec![Request::Retry(3)]);
+}
+
+#[test]
+fn discard_in_the_list_sends_discard_once() {
+    let mut app = undelivered_app(UiConfig::default());
+    ch(&mut app, 'n');
+    ch(&mut app, 'G');
+    assert_eq!(ch(&mut app, 'D'), vec![Request::Discard(2)]);
+    assert_eq!(ch(&mut app, 'D'), vec![]);
+    assert_eq!(ch(&mut app, 'R'), vec![], "no retry of a discarded draft");
+    assert!(render(&app, 160, 48).contains("discard asked"));
+    // Moving on acts on the next one, never twice on the same.
+    ch(&mut app, 'k');
+    assert_eq!(ch(&mut app, 'D'), vec![Request::Discard(3)]);
+    assert_eq!(app.not_delivered_count(), 1);
+}
+
+#[test]
+fn retry_and_discard_act_on_the_shown_draft_only_when_not_delivered() {
+    let mut app = one_pending();
+    assert_eq!(ch(&mut app, 'R'), vec![], "a pending draft is not retried");
+    assert_eq!(ch(&mut app, 'D'), vec![]);
+    app.handle(AppEvent::Update(verdict(1, DraftState::Sending, "")));
+    assert_eq!(ch(&mut app, 'R'), vec![], "nor one in flight");
+    assert_eq!(ch(&mut app, 'r'), vec![], "nor regenerated while in flight");
+    app.handle(AppEvent::Update(verdict(
+        1,
+        DraftState::Unconfirmed,
+        "no answer from twitch within 5s",
+    )));
+    assert!(
+        render(&app, 160, 48).contains("R retry · D discard · n lists all"),
+        "{}",
+        render(&app, 160, 48)
+    );
+    assert_eq!(
+        ch(&mut app, 'r'),
+        vec![],
+        "an unconfirmed reply may be in chat: no second draft"
+    );
+    assert_eq!(ch(&mut app, 'R'), vec![Request::Retry(1)]);
+    assert_eq!(ch(&mut app, 'R'), vec![]);
+    assert!(render(&app, 160, 48).contains("retry asked"));
+}
+
+#[test]
+fn not_delivered_drafts_outlive_the_draft_limit() {
+    let mut app = testkit::app(UiConfig::default());
+    app.handle(AppEvent::Update(verdict(1, DraftState::Refused, "rate")));
+    for id in 2..400 {
+        app.handle(AppEvent::Update(Update::Draft(draft(
+            id,
+            "m1",
+            "sent",
+            DraftState::Sent,
+        ))));
+    }
+    assert!(app.drafts.len() <= 200);
+    assert_eq!(
+        app.not_delivered().iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![1]
+    );
+}
+
+#[test]
+fn the_not_delivered_keys_can_be_remapped() {
+    let mut cfg = UiConfig::default();
+    cfg.keys.not_delivered = vec!["f2".into()];
+    cfg.keys.retry = vec!["ctrl-r".into()];
+    cfg.keys.discard = vec!["delete".into()];
+    let mut app = undelivered_app(cfg);
+    assert_eq!(ch(&mut app, 'n'), vec![]);
+    assert!(matches!(app.mode, Mode::Normal));
+    key(&mut app, KeyCode::F(2));
+    assert!(matches!(app.mode, Mode::NotDelivered { .. }));
+    assert_eq!(ch(&mut app, 'R'), vec![]);
+    assert_eq!(ctrl(&mut app, 'r'), vec![Request::Retry(4)]);
+    ch(&mut app, 'j');
+    assert_eq!(key(&mut app, KeyCode::Delete), vec![Request::Discard(3)]);
+    assert!(render(&app, 80, 24).contains("C-r retry"));
+    key(&mut app, KeyCode::Esc);
+    ch(&mut app, '?');
+    assert!(
+        render(&app, 80, 24).contains("F2  list replies not delivered (C-r retry, Delete discard)")
+    );
 }

@@ -1,9 +1,11 @@
 //! Text snapshots of every console view at 80x24 and 160x48: empty, busy,
-//! error, help and each pop-up. Review changes with `cargo insta review`.
+//! error, help, a raid in the chat, and each pop-up (the not-delivered list
+//! among them). Review changes with `cargo insta review`.
 
-use clank::session::Update;
+use clank::model::Platform;
+use clank::session::{SystemKind, Update};
 use clank::ui::app::{AppEvent, Focus};
-use clank::ui::testkit::{self, busy_app, error_app, render};
+use clank::ui::testkit::{self, busy_app, error_app, render, undelivered_app};
 use clank::ui::{App, ThemeName, UiConfig};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -136,4 +138,29 @@ fn scrollback_of_ten_thousand_shows_the_newest() {
         testkit::snapshot(vec![]),
     ))));
     check("scrollback", &mut app);
+}
+
+#[test]
+fn a_raid_is_a_system_line_in_the_chat() {
+    let mut app = busy_app(UiConfig::default());
+    app.handle(AppEvent::Update(Update::System(testkit::system(
+        Platform::Twitch,
+        SystemKind::Raid,
+        "raid from Foo with 120 viewers",
+        -5,
+    ))));
+    app.focus = Focus::Chat;
+    check("chat_raid", &mut app);
+}
+
+#[test]
+fn not_delivered_list() {
+    let mut app = undelivered_app(UiConfig::default());
+    keys(&mut app, "n");
+    // The second entry already asked to be retried.
+    keys(&mut app, "jR");
+    check("not_delivered", &mut app);
+    let mut app = testkit::app(UiConfig::default());
+    keys(&mut app, "n");
+    check("not_delivered_empty", &mut app);
 }

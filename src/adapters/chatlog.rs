@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{AdapterStatus, BoxFuture, Inbound, Outbound, PlatformAdapter, SendVerdict};
-use crate::chatlog::{ChatLogError, ChatLogReader};
+use crate::chatlog::ChatLogError;
 use crate::model::Platform;
-use crate::replay::{Speed, shifted};
+use crate::replay::{Speed, open_source, shifted};
 
 /// One reply that left clank for a sink.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -175,8 +175,8 @@ async fn read_log(path: PathBuf) -> Result<(Vec<Inbound>, u64), ChatLogError> {
     let read = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         let mut bad = 0u64;
-        let mut reader = ChatLogReader::open(&path)?;
-        while let Some(item) = reader.next_record() {
+        // A chat log or a raw Twitch IRC capture.
+        for item in open_source(&path)? {
             match item? {
                 Ok(ev) => out.push(ev),
                 Err(e) => {

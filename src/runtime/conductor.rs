@@ -268,6 +268,7 @@ impl Conductor {
                     .await
             }
         }
+        self.restore_not_delivered().await;
         self.set_health(
             Component::Agent,
             if self.agent.is_some() {
@@ -558,6 +559,17 @@ impl Conductor {
                 for d in ids {
                     self.withdraw(d, &why).await;
                 }
+                let gone: Vec<DraftId> = self
+                    .undelivered
+                    .values()
+                    .filter(|d| {
+                        d.view.platform == *platform
+                            && d.view.channel == *channel
+                            && d.view.message_id.as_deref() == Some(id.as_str())
+                    })
+                    .map(|d| d.view.id)
+                    .collect();
+                self.withdraw_undelivered(gone, &why).await;
                 self.emit(Update::ChatRemoved {
                     platform: *platform,
                     channel: channel.clone(),
@@ -587,6 +599,19 @@ impl Conductor {
                 for d in ids {
                     self.withdraw(d, &why).await;
                 }
+                let gone: Vec<DraftId> = self
+                    .undelivered
+                    .values()
+                    .filter(|d| {
+                        d.goal.message().is_some_and(|m| {
+                            m.platform == *platform
+                                && m.channel == *channel
+                                && m.author.id == *author_id
+                        })
+                    })
+                    .map(|d| d.view.id)
+                    .collect();
+                self.withdraw_undelivered(gone, &why).await;
                 self.emit(Update::AuthorRemoved {
                     platform: *platform,
                     channel: channel.clone(),
@@ -1051,6 +1076,27 @@ impl Conductor {
             why: why.to_string(),
         })
         .await;
+    }
+
+    /// Not-delivered replies whose message went away can no longer be
+    /// retried: they leave the list as withdrawn.
+    async fn withdraw_undelivered(&mut self, ids: Vec<DraftId>, why: &str) {
+        for id in ids {
+            let Some(mut d) = self.undelivered.remove(&id) else {
+                continue;
+            };
+            self.summary.withdrawn += 1;
+            if let Err(e) = self
+                .store
+                .set_response_verdict_async(id, ResponseStatus::Withdrawn, Some(why), self.now())
+                .await
+            {
+                self.error(format!("store: {e}")).await;
+            }
+            d.view.state = DraftState::Withdrawn;
+            d.view.why = Some(why.to_string());
+            self.emit(Update::Draft(d.view)).await;
+        }
     }
 
     async fn expire(&mut self, now: DateTime<Utc>) {

@@ -13,12 +13,16 @@ use super::conductor::{Conductor, LiveDraft};
 use super::core_thread::CoreCmd;
 use crate::adapters::{Outbound, SendVerdict};
 use crate::integrations::avatar::AvatarSpeak;
-use crate::model::{DraftId, DraftState, Priority};
+use crate::model::{DraftId, DraftSource, DraftState, DraftView, Priority};
+use crate::reply::pipeline::DraftGoal;
 use crate::reply::pipeline::PipelineEvent;
 use crate::session::Update;
 use crate::store::ResponseStatus;
 
 use super::conductor::Side;
+
+/// How many not-delivered replies of earlier runs the list shows again.
+const NOT_DELIVERED_KEPT: usize = 200;
 
 /// States a draft can be sent from: waiting, approved, edited, or (only by
 /// the operator's retry) not delivered before.
@@ -288,10 +292,61 @@ impl Conductor {
         why: Option<&str>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), RuntimeError> {
-        let _ = why;
         self.store
-            .set_response_status_async(id, status, (status == ResponseStatus::Sent).then_some(now))
+            .set_response_verdict_async(id, status, why, now)
             .await?;
         Ok(())
+    }
+
+    /// Puts the replies an earlier run did not deliver back in the list, so
+    /// the operator can still retry or discard them.
+    pub(super) async fn restore_not_delivered(&mut self) {
+        let rows = match self.store.not_delivered_async(NOT_DELIVERED_KEPT).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.error(format!("could not read the not-delivered replies: {e}"))
+                    .await;
+                return;
+            }
+        };
+        for row in rows.into_iter().rev() {
+            let state = match row.status {
+                ResponseStatus::Refused => DraftState::Refused,
+                ResponseStatus::Failed => DraftState::Failed,
+                _ => DraftState::Unconfirmed,
+            };
+            let source = match row.response_type.as_str() {
+                "fallback" => DraftSource::Fallback,
+                "operator" => DraftSource::Operator,
+                _ => DraftSource::Llm,
+            };
+            let view = DraftView {
+                id: row.id,
+                message_id: row.original_id.clone(),
+                platform: row.platform,
+                channel: row.channel.clone(),
+                text: row.response_text,
+                source,
+                state,
+                why: row.status_reason,
+                limit: row.platform.max_message_chars(),
+                time_to_first_token_ms: None,
+            };
+            self.emit(Update::Draft(view.clone())).await;
+            self.undelivered.insert(
+                row.id,
+                LiveDraft {
+                    view,
+                    // The message it answered is not kept in memory across
+                    // runs; a retry needs only the text and the reply id.
+                    goal: DraftGoal::Unprompted {
+                        platform: row.platform,
+                        channel: row.channel,
+                    },
+                    channel: self.config.channel_defaults.to_channel_config(),
+                    created_at: row.created_at,
+                },
+            );
+        }
     }
 }

@@ -400,6 +400,10 @@ pub struct NewResponse {
     pub created_at: DateTime<Utc>,
 }
 
+/// Why a reply left in `sending` by an earlier run is `unconfirmed`: the
+/// platform's verdict, if any came, went with that process.
+pub const STOPPED_BEFORE_VERDICT: &str = "clank stopped before the platform answered";
+
 /// A recorded reply. `original_id` is `None` once its message is gone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResponse {
@@ -414,7 +418,11 @@ pub struct StoredResponse {
     pub agent_context: Option<serde_json::Value>,
     pub status: ResponseStatus,
     pub created_at: DateTime<Utc>,
+    /// When the platform accepted it; only ever set for `Sent`.
     pub sent_at: Option<DateTime<Utc>>,
+    /// Why it is refused, failed or unconfirmed (the platform's or the
+    /// adapter's words); `None` otherwise.
+    pub status_reason: Option<String>,
 }
 
 /// Counters since the store was opened.
@@ -914,8 +922,69 @@ impl Store {
         .await
     }
 
+    /// Records the platform's verdict on a reply (fire and forget): `Sent`,
+    /// `Refused`, `Failed` or `Unconfirmed`, with the reason for the last
+    /// three; also the operator's discard (`Rejected`, with its reason). `at`
+    /// becomes `sent_at` for `Sent` only; the other verdicts keep no time (no
+    /// column fits, and `sent_at` on a reply that is not in chat would lie to
+    /// every "what went out" query).
+    ///
+    /// A `sent` reply is left alone: the platform accepted it, which no later
+    /// word can undo. Anything else takes the verdict, so a late `Sent`
+    /// corrects an `unconfirmed` reply (it was in chat after all). Claim the
+    /// reply to `Sending` with [`Store::claim_response_async`] before handing
+    /// it to the adapter: the claim, not this, is what keeps it from going
+    /// out twice.
+    pub fn set_response_verdict(
+        &self,
+        id: i64,
+        status: ResponseStatus,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(Write::ResponseVerdict {
+            id,
+            status,
+            reason: reason.map(str::to_owned),
+            at,
+        })
+    }
+
+    pub async fn set_response_verdict_async(
+        &self,
+        id: i64,
+        status: ResponseStatus,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write_async(Write::ResponseVerdict {
+            id,
+            status,
+            reason: reason.map(str::to_owned),
+            at,
+        })
+        .await
+    }
+
+    /// The operator's not-delivered list: the `limit` most recent replies
+    /// that are refused, failed or unconfirmed, newest first (by when they
+    /// were drafted). They stay until someone retries or discards them
+    /// (claim them out of these states), so the list survives a restart.
+    pub fn not_delivered(&self, limit: usize) -> Result<Vec<StoredResponse>, StoreError> {
+        self.ask(|reply| Query::NotDelivered { limit, reply })
+    }
+
+    pub async fn not_delivered_async(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<StoredResponse>, StoreError> {
+        self.ask_async(|reply| Query::NotDelivered { limit, reply })
+            .await
+    }
+
     /// Records a draft's final (or edited) text, source and status (fire and
-    /// forget); a reply already sent is left as it went out.
+    /// forget); a reply that went out, or may have (sending, sent,
+    /// unconfirmed), is left as it went out.
     pub async fn set_response_text_async(
         &self,
         id: i64,
@@ -937,13 +1006,24 @@ impl Store {
     /// Marks every reply still waiting to be sent (pending, approved, edited)
     /// as expired, committed, and says how many. For the start of a run:
     /// drafts live in memory, so those of an earlier run can never go out.
+    ///
+    /// A reply left in `sending` (the run stopped between handing it to the
+    /// adapter and the platform's verdict) may be in chat, so it is not
+    /// expired but made `unconfirmed` with the reason
+    /// [`STOPPED_BEFORE_VERDICT`], in the same transaction; those show in
+    /// [`Store::not_delivered`] and are not in the count (it says what
+    /// expired; the store logs how many became unconfirmed).
     pub async fn expire_unsent_responses_async(&self) -> Result<u64, StoreError> {
         self.ask_async(|reply| Query::ExpireUnsent { reply }).await
     }
 
     /// Moves a reply from one of `from` to `to` in one committed step and says
     /// whether it did: the guard that keeps a reply from being sent twice, even
-    /// by two processes or after a restart.
+    /// by two processes or after a restart. A manual retry is
+    /// `[Refused, Failed, Unconfirmed] -> Sending`; a discard the same `from`
+    /// to `Rejected`. `at` becomes `sent_at` only when `to` is `Sent`: a claim
+    /// to `Sending` is not a send yet. A claim clears `status_reason`, which
+    /// described the state the reply leaves.
     pub async fn claim_response_async(
         &self,
         id: i64,
@@ -962,8 +1042,10 @@ impl Store {
         .await
     }
 
-    /// The id of a reply already sent to this message, if any (checked before
-    /// drafting, so a restarted replay never answers a message twice).
+    /// The id of a reply that answered this message, or may have (sending,
+    /// sent or unconfirmed), if any: checked before drafting, so a restarted
+    /// replay never answers a message twice. An unconfirmed reply may well be
+    /// in chat, and a second answer is worse than none.
     pub async fn sent_response_for_async(
         &self,
         platform: Platform,

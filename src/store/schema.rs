@@ -235,6 +235,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX chat_messages_queued
         ON chat_messages (queued_until) WHERE queued_until IS NOT NULL;
     "#,
+    // 4: a reply is `sent` only when the platform accepted it. Refused,
+    // failed and unconfirmed replies say why in `status_reason` (NULL for
+    // the rest and for every older row). The partial index keeps the
+    // operator's not-delivered list a short walk however many replies went
+    // out: it holds only the rows that list shows.
+    r#"
+    ALTER TABLE chat_responses ADD COLUMN status_reason TEXT;
+    CREATE INDEX chat_responses_not_delivered ON chat_responses (created_at)
+        WHERE status IN ('refused', 'failed', 'unconfirmed');
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -479,6 +489,41 @@ mod tests {
     }
 
     #[test]
+    fn a_version_3_database_keeps_its_replies_without_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        let conn = Connection::open(&path).unwrap();
+        for m in &MIGRATIONS[..3] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO chat_responses (id, platform, channel, response_text, response_type,
+                 status, created_at, sent_at)
+             VALUES (1, 'twitch', 'c', 'went out', 'llm', 'sent', 1000, 1500),
+                    (2, 'twitch', 'c', 'broke', 'llm', 'failed', 2000, NULL);",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open(&path, &StoreConfig::default()).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), latest_version());
+        let rows: Vec<(i64, String, Option<i64>, Option<String>)> = conn
+            .prepare("SELECT id, status, sent_at, status_reason FROM chat_responses ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (1, "sent".into(), Some(1500), None),
+                (2, "failed".into(), None, None),
+            ]
+        );
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
@@ -540,12 +585,14 @@ mod tests {
             (w::SQL_DEQUEUE, "chat_messages_key"),
             (w::SQL_FIND_RECENT, "chat_messages_channel_time"),
             (w::SQL_LOAD_QUEUE, "chat_messages_queued"),
+            (w::SQL_NOT_DELIVERED, "chat_responses_not_delivered"),
         ] {
             let p = plan(sql);
             assert!(p.contains(index), "{sql}\n=> {p}");
             assert!(!p.contains("TEMP B-TREE"), "{sql}\n=> {p}");
-            // The first channel is a scan that stops at its first row.
-            if sql != w::SQL_FIRST_CHANNEL {
+            // The first channel is a scan that stops at its first row; the
+            // not-delivered list scans a partial index holding only its rows.
+            if sql != w::SQL_FIRST_CHANNEL && sql != w::SQL_NOT_DELIVERED {
                 assert!(!p.starts_with("SCAN"), "{sql}\n=> {p}");
             }
         }

@@ -18,7 +18,8 @@ use super::codec::{
 use super::{
     AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, MessageRef, Metric,
     NewResponse, Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus,
-    RetentionPolicy, Shared, StoreConfig, StoreError, StoreStats, StoredMessage, StoredResponse,
+    RetentionPolicy, STOPPED_BEFORE_VERDICT, Shared, StoreConfig, StoreError, StoreStats,
+    StoredMessage, StoredResponse,
 };
 
 /// Where a query's answer goes.
@@ -81,6 +82,12 @@ pub(super) enum Write {
         status: ResponseStatus,
         sent_at: Option<DateTime<Utc>>,
     },
+    ResponseVerdict {
+        id: i64,
+        status: ResponseStatus,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Write {
@@ -101,6 +108,7 @@ impl Write {
             Write::SetChannelConfig { .. } => "set channel config",
             Write::Metric(_) => "insert metric",
             Write::ResponseStatus { .. } => "set response status",
+            Write::ResponseVerdict { .. } => "set response verdict",
             Write::ResponseText { .. } => "set response text",
         }
     }
@@ -170,6 +178,10 @@ pub(super) enum Query {
     ExpireUnsent {
         reply: Reply<u64>,
     },
+    NotDelivered {
+        limit: usize,
+        reply: Reply<Vec<StoredResponse>>,
+    },
 }
 
 impl Query {
@@ -191,6 +203,7 @@ impl Query {
             Query::ClaimResponse { reply, .. } => drop(reply.send(Err(err()))),
             Query::ExpireUnsent { reply } => drop(reply.send(Err(err()))),
             Query::SentResponseFor { reply, .. } => drop(reply.send(Err(err()))),
+            Query::NotDelivered { reply, .. } => drop(reply.send(Err(err()))),
         }
     }
 }
@@ -268,18 +281,50 @@ const SQL_INSERT_RESPONSE: &str = "INSERT INTO chat_responses (original_message_
 const SQL_LINK_RESPONSE: &str = "UPDATE chat_messages SET response_id = ?2 WHERE id = ?1";
 const SQL_RESPONSE_STATUS: &str =
     "UPDATE chat_responses SET status = ?2, sent_at = COALESCE(?3, sent_at) WHERE id = ?1";
-/// A finished or edited draft; never touches a reply that already went out.
+/// A sent reply is final (see `Store::set_response_verdict`); `sent_at` is
+/// the platform's acceptance, so only `sent` sets it.
+const SQL_RESPONSE_VERDICT: &str = "UPDATE chat_responses SET status = ?2, \
+     status_reason = ?3, sent_at = CASE WHEN ?2 = 'sent' THEN ?4 ELSE sent_at END \
+     WHERE id = ?1 AND status <> 'sent'";
+/// A finished or edited draft; never touches a reply that went out or may
+/// have: the stored text must stay what chat saw.
 const SQL_RESPONSE_TEXT: &str = "UPDATE chat_responses SET response_text = ?2, \
      response_type = ?3, status = ?4, generation_time_ms = COALESCE(?5, generation_time_ms) \
-     WHERE id = ?1 AND status <> 'sent'";
+     WHERE id = ?1 AND status NOT IN ('sending', 'sent', 'unconfirmed')";
 const SQL_EXPIRE_UNSENT: &str = "UPDATE chat_responses SET status = 'expired' \
      WHERE status IN ('pending', 'approved', 'edited')";
+/// In flight when the last run stopped: it may be in chat, so it is neither
+/// expired (that reads as "never went out") nor ever resent on its own.
+const SQL_UNCONFIRM_SENDING: &str = "UPDATE chat_responses SET status = 'unconfirmed', \
+     status_reason = ?1 WHERE status = 'sending'";
+/// Unconfirmed counts as answered: it may be in chat, and a second answer
+/// to one message is the failure this check exists to prevent.
 const SQL_SENT_RESPONSE_FOR: &str = "SELECT id FROM chat_responses \
-     WHERE original_message_id = ?1 AND status = 'sent' LIMIT 1";
-const SQL_GET_RESPONSE: &str = "SELECT r.id, r.platform, r.channel, m.platform_msg_id, \
-     r.response_text, r.response_type, r.attention_state, r.generation_time_ms, r.agent_context, \
-     r.status, r.created_at, r.sent_at FROM chat_responses r \
-     LEFT JOIN chat_messages m ON m.id = r.original_message_id WHERE r.id = ?1";
+     WHERE original_message_id = ?1 AND status IN ('sending', 'sent', 'unconfirmed') LIMIT 1";
+/// Columns `response_from_row` reads, in its order.
+macro_rules! response_cols {
+    () => {
+        "r.id, r.platform, r.channel, m.platform_msg_id, r.response_text, r.response_type, \
+         r.attention_state, r.generation_time_ms, r.agent_context, r.status, r.created_at, \
+         r.sent_at, r.status_reason"
+    };
+}
+const SQL_GET_RESPONSE: &str = concat!(
+    "SELECT ",
+    response_cols!(),
+    " FROM chat_responses r \
+     LEFT JOIN chat_messages m ON m.id = r.original_message_id WHERE r.id = ?1"
+);
+/// The status list must read exactly as in the partial index
+/// `chat_responses_not_delivered`, or SQLite will not use it.
+pub(super) const SQL_NOT_DELIVERED: &str = concat!(
+    "SELECT ",
+    response_cols!(),
+    " FROM chat_responses r \
+     LEFT JOIN chat_messages m ON m.id = r.original_message_id \
+     WHERE r.status IN ('refused', 'failed', 'unconfirmed') \
+     ORDER BY r.created_at DESC, r.id DESC LIMIT ?1"
+);
 
 pub(super) const SQL_LAST_MESSAGES: &str = concat!(
     "SELECT ",
@@ -976,6 +1021,19 @@ impl Writer {
                     sent_at.map(|t| t.timestamp_millis()),
                 ])?;
             }
+            Write::ResponseVerdict {
+                id,
+                status,
+                reason,
+                at,
+            } => {
+                conn.prepare_cached(SQL_RESPONSE_VERDICT)?.execute(params![
+                    id,
+                    status.as_str(),
+                    reason,
+                    at.timestamp_millis(),
+                ])?;
+            }
         }
         Ok(())
     }
@@ -1108,13 +1166,29 @@ impl Writer {
                 drop(reply.send(r));
             }
             Query::ExpireUnsent { reply } => {
-                let mut n = 0;
+                let (mut expired, mut unconfirmed) = (0, 0);
                 let r = self
                     .in_committed_tx("expire unsent replies", |conn| {
-                        n = conn.prepare_cached(SQL_EXPIRE_UNSENT)?.execute([])? as u64;
+                        expired = conn.prepare_cached(SQL_EXPIRE_UNSENT)?.execute([])? as u64;
+                        unconfirmed = conn
+                            .prepare_cached(SQL_UNCONFIRM_SENDING)?
+                            .execute([STOPPED_BEFORE_VERDICT])?;
                         Ok(())
                     })
-                    .map(|()| n);
+                    .map(|()| expired);
+                if r.is_ok() && unconfirmed > 0 {
+                    // The count answers "how many expired"; these are the
+                    // ones the operator must look at (they may be in chat).
+                    tracing::warn!(
+                        unconfirmed,
+                        "replies in flight when clank last stopped are now unconfirmed"
+                    );
+                }
+                drop(reply.send(r));
+            }
+            Query::NotDelivered { limit, reply } => {
+                let r = not_delivered(&self.conn, limit)
+                    .map_err(|e| self.sqlite_err("not delivered", e));
                 drop(reply.send(r));
             }
             Query::SentResponseFor { original, reply } => {
@@ -1208,9 +1282,13 @@ fn claim_response(
         return Ok(false);
     }
     let list: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
-    // The statuses are our own fixed words, never user text, so inlining is safe.
+    // The statuses are our own fixed words, never user text, so inlining is
+    // safe. `sent_at` means the platform accepted it, so a claim to
+    // `sending` (not a send yet) leaves it alone; the old reason described
+    // the state being left.
     let sql = format!(
-        "UPDATE chat_responses SET status = ?2, sent_at = COALESCE(?3, sent_at) \
+        "UPDATE chat_responses SET status = ?2, status_reason = NULL, \
+         sent_at = CASE WHEN ?2 = 'sent' THEN COALESCE(?3, sent_at) ELSE sent_at END \
          WHERE id = ?1 AND status IN ({})",
         list.join(", ")
     );
@@ -1489,25 +1567,37 @@ fn insert_response(conn: &Connection, r: &NewResponse) -> rusqlite::Result<i64> 
     Ok(id)
 }
 
+/// One reply from the columns of `response_cols!`.
+fn response_from_row(row: &rusqlite::Row) -> rusqlite::Result<StoredResponse> {
+    Ok(StoredResponse {
+        id: row.get(0)?,
+        platform: codec::platform_at(row, 1)?,
+        channel: row.get(2)?,
+        original_id: row.get(3)?,
+        response_text: row.get(4)?,
+        response_type: row.get(5)?,
+        attention_state: codec::opt_attention(row, 6)?,
+        generation_time_ms: row.get(7)?,
+        agent_context: codec::opt_json(row, 8)?,
+        status: codec::opt_parse(row, 9)?.unwrap_or(ResponseStatus::Pending),
+        created_at: codec::ms_to_time(row.get(10)?, 10)?,
+        sent_at: codec::opt_time(row, 11)?,
+        status_reason: row.get(12)?,
+    })
+}
+
 fn get_response(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredResponse>> {
     conn.prepare_cached(SQL_GET_RESPONSE)?
-        .query_row([id], |row| {
-            Ok(StoredResponse {
-                id: row.get(0)?,
-                platform: codec::platform_at(row, 1)?,
-                channel: row.get(2)?,
-                original_id: row.get(3)?,
-                response_text: row.get(4)?,
-                response_type: row.get(5)?,
-                attention_state: codec::opt_attention(row, 6)?,
-                generation_time_ms: row.get(7)?,
-                agent_context: codec::opt_json(row, 8)?,
-                status: codec::opt_parse(row, 9)?.unwrap_or(ResponseStatus::Pending),
-                created_at: codec::ms_to_time(row.get(10)?, 10)?,
-                sent_at: codec::opt_time(row, 11)?,
-            })
-        })
+        .query_row([id], response_from_row)
         .optional()
+}
+
+fn not_delivered(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<StoredResponse>> {
+    // SQLite's LIMIT is an i64; a larger ask means "all of them".
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(SQL_NOT_DELIVERED)?;
+    let rows = stmt.query_map([limit], response_from_row)?;
+    rows.collect()
 }
 
 #[cfg(test)]

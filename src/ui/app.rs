@@ -3,7 +3,7 @@
 //! tick and returns the [`Request`]s to send. No I/O and no clock reads here,
 //! so every key and state change is unit-tested without a terminal.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
 use crossterm::event::{
@@ -20,7 +20,7 @@ use crate::engine::salience::SalienceWeights;
 use crate::model::{
     AttentionState, ChatMessage, DraftId, DraftState, DraftView, MessageKey, Platform, Salience,
 };
-use crate::session::{Component, Health, QueueItem, Request, Snapshot, Update};
+use crate::session::{Component, Health, QueueItem, Request, Snapshot, SystemLine, Update};
 
 /// Most drafts remembered; older finished ones are dropped first.
 const MAX_DRAFTS: usize = 200;
@@ -98,7 +98,21 @@ pub enum Mode {
     Weights {
         sel: usize,
     },
+    /// The refused, failed and unconfirmed drafts, to retry or discard;
+    /// `sel` indexes [`App::not_delivered`] (clamped, as the list changes
+    /// under it while open).
+    NotDelivered {
+        sel: usize,
+    },
     ConfirmQuit,
+}
+
+/// What the operator asked for a not-delivered draft, until the runtime
+/// answers with a new state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    Retry,
+    Discard,
 }
 
 /// How loud a notice is.
@@ -117,15 +131,53 @@ pub struct Notice {
     pub text: String,
 }
 
-/// One message in the chat scrollback.
+/// One line of the chat scrollback: a message, or a platform event shown
+/// between messages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatLine {
-    pub message: ChatMessage,
-    pub salience: Option<Salience>,
-    pub deleted: bool,
+    pub entry: ChatEntry,
     // Lowercased once so that filtering 10k lines per frame allocates nothing.
     text_lower: String,
+    // Empty for system lines, so a `user:` filter hides them.
     name_lower: String,
+}
+
+/// What a chat line shows.
+// Messages are nearly every line and the hot path: boxing them would cost an
+// allocation each, to save a little space on the rare system line.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEntry {
+    Message {
+        message: ChatMessage,
+        salience: Option<Salience>,
+        deleted: bool,
+    },
+    /// A raid, sub, announcement or cleared chat. Never struck: moderation
+    /// removes what people said, not what the platform reported.
+    System(SystemLine),
+}
+
+impl ChatLine {
+    /// The chat message, unless this is a system line.
+    pub fn message(&self) -> Option<&ChatMessage> {
+        match &self.entry {
+            ChatEntry::Message { message, .. } => Some(message),
+            ChatEntry::System(_) => None,
+        }
+    }
+
+    /// Whether a moderator removed the message (never for system lines).
+    pub fn deleted(&self) -> bool {
+        matches!(self.entry, ChatEntry::Message { deleted: true, .. })
+    }
+
+    pub fn platform(&self) -> Platform {
+        match &self.entry {
+            ChatEntry::Message { message, .. } => message.platform,
+            ChatEntry::System(line) => line.platform,
+        }
+    }
 }
 
 /// The chat filter typed after `/`: free words, `user:NAME`, `platform:NAME`.
@@ -180,7 +232,7 @@ impl ChatFilter {
 
     pub fn matches(&self, line: &ChatLine) -> bool {
         if let Some(p) = self.platform {
-            if line.message.platform != p {
+            if line.platform() != p {
                 return false;
             }
         }
@@ -273,6 +325,10 @@ pub struct App {
     /// Drafts the operator already approved, edited, rejected or regenerated:
     /// a second key press on them sends nothing.
     acted: HashSet<DraftId>,
+    /// Not-delivered drafts the operator asked to retry or discard: a second
+    /// press sends nothing until the runtime reports a new state (a retry
+    /// goes through `Sending`, so a new verdict may be retried again).
+    asked: HashMap<DraftId, Asked>,
     pub health: Vec<(Component, Health)>,
     pub notices: VecDeque<Notice>,
     pub metrics: Metrics,
@@ -306,6 +362,7 @@ impl App {
             chat: VecDeque::new(),
             drafts: BTreeMap::new(),
             acted: HashSet::new(),
+            asked: HashMap::new(),
             health: Vec::new(),
             notices: VecDeque::new(),
             metrics: Metrics::default(),
@@ -371,10 +428,16 @@ impl App {
             } => {
                 let ids: HashSet<&str> = message_ids.iter().map(String::as_str).collect();
                 for line in self.chat.iter_mut().rev() {
-                    let m = &line.message;
-                    if m.platform == platform && m.channel == channel && ids.contains(m.id.as_str())
+                    if let ChatEntry::Message {
+                        message: m,
+                        deleted,
+                        ..
+                    } = &mut line.entry
+                        && m.platform == platform
+                        && m.channel == channel
+                        && ids.contains(m.id.as_str())
                     {
-                        line.deleted = true;
+                        *deleted = true;
                     }
                 }
             }
@@ -384,9 +447,16 @@ impl App {
                 author_id,
             } => {
                 for line in self.chat.iter_mut() {
-                    let m = &line.message;
-                    if m.platform == platform && m.channel == channel && m.author.id == author_id {
-                        line.deleted = true;
+                    if let ChatEntry::Message {
+                        message: m,
+                        deleted,
+                        ..
+                    } = &mut line.entry
+                        && m.platform == platform
+                        && m.channel == channel
+                        && m.author.id == author_id
+                    {
+                        *deleted = true;
                     }
                 }
             }
@@ -400,8 +470,7 @@ impl App {
             }
             Update::Snapshot(s) => self.snapshot(*s),
             Update::Error { at, what } => self.notice(at, Level::Error, what),
-            // Shown as a notice until the chat pane draws system lines.
-            Update::System(line) => self.notice(line.at, Level::Info, line.text),
+            Update::System(line) => self.push_system(line),
             Update::Pipeline(ev) => self.pipeline_event(ev),
         }
     }
@@ -450,13 +519,27 @@ impl App {
 
     fn push_chat(&mut self, message: ChatMessage, salience: Option<Salience>) {
         self.metrics.count(&message, salience.as_ref());
-        let line = ChatLine {
+        self.push_line(ChatLine {
             text_lower: message.text.to_lowercase(),
             name_lower: message.author.name.to_lowercase(),
-            message,
-            salience,
-            deleted: false,
-        };
+            entry: ChatEntry::Message {
+                message,
+                salience,
+                deleted: false,
+            },
+        });
+    }
+
+    /// Not counted in the message rates: nobody said it.
+    fn push_system(&mut self, line: SystemLine) {
+        self.push_line(ChatLine {
+            text_lower: line.text.to_lowercase(),
+            name_lower: String::new(),
+            entry: ChatEntry::System(line),
+        });
+    }
+
+    fn push_line(&mut self, line: ChatLine) {
         // A scrolled-back view stays on the same messages while chat flows.
         if self.chat_scroll > 0 && self.filter.as_ref().is_none_or(|f| f.matches(&line)) {
             self.chat_scroll += 1;
@@ -490,6 +573,11 @@ impl App {
             // Regenerating: the draft is new again and may be acted on.
             self.acted.remove(&view.id);
         }
+        if self.drafts.get(&view.id).map(|d| d.state) != Some(view.state) {
+            // The runtime answered the retry or discard: a new verdict may be
+            // acted on again. The same state repeated is no answer.
+            self.asked.remove(&view.id);
+        }
         if let Some(ms) = view.time_to_first_token_ms {
             let first = self
                 .drafts
@@ -508,15 +596,23 @@ impl App {
             self.draft_sel = Some(id);
         }
         if self.drafts.len() > MAX_DRAFTS {
+            // Not-delivered drafts wait for the operator, so they go last.
+            let finished = |d: &&DraftView| !self.is_active(d.id);
             let old: Vec<DraftId> = self
                 .drafts
-                .keys()
-                .copied()
-                .filter(|d| !self.is_active(*d))
+                .values()
+                .filter(|d| finished(d) && !d.state.not_delivered())
+                .chain(
+                    self.drafts
+                        .values()
+                        .filter(|d| finished(d) && d.state.not_delivered()),
+                )
+                .map(|d| d.id)
                 .take(self.drafts.len() - MAX_DRAFTS)
                 .collect();
             for d in old {
                 self.drafts.remove(&d);
+                self.asked.remove(&d);
             }
         }
     }
@@ -618,9 +714,57 @@ impl App {
         self.acted.contains(&id)
     }
 
+    /// Refused, failed and unconfirmed drafts, newest first (as the store's
+    /// list after a restart).
+    pub fn not_delivered(&self) -> Vec<&DraftView> {
+        self.drafts
+            .values()
+            .rev()
+            .filter(|d| d.state.not_delivered())
+            .collect()
+    }
+
+    /// Not-delivered drafts still waiting for the operator (not yet asked
+    /// to be retried or discarded).
+    pub fn not_delivered_count(&self) -> usize {
+        self.drafts
+            .values()
+            .filter(|d| d.state.not_delivered() && !self.asked.contains_key(&d.id))
+            .count()
+    }
+
+    /// What the operator asked for this not-delivered draft, if anything yet.
+    pub fn asked(&self, id: DraftId) -> Option<Asked> {
+        self.asked.get(&id).copied()
+    }
+
+    /// The entry of the not-delivered list that `sel` points at.
+    pub fn not_delivered_at(&self, sel: usize) -> Option<&DraftView> {
+        let list = self.not_delivered();
+        let last = list.len().checked_sub(1)?;
+        list.get(sel.min(last)).copied()
+    }
+
+    /// Retry or discard, once per verdict: never for a draft that is not
+    /// (or no longer) refused, failed or unconfirmed.
+    fn ask(&mut self, id: DraftId, what: Asked) -> Vec<Request> {
+        let open = self
+            .drafts
+            .get(&id)
+            .is_some_and(|d| d.state.not_delivered());
+        if !open || self.asked.contains_key(&id) {
+            return Vec::new();
+        }
+        self.asked.insert(id, what);
+        match what {
+            Asked::Retry => vec![Request::Retry(id)],
+            Asked::Discard => vec![Request::Discard(id)],
+        }
+    }
+
     /// Chat lines that pass the filter and the deleted-message setting.
     pub fn chat_visible(&self, line: &ChatLine) -> bool {
-        if line.deleted && self.config.show_deleted == ShowDeleted::Removed {
+        if line.deleted() && self.config.show_deleted == ShowDeleted::Removed {
             return false;
         }
         self.filter.as_ref().is_none_or(|f| f.matches(line))
@@ -643,6 +787,46 @@ impl App {
                 None => Vec::new(),
             },
             Mode::Help => Vec::new(),
+            Mode::NotDelivered { sel } => {
+                let last = self.not_delivered().len().saturating_sub(1);
+                let sel = sel.min(last);
+                let stay = |sel| Mode::NotDelivered { sel };
+                match (key.code, self.keymap.action(&key)) {
+                    (KeyCode::Esc, _) | (_, Some(Action::NotDelivered)) => Vec::new(),
+                    (_, Some(Action::Down)) => {
+                        self.mode = stay((sel + 1).min(last));
+                        Vec::new()
+                    }
+                    (_, Some(Action::Up)) => {
+                        self.mode = stay(sel.saturating_sub(1));
+                        Vec::new()
+                    }
+                    (_, Some(Action::Top)) => {
+                        self.mode = stay(0);
+                        Vec::new()
+                    }
+                    (_, Some(Action::Bottom)) => {
+                        self.mode = stay(last);
+                        Vec::new()
+                    }
+                    (_, Some(what @ (Action::Retry | Action::Discard))) => {
+                        self.mode = stay(sel);
+                        let Some(id) = self.not_delivered_at(sel).map(|d| d.id) else {
+                            return Vec::new();
+                        };
+                        let what = if what == Action::Retry {
+                            Asked::Retry
+                        } else {
+                            Asked::Discard
+                        };
+                        self.ask(id, what)
+                    }
+                    _ => {
+                        self.mode = stay(sel);
+                        Vec::new()
+                    }
+                }
+            }
             Mode::ConfirmQuit => {
                 if matches!(
                     key.code,
@@ -850,12 +1034,16 @@ impl App {
             }
             Action::Regenerate => {
                 if let Some((id, state)) = shown {
+                    // In flight or maybe in chat (unconfirmed): a new draft
+                    // for the same message could answer it twice.
                     let done = matches!(
                         state,
                         DraftState::Streaming
                             | DraftState::Sent
                             | DraftState::Approved
                             | DraftState::Edited
+                            | DraftState::Sending
+                            | DraftState::Unconfirmed
                     );
                     if !done && self.can_act(id) {
                         self.acted_on_draft(id);
@@ -902,6 +1090,17 @@ impl App {
                 self.mode = Mode::StatePicker { sel };
             }
             Action::Weights => self.mode = Mode::Weights { sel: 0 },
+            Action::NotDelivered => self.mode = Mode::NotDelivered { sel: 0 },
+            Action::Retry => {
+                if let Some((id, _)) = shown {
+                    return self.ask(id, Asked::Retry);
+                }
+            }
+            Action::Discard => {
+                if let Some((id, _)) = shown {
+                    return self.ask(id, Asked::Discard);
+                }
+            }
             Action::Help => self.mode = Mode::Help,
             Action::Quit => {
                 if self.pending_count() > 0 {

@@ -27,6 +27,9 @@ pub enum Action {
     ForceState,
     Weights,
     Filter,
+    NotDelivered,
+    Retry,
+    Discard,
     Help,
     Quit,
 }
@@ -53,6 +56,9 @@ impl Action {
             Action::ForceState => "force an attention state",
             Action::Weights => "adjust salience weights live",
             Action::Filter => "filter chat (text, user:NAME, platform:NAME)",
+            Action::NotDelivered => "list replies not delivered",
+            Action::Retry => "send a not-delivered reply again",
+            Action::Discard => "drop a not-delivered reply from the list",
             Action::Help => "this help",
             Action::Quit => "quit (asks if drafts are pending)",
         }
@@ -175,6 +181,13 @@ pub struct KeymapConfig {
     pub weights: Vec<String>,
     /// Filter the chat.
     pub filter: Vec<String>,
+    /// Open the list of replies the platform refused, that failed, or that
+    /// no verdict came for.
+    pub not_delivered: Vec<String>,
+    /// Send a not-delivered reply again (in that list, or the shown draft).
+    pub retry: Vec<String>,
+    /// Drop a not-delivered reply (in that list, or the shown draft).
+    pub discard: Vec<String>,
     /// Show the help.
     pub help: Vec<String>,
     /// Quit.
@@ -206,6 +219,11 @@ impl Default for KeymapConfig {
             force_state: keys(&["s"]),
             weights: keys(&["w"]),
             filter: keys(&["/"]),
+            not_delivered: keys(&["n"]),
+            // Capitals, unlike regenerate's r: a retry may post twice when
+            // the first try was unconfirmed, so it should not be a slip.
+            retry: keys(&["R"]),
+            discard: keys(&["D"]),
             help: keys(&["?"]),
             quit: keys(&["q", "ctrl-c"]),
         }
@@ -213,7 +231,7 @@ impl Default for KeymapConfig {
 }
 
 impl KeymapConfig {
-    fn entries(&self) -> [(&'static str, Action, &Vec<String>); 20] {
+    fn entries(&self) -> [(&'static str, Action, &Vec<String>); 23] {
         [
             ("focus_next", Action::FocusNext, &self.focus_next),
             ("focus_prev", Action::FocusPrev, &self.focus_prev),
@@ -233,6 +251,9 @@ impl KeymapConfig {
             ("force_state", Action::ForceState, &self.force_state),
             ("weights", Action::Weights, &self.weights),
             ("filter", Action::Filter, &self.filter),
+            ("not_delivered", Action::NotDelivered, &self.not_delivered),
+            ("retry", Action::Retry, &self.retry),
+            ("discard", Action::Discard, &self.discard),
             ("help", Action::Help, &self.help),
             ("quit", Action::Quit, &self.quit),
         ]
@@ -373,6 +394,18 @@ mod tests {
         assert_eq!(
             km.action(&press(KeyCode::Char('?'), KeyModifiers::SHIFT)),
             Some(Action::Help)
+        );
+        assert_eq!(
+            km.action(&press(KeyCode::Char('n'), KeyModifiers::NONE)),
+            Some(Action::NotDelivered)
+        );
+        assert_eq!(
+            km.action(&press(KeyCode::Char('R'), KeyModifiers::SHIFT)),
+            Some(Action::Retry)
+        );
+        assert_eq!(
+            km.action(&press(KeyCode::Char('D'), KeyModifiers::SHIFT)),
+            Some(Action::Discard)
         );
         assert_eq!(
             km.action(&press(KeyCode::Char('z'), KeyModifiers::NONE)),

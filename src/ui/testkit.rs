@@ -13,7 +13,7 @@ use crate::model::{
     AttentionState, Author, ChatMessage, DraftSource, DraftState, DraftView, Paid, PaidKind,
     Platform, Role, Salience, SalienceBreakdown,
 };
-use crate::session::{Component, Health, QueueItem, Snapshot, Update};
+use crate::session::{Component, Health, QueueItem, Snapshot, SystemKind, SystemLine, Update};
 
 /// The tests' "now": 2026-11-21 20:00:00 UTC.
 pub fn t0() -> DateTime<Utc> {
@@ -261,6 +261,57 @@ pub fn busy_app(config: UiConfig) -> App {
             component: c,
             health: h,
         }));
+    }
+    app
+}
+
+/// A platform event in channel "mika", `secs` after [`t0`].
+pub fn system(platform: Platform, kind: SystemKind, text: &str, secs: i64) -> SystemLine {
+    SystemLine {
+        at: t0() + Duration::seconds(secs),
+        platform,
+        channel: "mika".into(),
+        kind,
+        text: text.into(),
+    }
+}
+
+/// [`busy_app`] after a raid, with three replies the platform did not take:
+/// refused (rate limit), failed (not connected) and unconfirmed (no answer).
+pub fn undelivered_app(config: UiConfig) -> App {
+    let mut app = busy_app(config);
+    app.handle(AppEvent::Update(Update::System(system(
+        Platform::Twitch,
+        SystemKind::Raid,
+        "raid from Foo with 120 viewers",
+        -5,
+    ))));
+    for (id, msg, text, state, why) in [
+        (
+            2,
+            "m3",
+            "Thanks for keeping it friendly, modbot9000!",
+            DraftState::Refused,
+            "msg_ratelimit: Your message was not sent because you are sending messages too quickly.",
+        ),
+        (
+            3,
+            "m7",
+            "gg indeed, nyx!",
+            DraftState::Failed,
+            "twitch is not connected",
+        ),
+        (
+            4,
+            "m1",
+            "Roll late and toward her, Sora!",
+            DraftState::Unconfirmed,
+            "no answer from twitch within 5s",
+        ),
+    ] {
+        let mut d = draft(id, msg, text, state);
+        d.why = Some(why.into());
+        app.handle(AppEvent::Update(Update::Draft(d)));
     }
     app
 }

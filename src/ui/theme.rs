@@ -28,6 +28,8 @@ pub struct Theme {
     pub warn: Style,
     pub bad: Style,
     pub paid: Style,
+    /// Platform events in the chat (raids, subs): apart from what people say.
+    pub system: Style,
     pub key: Style,
     pub bar: Color,
     pub platform: [Color; 3],
@@ -52,6 +54,9 @@ impl Theme {
                     .fg(Color::LightRed)
                     .add_modifier(Modifier::BOLD),
                 paid: Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+                system: Style::new()
+                    .fg(Color::LightCyan)
+                    .add_modifier(Modifier::ITALIC),
                 key: Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
                 bar: Color::Cyan,
                 platform: [
@@ -78,6 +83,9 @@ impl Theme {
                 paid: Style::new()
                     .fg(Color::Rgb(150, 90, 0))
                     .add_modifier(Modifier::BOLD),
+                system: Style::new()
+                    .fg(Color::Rgb(0, 100, 140))
+                    .add_modifier(Modifier::ITALIC),
                 key: Style::new().fg(Color::Blue).add_modifier(Modifier::BOLD),
                 bar: Color::Blue,
                 platform: [

@@ -1,6 +1,7 @@
 //! The merged chat: newest at the bottom, platform tag and colour, roles,
-//! paid amounts, deleted messages struck or hidden. Only the messages that fit
-//! on screen are laid out, so 10k lines of scrollback cost no more than 30.
+//! paid amounts, deleted messages struck or hidden, platform events (raids,
+//! subs) as system lines between them. Only the messages that fit on screen
+//! are laid out, so 10k lines of scrollback cost no more than 30.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,8 +10,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::pane;
-use crate::model::{PaidKind, Priority, Role};
-use crate::ui::app::{App, ChatLine, Focus};
+use crate::model::{ChatMessage, PaidKind, Priority, Role, Salience};
+use crate::session::SystemLine;
+use crate::ui::app::{App, ChatEntry, Focus};
 use crate::ui::theme::platform_tag;
 use crate::ui::widgets::wrap::wrap;
 
@@ -48,7 +50,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .filter(|l| app.chat_visible(l))
         .skip(app.chat_scroll)
     {
-        let wrapped = wrap(&message_spans(app, line), w, 2);
+        let spans = match &line.entry {
+            ChatEntry::Message {
+                message,
+                salience,
+                deleted,
+            } => message_spans(app, message, salience.as_ref(), *deleted),
+            ChatEntry::System(s) => system_spans(app, s),
+        };
+        let wrapped = wrap(&spans, w, 2);
         used += wrapped.len();
         rows.push(wrapped);
         if used >= h {
@@ -78,9 +88,28 @@ fn role_badge(r: Role) -> Option<&'static str> {
     }
 }
 
-fn message_spans<'a>(app: &'a App, line: &'a ChatLine) -> Vec<Span<'a>> {
+/// Time and platform tag like a message, then a flag and the event in the
+/// system style, so it reads as the platform speaking, not a chatter.
+fn system_spans<'a>(app: &'a App, s: &'a SystemLine) -> Vec<Span<'a>> {
     let t = &app.theme;
-    let m = &line.message;
+    let time = s.at.with_timezone(&app.offset).format("%H:%M").to_string();
+    vec![
+        Span::styled(time, t.dim),
+        Span::raw(" "),
+        Span::styled(platform_tag(s.platform), t.platform(s.platform)),
+        Span::raw(" "),
+        Span::styled("⚑ ", t.system),
+        Span::styled(s.text.as_str(), t.system),
+    ]
+}
+
+fn message_spans<'a>(
+    app: &'a App,
+    m: &'a ChatMessage,
+    salience: Option<&Salience>,
+    deleted: bool,
+) -> Vec<Span<'a>> {
+    let t = &app.theme;
     let time = m.at.with_timezone(&app.offset).format("%H:%M").to_string();
     let mut spans = vec![
         Span::styled(time, t.dim),
@@ -88,10 +117,10 @@ fn message_spans<'a>(app: &'a App, line: &'a ChatLine) -> Vec<Span<'a>> {
         Span::styled(platform_tag(m.platform), t.platform(m.platform)),
         Span::raw(" "),
     ];
-    if line.deleted {
+    if deleted {
         spans.push(Span::styled("✗ ", t.bad));
     }
-    if let Some(s) = &line.salience {
+    if let Some(s) = salience {
         if s.priority >= Priority::High {
             spans.push(Span::styled("! ", t.priority(s.priority)));
         }
@@ -118,7 +147,7 @@ fn message_spans<'a>(app: &'a App, line: &'a ChatLine) -> Vec<Span<'a>> {
         spans.push(Span::styled(amount, t.paid));
     }
     spans.push(Span::styled(": ", t.dim));
-    let text_style = if line.deleted {
+    let text_style = if deleted {
         t.dim.add_modifier(Modifier::CROSSED_OUT)
     } else {
         t.text

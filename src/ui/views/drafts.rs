@@ -10,7 +10,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{ellipsize, list_offset, pane};
 use crate::model::{DraftSource, DraftState, DraftView};
-use crate::ui::app::{App, Focus};
+use crate::ui::app::{App, Asked, Focus};
+use crate::ui::keymap::Action;
 use crate::ui::theme::{Theme, platform_tag};
 
 pub fn state_label(s: DraftState) -> &'static str {
@@ -31,7 +32,7 @@ pub fn state_label(s: DraftState) -> &'static str {
     }
 }
 
-fn state_style(t: &Theme, s: DraftState) -> Style {
+pub(crate) fn state_style(t: &Theme, s: DraftState) -> Style {
     match s {
         DraftState::Streaming | DraftState::Pending | DraftState::Sending => t.warn,
         DraftState::Unconfirmed => t.warn,
@@ -98,6 +99,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let selected = list.iter().position(|d| Some(d.id) == shown).unwrap_or(0);
     let offset = list_offset(selected, usize::from(list_rows));
     let width = usize::from(bottom.width);
+    // Wide enough for the longest state shown (UNCONFIRMED), so the texts
+    // stay in one column.
+    let label_w = list
+        .iter()
+        .map(|d| state_label(d.state).len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let lines: Vec<Line> = list
         .iter()
         .enumerate()
@@ -109,7 +118,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 " "
             };
-            let head = format!("{mark}#{:<4} {:<8} ", d.id, state_label(d.state));
+            let head = format!("{mark}#{:<4} {:<label_w$} ", d.id, state_label(d.state));
             let rest = width.saturating_sub(head.chars().count() + 3);
             let mut line = Line::from(vec![
                 Span::styled(head, state_style(t, d.state)),
@@ -158,6 +167,22 @@ fn detail<'a>(app: &'a App, d: &'a DraftView) -> Vec<Line<'a>> {
     let mut lines = vec![Line::from(head)];
     if let Some(why) = &d.why {
         lines.push(Line::styled(format!("why: {why}"), t.warn));
+    }
+    if d.state.not_delivered() {
+        let key = |a| app.keymap.label(a);
+        lines.push(match app.asked(d.id) {
+            Some(Asked::Retry) => Line::styled("retry asked", t.ok),
+            Some(Asked::Discard) => Line::styled("discard asked", t.dim),
+            None => Line::styled(
+                format!(
+                    "{} retry · {} discard · {} lists all",
+                    key(Action::Retry),
+                    key(Action::Discard),
+                    key(Action::NotDelivered)
+                ),
+                t.key,
+            ),
+        });
     }
     let mut body = d.text.clone();
     if d.state == DraftState::Streaming {

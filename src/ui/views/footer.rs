@@ -48,11 +48,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(app.keymap.label(*action), t.key));
         spans.push(Span::styled(format!(" {label}  "), t.dim));
     }
+    let not_delivered;
     let fixed = match app.mode {
         Mode::Edit { .. } => "Enter/C-s send · Esc cancel",
         Mode::Prompt { .. } => "Enter apply · Esc cancel",
         Mode::StatePicker { .. } => "j/k choose · Enter or 1-4 force · Esc cancel",
         Mode::Weights { .. } => "j/k factor · h/l or -/+ adjust · Esc done",
+        Mode::NotDelivered { .. } => {
+            not_delivered = format!(
+                "{} retry · {} discard · Esc close",
+                app.keymap.label(Action::Retry),
+                app.keymap.label(Action::Discard)
+            );
+            not_delivered.as_str()
+        }
         Mode::ConfirmQuit => "y quit · any other key stays",
         Mode::Help => "any key closes the help",
         Mode::Normal => "",

@@ -1,5 +1,6 @@
-//! The two header rows: attention state and timing, auto-send, pause and
-//! topic on the first; platform, LLM and other health on the second.
+//! The two header rows: attention state and timing, auto-send, pause, the
+//! count of replies not delivered and topic on the first; platform, LLM and
+//! other health on the second.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -11,6 +12,7 @@ use super::fmt_duration;
 use crate::model::Platform;
 use crate::session::{Component, Health};
 use crate::ui::app::App;
+use crate::ui::keymap::Action;
 use crate::ui::theme::state_label;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -55,6 +57,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         l1.push(Span::styled(
             " PAUSED ",
             t.bad.add_modifier(Modifier::REVERSED),
+        ));
+    }
+    // Before the topic: at 80 columns the topic is what gets cut.
+    let undelivered = app.not_delivered_count();
+    if undelivered > 0 {
+        l1.push(sep.clone());
+        l1.push(Span::styled(
+            format!(
+                "✗ {undelivered} not delivered ({})",
+                app.keymap.label(Action::NotDelivered)
+            ),
+            t.bad,
         ));
     }
     if let Some(s) = app.snapshot.as_ref().filter(|s| !s.topic.is_empty()) {

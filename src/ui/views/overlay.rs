@@ -1,5 +1,6 @@
 //! Pop-ups over the panes: help, the draft editor, the topic and filter
-//! prompts, the attention state picker, the weights tuner and the quit check.
+//! prompts, the attention state picker, the weights tuner, the list of
+//! replies not delivered and the quit check.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -7,14 +8,19 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
-use super::Areas;
+use super::drafts::{state_label as draft_label, state_style as draft_style};
+use super::{Areas, ellipsize, list_offset};
 use crate::model::AttentionState;
-use crate::ui::app::{App, Mode, PromptKind};
+use crate::model::DraftView;
+use crate::ui::app::{App, Asked, Mode, PromptKind};
 use crate::ui::keymap::Action;
+use crate::ui::theme::platform_tag;
 use crate::ui::theme::state_label;
 use crate::ui::widgets::bars::factor_bar;
 
-const HELP: [Action; 20] = [
+// Retry and discard are told on the not-delivered line: at 80x24 the help
+// has no row to spare.
+const HELP: [Action; 21] = [
     Action::Approve,
     Action::Edit,
     Action::Reject,
@@ -25,6 +31,7 @@ const HELP: [Action; 20] = [
     Action::ForceState,
     Action::Weights,
     Action::Filter,
+    Action::NotDelivered,
     Action::FocusNext,
     Action::FocusPrev,
     Action::Down,
@@ -62,13 +69,22 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
     match &app.mode {
         Mode::Normal => {}
         Mode::Help => {
-            let area = centered(full, 72, HELP.len() as u16 + 4);
+            // Two border rows and the mouse line.
+            let area = centered(full, 72, HELP.len() as u16 + 3);
             let lines: Vec<Line> = HELP
                 .iter()
                 .map(|a| {
+                    let mut what = a.describe().to_string();
+                    if *a == Action::NotDelivered {
+                        what = format!(
+                            "{what} ({} retry, {} discard)",
+                            app.keymap.label(Action::Retry),
+                            app.keymap.label(Action::Discard)
+                        );
+                    }
                     Line::from(vec![
                         Span::styled(format!("{:>14}  ", app.keymap.labels(*a).join(" ")), t.key),
-                        Span::styled(a.describe(), t.text),
+                        Span::styled(what, t.text),
                     ])
                 })
                 .chain(std::iter::once(Line::styled(
@@ -201,6 +217,7 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
                 area,
             );
         }
+        Mode::NotDelivered { sel } => not_delivered(frame, app, *sel),
         Mode::ConfirmQuit => {
             let area = centered(full, 46, 4);
             let n = app.pending_count();
@@ -215,4 +232,91 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
             );
         }
     }
+}
+
+/// The refused, failed and unconfirmed drafts, two rows each: what it said,
+/// then why it did not go out (or what the operator already asked).
+fn not_delivered(frame: &mut Frame, app: &App, sel: usize) {
+    let full = frame.area();
+    let t = &app.theme;
+    let list = app.not_delivered();
+    // Borders, two rows per draft (one for an empty list), the key hints.
+    let want = 2 + 2 * list.len().max(1) + 1;
+    let h = u16::try_from(want).unwrap_or(u16::MAX);
+    let area = centered(full, full.width.saturating_sub(4).max(40), h);
+    let block = popup(app, format!(" not delivered ({}) ", list.len()));
+    let inner = block.inner(area);
+    frame.render_widget(Clear, area);
+    frame.render_widget(block, area);
+    if inner.height == 0 {
+        return;
+    }
+    let [body, hints] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    let key = |a| app.keymap.label(a);
+    frame.render_widget(
+        Paragraph::new(Line::styled(
+            format!(
+                " {} retry · {} discard · {}/{} choose · Esc closes",
+                key(Action::Retry),
+                key(Action::Discard),
+                key(Action::Down),
+                key(Action::Up),
+            ),
+            t.dim,
+        )),
+        hints,
+    );
+    if list.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                " nothing to review: every reply went out or was dealt with",
+                t.dim,
+            )),
+            body,
+        );
+        return;
+    }
+    let sel = sel.min(list.len() - 1);
+    let fit = usize::from(body.height / 2).max(1);
+    let width = usize::from(body.width);
+    let lines: Vec<Line> = list
+        .iter()
+        .enumerate()
+        .skip(list_offset(sel, fit))
+        .take(fit)
+        .flat_map(|(i, d)| entry(app, d, i == sel, width))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), body);
+}
+
+fn entry<'a>(app: &'a App, d: &'a DraftView, selected: bool, width: usize) -> [Line<'a>; 2] {
+    let t = &app.theme;
+    let head = format!(
+        "{}#{:<4} {:<11} ",
+        if selected { "›" } else { " " },
+        d.id,
+        draft_label(d.state)
+    );
+    let target = format!(" #{} ", d.channel);
+    let rest = width.saturating_sub(head.chars().count() + 2 + target.chars().count());
+    let mut first = Line::from(vec![
+        Span::styled(head, draft_style(t, d.state)),
+        Span::styled(platform_tag(d.platform), t.platform(d.platform)),
+        Span::styled(target, t.dim),
+        Span::styled(ellipsize(&d.text, rest), t.text),
+    ]);
+    if selected {
+        first = first.style(t.selected);
+    }
+    let why = d.why.as_deref().unwrap_or("no reason given");
+    let mut second = vec![Span::styled(
+        ellipsize(&format!("       why: {why}"), width),
+        t.warn,
+    )];
+    match app.asked(d.id) {
+        Some(Asked::Retry) => second.push(Span::styled(" · retry asked", t.ok)),
+        Some(Asked::Discard) => second.push(Span::styled(" · discard asked", t.dim)),
+        None => {}
+    }
+    [first, Line::from(second)]
 }
