@@ -2,7 +2,8 @@
 //! (config -> hub -> Twitch adapter -> fake IRC, auto-send with a fake
 //! Ollama, a real SQLite file): USERSTATE after our PRIVMSG is `sent`,
 //! `NOTICE msg_ratelimit` is `refused` with Twitch's reason, the run summary
-//! counts the two apart, and without a login a reply is refused at once.
+//! counts the two apart, the store keeps the reason, and without a login a
+//! reply is refused at once.
 
 mod support;
 
@@ -137,10 +138,16 @@ async fn userstate_settles_sent_and_a_ratelimit_notice_settles_refused_with_its_
     let ok = store.get_response_async(sent_id).await.unwrap().unwrap();
     assert_eq!(ok.status, ResponseStatus::Sent);
     assert!(ok.sent_at.is_some());
+    assert_eq!(ok.status_reason, None);
     assert_eq!(ok.response_text, sent["text"].as_str().unwrap());
     let no = store.get_response_async(refused_id).await.unwrap().unwrap();
     assert_eq!(no.status, ResponseStatus::Refused);
     assert!(no.sent_at.is_none(), "a refused reply was never sent");
+    assert_eq!(
+        no.status_reason.as_deref(),
+        Some(why),
+        "the store keeps Twitch's reason"
+    );
     let asked: Vec<String> = store
         .last_messages_async(Platform::Twitch, CHANNEL, 10)
         .await
@@ -211,4 +218,8 @@ async fn without_a_login_a_reply_is_refused_with_log_in_to_send_and_never_writte
     let row = store.get_response_async(id).await.unwrap().unwrap();
     assert_eq!(row.status, ResponseStatus::Refused);
     assert!(row.sent_at.is_none());
+    assert_eq!(
+        row.status_reason.as_deref(),
+        Some("read-only: log in to send")
+    );
 }
