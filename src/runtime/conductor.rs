@@ -269,6 +269,13 @@ impl Conductor {
             }
         }
         self.restore_not_delivered().await;
+        // A platform no adapter reads is off, not "connecting".
+        let routed = self.router.platforms();
+        for p in crate::model::Platform::ALL {
+            if !routed.contains(&p) {
+                self.set_health(Component::Platform(p), Health::Off).await;
+            }
+        }
         self.set_health(
             Component::Agent,
             if self.agent.is_some() {
@@ -397,7 +404,10 @@ impl Conductor {
                 status,
             } => {
                 match status {
-                    AdapterStatus::Connected | AdapterStatus::Connecting => {
+                    // Read-only shows on the platform already (no login).
+                    AdapterStatus::Connected
+                    | AdapterStatus::Connecting
+                    | AdapterStatus::ReadOnly { .. } => {
                         tracing::info!(%platform, %channel, %status, "channel status");
                     }
                     other => self.error(format!("{platform} #{channel}: {other}")).await,
