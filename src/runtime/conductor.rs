@@ -82,6 +82,8 @@ pub(super) struct Conductor {
     pub dirty: bool,
     pub rejected_total: u64,
     pub model_checked: bool,
+    /// The earliest time a draft may expire; `None` = none can.
+    pub next_expiry: Option<DateTime<Utc>>,
     /// Drafts handed to an adapter, with the wall time their verdict is due.
     pub sending: HashMap<DraftId, tokio::time::Instant>,
     /// Refused, failed and unconfirmed drafts, kept for the operator.
@@ -840,6 +842,8 @@ impl Conductor {
         };
         self.emit(Update::Draft(view.clone())).await;
         self.summary.drafts += 1;
+        let expires = now + ChronoDuration::seconds(self.policy.config().draft_ttl_s as i64);
+        self.next_expiry = Some(self.next_expiry.map_or(expires, |t| t.min(expires)));
         self.drafts.insert(
             id,
             LiveDraft {
@@ -1126,7 +1130,12 @@ impl Conductor {
         }
     }
 
+    /// Drafts nobody approved within `auto.draft_ttl_s` expire. Runs after
+    /// every event, so it only walks the drafts when one is due.
     async fn expire(&mut self, now: DateTime<Utc>) {
+        if self.next_expiry.is_none_or(|t| now < t) {
+            return;
+        }
         let ttl = ChronoDuration::seconds(self.policy.config().draft_ttl_s as i64);
         let old: Vec<DraftId> = self
             .drafts
@@ -1152,6 +1161,13 @@ impl Conductor {
                 self.log(PipelineEvent::Expired { at: now, id }).await;
             }
         }
+        // Streaming drafts become pending later, with their old creation time.
+        self.next_expiry = self
+            .drafts
+            .values()
+            .filter(|d| LIVE.contains(&d.view.state))
+            .map(|d| d.created_at + ttl)
+            .min();
     }
 
     /// Operator-approved drafts that hit the per-minute cap go when it allows.
