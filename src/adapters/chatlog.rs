@@ -2,6 +2,8 @@
 //! --auto`) into the runtime through the same door as a live platform, and
 //! stands in for the platforms on the way out: each send is handed to a
 //! [`Sink`] (a recorder) and confirmed, since no platform is there to refuse.
+//! [`open_source`] opens such a file (a chat log or a raw Twitch IRC
+//! capture) for this adapter and for `clank replay` / `clank score`.
 
 use std::io;
 use std::path::PathBuf;
