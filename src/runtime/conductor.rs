@@ -575,30 +575,12 @@ impl Conductor {
                 ..
             } => {
                 let why = format!("message {id} was deleted by a moderator");
-                let ids: Vec<DraftId> = self
-                    .drafts
-                    .iter()
-                    .filter(|(_, d)| {
-                        d.goal.message().is_some_and(|m| {
-                            m.platform == *platform && m.channel == *channel && m.id == *id
-                        })
-                    })
-                    .map(|(k, _)| *k)
-                    .collect();
-                for d in ids {
-                    self.withdraw(d, &why).await;
-                }
-                let gone: Vec<DraftId> = self
-                    .undelivered
-                    .values()
-                    .filter(|d| {
-                        d.view.platform == *platform
-                            && d.view.channel == *channel
-                            && d.view.message_id.as_deref() == Some(id.as_str())
-                    })
-                    .map(|d| d.view.id)
-                    .collect();
-                self.withdraw_undelivered(gone, &why).await;
+                self.withdraw_matching(&why, |d| {
+                    d.view.platform == *platform
+                        && d.view.channel == *channel
+                        && d.view.message_id.as_deref() == Some(id.as_str())
+                })
+                .await;
                 self.emit(Update::ChatRemoved {
                     platform: *platform,
                     channel: channel.clone(),
@@ -613,34 +595,14 @@ impl Conductor {
                 ..
             } => {
                 let why = format!("its author {author_id} was banned or timed out");
-                let ids: Vec<DraftId> = self
-                    .drafts
-                    .iter()
-                    .filter(|(_, d)| {
-                        d.goal.message().is_some_and(|m| {
-                            m.platform == *platform
-                                && m.channel == *channel
-                                && m.author.id == *author_id
-                        })
+                self.withdraw_matching(&why, |d| {
+                    d.goal.message().is_some_and(|m| {
+                        m.platform == *platform
+                            && m.channel == *channel
+                            && m.author.id == *author_id
                     })
-                    .map(|(k, _)| *k)
-                    .collect();
-                for d in ids {
-                    self.withdraw(d, &why).await;
-                }
-                let gone: Vec<DraftId> = self
-                    .undelivered
-                    .values()
-                    .filter(|d| {
-                        d.goal.message().is_some_and(|m| {
-                            m.platform == *platform
-                                && m.channel == *channel
-                                && m.author.id == *author_id
-                        })
-                    })
-                    .map(|d| d.view.id)
-                    .collect();
-                self.withdraw_undelivered(gone, &why).await;
+                })
+                .await;
                 self.emit(Update::AuthorRemoved {
                     platform: *platform,
                     channel: channel.clone(),
@@ -1107,6 +1069,27 @@ impl Conductor {
             why: why.to_string(),
         })
         .await;
+    }
+
+    /// Withdraws every live or not-delivered draft that `matches` (its
+    /// message was deleted, or its author banned).
+    async fn withdraw_matching(&mut self, why: &str, matches: impl Fn(&LiveDraft) -> bool) {
+        let live: Vec<DraftId> = self
+            .drafts
+            .iter()
+            .filter(|(_, d)| matches(d))
+            .map(|(k, _)| *k)
+            .collect();
+        for id in live {
+            self.withdraw(id, why).await;
+        }
+        let gone: Vec<DraftId> = self
+            .undelivered
+            .iter()
+            .filter(|(_, d)| matches(d))
+            .map(|(k, _)| *k)
+            .collect();
+        self.withdraw_undelivered(gone, why).await;
     }
 
     /// Not-delivered replies whose message went away can no longer be
