@@ -31,7 +31,7 @@ use crate::reply::pipeline::{
 };
 use crate::reply::policy::{AutoPolicy, DraftFacts};
 use crate::session::{Component, Health, Request, SystemKind, SystemLine, Update};
-use crate::store::{NewResponse, ResponseStatus, Store};
+use crate::store::{NewResponse, ResponseStatus, Store, StoreError};
 
 pub(super) struct LiveDraft {
     pub view: DraftView,
@@ -172,7 +172,9 @@ impl Conductor {
                 };
                 match next {
                     Some(Inbound::SendResult { draft_id, verdict }) => {
-                        if let Err(e) = self.on_verdict(draft_id, verdict).await {
+                        if let Err(e) = self.on_verdict(draft_id, verdict).await
+                            && let Err(e) = self.survive(e).await
+                        {
                             result = Err(e);
                             break;
                         }
@@ -190,7 +192,9 @@ impl Conductor {
                         cancel.cancel();
                         break;
                     }
-                    if let Err(e) = self.on_request(req, &cancel).await {
+                    if let Err(e) = self.on_request(req, &cancel).await
+                        && let Err(e) = self.survive(e).await
+                    {
                         result = Err(e);
                         break;
                     }
@@ -198,7 +202,9 @@ impl Conductor {
                 }
             }
             if let Some(ev) = self.held_inbound.pop_front() {
-                if let Err(e) = self.on_inbound(ev, &cancel).await {
+                if let Err(e) = self.on_inbound(ev, &cancel).await
+                    && let Err(e) = self.survive(e).await
+                {
                     result = Err(e);
                     break;
                 }
@@ -212,7 +218,9 @@ impl Conductor {
                         cancel.cancel();
                         break;
                     }
-                    if let Err(e) = self.on_request(req, &cancel).await {
+                    if let Err(e) = self.on_request(req, &cancel).await
+                        && let Err(e) = self.survive(e).await
+                    {
                         result = Err(e);
                         break;
                     }
@@ -221,14 +229,18 @@ impl Conductor {
                     if !matches!(side, Side::Pushed(_)) {
                         self.in_flight = self.in_flight.saturating_sub(1);
                     }
-                    if let Err(e) = self.on_side(side, &cancel).await {
+                    if let Err(e) = self.on_side(side, &cancel).await
+                        && let Err(e) = self.survive(e).await
+                    {
                         result = Err(e);
                         break;
                     }
                 }
                 ev = events.recv(), if sources_open => match ev {
                     Some(ev) => {
-                        if let Err(e) = self.on_inbound(ev, &cancel).await {
+                        if let Err(e) = self.on_inbound(ev, &cancel).await
+                            && let Err(e) = self.survive(e).await
+                        {
                             result = Err(e);
                             break;
                         }
@@ -236,7 +248,9 @@ impl Conductor {
                     None => sources_open = false,
                 },
                 _ = tick.tick(), if wall => {
-                    if let Err(e) = self.on_tick(&cancel).await {
+                    if let Err(e) = self.on_tick(&cancel).await
+                        && let Err(e) = self.survive(e).await
+                    {
                         result = Err(e);
                         break;
                     }
@@ -320,6 +334,45 @@ impl Conductor {
         // prints carries virtual time.
         if self.clock.ticks() {
             self.check_model(cancel).await;
+        }
+    }
+
+    /// A store error that leaves the store usable (locked by another
+    /// program, one failed statement) is shown and the run goes on: the
+    /// writes are held and retried by the store. Anything else ends the run.
+    async fn survive(&mut self, e: RuntimeError) -> Result<(), RuntimeError> {
+        match e {
+            RuntimeError::Store(se) if !matches!(se, StoreError::Closed { .. }) => {
+                let was_down = matches!(
+                    self.health.get(&Component::Store),
+                    Some(Health::Down { .. })
+                );
+                self.set_health(
+                    Component::Store,
+                    Health::Down {
+                        reason: se.to_string(),
+                    },
+                )
+                .await;
+                // Said once per outage, not once per failed call.
+                if !was_down {
+                    self.error(format!("store: {se}; clank keeps running"))
+                        .await;
+                }
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+
+    /// The store is back once nothing is held for a lock any more.
+    async fn check_store(&mut self) {
+        if matches!(
+            self.health.get(&Component::Store),
+            Some(Health::Down { .. })
+        ) && self.store.stats().held == 0
+        {
+            self.set_health(Component::Store, Health::Connected).await;
         }
     }
 
@@ -643,6 +696,7 @@ impl Conductor {
         self.after_core(out, now, cancel).await?;
         self.retry_approved(now, cancel).await;
         self.unconfirm_overdue().await;
+        self.check_store().await;
         if self.snapshots && self.dirty {
             self.dirty = false;
             self.snapshot(now).await?;
@@ -686,6 +740,7 @@ impl Conductor {
                 .await?;
         }
         self.expire(now).await;
+        self.check_store().await;
         let due = self.next_agent_at.is_none_or(|t| now >= t);
         if self.agent.is_some() && (due || state_changed) {
             let reason = if state_changed {
