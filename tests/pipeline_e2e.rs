@@ -962,3 +962,27 @@ async fn a_locked_database_is_shown_and_the_run_goes_on() {
         .unwrap();
     assert_eq!(stored.len(), 4, "{stored:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_behind_still_stores_what_was_read() {
+    let env = Env::new();
+    let url = format!("http://{}", fake_ollama::free_addr());
+    let config = env.config(&url, "");
+    let db = env.path("drain.db");
+    let d = Driven::start(config.clone(), &db);
+    // 60 messages read by the adapters, then the stop, before the runtime
+    // could have handled them all.
+    for i in 0..60 {
+        d.tx.try_send(Inbound::Chat(mention(100 + i, "ana")))
+            .expect("room in the channel");
+    }
+    d.rt.cancel.cancel();
+    let summary = d.rt.join.await.unwrap().unwrap();
+    assert_eq!(summary.events, 60, "{summary:?}");
+    let store = Store::open(&db, &config.store).unwrap();
+    let stored = store
+        .last_messages_async(Platform::Twitch, "mika", 100)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 60);
+}

@@ -98,6 +98,9 @@ pub(super) struct Conductor {
     pub shutdown: CancellationToken,
 }
 
+/// The longest a shutdown spends on events the adapters had already read.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 pub(super) const LIVE: [DraftState; 4] = [
     DraftState::Streaming,
     DraftState::Pending,
@@ -258,11 +261,42 @@ impl Conductor {
             }
         }
         result?;
+        self.drain(&mut events, &cancel).await?;
         let now = self.now();
         let out = self.core.call(CoreCmd::Summary(now)).await?;
         self.summary.core = out.summary.unwrap_or(serde_json::Value::Null);
         self.store.flush_async().await?;
         Ok(self.summary)
+    }
+
+    /// On shutdown, what the adapters had already read still goes through
+    /// the core (stored, scored), within [`DRAIN_LIMIT`], so a stop while
+    /// behind loses nothing that reached clank. New drafts are not started
+    /// (the token is cancelled, so their work ends at once).
+    async fn drain(
+        &mut self,
+        events: &mut mpsc::Receiver<Inbound>,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        let mut drained = 0u64;
+        while tokio::time::Instant::now() < deadline {
+            let ev = match self.held_inbound.pop_front() {
+                Some(ev) => ev,
+                None => match events.try_recv() {
+                    Ok(ev) => ev,
+                    Err(_) => break,
+                },
+            };
+            if let Err(e) = self.on_inbound(ev, cancel).await {
+                self.survive(e).await?;
+            }
+            drained += 1;
+        }
+        if drained > 0 {
+            tracing::info!(drained, "events read before the stop were handled");
+        }
+        Ok(())
     }
 
     async fn startup(&mut self, cancel: &CancellationToken) {
