@@ -47,7 +47,7 @@ pub struct PlatformEntry {
 }
 
 /// Every platform clank can read: one entry each.
-pub const PLATFORMS: &[PlatformEntry] = &[super::twitch::ENTRY];
+pub const PLATFORMS: &[PlatformEntry] = &[super::twitch::ENTRY, super::youtube::ENTRY];
 
 /// Builds the adapters of every configured platform, in [`PLATFORMS`] order.
 /// A platform whose adapter cannot be built is an error naming it.

@@ -21,6 +21,7 @@ use crate::model::{Author, ChatEvent, Platform};
 pub mod chatlog;
 pub mod hub;
 pub mod twitch;
+pub mod youtube;
 
 /// A boxed, sendable future (keeps adapter and sink traits dyn-compatible).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
