@@ -550,11 +550,15 @@ mod tests {
     #[test]
     fn youtube_video_id_comes_from_the_environment_and_the_key_never_prints() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = Config::load(&CliOverrides::default(), &dirs_in(dir.path()), &|k| match k {
-            "YOUTUBE_VIDEO_ID" => Some("abcDEF_-123".into()),
-            "YOUTUBE_API_KEY" => Some("AIza-very-secret".into()),
-            _ => None,
-        })
+        let cfg = Config::load(
+            &CliOverrides::default(),
+            &dirs_in(dir.path()),
+            &|k| match k {
+                "YOUTUBE_VIDEO_ID" => Some("abcDEF_-123".into()),
+                "YOUTUBE_API_KEY" => Some("AIza-very-secret".into()),
+                _ => None,
+            },
+        )
         .unwrap();
         assert_eq!(cfg.youtube.video_id.as_deref(), Some("abcDEF_-123"));
         assert!(!format!("{cfg:?}").contains("very-secret"));

@@ -82,7 +82,9 @@ pub struct Api {
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Api").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Api")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -154,7 +156,9 @@ impl Api {
         if let Some(t) = page_token {
             q.push(("pageToken", t));
         }
-        let req = self.http.get(self.url("/youtube/v3/liveChat/messages", &q)?);
+        let req = self
+            .http
+            .get(self.url("/youtube/v3/liveChat/messages", &q)?);
         let v = send_json(req, false).await?;
         let items = match v.get("items") {
             Some(Value::Array(a)) => a.clone(),

@@ -89,7 +89,12 @@ impl YoutubeConfig {
         check_range("youtube.insert_cost", self.insert_cost, 1, 10_000)?;
         check_range("youtube.videos_list_cost", self.videos_list_cost, 1, 10_000)?;
         check_range("youtube.stream_hours", self.stream_hours, 0.5, 48.0)?;
-        check_range("youtube.send_reserve", self.send_reserve, 0, self.daily_quota)?;
+        check_range(
+            "youtube.send_reserve",
+            self.send_reserve,
+            0,
+            self.daily_quota,
+        )?;
         check_range("youtube.waiting_retry_s", self.waiting_retry_s, 5, 3_600)?;
         check_range("youtube.max_results", self.max_results, 200, 2_000)
     }
@@ -151,11 +156,21 @@ mod tests {
             max_results: 10,
             ..Default::default()
         };
-        assert!(c.validate().unwrap_err().to_string().contains("200 to 2000"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("200 to 2000")
+        );
         let c = YoutubeConfig {
             send_reserve: 20_000,
             ..Default::default()
         };
-        assert!(c.validate().unwrap_err().to_string().contains("send_reserve"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("send_reserve")
+        );
     }
 }

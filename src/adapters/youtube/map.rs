@@ -112,7 +112,9 @@ impl Mapper {
                 message(text, Some(paid(d, PaidKind::Supersticker)))
             }
             "fanFundingEvent" => {
-                let d = snippet.get("fanFundingEventDetails").unwrap_or(&Value::Null);
+                let d = snippet
+                    .get("fanFundingEventDetails")
+                    .unwrap_or(&Value::Null);
                 let text = str_at(d, &["userComment"]).unwrap_or("").to_string();
                 message(text, Some(paid(d, PaidKind::Donation)))
             }
@@ -220,7 +222,10 @@ impl Mapper {
             // A kind this build does not know: shown, never silently dropped.
             other => Item::Event(notice(
                 &channel,
-                format!("{}: {display}", if other.is_empty() { "event" } else { other }),
+                format!(
+                    "{}: {display}",
+                    if other.is_empty() { "event" } else { other }
+                ),
             )),
         };
         Some(item)
@@ -259,6 +264,9 @@ impl Mapper {
     }
 }
 
+// Lives for one item on the stack and is never stored: boxing would cost
+// an allocation per chat message for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Event(Inbound),
     Ended,
@@ -294,7 +302,8 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 
 fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
     let v = at(v, path)?;
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 #[cfg(test)]
@@ -339,12 +348,22 @@ mod tests {
         let e = one(json!({"id": "b", "snippet": {"type": "userBannedEvent",
             "userBannedDetails": {"bannedUserDetails": {"channelId": "UCbad"},
             "banType": "temporary", "banDurationSeconds": "300"}}}));
-        assert!(matches!(e, Inbound::Chat(ChatEvent::Ban { duration_s: Some(300), ref author_id, .. }) if author_id == "UCbad"));
+        assert!(
+            matches!(e, Inbound::Chat(ChatEvent::Ban { duration_s: Some(300), ref author_id, .. }) if author_id == "UCbad")
+        );
         let e = one(json!({"id": "b2", "snippet": {"type": "userBannedEvent",
             "userBannedDetails": {"bannedUserDetails": {"channelId": "UCbad"}, "banType": "permanent"}}}));
-        assert!(matches!(e, Inbound::Chat(ChatEvent::Ban { duration_s: None, .. })));
-        let e = one(json!({"id": "d", "snippet": {"type": "messageRetractedEvent",
-            "messageRetractedDetails": {"retractedMessageId": "m9"}}}));
+        assert!(matches!(
+            e,
+            Inbound::Chat(ChatEvent::Ban {
+                duration_s: None,
+                ..
+            })
+        ));
+        let e = one(
+            json!({"id": "d", "snippet": {"type": "messageRetractedEvent",
+            "messageRetractedDetails": {"retractedMessageId": "m9"}}}),
+        );
         assert!(matches!(e, Inbound::Chat(ChatEvent::Delete { ref id, .. }) if id == "m9"));
     }
 
@@ -365,9 +384,14 @@ mod tests {
             now(),
         );
         assert!(out.ended);
-        assert!(
-            matches!(&out.events[0], Inbound::Sub { kind: SubKind::MysteryGift, count: Some(5), .. })
-        );
+        assert!(matches!(
+            &out.events[0],
+            Inbound::Sub {
+                kind: SubKind::MysteryGift,
+                count: Some(5),
+                ..
+            }
+        ));
         let Inbound::Sub {
             kind,
             author,
@@ -416,9 +440,19 @@ mod tests {
                 5 => Value::Array((0..3).map(|_| junk(rng, depth + 1)).collect()),
                 _ => {
                     let keys = [
-                        "amountMicros", "currency", "userComment", "channelId", "displayName",
-                        "banType", "banDurationSeconds", "memberMonth", "deletedMessageId",
-                        "bannedUserDetails", "isChatOwner", "publishedAt", "messageText",
+                        "amountMicros",
+                        "currency",
+                        "userComment",
+                        "channelId",
+                        "displayName",
+                        "banType",
+                        "banDurationSeconds",
+                        "memberMonth",
+                        "deletedMessageId",
+                        "bannedUserDetails",
+                        "isChatOwner",
+                        "publishedAt",
+                        "messageText",
                     ];
                     let mut o = serde_json::Map::new();
                     for _ in 0..4 {

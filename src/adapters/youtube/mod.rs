@@ -35,9 +35,10 @@ async fn build(cx: &AdapterContext<'_>) -> Result<Option<Built>, String> {
     let Some(options) = YoutubeOptions::from_config(&cx.config.youtube) else {
         return Ok(None);
     };
-    let warning = options.api_key.is_none().then(|| {
-        "no YouTube API key (YOUTUBE_API_KEY): YouTube chat cannot be read".to_string()
-    });
+    let warning = options
+        .api_key
+        .is_none()
+        .then(|| "no YouTube API key (YOUTUBE_API_KEY): YouTube chat cannot be read".to_string());
     Ok(Some(Built {
         adapter: Box::new(YoutubeAdapter {
             options,

@@ -162,7 +162,9 @@ pub fn pacific_day(t: DateTime<Utc>) -> String {
 pub fn until_pacific_midnight(t: DateTime<Utc>) -> Duration {
     let local = t + ChronoDuration::hours(pacific_offset_hours(t));
     let next_day = local.date_naive().succ_opt().unwrap_or(local.date_naive());
-    let midnight_local = next_day.and_hms_opt(0, 0, 0).map(|n| Utc.from_utc_datetime(&n));
+    let midnight_local = next_day
+        .and_hms_opt(0, 0, 0)
+        .map(|n| Utc.from_utc_datetime(&n));
     let Some(midnight_local) = midnight_local else {
         return Duration::from_secs(86_400);
     };

@@ -253,7 +253,10 @@ impl Session {
         let Some(key) = self.opts.api_key.clone() else {
             let why = "no YouTube API key: the official API has no anonymous access; \
                        set YOUTUBE_API_KEY (see the README's YouTube section)";
-            if self.status(AdapterStatus::Down { reason: why.into() }).await {
+            if self
+                .status(AdapterStatus::Down { reason: why.into() })
+                .await
+            {
                 self.idle().await;
             }
             return;
@@ -287,7 +290,11 @@ impl Session {
                 Found::Chat(c) => c,
             };
             if self.chat_id.as_deref() != Some(chat.as_str()) {
-                self.page_token = match self.store.adapter_state_async(P, &page_token_key(&chat)).await {
+                self.page_token = match self
+                    .store
+                    .adapter_state_async(P, &page_token_key(&chat))
+                    .await
+                {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::warn!(target: "clank::youtube", error = %e, "cannot read the stored page token; starting from the chat's recent history");
@@ -522,8 +529,8 @@ impl Session {
             }
             let server = page.polling_interval.unwrap_or(DEFAULT_INTERVAL);
             let elapsed = Instant::now().saturating_duration_since(stream_start);
-            let must_last = Duration::from_secs_f64(self.opts.stream_hours * 3600.0)
-                .saturating_sub(elapsed);
+            let must_last =
+                Duration::from_secs_f64(self.opts.stream_hours * 3600.0).saturating_sub(elapsed);
             let until_reset = self.until_reset();
             let delay = match self.gov.pace(cost, server, must_last, until_reset) {
                 Pace::Wait { delay, slowed } => {
