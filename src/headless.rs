@@ -221,7 +221,7 @@ pub fn live_auto(
             }
         });
         let _requests = live.runtime.requests;
-        let printed = print_updates(live.updates, true, out).await;
+        let printed = print_updates(live.updates, true, &mut LineFlushed(&mut *out)).await;
         let summary = live
             .runtime
             .join
@@ -234,4 +234,23 @@ pub fn live_auto(
         write_summary(out, &summary)?;
         Ok(summary)
     })
+}
+
+/// A live log is read while it is written (`clank --auto | jq`, a supervisor
+/// tailing it): each line goes out as soon as it is complete, not when a
+/// 64 KiB stdout buffer fills, which on a quiet stream could take hours.
+struct LineFlushed<'a>(&'a mut dyn Write);
+
+impl Write for LineFlushed<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.0.write(buf)?;
+        if buf[..n].contains(&b'\n') {
+            self.0.flush()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }

@@ -381,10 +381,27 @@ impl Conductor {
             Inbound::Chat(ev) => self.on_event(ev, cancel).await,
             Inbound::SendResult { draft_id, verdict } => self.on_verdict(draft_id, verdict).await,
             Inbound::Status {
-                platform, status, ..
+                platform,
+                channel: None,
+                status,
             } => {
                 self.set_health(Component::Platform(platform), health_of(&status))
                     .await;
+                Ok(())
+            }
+            // One channel's state (joined, suspended, banned from it) is not
+            // the platform's: the others still work.
+            Inbound::Status {
+                platform,
+                channel: Some(channel),
+                status,
+            } => {
+                match status {
+                    AdapterStatus::Connected | AdapterStatus::Connecting => {
+                        tracing::info!(%platform, %channel, %status, "channel status");
+                    }
+                    other => self.error(format!("{platform} #{channel}: {other}")).await,
+                }
                 Ok(())
             }
             Inbound::Notice {

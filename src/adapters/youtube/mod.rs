@@ -20,7 +20,7 @@ pub use map::{Mapped, Mapper};
 pub use quota::{Governor, Pace, Purpose};
 pub use session::{YoutubeAdapter, YoutubeOptions, clean_outgoing, page_token_key, quota_key, run};
 
-use super::hub::{AdapterContext, Built, PlatformEntry};
+use super::{AdapterContext, Built, PlatformEntry};
 use crate::model::Platform;
 
 /// YouTube's entry in the hub's list of platforms.
