@@ -385,6 +385,9 @@ async fn the_hub_entry_reads_every_event_kind_no_faster_than_the_server_asks() {
         all.iter()
             .any(|e| matches!(e, Inbound::Notice { text, .. } if text == "poll: Which boss?"))
     );
+    // The day's budget is shown once connected: a lookup and one list so far.
+    assert!(all.iter().any(|e| matches!(e,
+        Inbound::Notice { text, .. } if text.starts_with("quota 6 of 10000 units used, 9994 left (400 kept for replies)"))));
     // Every message once, though six pages were read.
     assert_eq!(seen.message_ids().len(), 5);
 }
@@ -517,6 +520,15 @@ async fn a_restart_resumes_from_the_stored_page_token_without_duplicates_or_gap(
     task.await.unwrap();
     assert_eq!(fake.lists()[before].query["pageToken"], "p3");
     assert_eq!(seen.message_ids(), vec!["m4", "m5"]);
+    // The key went on the wire, never into the database.
+    let mut db = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        if let Ok(b) = std::fs::read(dir.path().join(format!("clank.db{suffix}"))) {
+            db.extend_from_slice(&b);
+        }
+    }
+    assert!(!db.is_empty());
+    assert!(!db.windows(KEY.len()).any(|w| w == KEY.as_bytes()));
 }
 
 #[tokio::test(start_paused = true)]

@@ -499,6 +499,15 @@ impl Session {
                 if !self.status(status).await {
                     return ReadEnd::Stop;
                 }
+                // Where the day's budget stands, once per connection: the
+                // operator sees it before any slowing down is needed.
+                let server = page.polling_interval.unwrap_or(DEFAULT_INTERVAL);
+                let end = self
+                    .gov
+                    .projected_end(self.now(), cost, server, self.until_reset());
+                if !self.notice(NoticeKind::Other, self.gov.summary(end)).await {
+                    return ReadEnd::Stop;
+                }
             }
             let now = self.now();
             let stream_start = *self.stream_start.get_or_insert_with(Instant::now);
