@@ -169,12 +169,7 @@ pub async fn replay_auto_async(
     ro.llm = opts.llm;
     ro.cancel = cancel.clone();
     let rt = runtime::start(ro)?;
-    let ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            ctrl_c.cancel();
-        }
-    });
+    crate::signals::cancel_on_signals(cancel.clone());
     let _requests = rt.requests;
     let printed = print_updates(rt.updates, opts.json, out).await;
     let summary = rt
@@ -214,12 +209,7 @@ pub fn live_auto(
         let live = crate::live::start(config, store, sources, true, cancel.clone())
             .await
             .map_err(|e| HeadlessError::Live(e.to_string()))?;
-        let ctrl_c = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                ctrl_c.cancel();
-            }
-        });
+        crate::signals::cancel_on_signals(cancel.clone());
         let _requests = live.runtime.requests;
         let printed = print_updates(live.updates, true, &mut LineFlushed(&mut *out)).await;
         let summary = live
