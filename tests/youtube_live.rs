@@ -788,3 +788,39 @@ async fn sends_become_verdicts() {
     assert_eq!(inserts.len(), 4, "nothing invalid reaches Google");
     assert!(inserts.iter().all(|r| !r.query.contains_key("key")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_page_token_restarts_from_the_recent_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let fake = FakeYoutube::start(vec![Video::Live("chat1".into())]).await;
+    fake.push([text("a", "Ann", "one")]);
+    let (tx, rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let (_otx, orx) = mpsc::channel(4);
+    let task = tokio::spawn(run(options(&fake), store, None, tx, orx, cancel.clone()));
+    let seen = Seen::drain(rx, &fake.ticks);
+    until(&seen, || fake.lists().len() >= 2).await;
+    fake.state
+        .lock()
+        .unwrap()
+        .list_errors
+        .push_back((400, "pageTokenInvalid".into()));
+    let n = fake.lists().len();
+    until(&seen, || fake.lists().len() >= n + 2).await;
+    cancel.cancel();
+    task.await.unwrap();
+    let lists = fake.lists();
+    assert!(
+        lists[n].query.contains_key("pageToken"),
+        "refused with the token"
+    );
+    assert!(
+        !lists[n + 1].query.contains_key("pageToken"),
+        "then from the start"
+    );
+    assert!(seen.all().iter().any(|e| matches!(e,
+        Inbound::Notice { text, .. } if text.contains("page token was refused"))));
+    // The history read again is the same message; the store drops the copy.
+    assert_eq!(seen.message_ids(), vec!["a", "a"]);
+}

@@ -422,9 +422,7 @@ impl Session {
     /// What a failed call means for the session.
     fn classify(&mut self, e: ApiError, doing: &str) -> Found {
         match (e.status(), e.reason()) {
-            (Some(403), "quotaExceeded" | "dailyLimitExceeded" | "rateLimitExceeded")
-                if e.reason() != "rateLimitExceeded" =>
-            {
+            (Some(403), "quotaExceeded" | "dailyLimitExceeded") => {
                 self.gov.exhausted();
                 let (d, s) = self.reset_status(doing);
                 Found::Retry(d, s)
@@ -595,9 +593,9 @@ impl Session {
                     },
                 ))
             }
-            (Some(400), "pageTokenInvalid" | "pageTokenExpired") | (Some(400), _)
-                if self.page_token.is_some() =>
-            {
+            // Google's reason for a stale token is not documented for this
+            // method, so any 400 but a refused key counts as one.
+            (Some(400), reason) if self.page_token.is_some() && reason != "keyInvalid" => {
                 // A stale token: start over from the chat's recent history
                 // (the store drops what we already have).
                 self.page_token = None;
