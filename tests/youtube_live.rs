@@ -807,7 +807,12 @@ async fn a_refused_page_token_restarts_from_the_recent_history() {
         .list_errors
         .push_back((400, "pageTokenInvalid".into()));
     let n = fake.lists().len();
-    until(&seen, || fake.lists().len() >= n + 2).await;
+    // The second read's message, not just its request: the fake answers
+    // before the adapter hands the page over.
+    until(&seen, || {
+        fake.lists().len() >= n + 2 && seen.message_ids().len() >= 2
+    })
+    .await;
     cancel.cancel();
     task.await.unwrap();
     let lists = fake.lists();
