@@ -605,6 +605,10 @@ impl PruneJob {
     }
 }
 
+/// The longest a batch stays open under a steady stream of writes: what a
+/// `kill -9` can lose of what was already read.
+const MAX_BATCH_AGE: Duration = Duration::from_millis(100);
+
 pub(super) struct Writer {
     conn: Connection,
     shared: Arc<Shared>,
@@ -612,6 +616,9 @@ pub(super) struct Writer {
     busy_timeout: Duration,
     /// Writes applied inside the open transaction.
     pending: usize,
+    /// When the open transaction began: a batch also commits by age, so a
+    /// crash under a steady stream loses at most [`MAX_BATCH_AGE`] of input.
+    tx_started: Option<std::time::Instant>,
     /// Writes not applied yet because another connection holds the lock, in
     /// order. While non-empty every new write queues behind them.
     held: VecDeque<Write>,
@@ -630,6 +637,7 @@ impl Writer {
             batch_size: cfg.batch_size,
             busy_timeout: Duration::from_millis(cfg.busy_timeout_ms),
             pending: 0,
+            tx_started: None,
             held: VecDeque::new(),
             locked: false,
             jobs: VecDeque::new(),
@@ -806,8 +814,17 @@ impl Writer {
         if self.conn.is_autocommit() {
             self.pending = 0;
             self.conn.prepare_cached(SQL_BEGIN)?.execute([])?;
+            self.tx_started = Some(std::time::Instant::now());
         }
         Ok(())
+    }
+
+    /// The open batch is full or old enough to commit.
+    fn batch_due(&self) -> bool {
+        self.pending >= self.batch_size
+            || self
+                .tx_started
+                .is_some_and(|t| t.elapsed() >= MAX_BATCH_AGE)
     }
 
     fn commit(&mut self) {
@@ -823,6 +840,7 @@ impl Writer {
             Ok(_) => {
                 bump(&self.shared.counters.commits, 1);
                 self.pending = 0;
+                self.tx_started = None;
             }
             // The transaction stays open; the next commit point retries it.
             Err(e) if is_busy(&e) => self.record_error("commit", &e),
@@ -836,6 +854,7 @@ impl Writer {
                 }
                 bump(&self.shared.counters.lost, self.pending as u64);
                 self.pending = 0;
+                self.tx_started = None;
             }
         }
     }
@@ -878,7 +897,7 @@ impl Writer {
             return None;
         }
         self.apply(w);
-        if self.pending >= self.batch_size {
+        if self.batch_due() {
             self.commit();
         }
         None
@@ -1080,7 +1099,7 @@ impl Writer {
                     drop(job.reply.send(Ok(job.report)));
                 } else {
                     self.jobs.push_front(job);
-                    if self.pending >= self.batch_size {
+                    if self.batch_due() {
                         self.commit();
                     }
                 }
