@@ -875,6 +875,37 @@ impl Store {
             .await
     }
 
+    /// Sets one value an adapter keeps across restarts (a page token, a
+    /// quota count); on disk when it returns.
+    pub async fn set_adapter_state_async(
+        &self,
+        platform: Platform,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        self.ask_async(|reply| Query::SetAdapterState {
+            platform,
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// A value set by [`Store::set_adapter_state_async`], if any.
+    pub async fn adapter_state_async(
+        &self,
+        platform: Platform,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.ask_async(|reply| Query::AdapterState {
+            platform,
+            key: key.to_owned(),
+            reply,
+        })
+        .await
+    }
+
     /// Records one metric sample (fire and forget, batched).
     pub fn insert_metric(&self, m: Metric) -> Result<(), StoreError> {
         self.write(Write::Metric(m))

@@ -245,6 +245,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX chat_responses_not_delivered ON chat_responses (created_at)
         WHERE status IN ('refused', 'failed', 'unconfirmed');
     "#,
+    // 5: small values an adapter must keep across restarts, per platform:
+    // YouTube's last page token (resume without duplicates or a gap) and
+    // the day's quota usage (the budget is per Pacific day, not per run).
+    r#"
+    CREATE TABLE adapter_state (
+        platform   TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        value      TEXT    NOT NULL,
+        updated_at INTEGER NOT NULL,  -- unix ms
+        PRIMARY KEY (platform, key)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

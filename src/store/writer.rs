@@ -182,6 +182,19 @@ pub(super) enum Query {
         limit: usize,
         reply: Reply<Vec<StoredResponse>>,
     },
+    /// Sets one adapter value and commits before answering: a page token
+    /// or a quota count must survive a crash right after.
+    SetAdapterState {
+        platform: Platform,
+        key: String,
+        value: String,
+        reply: Reply<()>,
+    },
+    AdapterState {
+        platform: Platform,
+        key: String,
+        reply: Reply<Option<String>>,
+    },
 }
 
 impl Query {
@@ -204,6 +217,8 @@ impl Query {
             Query::ExpireUnsent { reply } => drop(reply.send(Err(err()))),
             Query::SentResponseFor { reply, .. } => drop(reply.send(Err(err()))),
             Query::NotDelivered { reply, .. } => drop(reply.send(Err(err()))),
+            Query::SetAdapterState { reply, .. } => drop(reply.send(Err(err()))),
+            Query::AdapterState { reply, .. } => drop(reply.send(Err(err()))),
         }
     }
 }
@@ -1213,6 +1228,45 @@ impl Writer {
             Query::SentResponseFor { original, reply } => {
                 let r = sent_response_for(&self.conn, &original)
                     .map_err(|e| self.sqlite_err("sent response for", e));
+                drop(reply.send(r));
+            }
+            Query::SetAdapterState {
+                platform,
+                key,
+                value,
+                reply,
+            } => {
+                let r = self.in_committed_tx("set adapter state", |conn| {
+                    conn.prepare_cached(
+                        "INSERT INTO adapter_state (platform, key, value, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (platform, key) \
+                         DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    )?
+                    .execute(params![
+                        platform.as_str(),
+                        key,
+                        value,
+                        Utc::now().timestamp_millis()
+                    ])
+                    .map(|_| ())
+                });
+                drop(reply.send(r));
+            }
+            Query::AdapterState {
+                platform,
+                key,
+                reply,
+            } => {
+                let r = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT value FROM adapter_state WHERE platform = ?1 AND key = ?2",
+                    )
+                    .and_then(|mut st| {
+                        st.query_row(params![platform.as_str(), key], |row| row.get(0))
+                            .optional()
+                    })
+                    .map_err(|e| self.sqlite_err("adapter state", e));
                 drop(reply.send(r));
             }
             Query::Prune { .. } => {}
