@@ -4,7 +4,9 @@
 //! that stops on its own as that platform being down.
 //!
 //! Adding a platform touches its own folder under `adapters/` (adapter and
-//! config section), one entry in [`PLATFORMS`] and one field in `Config`.
+//! config section) with its `pub mod` line in `adapters/mod.rs`, one entry
+//! in [`PLATFORMS`] and one field in `Config` (with its `validate()` call and
+//! its environment variables chained in `config::env_keys`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
