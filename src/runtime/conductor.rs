@@ -82,6 +82,9 @@ pub(super) struct Conductor {
     pub dirty: bool,
     pub rejected_total: u64,
     pub model_checked: bool,
+    /// The store's error count already reported, and its commit count then.
+    pub store_errors_seen: u64,
+    pub store_commits_at_error: u64,
     /// The earliest time a draft may expire; `None` = none can.
     pub next_expiry: Option<DateTime<Utc>>,
     /// Drafts handed to an adapter, with the wall time their verdict is due.
@@ -377,6 +380,7 @@ impl Conductor {
     async fn survive(&mut self, e: RuntimeError) -> Result<(), RuntimeError> {
         match e {
             RuntimeError::Store(se) if !matches!(se, StoreError::Closed { .. }) => {
+                self.store_commits_at_error = self.store.stats().commits;
                 let was_down = matches!(
                     self.health.get(&Component::Store),
                     Some(Health::Down { .. })
@@ -399,13 +403,41 @@ impl Conductor {
         }
     }
 
-    /// The store is back once nothing is held for a lock any more.
+    /// Notices store trouble the conductor's own calls did not hit (a full
+    /// disk failing the writer's batches, a lock holding writes): the store's
+    /// health goes down once with the reason, and comes back when nothing is
+    /// held and a batch has committed since the last error.
     async fn check_store(&mut self) {
-        if matches!(
+        let errors = self.store.error_count();
+        let down = matches!(
             self.health.get(&Component::Store),
             Some(Health::Down { .. })
-        ) && self.store.stats().held == 0
-        {
+        );
+        if errors == self.store_errors_seen && !down {
+            return;
+        }
+        let st = self.store.stats();
+        if errors != self.store_errors_seen {
+            self.store_errors_seen = errors;
+            self.store_commits_at_error = st.commits;
+            let reason = format!(
+                "{}; {} writes lost, {} held",
+                st.last_error.as_deref().unwrap_or("a write failed"),
+                st.lost,
+                st.held
+            );
+            self.set_health(
+                Component::Store,
+                Health::Down {
+                    reason: reason.clone(),
+                },
+            )
+            .await;
+            if !down {
+                self.error(format!("store: {reason}; clank keeps running"))
+                    .await;
+            }
+        } else if st.held == 0 && st.commits > self.store_commits_at_error {
             self.set_health(Component::Store, Health::Connected).await;
         }
     }
