@@ -6,7 +6,6 @@
 //! on its own.
 
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use super::RuntimeError;
 use super::conductor::{Conductor, LiveDraft};
@@ -39,11 +38,7 @@ impl Conductor {
     /// Sends a draft once: the store claim (-> sending, committed) comes
     /// first, so no path can send it a second time. The platform's verdict
     /// arrives later as `Inbound::SendResult` (see [`Conductor::on_verdict`]).
-    pub(super) async fn send(
-        &mut self,
-        id: DraftId,
-        _cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    pub(super) async fn send(&mut self, id: DraftId) -> Result<(), RuntimeError> {
         let now = self.now();
         let Some(d) = self.drafts.get(&id) else {
             return Ok(());
@@ -210,18 +205,14 @@ impl Conductor {
     }
 
     /// The operator sends a not-delivered draft again.
-    pub(super) async fn retry(
-        &mut self,
-        id: DraftId,
-        cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    pub(super) async fn retry(&mut self, id: DraftId) -> Result<(), RuntimeError> {
         let Some(d) = self.undelivered.remove(&id) else {
             self.error(format!("reply {id} is not in the not-delivered list"))
                 .await;
             return Ok(());
         };
         self.drafts.insert(id, d);
-        self.send(id, cancel).await
+        self.send(id).await
     }
 
     /// The operator drops a not-delivered draft.
