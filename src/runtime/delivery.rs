@@ -8,17 +8,14 @@
 use serde_json::json;
 
 use super::RuntimeError;
-use super::conductor::{Conductor, LiveDraft};
+use super::conductor::{Conductor, LiveDraft, Side};
 use super::core_thread::CoreCmd;
 use crate::adapters::{Outbound, SendVerdict};
 use crate::integrations::avatar::AvatarSpeak;
 use crate::model::{DraftId, DraftSource, DraftState, DraftView, Priority};
-use crate::reply::pipeline::DraftGoal;
-use crate::reply::pipeline::PipelineEvent;
+use crate::reply::pipeline::{DraftGoal, PipelineEvent};
 use crate::session::Update;
 use crate::store::ResponseStatus;
-
-use super::conductor::Side;
 
 /// How many not-delivered replies of earlier runs the list shows again.
 const NOT_DELIVERED_KEPT: usize = 200;
