@@ -82,10 +82,8 @@ async fn a_flood_arrives_whole_once_each_without_a_reconnect() {
             other => panic!("the flood stalled after {} messages: {other:?}", seen.len()),
         };
         match u {
-            Update::Chat { message, .. } => {
-                if !seen.insert(message.id.clone()) {
-                    doubled.push(message.id);
-                }
+            Update::Chat { message, .. } if !seen.insert(message.id.clone()) => {
+                doubled.push(message.id)
             }
             Update::Core(CoreEvent::Filtered { id, .. }) => {
                 panic!("a clean message was filtered: {id}")
