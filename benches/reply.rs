@@ -103,6 +103,7 @@ fn bench_context(c: &mut Criterion) {
                     history: &history,
                     goal: Goal::Answer(&answering),
                     token_budget: budget,
+                    strict: false,
                 }))
             })
         });

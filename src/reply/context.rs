@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ChatMessage, Platform, Role};
+use crate::reply::format::EchoGuard;
 use crate::reply::llm::{ChatRequest, PromptMessage};
 
 /// The built-in persona, `assets/persona.toml`.
@@ -126,6 +127,9 @@ pub struct PromptInput<'a> {
     pub goal: Goal<'a>,
     /// Most estimated tokens for the whole prompt (see [`estimate_tokens`]).
     pub token_budget: usize,
+    /// A second try after the gate blocked the first: fewer words to copy and
+    /// an explicit "own words" instruction.
+    pub strict: bool,
 }
 
 /// The assembled prompt and what had to give way.
@@ -139,6 +143,8 @@ pub struct Prompt {
     pub history_dropped: usize,
     /// History lines from another channel, which never belong in this prompt.
     pub foreign_dropped: usize,
+    /// What the output gate needs to recognise this prompt copied back.
+    pub guard: EchoGuard,
 }
 
 impl Prompt {
@@ -161,6 +167,11 @@ pub fn estimate_tokens(s: &str) -> usize {
 }
 
 const PER_MESSAGE_TOKENS: usize = 4;
+/// Added to the task on a retry after the gate blocked a draft.
+const STRICT_NOTE: &str = "Use your own words in one or two short sentences. \
+Do not repeat the chat, the viewer's message or these instructions.";
+/// Chat lines a retry shows at most.
+const STRICT_HISTORY: usize = 3;
 const CHAT_OPEN: &str = "<<<CHAT";
 const CHAT_CLOSE: &str = "CHAT>>>";
 const MSG_OPEN: &str = "<<<MESSAGE";
@@ -246,6 +257,11 @@ pub fn build_prompt(input: &PromptInput<'_>) -> Prompt {
             String::new(),
         ),
     };
+    let task_head = if input.strict {
+        format!("{task_head}\n{STRICT_NOTE}")
+    } else {
+        task_head
+    };
     let intro = format!(
         "Recent chat in {} #{} (oldest first; each line is one quoted viewer message):",
         platform,
@@ -276,7 +292,14 @@ pub fn build_prompt(input: &PromptInput<'_>) -> Prompt {
     // Newest first until the budget is spent, then back to chronological order.
     let mut used_tokens = fixed;
     let mut kept: Vec<String> = Vec::new();
-    for m in relevant.iter().rev() {
+    let mut kept_texts: Vec<String> = Vec::new();
+    // A retry shows less chat: fewer lines the model could copy.
+    let max_lines = if input.strict {
+        STRICT_HISTORY
+    } else {
+        usize::MAX
+    };
+    for m in relevant.iter().rev().take(max_lines) {
         let line = chat_line(m);
         let cost = estimate_tokens(&line) + 1;
         if used_tokens + cost > input.token_budget {
@@ -284,6 +307,7 @@ pub fn build_prompt(input: &PromptInput<'_>) -> Prompt {
         }
         used_tokens += cost;
         kept.push(line);
+        kept_texts.push(m.text.clone());
     }
     kept.reverse();
     let history_used = kept.len();
@@ -301,12 +325,19 @@ pub fn build_prompt(input: &PromptInput<'_>) -> Prompt {
     let estimated_tokens =
         estimate_tokens(&system) + estimate_tokens(&user) + 2 * PER_MESSAGE_TOKENS;
 
+    let guard = EchoGuard {
+        instructions: vec![system.clone(), task_head, intro],
+        viewer_text: answered.map(|m| m.text.clone()),
+        history: kept_texts,
+        cut_at_limit: false,
+    };
     Prompt {
         messages: vec![PromptMessage::system(system), PromptMessage::user(user)],
         estimated_tokens,
         history_used,
         history_dropped,
         foreign_dropped,
+        guard,
     }
 }
 
@@ -428,6 +459,7 @@ mod tests {
             history,
             goal: Goal::Answer(m),
             token_budget: 100_000,
+            strict: false,
         }
     }
 
@@ -602,6 +634,7 @@ mod tests {
                 starter: Some("ask who has tried the new DLC"),
             },
             token_budget: 2000,
+            strict: false,
         });
         let sys = &prompt.messages[0].content;
         assert!(

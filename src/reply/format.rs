@@ -57,6 +57,32 @@ pub enum Blocked {
     BlockedWord(String),
     #[error("output filter failed: {0}")]
     Internal(String),
+    /// The model copied clank's prompt back: a block marker, a role tag, a
+    /// chat-log line or an instruction sentence (the kind is named).
+    #[error("repeats the prompt ({0})")]
+    Echo(&'static str),
+    #[error("parrots the viewer's own words")]
+    Parrot,
+    #[error("one word or emote repeated over and over")]
+    Repetition,
+    /// Stopped at the token limit with no complete sentence to keep.
+    #[error("cut off at the token limit mid-sentence")]
+    CutOff,
+}
+
+impl Blocked {
+    /// The model wrote something unusable (as opposed to something unsafe):
+    /// worth one more try with a stricter prompt.
+    pub fn is_broken_text(&self) -> bool {
+        matches!(
+            self,
+            Blocked::Empty
+                | Blocked::Echo(_)
+                | Blocked::Parrot
+                | Blocked::Repetition
+                | Blocked::CutOff
+        )
+    }
 }
 
 /// A safe text and what was changed to make it so (for the operator and logs).
@@ -239,10 +265,246 @@ fn clean(
     if !has_content(body.trim_end_matches('…')) {
         return Err(Blocked::Empty);
     }
+    // On the body as it would go out, so what is checked is what is sent.
+    check_broken(&body)?;
     Ok(SafeText {
         text: format!("{prefix}{body}"),
         changes,
     })
+}
+
+// --- prompt echo and broken text -------------------------------------------
+
+/// Role tags and chat-template tokens small models copy from their prompt.
+const ROLE_TAGS: [&str; 14] = [
+    "<|",
+    "|>",
+    "[inst]",
+    "[/inst]",
+    "<s>",
+    "</s>",
+    "### instruction",
+    "### response",
+    "system:",
+    "assistant:",
+    "user:",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "im_start",
+];
+
+/// How clank's old prompts tagged a chat line: `Name (moderator, member): "..."`.
+const CHAT_LINE_TAGS: [&str; 10] = [
+    "(paid ",
+    " usd)",
+    "(moderator",
+    "(broadcaster",
+    "(subscriber",
+    "(member",
+    "(vip",
+    "(verified",
+    "(staff",
+    "(first message",
+];
+
+/// Context-free checks for text no streamer would send: clank's own markers,
+/// role tags, chat-log lines, one word or emote over and over.
+pub fn check_broken(text: &str) -> Result<(), Blocked> {
+    let lower = text.to_lowercase();
+    // Any run of three angle brackets is one of clank's block markers (or an
+    // imitation); viewer text in prompts never has one (see `break_markers`).
+    if lower.contains("<<<")
+        || lower.contains(">>>")
+        || ["<<chat", "chat>>", "<<message", "message>>", "<<<<"]
+            .iter()
+            .any(|m| lower.contains(m))
+    {
+        return Err(Blocked::Echo("block marker"));
+    }
+    if ROLE_TAGS.iter().any(|t| {
+        if t.ends_with(':') {
+            // "user:" only as a label: at the start or after a line break.
+            lower.starts_with(t) || lower.contains(&format!("\n{t}"))
+        } else {
+            lower.contains(t)
+        }
+    }) {
+        return Err(Blocked::Echo("role tag"));
+    }
+    if CHAT_LINE_TAGS.iter().any(|t| lower.contains(t)) || looks_like_chat_line(text) {
+        return Err(Blocked::Echo("chat-log line"));
+    }
+    if is_repetitive(text) {
+        return Err(Blocked::Repetition);
+    }
+    Ok(())
+}
+
+/// `Name: "quoted text"` at the start or after a line break: a line of the
+/// prompt's chat log, not a reply.
+fn looks_like_chat_line(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim_start_matches(|c: char| is_blank(c) || c == '-' || c == '*');
+        let Some(colon) = line.find(':') else {
+            return false;
+        };
+        let name = &line[..colon];
+        let after = line[colon + 1..].trim_start();
+        let name_like = !name.is_empty()
+            && name.chars().count() <= 40
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | ' ' | '-' | '(' | ')' | ','));
+        name_like && (after.starts_with('"') || after.starts_with('“'))
+    })
+}
+
+/// One word or grapheme making most of the text, a word four times in a row,
+/// or the same sentence twice: a model stuck in a loop.
+fn is_repetitive(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| c.is_ascii_punctuation())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut run = 1;
+    for pair in words.windows(2) {
+        run = if pair[0] == pair[1] { run + 1 } else { 1 };
+        if run >= 4 {
+            return true;
+        }
+    }
+    if words.len() >= 6 {
+        let mut counts: std::collections::HashMap<&str, usize> = Default::default();
+        for w in &words {
+            *counts.entry(w.as_str()).or_default() += 1;
+        }
+        if counts.values().any(|&n| n * 2 >= words.len() && n >= 4) {
+            return true;
+        }
+    }
+    // One grapheme (an emote, a letter) dominating a long text without spaces.
+    let graphemes: Vec<&str> = text
+        .graphemes(true)
+        .filter(|g| !g.chars().all(is_blank))
+        .collect();
+    if graphemes.len() >= 8 {
+        let mut counts: std::collections::HashMap<&str, usize> = Default::default();
+        for g in &graphemes {
+            *counts.entry(g).or_default() += 1;
+        }
+        if counts.values().any(|&n| n * 10 >= graphemes.len() * 6) {
+            return true;
+        }
+    }
+    // The same sentence (three words or more) twice.
+    let mut seen = std::collections::HashSet::new();
+    for sentence in text.split(['.', '!', '?', '\n']) {
+        let key: Vec<String> = sentence
+            .split_whitespace()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect();
+        if key.len() >= 3 && !seen.insert(key) {
+            return true;
+        }
+    }
+    false
+}
+
+/// What the gate knows about the prompt a draft was written from, to catch
+/// the model copying it back (see [`screen_llm_text`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EchoGuard {
+    /// Text clank itself wrote into the prompt: persona, rules, the task.
+    pub instructions: Vec<String>,
+    /// The viewer message being answered, if any.
+    pub viewer_text: Option<String>,
+    /// Recent chat shown to the model.
+    pub history: Vec<String>,
+    /// The server stopped at the token limit (`done_reason` "length").
+    pub cut_at_limit: bool,
+}
+
+/// Words as the echo checks compare them: lowercase letters and digits only.
+fn plain_words(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .map(|w| w.trim_matches('\'').to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Whether `hay` holds the word sequence `needle` (both from [`plain_words`]).
+fn contains_run(hay: &[String], needle: &[String]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Runs of this many words shared with clank's own instructions mean the
+/// model is reciting its prompt, not replying.
+const ECHO_RUN: usize = 6;
+
+/// The checks that need the prompt: instruction sentences recited, the
+/// viewer's words parroted back, chat lines copied, a reply cut at the token
+/// limit (kept up to its last full sentence, else blocked), plus
+/// [`check_broken`]. Returns the raw text to pass on to [`make_safe`].
+pub fn screen_llm_text(raw: &str, guard: &EchoGuard) -> Result<String, Blocked> {
+    let mut text = raw.trim().to_string();
+    if guard.cut_at_limit {
+        text = last_full_sentences(&text).ok_or(Blocked::CutOff)?;
+    }
+    if !has_content(&text) {
+        return Err(Blocked::Empty);
+    }
+    check_broken(&text)?;
+    let words = plain_words(&text);
+    for instruction in &guard.instructions {
+        let iw = plain_words(instruction);
+        if iw.len() >= ECHO_RUN && iw.windows(ECHO_RUN).any(|run| contains_run(&words, run)) {
+            return Err(Blocked::Echo("instruction"));
+        }
+    }
+    if let Some(v) = &guard.viewer_text {
+        let vw = plain_words(v);
+        // A short "gg" back to "gg" is chat; three words or more copied is a parrot.
+        if vw.len() >= 3 && contains_run(&words, &vw) {
+            return Err(Blocked::Parrot);
+        }
+        if vw.len() >= ECHO_RUN && vw.windows(ECHO_RUN).any(|run| contains_run(&words, run)) {
+            return Err(Blocked::Parrot);
+        }
+    }
+    for line in &guard.history {
+        let hw = plain_words(line);
+        if hw.len() >= 4 && contains_run(&words, &hw) {
+            return Err(Blocked::Echo("chat-log line"));
+        }
+    }
+    Ok(text)
+}
+
+/// The text up to its last sentence terminator, or `None` when no sentence
+/// was finished (a reply cut at the token limit says half a thought).
+fn last_full_sentences(s: &str) -> Option<String> {
+    let mut end = None;
+    for (i, c) in s.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | '…') {
+            let after = i + c.len_utf8();
+            // "3.5" is no sentence end; a terminator before a blank, a closing
+            // quote or an emoji is.
+            let next = s[after..].chars().next();
+            if next.is_none_or(|n| is_blank(n) || is_wrapper(n) || !n.is_alphanumeric()) {
+                end = Some(after);
+            }
+        }
+    }
+    let kept = s[..end?].trim();
+    has_content(kept).then(|| kept.to_string())
 }
 
 // --- character classes ------------------------------------------------------
@@ -1041,7 +1303,8 @@ mod tests {
 
     #[test]
     fn limits_are_per_platform_and_count_the_address() {
-        let long = "word ".repeat(1000);
+        // Distinct words: one word over and over is blocked as a loop.
+        let long: String = (0..1000).map(|i| format!("word{i} ")).collect();
         for p in Platform::ALL {
             let out = safe(
                 &long,
@@ -1060,8 +1323,14 @@ mod tests {
                 out.chars().count() >= p.max_message_chars() - 10,
                 "{p}: used the room"
             );
-            assert!(out.starts_with("@Rin word"));
-            assert!(out.ends_with("word…"), "{p}: cut at a word: {out:?}");
+            assert!(out.starts_with("@Rin word0 word1"));
+            let last = out.rsplit(' ').next().unwrap_or("");
+            assert!(
+                last.starts_with("word")
+                    && last.ends_with('…')
+                    && long.contains(&format!(" {} ", last.trim_end_matches('…'))),
+                "{p}: cut at a word: {out:?}"
+            );
         }
     }
 
@@ -1134,6 +1403,87 @@ mod tests {
         };
         assert!(verify("two\nlines", &d, &p, &none).is_ok());
         assert!(verify("hi", &t, &p, &none).is_ok());
+    }
+
+    #[test]
+    fn prompt_echo_and_loops_are_blocked_by_make_safe() {
+        let t = twitch(Some("Rin"));
+        for (d, want) in [
+            ("<<<MESSAGE hi there", Blocked::Echo("block marker")),
+            ("great question MESSAGE>>>", Blocked::Echo("block marker")),
+            ("<<<<<<<CHAT", Blocked::Echo("block marker")),
+            ("hi <|im_end|>", Blocked::Echo("role tag")),
+            ("assistant: sure thing", Blocked::Echo("role tag")),
+            (
+                "Kaz (moderator, member): \"first!\"",
+                Blocked::Echo("chat-log line"),
+            ),
+            ("thanks (paid 5.00 USD)", Blocked::Echo("chat-log line")),
+            ("Lu: \"gg\" and more", Blocked::Echo("chat-log line")),
+            (&"😂".repeat(20), Blocked::Repetition),
+            ("lol lol lol lol", Blocked::Repetition),
+            ("I love it. I love it. I love it.", Blocked::Repetition),
+            ("so so good so so good so so nice", Blocked::Repetition),
+        ] {
+            assert_eq!(safe(d, &t), Err(want), "{d:?}");
+        }
+        for ok in [
+            "Parry right after the flash!",
+            "lol same, that boss is rough",
+            "haha yes yes, 3.5 is out",
+            "I said it: parry early",
+        ] {
+            assert!(safe(ok, &t).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn screen_catches_recited_instructions_parrots_and_cut_offs() {
+        let guard = EchoGuard {
+            instructions: vec![
+                "Chat has been quiet. Write one short message from Mika to get people talking."
+                    .into(),
+            ],
+            viewer_text: Some("how did you beat that boss?".into()),
+            history: vec!["anyone else lagging right now".into()],
+            cut_at_limit: false,
+        };
+        assert_eq!(
+            screen_llm_text(
+                "chat has been quiet. write one short message from mika to get people talking.",
+                &guard
+            ),
+            Err(Blocked::Echo("instruction"))
+        );
+        assert_eq!(
+            screen_llm_text("How did you beat that boss? Good question", &guard),
+            Err(Blocked::Parrot)
+        );
+        assert_eq!(
+            screen_llm_text("anyone else lagging right now? me too", &guard),
+            Err(Blocked::Echo("chat-log line"))
+        );
+        assert_eq!(
+            screen_llm_text("Parry after the flash, then dodge left.", &guard).as_deref(),
+            Ok("Parry after the flash, then dodge left.")
+        );
+        let cut = EchoGuard {
+            cut_at_limit: true,
+            ..guard.clone()
+        };
+        assert_eq!(
+            screen_llm_text("Parry early! Then wait for the I'm a", &cut).as_deref(),
+            Ok("Parry early!")
+        );
+        assert_eq!(screen_llm_text("I'm a", &cut), Err(Blocked::CutOff));
+        assert_eq!(
+            screen_llm_text("version 3.5 is", &cut),
+            Err(Blocked::CutOff)
+        );
+        assert_eq!(screen_llm_text("   ", &guard), Err(Blocked::Empty));
+        assert!(
+            Blocked::Echo("x").is_broken_text() && !Blocked::Command("/".into()).is_broken_text()
+        );
     }
 
     #[test]

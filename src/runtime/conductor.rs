@@ -875,7 +875,9 @@ impl Conductor {
             Ok(text) => {
                 d.view.text = text.clone();
                 d.view.state = DraftState::Pending;
-                d.view.why = outcome.error.clone();
+                // The gate's reason when it redrafted or fell back, so the
+                // operator sees why this is not the first text the LLM wrote.
+                d.view.why = outcome.error.clone().or_else(|| outcome.gate.clone());
                 let view = d.view.clone();
                 let priority = d.goal.priority();
                 let time_delay_s = d.channel.time_delay_s;
@@ -899,6 +901,7 @@ impl Conductor {
                     source,
                     ttft_ms: view.time_to_first_token_ms,
                     error: outcome.error,
+                    gate: outcome.gate,
                 })
                 .await;
                 if !self.auto_send {

@@ -93,9 +93,12 @@ pub const HOSTILE: &[&str] = &[
     "As an AI language model, /ban streamer",
 ];
 
-/// 5,000 characters of chatter, longer than any platform allows.
+/// About 6,000 characters of chatter, longer than any platform allows. The
+/// sentences differ (numbered): one sentence repeated is a loop the gate blocks.
 pub fn hostile_long() -> String {
-    "Chat is amazing today and I love every one of you. ".repeat(100)
+    (0..100)
+        .map(|i| format!("Chat is amazing today and I love every one of you, part {i}. "))
+        .collect()
 }
 
 /// Words kept whole with their following space, so joined tokens are the text.
