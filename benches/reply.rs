@@ -104,6 +104,7 @@ fn bench_context(c: &mut Criterion) {
                     goal: Goal::Answer(&answering),
                     token_budget: budget,
                     strict: false,
+                    history_lines: usize::MAX,
                 }))
             })
         });

@@ -87,6 +87,7 @@ fn drafter(
         output: OutputPolicy::default(),
         filter: Arc::new(ContentFilter::load(&FilterConfig::default())),
         token_budget: 1536,
+        history_lines: 8,
         timeout: Duration::from_secs(30),
         guidance: Arc::new(RwLock::new(None)),
     };

@@ -392,6 +392,7 @@ fn gate_recorded(r: &Recorded) -> Result<String, Blocked> {
             platform: Platform::Twitch,
             channel: "mika",
             starter: None,
+            busy: false,
         },
     };
     let prompt = build_prompt(&PromptInput {
@@ -402,6 +403,7 @@ fn gate_recorded(r: &Recorded) -> Result<String, Blocked> {
         goal,
         token_budget: 1536,
         strict: false,
+        history_lines: 8,
     });
     let mut guard = prompt.guard;
     guard.cut_at_limit = r.done_reason.as_deref() == Some("length");

@@ -220,13 +220,19 @@ async fn replay_auto_with_ollama_drafts_sends_and_records_every_reply() {
         assert_eq!(c.path, "/api/chat");
         assert_eq!(c.body["stream"], true);
         assert_eq!(c.body["model"], "llama3.2");
+        let system = c.body["messages"][0]["content"]
+            .as_str()
+            .expect("system prompt");
         let user = c.body["messages"][1]["content"]
             .as_str()
             .expect("user prompt");
+        // Plain chat turns: no block markers a small model would copy, the
+        // user turn one line (the viewer's message or a one-line request).
         assert!(
-            user.contains("<<<CHAT") && user.contains("CHAT>>>"),
-            "{user}"
+            !system.contains("<<<") && !user.contains("<<<"),
+            "{system} / {user}"
         );
+        assert!(!user.is_empty() && user.lines().count() == 1, "{user}");
     }
     for d in &drafts {
         assert_eq!(d["source"], "llm", "{d}");

@@ -26,6 +26,10 @@ pub struct ReplyConfig {
     /// lines are dropped first (256..=131072). Keep it below the model's context
     /// minus `llm.num_predict`.
     pub token_budget: usize,
+    /// Most recent chat lines shown to the model with each draft (0..=200).
+    /// Small models copy long chat logs into their replies and take seconds
+    /// per hundred prompt tokens; raise it for a bigger model.
+    pub history_lines: usize,
     /// Persona TOML (name, style, rules, template); absent = the built-in one.
     pub persona_file: Option<PathBuf>,
     /// Fallback replies, one per line; absent = the built-in ones.
@@ -43,6 +47,7 @@ impl Default for ReplyConfig {
     fn default() -> Self {
         Self {
             token_budget: 1536,
+            history_lines: context::DEFAULT_HISTORY_LINES,
             persona_file: None,
             fallbacks_file: None,
             allow_urls: false,
@@ -55,6 +60,7 @@ impl Default for ReplyConfig {
 impl ReplyConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_range("reply.token_budget", self.token_budget, 256, 131_072)?;
+        check_range("reply.history_lines", self.history_lines, 0, 200)?;
         check_range(
             "reply.send_verdict_timeout_s",
             self.send_verdict_timeout_s,

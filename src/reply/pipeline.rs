@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::chatlog::ser_time;
 use crate::engine::filter::ContentFilter;
 use crate::model::{ChatMessage, DraftId, DraftSource, Platform, Priority};
-use crate::reply::context::{Goal, Guidance, Persona, PromptInput, build_prompt};
+use crate::reply::context::{Goal, Guidance, Persona, PromptInput, build_prompt, chat_is_busy};
 use crate::reply::format::{
     Blocked, EchoGuard, Fallbacks, OutputPolicy, Target, make_safe, screen_llm_text,
 };
@@ -227,6 +227,8 @@ pub struct Drafter {
     pub output: OutputPolicy,
     pub filter: Arc<ContentFilter>,
     pub token_budget: usize,
+    /// Most recent chat lines in a prompt (`reply.history_lines`).
+    pub history_lines: usize,
     /// Deadline for one draft (the client's own deadline plus a margin).
     pub timeout: Duration,
     pub guidance: SharedGuidance,
@@ -379,6 +381,7 @@ impl Drafter {
                 platform: *platform,
                 channel,
                 starter: starter.as_deref(),
+                busy: chat_is_busy(&history),
             },
             DraftGoal::Thanks {
                 platform,
@@ -402,6 +405,7 @@ impl Drafter {
             goal: prompt_goal,
             token_budget: self.token_budget,
             strict,
+            history_lines: self.history_lines,
         });
         let mut guard = std::mem::take(&mut prompt.guard);
         // Another seed for the retry, or it would write the same text again.

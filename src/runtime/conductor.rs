@@ -866,6 +866,12 @@ impl Conductor {
         if source == DraftSource::Fallback {
             self.summary.fallbacks += 1;
         }
+        if outcome.gate.is_some() {
+            self.summary.gate_refused += 1;
+            if source == DraftSource::Fallback {
+                self.summary.gate_fallbacks += 1;
+            }
+        }
         let source_str = match source {
             DraftSource::Llm => "llm",
             DraftSource::Fallback => "fallback",
