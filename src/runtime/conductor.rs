@@ -749,6 +749,29 @@ impl Conductor {
             .await;
             return Ok(());
         }
+        // Under auto-send, a draft that can only expire waiting for the
+        // channel's delay is not started: the LLM's time goes to drafts that
+        // can be sent. (The operator may still pick the message by hand.)
+        if self.auto_send
+            && !regenerate
+            && let Some(why) = self.policy.delay_outlasts_draft(
+                goal.platform(),
+                goal.channel(),
+                channel.time_delay_s,
+                now,
+            )
+        {
+            self.summary.skipped_delay += 1;
+            self.log(PipelineEvent::Decision {
+                at: now,
+                id: None,
+                message_id: goal.message().map(|m| m.id.clone()),
+                action: "skip".into(),
+                reason: why,
+            })
+            .await;
+            return Ok(());
+        }
         if let Some(m) = goal.message() {
             let key = m.key();
             if !regenerate && !self.answered.insert(key) {
