@@ -57,6 +57,7 @@ impl LlmClient for Scripted {
                 wanted: "scripted".into(),
                 found: true,
                 available: vec!["scripted".into()],
+                listing_is_binding: true,
             })
         })
     }

@@ -262,6 +262,11 @@ pub struct Completion {
 pub struct ModelStatus {
     pub wanted: String,
     pub found: bool,
+    /// The server lists the models it will actually serve (Ollama). Not so
+    /// for OpenAI-compatible servers such as llama.cpp, which answer any
+    /// model name with the one they loaded: a name missing from their list
+    /// is a note, not a reason to call the LLM down.
+    pub listing_is_binding: bool,
     /// Every model the server offers, so per-channel models can be checked too.
     pub available: Vec<String>,
 }
@@ -285,11 +290,19 @@ impl std::fmt::Display for ModelStatus {
         } else {
             write!(f, " (it has: {})", self.available.join(", "))?;
         }
-        write!(
-            f,
-            "; pull it (e.g. `ollama pull {}`) or set llm.model",
-            self.wanted
-        )
+        if self.listing_is_binding {
+            write!(
+                f,
+                "; pull it (e.g. `ollama pull {}`) or set llm.model",
+                self.wanted
+            )
+        } else {
+            write!(
+                f,
+                "; an OpenAI-compatible server such as llama.cpp serves the model it loaded \
+                 whatever the name, so drafting goes on"
+            )
+        }
     }
 }
 
@@ -299,6 +312,34 @@ fn model_matches(available: &[String], wanted: &str) -> bool {
             || (!wanted.contains(':') && m.strip_suffix(":latest") == Some(wanted))
             || (wanted.ends_with(":latest") && wanted.strip_suffix(":latest") == Some(m))
     })
+}
+
+/// A plain 404 on the chat endpoint means the server speaks the other API
+/// (llama.cpp answers Ollama's `/api/chat` with "File Not Found"): say which
+/// `llm.provider` to set instead of leaving a bare "HTTP 404".
+fn wrong_api_hint(e: LlmError, used: Provider) -> LlmError {
+    match e {
+        LlmError::Status {
+            status: 404,
+            message,
+        } => {
+            let hint = match used {
+                Provider::Ollama => {
+                    "the server has no Ollama /api/chat: for llama.cpp's llama-server, vLLM or \
+                     LM Studio set llm.provider = \"openai\""
+                }
+                Provider::Openai => {
+                    "the server has no /v1/chat/completions: check llm.url, or for Ollama's \
+                     own API set llm.provider = \"ollama\""
+                }
+            };
+            LlmError::Status {
+                status: 404,
+                message: format!("{message} ({hint})"),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Why a draft could not be generated.
@@ -869,6 +910,7 @@ impl LlmClient for OllamaClient {
             self.http
                 .stream_with_retries(model, body, url, || Box::new(OllamaDecoder), on_token)
                 .await
+                .map_err(|e| wrong_api_hint(e, Provider::Ollama))
         })
     }
 
@@ -893,6 +935,7 @@ impl LlmClient for OllamaClient {
                 wanted: s.model.clone(),
                 found: model_matches(&available, &s.model),
                 available,
+                listing_is_binding: true,
             })
         })
     }
@@ -1085,6 +1128,7 @@ impl LlmClient for OpenAiClient {
             self.http
                 .stream_with_retries(model, body, url, || Box::<SseDecoder>::default(), on_token)
                 .await
+                .map_err(|e| wrong_api_hint(e, Provider::Openai))
         })
     }
 
@@ -1108,6 +1152,7 @@ impl LlmClient for OpenAiClient {
                 wanted: s.model.clone(),
                 found: model_matches(&available, &s.model),
                 available,
+                listing_is_binding: false,
             })
         })
     }
@@ -1358,6 +1403,7 @@ mod tests {
             wanted: "llama3.2".into(),
             found: false,
             available: vec!["qwen2.5:7b".into()],
+            listing_is_binding: true,
         };
         let s = st.to_string();
         assert!(
@@ -1366,8 +1412,54 @@ mod tests {
                 && s.contains("ollama pull llama3.2"),
             "{s}"
         );
-        let ok = ModelStatus { found: true, ..st };
+        let ok = ModelStatus {
+            found: true,
+            ..st.clone()
+        };
         assert_eq!(ok.to_string(), "model llama3.2 is available");
+        // llama.cpp lists its loaded file and serves it under any name: no
+        // `ollama pull` advice there.
+        let llama = ModelStatus {
+            wanted: "smollm2".into(),
+            available: vec!["SmolLM2-135M-Instruct.Q4_1.gguf".into()],
+            listing_is_binding: false,
+            ..st
+        };
+        let s = llama.to_string();
+        assert!(
+            !s.contains("ollama pull") && s.contains("drafting goes on"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn a_404_on_the_chat_endpoint_names_the_provider_to_set() {
+        let e = wrong_api_hint(
+            LlmError::Status {
+                status: 404,
+                message: "File Not Found".into(),
+            },
+            Provider::Ollama,
+        );
+        let s = e.to_string();
+        assert!(
+            s.contains("File Not Found") && s.contains("provider = \"openai\""),
+            "{s}"
+        );
+        let s = wrong_api_hint(
+            LlmError::Status {
+                status: 404,
+                message: "not found".into(),
+            },
+            Provider::Openai,
+        )
+        .to_string();
+        assert!(s.contains("provider = \"ollama\""), "{s}");
+        let other = LlmError::Status {
+            status: 500,
+            message: "boom".into(),
+        };
+        assert_eq!(wrong_api_hint(other.clone(), Provider::Ollama), other);
     }
 
     #[test]

@@ -358,10 +358,16 @@ impl Conductor {
         };
         self.set_health(Component::Llm, Health::Connecting).await;
         let check = async move {
+            // Name the endpoint this provider's check really asked.
+            let listing = match llm.provider() {
+                crate::reply::llm::Provider::Ollama => "/api/tags",
+                crate::reply::llm::Provider::Openai => "/v1/models",
+            };
             match tokio::time::timeout(Duration::from_secs(5), llm.check_model()).await {
-                Err(_) => Err("the LLM server did not answer /api/tags in 5 s".to_string()),
+                Err(_) => Err(format!("the LLM server did not answer {listing} in 5 s")),
                 Ok(Err(e)) => Err(e.to_string()),
-                Ok(Ok(st)) if st.found => Ok(st.to_string()),
+                // Only a binding list (Ollama's) makes a missing name an error.
+                Ok(Ok(st)) if st.found || !st.listing_is_binding => Ok(st.to_string()),
                 Ok(Ok(st)) => Err(st.to_string()),
             }
         };
