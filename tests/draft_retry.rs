@@ -18,6 +18,8 @@ use clank::store::{Store, StoreConfig};
 
 /// Answers each request with the next scripted (text, done_reason) and keeps the requests.
 struct Scripted {
+    /// Answer only after this long (a busy server).
+    delay: Duration,
     replies: Mutex<VecDeque<(&'static str, &'static str)>>,
     seen: Mutex<Vec<ChatRequest>>,
 }
@@ -30,6 +32,7 @@ impl LlmClient for Scripted {
     ) -> BoxFuture<'a, Result<Completion, LlmError>> {
         Box::pin(async move {
             self.seen.lock().unwrap().push(req);
+            tokio::time::sleep(self.delay).await;
             let (text, reason) = self
                 .replies
                 .lock()
@@ -76,6 +79,7 @@ fn drafter(
     dir: &std::path::Path,
 ) -> (Drafter, Arc<Scripted>) {
     let llm = Arc::new(Scripted {
+        delay: Duration::ZERO,
         replies: Mutex::new(script.iter().copied().collect()),
         seen: Mutex::new(Vec::new()),
     });
@@ -194,4 +198,23 @@ async fn unsafe_text_is_blocked_without_a_retry() {
         out.text
     );
     assert_eq!(llm.seen.lock().unwrap().len(), 1);
+}
+
+/// A server that answers after the draft's deadline is slow, not down: the
+/// outcome says so, so the header can tell the two apart.
+#[tokio::test(start_paused = true)]
+async fn a_late_answer_is_slow_not_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, _) = drafter(&[("Hey Rin!", "stop")], dir.path());
+    d.llm = Some(Arc::new(Scripted {
+        delay: Duration::from_secs(90),
+        replies: Mutex::new([("Hey Rin!", "stop")].into_iter().collect()),
+        seen: Mutex::new(Vec::new()),
+    }));
+    let out = d.draft(&answer("hi"), &params(), &mut |_| {}).await;
+    assert_eq!(out.source, DraftSource::Fallback);
+    assert!(out.timed_out, "{:?}", out.error);
+    let (d, _) = drafter(&[("Hey Rin!", "stop")], dir.path());
+    let out = d.draft(&answer("hi"), &params(), &mut |_| {}).await;
+    assert!(!out.timed_out && out.source == DraftSource::Llm);
 }

@@ -1007,3 +1007,48 @@ async fn no_draft_starts_while_the_channel_delay_outlasts_it() {
         .count();
     assert_eq!(skips as u64, summary.skipped_delay);
 }
+
+fn plain_message(i: i64, secs: i64) -> ChatEvent {
+    ChatEvent::Message(ChatMessage {
+        platform: Platform::Twitch,
+        channel: "mika".into(),
+        id: format!("p{i}"),
+        at: t0() + TimeDelta::seconds(secs),
+        author: Author {
+            id: format!("u-p{i}"),
+            name: format!("viewer{i}"),
+            ..Author::default()
+        },
+        text: "nice run so far".into(),
+        paid: None,
+        reply_to: None,
+    })
+}
+
+/// A down LLM is probed again with backoff: once its server is back the
+/// header says "connected" without waiting for a draft to succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_llm_is_probed_and_comes_back_up_without_a_draft() {
+    let env = Env::new();
+    let addr = fake_ollama::free_addr();
+    let config = mention_config(&env, &format!("http://{addr}"));
+    let mut d = Driven::start(config, &env.path("probe.db"));
+    d.feed_until(plain_message(1, 1), |v| {
+        v["component"] == "llm" && v["status"] == "down"
+    })
+    .await;
+    let ollama = fake_ollama::start_at(&addr).await;
+    ollama.set_models(&["llama3.2"]);
+    // Virtual time moves past the first probe's wait (5 s); no mention, so no draft.
+    let got = d
+        .feed_until(plain_message(2, 30), |v| {
+            v["component"] == "llm" && v["status"] == "connected"
+        })
+        .await;
+    assert!(!got.iter().any(|v| v["event"] == "draft"), "{got:?}");
+    assert!(
+        ollama.chats().is_empty(),
+        "a probe lists models, it does not chat"
+    );
+    d.rt.cancel.cancel();
+}

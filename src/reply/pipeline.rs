@@ -214,6 +214,9 @@ pub struct DraftOutcome {
     pub gate: Option<String>,
     /// LLM calls made (0 without an LLM, 2 after a retry).
     pub attempts: u8,
+    /// The LLM answered too slowly (the draft's deadline passed): the server
+    /// is busy, not necessarily down.
+    pub timed_out: bool,
     pub time_to_first_token: Option<Duration>,
     pub total: Duration,
 }
@@ -285,8 +288,11 @@ impl Drafter {
                 .ask_llm(llm.as_ref(), goal, params, strict, on_token)
                 .await
             {
-                Err(error) => {
-                    return self.fallback(params, &target, Some(error), gate, attempt, started);
+                Err((error, timed_out)) => {
+                    let mut out =
+                        self.fallback(params, &target, Some(error), gate, attempt, started);
+                    out.timed_out = timed_out;
+                    return out;
                 }
                 Ok(answer) => {
                     first_ttft = first_ttft.or(answer.ttft);
@@ -302,6 +308,7 @@ impl Drafter {
                                 time_to_first_token: first_ttft,
                                 total: started.elapsed(),
                                 attempts: attempt,
+                                timed_out: false,
                             };
                         }
                         Err(b) if b.is_broken_text() => {
@@ -320,6 +327,7 @@ impl Drafter {
                                 time_to_first_token: first_ttft,
                                 total: started.elapsed(),
                                 attempts: attempt,
+                                timed_out: false,
                             };
                         }
                     }
@@ -350,6 +358,7 @@ impl Drafter {
             time_to_first_token: None,
             total: started.elapsed(),
             attempts,
+            timed_out: false,
         }
     }
 
@@ -360,7 +369,7 @@ impl Drafter {
         params: &DraftParams,
         strict: bool,
         on_token: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, (String, bool)> {
         let history = self
             .store
             .last_messages_async(
@@ -369,7 +378,7 @@ impl Drafter {
                 params.context_limit as usize,
             )
             .await
-            .map_err(|e| format!("reading recent chat: {e}"))?;
+            .map_err(|e| (format!("reading recent chat: {e}"), false))?;
         let guidance = self.current_guidance();
         let starter = match goal {
             DraftGoal::Unprompted { .. } => self.starter(params.seed),
@@ -413,9 +422,11 @@ impl Drafter {
         let req = prompt.into_request(params.model.clone(), Some(seed));
         let run = llm.stream_chat(req, on_token);
         match tokio::time::timeout(self.timeout, run).await {
-            Err(_) => Err(LlmError::Timeout(self.timeout).to_string()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(c)) if c.text.trim().is_empty() => Err("the LLM answered nothing".into()),
+            Err(_) => Err((LlmError::Timeout(self.timeout).to_string(), true)),
+            Ok(Err(e)) => Err((e.to_string(), matches!(e, LlmError::Timeout(_)))),
+            Ok(Ok(c)) if c.text.trim().is_empty() => {
+                Err(("the LLM answered nothing".into(), false))
+            }
             Ok(Ok(c)) => {
                 guard.cut_at_limit = c.done_reason.as_deref() == Some("length");
                 Ok(Answer {

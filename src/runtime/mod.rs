@@ -240,6 +240,7 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         stats: ChatStats::default(),
         agent,
         next_agent_at: None,
+        llm_probe: None,
         avatar,
         side_tx,
         in_flight: 0,
