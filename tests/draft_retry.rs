@@ -14,6 +14,7 @@ use clank::reply::llm::{
     BoxFuture, ChatRequest, Completion, LlmClient, LlmError, ModelStatus, Provider, ServerTimings,
 };
 use clank::reply::pipeline::{DraftGoal, DraftParams, Drafter};
+use clank::reply::slots::LlmSlots;
 use clank::store::{Store, StoreConfig};
 
 /// Answers each request with the next scripted (text, done_reason) and keeps the requests.
@@ -22,6 +23,8 @@ struct Scripted {
     delay: Duration,
     replies: Mutex<VecDeque<(&'static str, &'static str)>>,
     seen: Mutex<Vec<ChatRequest>>,
+    /// Calls in progress now, and the most at once.
+    inside: Mutex<(usize, usize)>,
 }
 
 impl LlmClient for Scripted {
@@ -32,7 +35,13 @@ impl LlmClient for Scripted {
     ) -> BoxFuture<'a, Result<Completion, LlmError>> {
         Box::pin(async move {
             self.seen.lock().unwrap().push(req);
+            {
+                let mut i = self.inside.lock().unwrap();
+                i.0 += 1;
+                i.1 = i.1.max(i.0);
+            }
             tokio::time::sleep(self.delay).await;
+            self.inside.lock().unwrap().0 -= 1;
             let (text, reason) = self
                 .replies
                 .lock()
@@ -82,6 +91,7 @@ fn drafter(
         delay: Duration::ZERO,
         replies: Mutex::new(script.iter().copied().collect()),
         seen: Mutex::new(Vec::new()),
+        inside: Mutex::new((0, 0)),
     });
     let store = Store::open(&dir.join("clank.db"), &StoreConfig::default()).expect("store");
     let d = Drafter {
@@ -93,6 +103,7 @@ fn drafter(
         filter: Arc::new(ContentFilter::load(&FilterConfig::default())),
         token_budget: 1536,
         history_lines: 8,
+        slots: LlmSlots::new(1, 8),
         timeout: Duration::from_secs(30),
         guidance: Arc::new(RwLock::new(None)),
     };
@@ -210,6 +221,7 @@ async fn a_late_answer_is_slow_not_down() {
         delay: Duration::from_secs(90),
         replies: Mutex::new([("Hey Rin!", "stop")].into_iter().collect()),
         seen: Mutex::new(Vec::new()),
+        inside: Mutex::new((0, 0)),
     }));
     let out = d.draft(&answer("hi"), &params(), &mut |_| {}).await;
     assert_eq!(out.source, DraftSource::Fallback);
@@ -217,4 +229,37 @@ async fn a_late_answer_is_slow_not_down() {
     let (d, _) = drafter(&[("Hey Rin!", "stop")], dir.path());
     let out = d.draft(&answer("hi"), &params(), &mut |_| {}).await;
     assert!(!out.timed_out && out.source == DraftSource::Llm);
+}
+
+/// Ten drafts at once against a server with two slots: never more than two
+/// at the LLM, all ten answered in turn.
+#[tokio::test(start_paused = true)]
+async fn drafts_in_flight_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, _) = drafter(&[], dir.path());
+    let llm = Arc::new(Scripted {
+        delay: Duration::from_secs(2),
+        replies: Mutex::new(VecDeque::new()),
+        seen: Mutex::new(Vec::new()),
+        inside: Mutex::new((0, 0)),
+    });
+    d.llm = Some(llm.clone());
+    d.slots = LlmSlots::new(2, 16);
+    let d = Arc::new(d);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let d = d.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut p = params();
+            p.seed = i;
+            d.draft(&answer("what game is this?"), &p, &mut |_| {})
+                .await
+        }));
+    }
+    for t in tasks {
+        let out = t.await.unwrap();
+        assert_eq!(out.source, DraftSource::Llm, "{:?}", out.error);
+    }
+    assert_eq!(llm.seen.lock().unwrap().len(), 10);
+    assert_eq!(llm.inside.lock().unwrap().1, 2, "at most two at once");
 }

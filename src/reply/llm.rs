@@ -61,6 +61,11 @@ pub struct LlmConfig {
     pub keep_alive: String,
     /// Name of the environment variable holding a bearer API key; absent = no key.
     pub api_key_env: Option<String>,
+    /// Drafts talking to the LLM at once (0..=16); the rest wait by priority.
+    /// 0 = the provider's default: 1 for Ollama (one model, one queue), 4 for
+    /// OpenAI-compatible servers (llama-server's default parallel slots).
+    /// Set it to the server's slots: more only makes every draft late.
+    pub max_in_flight: usize,
 }
 
 impl Default for LlmConfig {
@@ -76,11 +81,21 @@ impl Default for LlmConfig {
             retries: 2,
             keep_alive: "30m".into(),
             api_key_env: None,
+            max_in_flight: 0,
         }
     }
 }
 
 impl LlmConfig {
+    /// Drafts at the LLM at once: `max_in_flight`, or the provider's default.
+    pub fn drafts_in_flight(&self) -> usize {
+        match (self.max_in_flight, self.provider) {
+            (0, Provider::Ollama) => 1,
+            (0, Provider::Openai) => 4,
+            (n, _) => n,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(ConfigError::invalid(
@@ -96,6 +111,7 @@ impl LlmConfig {
         check_range("llm.top_p", self.top_p, 0.0, 1.0)?;
         check_range("llm.num_predict", self.num_predict, 1, 4096)?;
         check_range("llm.retries", self.retries, 0, 10)?;
+        check_range("llm.max_in_flight", self.max_in_flight, 0, 16)?;
         if let Some(var) = &self.api_key_env {
             if var.trim().is_empty() {
                 return Err(ConfigError::invalid(

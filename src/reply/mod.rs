@@ -1,12 +1,13 @@
 //! Reply drafting: LLM clients ([`llm`]), prompt assembly ([`context`]) and the
 //! output gate every outgoing text passes ([`format`]), one draft end to end
-//! ([`pipeline`]) and the auto-send rules ([`policy`]).
+//! ([`pipeline`]), the LLM's turns ([`slots`]) and the auto-send rules ([`policy`]).
 
 pub mod context;
 pub mod format;
 pub mod llm;
 pub mod pipeline;
 pub mod policy;
+pub mod slots;
 
 use std::path::{Path, PathBuf};
 

@@ -17,6 +17,7 @@ use crate::reply::format::{
     Blocked, EchoGuard, Fallbacks, OutputPolicy, Target, make_safe, screen_llm_text,
 };
 use crate::reply::llm::{LlmClient, LlmError};
+use crate::reply::slots::LlmSlots;
 use crate::store::Store;
 
 /// Guidance shared between the agent integration (writer) and drafts (readers).
@@ -217,6 +218,9 @@ pub struct DraftOutcome {
     /// The LLM answered too slowly (the draft's deadline passed): the server
     /// is busy, not necessarily down.
     pub timed_out: bool,
+    /// The draft never got a turn at the LLM (too many waited): the fallback
+    /// stands in, and this says why. Says nothing about the LLM's health.
+    pub dropped: Option<String>,
     pub time_to_first_token: Option<Duration>,
     pub total: Duration,
 }
@@ -232,6 +236,8 @@ pub struct Drafter {
     pub token_budget: usize,
     /// Most recent chat lines in a prompt (`reply.history_lines`).
     pub history_lines: usize,
+    /// Turns at the LLM, shared by every draft.
+    pub slots: Arc<LlmSlots>,
     /// Deadline for one draft (the client's own deadline plus a margin).
     pub timeout: Duration,
     pub guidance: SharedGuidance,
@@ -280,6 +286,16 @@ impl Drafter {
                 started,
             );
         };
+        // One turn at the LLM for the draft and its retry; higher priority first.
+        let rank = goal.priority().map_or(0, |p| p as u8 + 1);
+        let _turn = match self.slots.acquire(rank).await {
+            Ok(turn) => turn,
+            Err(dropped) => {
+                let mut out = self.fallback(params, &target, None, None, 0, started);
+                out.dropped = Some(dropped.to_string());
+                return out;
+            }
+        };
         let mut first_ttft = None;
         let mut gate = None;
         for attempt in 1..=MAX_ATTEMPTS {
@@ -309,6 +325,7 @@ impl Drafter {
                                 total: started.elapsed(),
                                 attempts: attempt,
                                 timed_out: false,
+                                dropped: None,
                             };
                         }
                         Err(b) if b.is_broken_text() => {
@@ -328,6 +345,7 @@ impl Drafter {
                                 total: started.elapsed(),
                                 attempts: attempt,
                                 timed_out: false,
+                                dropped: None,
                             };
                         }
                     }
@@ -359,6 +377,7 @@ impl Drafter {
             total: started.elapsed(),
             attempts,
             timed_out: false,
+            dropped: None,
         }
     }
 

@@ -868,6 +868,8 @@ impl Conductor {
     ) -> Result<(), RuntimeError> {
         let now = self.now();
         match &outcome.error {
+            // Dropped from the LLM's queue: nothing learned about its health.
+            None if outcome.dropped.is_some() => {}
             None => self.set_health(Component::Llm, Health::Connected).await,
             // A deadline passed while the server was busy: slow, not down,
             // and no probe (it answers probes; it is drafts it is late with).
@@ -912,7 +914,11 @@ impl Conductor {
                 d.view.state = DraftState::Pending;
                 // The gate's reason when it redrafted or fell back, so the
                 // operator sees why this is not the first text the LLM wrote.
-                d.view.why = outcome.error.clone().or_else(|| outcome.gate.clone());
+                d.view.why = outcome
+                    .error
+                    .clone()
+                    .or_else(|| outcome.gate.clone())
+                    .or_else(|| outcome.dropped.clone());
                 let view = d.view.clone();
                 let priority = d.goal.priority();
                 let time_delay_s = d.channel.time_delay_s;
@@ -935,7 +941,8 @@ impl Conductor {
                     text,
                     source,
                     ttft_ms: view.time_to_first_token_ms,
-                    error: outcome.error,
+                    // Why this is no LLM text: its failure, or no turn at it.
+                    error: outcome.error.or(outcome.dropped),
                     gate: outcome.gate,
                 })
                 .await;

@@ -171,6 +171,10 @@ pub struct RunSummary {
     pub core: serde_json::Value,
 }
 
+/// Drafts waiting for a turn at the LLM before the oldest low one is dropped:
+/// a draft that waited behind eight others is usually stale anyway.
+const MAX_DRAFTS_WAITING: usize = 8;
+
 /// Starts the runtime on the current tokio runtime.
 pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
     opts.config.validate()?;
@@ -200,6 +204,10 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         filter: Arc::new(ContentFilter::load(&opts.config.filter)),
         token_budget: opts.config.reply.token_budget,
         history_lines: opts.config.reply.history_lines,
+        slots: crate::reply::slots::LlmSlots::new(
+            opts.config.llm.drafts_in_flight(),
+            MAX_DRAFTS_WAITING,
+        ),
         timeout: Duration::from_secs(opts.config.llm.timeout_s) + Duration::from_millis(500),
         guidance: guidance.clone(),
     });
