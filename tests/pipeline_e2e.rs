@@ -266,6 +266,8 @@ async fn replay_auto_with_ollama_drafts_sends_and_records_every_reply() {
         assert_eq!(row.response_text, s["text"].as_str().unwrap());
         assert_eq!(row.response_type, "llm");
         assert!(row.sent_at.is_some());
+        // The attention state the reply was drafted in is kept with it.
+        assert!(row.attention_state.is_some(), "{row:?}");
     }
     // Each decision to send says why.
     let decisions = events(&lines, "decision");

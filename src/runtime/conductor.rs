@@ -75,6 +75,8 @@ pub(super) struct Conductor {
     /// While the LLM is down: when to ask it again and how many probes in a
     /// row failed (the wait doubles, see [`LLM_PROBE_MAX_S`]).
     pub llm_probe: Option<(DateTime<Utc>, u32)>,
+    /// The core's attention state as of its last answer.
+    pub attention: Option<crate::model::AttentionState>,
     pub avatar: Option<(AvatarClient, AvatarSpeak)>,
     pub side_tx: mpsc::Sender<Side>,
     pub in_flight: usize,
@@ -682,6 +684,9 @@ impl Conductor {
         if let Some(e) = out.error {
             self.error(format!("core: {e}")).await;
         }
+        if out.attention.is_some() {
+            self.attention = out.attention;
+        }
         let mut state_changed = false;
         for ev in out.events {
             if matches!(ev, CoreEvent::Attention { from: Some(_), .. }) {
@@ -797,7 +802,8 @@ impl Conductor {
             }
         }
         let platform = goal.platform();
-        let attention = None;
+        // The state the draft was started in (issue 14: it was NULL in every row).
+        let attention = self.attention;
         let id = self
             .store
             .insert_response_async(NewResponse {

@@ -249,6 +249,7 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         agent,
         next_agent_at: None,
         llm_probe: None,
+        attention: None,
         avatar,
         side_tx,
         in_flight: 0,
