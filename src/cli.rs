@@ -450,9 +450,17 @@ fn console(
         let cancel = tokio_util::sync::CancellationToken::new();
         let live =
             crate::live::start(config, store.clone(), sources, auto_send, cancel.clone()).await?;
-        let ui = crate::ui::run(config, live.updates, live.runtime.requests.clone()).await;
+        crate::signals::cancel_on_signals(cancel.clone());
+        let ui = crate::ui::run(
+            config,
+            live.updates,
+            live.runtime.requests.clone(),
+            cancel.clone(),
+        )
+        .await;
         cancel.cancel();
         let joined = live.runtime.join.await;
+        live.hub.join().await;
         ui?;
         match joined {
             Ok(Ok(_)) => Ok(()),

@@ -9,7 +9,7 @@ use serde::Deserialize;
 // Re-exported so that callers above config (cli, runtime, live) keep one path.
 pub use crate::validate::ConfigError;
 
-use crate::adapters::twitch::TwitchConfig;
+use crate::adapters::twitch::config::TwitchConfig;
 use crate::engine::attention::AttentionConfig;
 use crate::engine::filter::FilterConfig;
 use crate::engine::queue::QueueConfig;
@@ -44,7 +44,7 @@ pub struct Config {
     pub agent: AgentConfig,
     pub avatar: AvatarConfig,
     pub logging: LoggingConfig,
-    pub ui: crate::ui::UiConfig,
+    pub ui: crate::ui::config::UiConfig,
 }
 
 /// Settings of the core pipeline itself.

@@ -169,12 +169,7 @@ pub async fn replay_auto_async(
     ro.llm = opts.llm;
     ro.cancel = cancel.clone();
     let rt = runtime::start(ro)?;
-    let ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            ctrl_c.cancel();
-        }
-    });
+    crate::signals::cancel_on_signals(cancel.clone());
     let _requests = rt.requests;
     let printed = print_updates(rt.updates, opts.json, out).await;
     let summary = rt
@@ -214,14 +209,9 @@ pub fn live_auto(
         let live = crate::live::start(config, store, sources, true, cancel.clone())
             .await
             .map_err(|e| HeadlessError::Live(e.to_string()))?;
-        let ctrl_c = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                ctrl_c.cancel();
-            }
-        });
+        crate::signals::cancel_on_signals(cancel.clone());
         let _requests = live.runtime.requests;
-        let printed = print_updates(live.updates, true, out).await;
+        let printed = print_updates(live.updates, true, &mut LineFlushed(&mut *out)).await;
         let summary = live
             .runtime
             .join
@@ -234,4 +224,23 @@ pub fn live_auto(
         write_summary(out, &summary)?;
         Ok(summary)
     })
+}
+
+/// A live log is read while it is written (`clank --auto | jq`, a supervisor
+/// tailing it): each line goes out as soon as it is complete, not when a
+/// 64 KiB stdout buffer fills, which on a quiet stream could take hours.
+struct LineFlushed<'a>(&'a mut dyn Write);
+
+impl Write for LineFlushed<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.0.write(buf)?;
+        if buf[..n].contains(&b'\n') {
+            self.0.flush()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }

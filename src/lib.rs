@@ -15,6 +15,7 @@
 //! - [`integrations`]: the autonomous agent (context out, guidance in) and the avatar.
 //! - [`runtime`]: the running clank: sources -> core thread -> drafts -> sinks.
 //! - [`headless`]: `--auto`: the runtime with no UI, one JSON line per event.
+//! - [`signals`]: SIGINT and SIGTERM shut the run down cleanly.
 #![forbid(unsafe_code)]
 
 pub mod adapters;
@@ -34,6 +35,7 @@ pub mod reply;
 pub mod runtime;
 pub mod secret;
 pub mod session;
+pub mod signals;
 pub mod store;
 pub mod ui;
 pub mod validate;

@@ -33,8 +33,11 @@ pub fn init(level: &str, file: Option<&Path>) -> std::io::Result<LogGuard> {
             })
         }
         None => {
+            // Colour only for a person at a terminal, not in a file or a pipe.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
+                .with_ansi(ansi)
                 .with_writer(std::io::stderr)
                 .try_init();
             Ok(LogGuard { _worker: None })

@@ -39,7 +39,10 @@ fn main() -> ExitCode {
     match clank::cli::run(cli, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Once on stderr; into the log file too when logs go elsewhere.
+            if log_file.is_some() {
+                tracing::error!("{e:#}");
+            }
             eprintln!("clank: {e:#}");
             ExitCode::FAILURE
         }

@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::adapters::Inbound;
-use crate::chatlog::{self, ChatLogError, ChatLogReader, LineError, format_time, round3};
+pub use crate::adapters::chatlog::{SourceItem, open_source};
+use crate::chatlog::{self, ChatLogError, LineError, format_time, round3};
 use crate::config::Config;
 use crate::core::{Core, CoreError, CoreEvent};
 use crate::engine::filter::{ContentFilter, Verdict};
@@ -34,37 +35,6 @@ pub enum ReplayError {
     Lexicon(String),
     #[error("the chat log {0} holds no usable event")]
     Empty(PathBuf),
-}
-
-/// One item of a chat source: an adapter event (chat, raid, sub, ...), or a
-/// line that could not be used.
-pub type SourceItem = Result<Result<Inbound, LineError>, ChatLogError>;
-
-/// Opens a chat log or a raw Twitch IRC capture (one IRC line per message, as
-/// `tests/fixtures/twitch-nymn.irc`), told apart by the first non-blank line.
-pub fn open_source(path: &Path) -> Result<Box<dyn Iterator<Item = SourceItem>>, ChatLogError> {
-    use std::io::BufRead;
-    let open = || {
-        std::fs::File::open(path).map_err(|source| ChatLogError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    let mut first = String::new();
-    let mut sniff = io::BufReader::new(open()?);
-    while first.trim().is_empty() {
-        first.clear();
-        // A read error or invalid UTF-8 here is reported by the real reader below.
-        if sniff.read_line(&mut first).unwrap_or(0) == 0 {
-            break;
-        }
-    }
-    if crate::adapters::twitch::is_irc_line(&first) {
-        let reader = io::BufReader::with_capacity(256 * 1024, open()?);
-        return Ok(Box::new(crate::adapters::twitch::read_irc_capture(reader)));
-    }
-    let mut reader = ChatLogReader::open(path)?;
-    Ok(Box::new(std::iter::from_fn(move || reader.next_record())))
 }
 
 /// Reports a bad line on stderr so stdout stays clean JSON.

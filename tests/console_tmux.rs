@@ -174,6 +174,71 @@ mouse = false
 }
 
 /// Quotes for `sh`: single quotes, with embedded ones closed and escaped.
+/// Starts `clank demo` in a fresh tmux server against the fake LLM at `url`;
+/// returns the server, the demo's database and its log file.
+fn start_console(root: &Path, url: &str) -> (Tmux, PathBuf, PathBuf) {
+    let db = root.join("demo.db");
+    let log = root.join("clank.log");
+    let config = write_config(root, url);
+    for d in ["home", "config", "data", "state", "cache"] {
+        std::fs::create_dir_all(root.join(d)).expect("xdg dir");
+    }
+    let q = |p: &Path| sh_quote(p.to_str().expect("utf-8 path"));
+    // After clank exits the shell prints its exit code and the terminal modes,
+    // then stays so the pane can still be read. `CLANK_PID` lets a test signal it.
+    let script = format!(
+        r#"export HOME={home} XDG_CONFIG_HOME={cfg} XDG_DATA_HOME={data} XDG_STATE_HOME={state} XDG_CACHE_HOME={cache}
+export OLLAMA_URL={url} TERM=screen-256color
+unset DATABASE_URL OLLAMA_MODEL TWITCH_CHANNELS
+{bin} demo --speed 30 --db {db} --config {config} --log-file {log} --log-level debug &
+echo $! > {pid}
+wait $!
+echo "CLANK_EXIT=$?"
+echo "CLANK_TTY=$(stty -a | tr ' ;' '\n\n' | grep -E -x -- '-?(icanon|echo)' | tr '\n' ' ')END"
+exec sleep 600
+"#,
+        home = q(&root.join("home")),
+        cfg = q(&root.join("config")),
+        data = q(&root.join("data")),
+        state = q(&root.join("state")),
+        cache = q(&root.join("cache")),
+        url = sh_quote(url),
+        bin = q(Path::new(env!("CARGO_BIN_EXE_clank"))),
+        db = q(&db),
+        config = q(&config),
+        log = q(&log),
+        pid = q(&root.join("clank.pid")),
+    );
+    let script_path = root.join("run.sh");
+    std::fs::write(&script_path, script).expect("write script");
+    let socket = format!(
+        "clank-e2e-{}-{}",
+        std::process::id(),
+        root.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+    );
+    (Tmux::start(socket, &script_path), db, log)
+}
+
+/// Exit code 0, the terminal back in canonical mode with echo, the
+/// alternate screen left.
+fn assert_exited_cleanly(after: &str) {
+    assert!(after.contains("CLANK_EXIT=0"), "clank failed:\n{after}");
+    let tty = after
+        .lines()
+        .find_map(|l| l.strip_prefix("CLANK_TTY="))
+        .expect("terminal modes line");
+    let modes: Vec<&str> = tty.trim_end_matches("END").split_whitespace().collect();
+    assert!(
+        modes.contains(&"icanon") && modes.contains(&"echo"),
+        "the terminal was left in raw mode: {tty:?}\n{after}"
+    );
+    // The alternate screen was left: the console's panes are gone.
+    assert!(
+        !after.contains(" drafts ("),
+        "console still on screen:\n{after}"
+    );
+}
+
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
@@ -194,43 +259,7 @@ async fn console_in_tmux_approves_one_draft_edits_another_and_quits_cleanly() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
-    let db = root.join("demo.db");
-    let log = root.join("clank.log");
-    let config = write_config(root, &fake.url());
-    for d in ["home", "config", "data", "state", "cache"] {
-        std::fs::create_dir_all(root.join(d)).expect("xdg dir");
-    }
-    let q = |p: &Path| sh_quote(p.to_str().expect("utf-8 path"));
-    // After clank exits the shell prints its exit code and the terminal modes,
-    // then stays so the pane can still be read.
-    let script = format!(
-        r#"export HOME={home} XDG_CONFIG_HOME={cfg} XDG_DATA_HOME={data} XDG_STATE_HOME={state} XDG_CACHE_HOME={cache}
-export OLLAMA_URL={url} TERM=screen-256color
-unset DATABASE_URL OLLAMA_MODEL TWITCH_CHANNELS
-{bin} demo --speed 30 --db {db} --config {config} --log-file {log} --log-level debug
-echo "CLANK_EXIT=$?"
-echo "CLANK_TTY=$(stty -a | tr ' ;' '\n\n' | grep -E -x -- '-?(icanon|echo)' | tr '\n' ' ')END"
-exec sleep 600
-"#,
-        home = q(&root.join("home")),
-        cfg = q(&root.join("config")),
-        data = q(&root.join("data")),
-        state = q(&root.join("state")),
-        cache = q(&root.join("cache")),
-        url = sh_quote(&fake.url()),
-        bin = q(Path::new(env!("CARGO_BIN_EXE_clank"))),
-        db = q(&db),
-        config = q(&config),
-        log = q(&log),
-    );
-    let script_path = root.join("run.sh");
-    std::fs::write(&script_path, script).expect("write script");
-    let socket = format!(
-        "clank-e2e-{}-{}",
-        std::process::id(),
-        root.file_name().and_then(|n| n.to_str()).unwrap_or("x")
-    );
-    let tmux = Tmux::start(socket, &script_path);
+    let (tmux, db, log) = start_console(root, &fake.url());
 
     // The console is up when its drafts pane is drawn; Tab moves focus from
     // the queue to the drafts pane, so draft keys act on the drafts list.
@@ -282,21 +311,7 @@ exec sleep 600
         (s.contains("CLANK_EXIT=") && s.contains("END")).then(|| s.to_string())
     })
     .await;
-    assert!(after.contains("CLANK_EXIT=0"), "clank failed:\n{after}");
-    let tty = after
-        .lines()
-        .find_map(|l| l.strip_prefix("CLANK_TTY="))
-        .expect("terminal modes line");
-    let modes: Vec<&str> = tty.trim_end_matches("END").split_whitespace().collect();
-    assert!(
-        modes.contains(&"icanon") && modes.contains(&"echo"),
-        "the terminal was left in raw mode: {tty:?}\n{after}"
-    );
-    // The alternate screen was left: the console's panes are gone.
-    assert!(
-        !after.contains(" drafts ("),
-        "console still on screen:\n{after}"
-    );
+    assert_exited_cleanly(&after);
     drop(tmux);
 
     // The store: exactly the two drafts the keys sent, nothing else.
@@ -339,4 +354,43 @@ exec sleep 600
     assert_eq!(others, 0, "rows with a send time but another status");
     // The fake model was asked: the drafts are the LLM's, not fallbacks.
     assert!(!fake.chats().is_empty(), "the fake LLM was never asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_the_console_restores_the_terminal_and_closes_the_store() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux is not installed: this end-to-end test needs it (`apt-get install tmux`)");
+    }
+    let fake = fake_ollama::start().await;
+    fake.set_default(Reply::slow(
+        ANSWER,
+        Duration::from_millis(50),
+        Duration::from_millis(20),
+    ));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let (tmux, db, log) = start_console(root, &fake.url());
+    wait_for(&tmux, &log, "the console", &[], |s| {
+        s.contains(" drafts (").then_some(())
+    })
+    .await;
+    // A service manager stops it: SIGTERM, not a key.
+    let pid = std::fs::read_to_string(root.join("clank.pid")).expect("pid file");
+    let out = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .output()
+        .expect("kill");
+    assert!(out.status.success(), "kill failed");
+    let after = wait_for(&tmux, &log, "clank to exit", &[], |s| {
+        (s.contains("CLANK_EXIT=") && s.contains("END")).then(|| s.to_string())
+    })
+    .await;
+    assert_exited_cleanly(&after);
+    drop(tmux);
+    // The store was closed, not abandoned: it opens with its chat in it.
+    let conn = rusqlite::Connection::open(&db).expect("open the demo database");
+    let stored: i64 = conn
+        .query_row("SELECT COUNT(*) FROM chat_messages", [], |r| r.get(0))
+        .expect("count");
+    assert!(stored > 0, "no chat stored before the signal");
 }

@@ -1054,3 +1054,39 @@ async fn a_down_llm_is_probed_and_comes_back_up_without_a_draft() {
     );
     d.rt.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_nobody_approves_expires_after_its_ttl_and_only_then() {
+    let env = Env::new();
+    // A dead LLM: the fallback waits for an approval that never comes.
+    let url = format!("http://{}", fake_ollama::free_addr());
+    let config = env.config(
+        &url,
+        "[salience]\nstreamer_names = [\"clank\"]\n[auto]\ndraft_ttl_s = 60",
+    );
+    let db = env.path("ttl.db");
+    let mut d = Driven::start(config.clone(), &db);
+    let (a, _) = d.draft_for(mention(1, "ana")).await; // at t0 + 5 s
+    // 50 s later: not yet.
+    let got = d
+        .feed_until(mention(11, "bo"), |v| v["event"] == "draft")
+        .await;
+    assert!(!got.iter().any(|v| v["event"] == "expired"), "{got:#?}");
+    // 70 s after it was made: it expires, once.
+    let got = d
+        .feed_until(mention(15, "cy"), |v| v["event"] == "expired")
+        .await;
+    let expired: Vec<&Value> = got.iter().filter(|v| v["event"] == "expired").collect();
+    assert_eq!(expired.len(), 1, "{got:#?}");
+    assert_eq!(expired[0]["id"], a["id"]);
+    d.rt.cancel.cancel();
+    let summary = d.rt.join.await.unwrap().unwrap();
+    assert_eq!(summary.expired, 1, "{summary:?}");
+    let store = Store::open(&db, &config.store).unwrap();
+    let row = store
+        .get_response_async(a["id"].as_i64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, ResponseStatus::Expired);
+}

@@ -474,6 +474,11 @@ async fn slow_mode_duplicates_and_refusals_are_respected_and_reported() {
         .filter(|x| x.line.contains("PRIVMSG") && text_of(x) == "third")
         .count();
     assert_eq!(thirds, 1, "not retried");
+    // The operator's retry of the refused text is not a duplicate: it was
+    // never in chat, so it goes out and Twitch accepts it.
+    r.handle.send(5, "mikavt", "third", None).await.unwrap();
+    let res = results(&mut r.rx, 1).await;
+    assert_eq!(res, vec![(5, Ok(()))]);
     stop(r).await;
 }
 

@@ -2,7 +2,10 @@
 //! --auto`) into the runtime through the same door as a live platform, and
 //! stands in for the platforms on the way out: each send is handed to a
 //! [`Sink`] (a recorder) and confirmed, since no platform is there to refuse.
+//! [`open_source`] opens such a file (a chat log or a raw Twitch IRC
+//! capture) for this adapter and for `clank replay` / `clank score`.
 
+use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -12,9 +15,42 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{AdapterStatus, BoxFuture, Inbound, Outbound, PlatformAdapter, SendVerdict};
-use crate::chatlog::ChatLogError;
+use crate::chatlog::{ChatLogError, ChatLogReader, LineError};
 use crate::model::Platform;
-use crate::replay::{Speed, open_source, shifted};
+use crate::replay::{Speed, shifted};
+
+/// One item of a chat source: an adapter event (chat, raid, sub, ...), or a
+/// line that could not be used.
+pub type SourceItem = Result<Result<Inbound, LineError>, ChatLogError>;
+
+/// Opens a chat log or a raw Twitch IRC capture (one IRC line per message, as
+/// `tests/fixtures/twitch-nymn.irc`), told apart by the first non-blank line.
+pub fn open_source(
+    path: &std::path::Path,
+) -> Result<Box<dyn Iterator<Item = SourceItem>>, ChatLogError> {
+    use std::io::BufRead;
+    let open = || {
+        std::fs::File::open(path).map_err(|source| ChatLogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut first = String::new();
+    let mut sniff = io::BufReader::new(open()?);
+    while first.trim().is_empty() {
+        first.clear();
+        // A read error or invalid UTF-8 here is reported by the real reader below.
+        if sniff.read_line(&mut first).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    if crate::adapters::twitch::is_irc_line(&first) {
+        let reader = io::BufReader::with_capacity(256 * 1024, open()?);
+        return Ok(Box::new(crate::adapters::twitch::read_irc_capture(reader)));
+    }
+    let mut reader = ChatLogReader::open(path)?;
+    Ok(Box::new(std::iter::from_fn(move || reader.next_record())))
+}
 
 /// One reply that left clank for a sink.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 
-use super::{AdapterStatus, BoxFuture, Inbound, Outbound, PlatformAdapter};
+use super::{
+    AdapterContext, AdapterStatus, Built, Inbound, Outbound, PlatformAdapter, PlatformEntry,
+};
 use crate::config::Config;
 use crate::model::Platform;
 use crate::store::Store;
@@ -22,29 +24,6 @@ use crate::store::Store;
 /// fails at once instead of blocking the runtime (an adapter blocked on a
 /// full inbound channel must never wait on a runtime blocked on it).
 const OUTBOUND_CAPACITY: usize = 64;
-
-/// What building an adapter needs beside its own config section.
-pub struct AdapterContext<'a> {
-    pub config: &'a Config,
-    pub store: &'a Store,
-}
-
-/// A built adapter, with what the operator should know about how it starts
-/// (e.g. "login failed; reading anonymously").
-pub struct Built {
-    pub adapter: Box<dyn PlatformAdapter>,
-    pub warning: Option<String>,
-}
-
-/// Builds a platform's adapter; `Ok(None)` when the platform is not configured.
-pub type BuildFn =
-    for<'a> fn(&'a AdapterContext<'a>) -> BoxFuture<'a, Result<Option<Built>, String>>;
-
-/// One platform clank can read.
-pub struct PlatformEntry {
-    pub platform: Platform,
-    pub build: BuildFn,
-}
 
 /// Every platform clank can read: one entry each.
 pub const PLATFORMS: &[PlatformEntry] = &[super::twitch::ENTRY];

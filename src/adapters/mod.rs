@@ -16,7 +16,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::model::{Author, ChatEvent, Platform};
+use crate::store::Store;
 
 pub mod chatlog;
 pub mod hub;
@@ -312,4 +314,27 @@ pub trait PlatformAdapter: Send + 'static {
         outbound: mpsc::Receiver<Outbound>,
         cancel: CancellationToken,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// What building an adapter needs beside its own config section.
+pub struct AdapterContext<'a> {
+    pub config: &'a Config,
+    pub store: &'a Store,
+}
+
+/// A built adapter, with what the operator should know about how it starts
+/// (e.g. "login failed; reading anonymously").
+pub struct Built {
+    pub adapter: Box<dyn PlatformAdapter>,
+    pub warning: Option<String>,
+}
+
+/// Builds a platform's adapter; `Ok(None)` when the platform is not configured.
+pub type BuildFn =
+    for<'a> fn(&'a AdapterContext<'a>) -> BoxFuture<'a, Result<Option<Built>, String>>;
+
+/// One platform clank can read.
+pub struct PlatformEntry {
+    pub platform: Platform,
+    pub build: BuildFn,
 }

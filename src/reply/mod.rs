@@ -40,7 +40,10 @@ pub struct ReplyConfig {
     /// Start replies with `@asker `.
     pub address_asker: bool,
     /// Seconds a sent reply waits for its platform's verdict (accepted or
-    /// refused) before it is reported unconfirmed (1..=300).
+    /// refused) before it is reported unconfirmed (1..=900). Longer than an
+    /// adapter may hold a send in its own queue (Twitch: up to 120 s under
+    /// slow mode or after a rate-limit notice, then 10 s for USERSTATE), so a
+    /// send still queued is never called unconfirmed and retried twice.
     pub send_verdict_timeout_s: u64,
 }
 
@@ -53,7 +56,7 @@ impl Default for ReplyConfig {
             fallbacks_file: None,
             allow_urls: false,
             address_asker: true,
-            send_verdict_timeout_s: 15,
+            send_verdict_timeout_s: 150,
         }
     }
 }
@@ -66,7 +69,7 @@ impl ReplyConfig {
             "reply.send_verdict_timeout_s",
             self.send_verdict_timeout_s,
             1,
-            300,
+            900,
         )
     }
 

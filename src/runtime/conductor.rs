@@ -88,6 +88,8 @@ pub(super) struct Conductor {
     pub dirty: bool,
     pub rejected_total: u64,
     pub model_checked: bool,
+    /// The earliest time a draft may expire; `None` = none can.
+    pub next_expiry: Option<DateTime<Utc>>,
     /// Drafts handed to an adapter, with the wall time their verdict is due.
     pub sending: HashMap<DraftId, tokio::time::Instant>,
     /// Refused, failed and unconfirmed drafts, kept for the operator.
@@ -275,6 +277,13 @@ impl Conductor {
             }
         }
         self.restore_not_delivered().await;
+        // A platform no adapter reads is off, not "connecting".
+        let routed = self.router.platforms();
+        for p in crate::model::Platform::ALL {
+            if !routed.contains(&p) {
+                self.set_health(Component::Platform(p), Health::Off).await;
+            }
+        }
         self.set_health(
             Component::Agent,
             if self.agent.is_some() {
@@ -379,10 +388,30 @@ impl Conductor {
             Inbound::Chat(ev) => self.on_event(ev, cancel).await,
             Inbound::SendResult { draft_id, verdict } => self.on_verdict(draft_id, verdict).await,
             Inbound::Status {
-                platform, status, ..
+                platform,
+                channel: None,
+                status,
             } => {
                 self.set_health(Component::Platform(platform), health_of(&status))
                     .await;
+                Ok(())
+            }
+            // One channel's state (joined, suspended, banned from it) is not
+            // the platform's: the others still work.
+            Inbound::Status {
+                platform,
+                channel: Some(channel),
+                status,
+            } => {
+                match status {
+                    // Read-only shows on the platform already (no login).
+                    AdapterStatus::Connected
+                    | AdapterStatus::Connecting
+                    | AdapterStatus::ReadOnly { .. } => {
+                        tracing::info!(%platform, %channel, %status, "channel status");
+                    }
+                    other => self.error(format!("{platform} #{channel}: {other}")).await,
+                }
                 Ok(())
             }
             Inbound::Notice {
@@ -546,30 +575,12 @@ impl Conductor {
                 ..
             } => {
                 let why = format!("message {id} was deleted by a moderator");
-                let ids: Vec<DraftId> = self
-                    .drafts
-                    .iter()
-                    .filter(|(_, d)| {
-                        d.goal.message().is_some_and(|m| {
-                            m.platform == *platform && m.channel == *channel && m.id == *id
-                        })
-                    })
-                    .map(|(k, _)| *k)
-                    .collect();
-                for d in ids {
-                    self.withdraw(d, &why).await;
-                }
-                let gone: Vec<DraftId> = self
-                    .undelivered
-                    .values()
-                    .filter(|d| {
-                        d.view.platform == *platform
-                            && d.view.channel == *channel
-                            && d.view.message_id.as_deref() == Some(id.as_str())
-                    })
-                    .map(|d| d.view.id)
-                    .collect();
-                self.withdraw_undelivered(gone, &why).await;
+                self.withdraw_matching(&why, |d| {
+                    d.view.platform == *platform
+                        && d.view.channel == *channel
+                        && d.view.message_id.as_deref() == Some(id.as_str())
+                })
+                .await;
                 self.emit(Update::ChatRemoved {
                     platform: *platform,
                     channel: channel.clone(),
@@ -584,34 +595,14 @@ impl Conductor {
                 ..
             } => {
                 let why = format!("its author {author_id} was banned or timed out");
-                let ids: Vec<DraftId> = self
-                    .drafts
-                    .iter()
-                    .filter(|(_, d)| {
-                        d.goal.message().is_some_and(|m| {
-                            m.platform == *platform
-                                && m.channel == *channel
-                                && m.author.id == *author_id
-                        })
+                self.withdraw_matching(&why, |d| {
+                    d.goal.message().is_some_and(|m| {
+                        m.platform == *platform
+                            && m.channel == *channel
+                            && m.author.id == *author_id
                     })
-                    .map(|(k, _)| *k)
-                    .collect();
-                for d in ids {
-                    self.withdraw(d, &why).await;
-                }
-                let gone: Vec<DraftId> = self
-                    .undelivered
-                    .values()
-                    .filter(|d| {
-                        d.goal.message().is_some_and(|m| {
-                            m.platform == *platform
-                                && m.channel == *channel
-                                && m.author.id == *author_id
-                        })
-                    })
-                    .map(|d| d.view.id)
-                    .collect();
-                self.withdraw_undelivered(gone, &why).await;
+                })
+                .await;
                 self.emit(Update::AuthorRemoved {
                     platform: *platform,
                     channel: channel.clone(),
@@ -841,6 +832,8 @@ impl Conductor {
         };
         self.emit(Update::Draft(view.clone())).await;
         self.summary.drafts += 1;
+        let expires = now + ChronoDuration::seconds(self.policy.config().draft_ttl_s as i64);
+        self.next_expiry = Some(self.next_expiry.map_or(expires, |t| t.min(expires)));
         self.drafts.insert(
             id,
             LiveDraft {
@@ -1163,6 +1156,27 @@ impl Conductor {
         .await;
     }
 
+    /// Withdraws every live or not-delivered draft that `matches` (its
+    /// message was deleted, or its author banned).
+    async fn withdraw_matching(&mut self, why: &str, matches: impl Fn(&LiveDraft) -> bool) {
+        let live: Vec<DraftId> = self
+            .drafts
+            .iter()
+            .filter(|(_, d)| matches(d))
+            .map(|(k, _)| *k)
+            .collect();
+        for id in live {
+            self.withdraw(id, why).await;
+        }
+        let gone: Vec<DraftId> = self
+            .undelivered
+            .iter()
+            .filter(|(_, d)| matches(d))
+            .map(|(k, _)| *k)
+            .collect();
+        self.withdraw_undelivered(gone, why).await;
+    }
+
     /// Not-delivered replies whose message went away can no longer be
     /// retried: they leave the list as withdrawn.
     async fn withdraw_undelivered(&mut self, ids: Vec<DraftId>, why: &str) {
@@ -1184,7 +1198,12 @@ impl Conductor {
         }
     }
 
+    /// Drafts nobody approved within `auto.draft_ttl_s` expire. Runs after
+    /// every event, so it only walks the drafts when one is due.
     async fn expire(&mut self, now: DateTime<Utc>) {
+        if self.next_expiry.is_none_or(|t| now < t) {
+            return;
+        }
         let ttl = ChronoDuration::seconds(self.policy.config().draft_ttl_s as i64);
         let old: Vec<DraftId> = self
             .drafts
@@ -1210,6 +1229,13 @@ impl Conductor {
                 self.log(PipelineEvent::Expired { at: now, id }).await;
             }
         }
+        // Streaming drafts become pending later, with their old creation time.
+        self.next_expiry = self
+            .drafts
+            .values()
+            .filter(|d| LIVE.contains(&d.view.state))
+            .map(|d| d.created_at + ttl)
+            .min();
     }
 
     /// Operator-approved drafts that hit the per-minute cap go when it allows.

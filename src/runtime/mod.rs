@@ -238,6 +238,7 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         drafts: BTreeMap::new(),
         answered: HashSet::new(),
         sending: HashMap::new(),
+        next_expiry: None,
         undelivered: BTreeMap::new(),
         verdict_timeout: opts.verdict_timeout,
         updates: updates_tx,

@@ -18,6 +18,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 
 use super::UiError;
 use super::app::{App, AppEvent};
@@ -93,6 +94,7 @@ pub async fn run(
     config: &Config,
     updates: mpsc::Receiver<Update>,
     requests: mpsc::Sender<Request>,
+    shutdown: CancellationToken,
 ) -> Result<(), UiError> {
     config.ui.validate()?;
     let offset = Local::now().offset().fix();
@@ -101,7 +103,7 @@ pub async fn run(
     let guard = TerminalGuard::enter(config.ui.mouse)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
-    let result = event_loop(&mut terminal, app, updates, requests).await;
+    let result = event_loop(&mut terminal, app, updates, requests, shutdown).await;
     drop(terminal);
     drop(guard);
     result
@@ -112,6 +114,7 @@ async fn event_loop(
     mut app: App,
     mut updates: mpsc::Receiver<Update>,
     requests: mpsc::Sender<Request>,
+    shutdown: CancellationToken,
 ) -> Result<(), UiError> {
     let size = terminal.size()?;
     app.handle(AppEvent::Resize(size.width, size.height));
@@ -128,6 +131,8 @@ async fn event_loop(
     loop {
         let next_frame = last_draw + min_frame;
         tokio::select! {
+            // SIGINT / SIGTERM: leave like `q` does, so the terminal is restored.
+            _ = shutdown.cancelled() => break,
             ev = events.next() => match ev {
                 Some(Ok(ev)) => {
                     if let Some(ev) = app_event(ev) {

@@ -56,7 +56,7 @@ impl TwitchConfig {
                 ));
             }
         }
-        super::validate_transport(&self.irc_addr, self.tls)?;
+        super::connect::validate_transport(&self.irc_addr, self.tls)?;
         check_url("twitch.oauth_url", Some(&self.oauth_url))
     }
 }

@@ -30,7 +30,7 @@ pub use session::{AdapterGone, Backoff, TwitchAdapter, TwitchHandle, TwitchOptio
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::hub::{AdapterContext, Built, PlatformEntry};
+use super::{AdapterContext, Built, PlatformEntry};
 use crate::model::Platform;
 
 /// Twitch's entry in the hub's list of platforms.

@@ -203,6 +203,16 @@ impl SendGate {
         }
     }
 
+    /// Twitch refused a message: it is not in chat, so sending the same
+    /// text again is no duplicate.
+    pub fn forget_sent(&mut self, channel: &str, text: &str) {
+        if let Some(ch) = self.channels.get_mut(channel)
+            && let Some(i) = ch.recent.iter().rposition(|(_, t)| t == text)
+        {
+            ch.recent.remove(i);
+        }
+    }
+
     /// Records a message written to the wire.
     pub fn record_sent(&mut self, channel: &str, text: &str, now: Instant) {
         let ch = self.channels.entry(channel.to_string()).or_default();

@@ -61,6 +61,13 @@ impl Backoff {
     }
 }
 
+/// A PRIVMSG written and waiting for Twitch's USERSTATE or NOTICE.
+struct InFlight {
+    draft_id: i64,
+    at: Instant,
+    text: String,
+}
+
 /// Everything the adapter needs to run.
 #[derive(Debug, Clone)]
 pub struct TwitchOptions {
@@ -542,7 +549,7 @@ impl Adapter {
         let mut last_rx = Instant::now();
         let mut ping_sent: Option<Instant> = None;
         let mut next_validate = Instant::now() + self.opts.validate_every;
-        let mut in_flight: HashMap<String, VecDeque<(i64, Instant)>> = HashMap::new();
+        let mut in_flight: HashMap<String, VecDeque<InFlight>> = HashMap::new();
         let mut joined_status: std::collections::HashSet<String> = Default::default();
 
         let end = loop {
@@ -554,7 +561,7 @@ impl Adapter {
             };
             let confirm_due = in_flight
                 .values()
-                .filter_map(|q| q.front().map(|(_, at)| *at + self.opts.confirm_timeout))
+                .filter_map(|q| q.front().map(|f| f.at + self.opts.confirm_timeout))
                 .min();
             let can_send = welcomed && authed && !self.pending.is_empty();
             let send_due = if can_send {
@@ -639,10 +646,14 @@ impl Adapter {
                                     in_flight.get(&ch).is_some_and(|q| !q.is_empty()).then(|| SendRejection::Platform(text.clone()))
                                 });
                                 if let Some(r) = rejection
-                                    && let Some((draft_id, _)) = in_flight.get_mut(&ch).and_then(VecDeque::pop_front)
-                                    && !self.result(draft_id, SendVerdict::Refused(r)).await
+                                    && let Some(f) = in_flight.get_mut(&ch).and_then(VecDeque::pop_front)
                                 {
-                                    stop = Some(SessionEnd::Stop);
+                                    // Refused, so not in chat: the same text may go
+                                    // again (an operator's retry is no duplicate).
+                                    self.gate.forget_sent(&ch, &f.text);
+                                    if !self.result(f.draft_id, SendVerdict::Refused(r)).await {
+                                        stop = Some(SessionEnd::Stop);
+                                    }
                                 }
                                 let channel_status = match kind {
                                     NoticeKind::ChannelUnavailable => Some(AdapterStatus::Down { reason: text.clone() }),
@@ -657,8 +668,8 @@ impl Adapter {
                             }
                             Inbound::SelfState { channel, privileged, .. } => {
                                 self.gate.set_privileged(channel, *privileged);
-                                if let Some((draft_id, _)) = in_flight.get_mut(channel).and_then(VecDeque::pop_front)
-                                    && !self.result(draft_id, SendVerdict::Sent).await
+                                if let Some(f) = in_flight.get_mut(channel).and_then(VecDeque::pop_front)
+                                    && !self.result(f.draft_id, SendVerdict::Sent).await
                                 {
                                     stop = Some(SessionEnd::Stop);
                                 }
@@ -724,8 +735,8 @@ impl Adapter {
                     let now = Instant::now();
                     let mut done = Vec::new();
                     for q in in_flight.values_mut() {
-                        while q.front().is_some_and(|(_, at)| *at + self.opts.confirm_timeout <= now) {
-                            if let Some((id, _)) = q.pop_front() { done.push(id); }
+                        while q.front().is_some_and(|f| f.at + self.opts.confirm_timeout <= now) {
+                            if let Some(f) = q.pop_front() { done.push(f.draft_id); }
                         }
                     }
                     let why = format!("Twitch answered neither USERSTATE nor NOTICE within {} s", self.opts.confirm_timeout.as_secs());
@@ -748,10 +759,10 @@ impl Adapter {
         // Sends written but not confirmed may or may not have arrived; the
         // operator decides, we never resend on our own.
         for q in in_flight.into_values() {
-            for (id, _) in q {
+            for f in q {
                 if !self
                     .result(
-                        id,
+                        f.draft_id,
                         SendVerdict::Unconfirmed(SendRejection::ConnectionLost.to_string()),
                     )
                     .await
@@ -777,7 +788,7 @@ impl Adapter {
     async fn send_next(
         &mut self,
         outgoing: &mut <super::connect::Transport as twitch_irc::transport::Transport>::Outgoing,
-        in_flight: &mut HashMap<String, VecDeque<(i64, Instant)>>,
+        in_flight: &mut HashMap<String, VecDeque<InFlight>>,
     ) -> Result<bool, String> {
         let now = Instant::now();
         // Drop sends that waited too long while disconnected or throttled.
@@ -817,7 +828,11 @@ impl Adapter {
         in_flight
             .entry(p.channel.clone())
             .or_default()
-            .push_back((p.draft_id, now));
+            .push_back(InFlight {
+                draft_id: p.draft_id,
+                at: now,
+                text: p.text.clone(),
+            });
         tracing::debug!(target: "clank::twitch", draft_id = p.draft_id, channel = %p.channel, "sent");
         Ok(true)
     }
