@@ -421,14 +421,25 @@ fn gate_recorded(r: &Recorded) -> Result<String, Blocked> {
 #[test]
 fn recorded_echoes_cut_offs_and_loops_of_small_models_never_pass() {
     let mut n = 0;
-    for file in ["issue14-reported.jsonl"] {
+    let mut passed = Vec::new();
+    for file in ["issue14-reported.jsonl", "smollm2-old-prompt.jsonl"] {
         for r in recorded(file) {
             n += 1;
             let out = gate_recorded(&r);
-            assert!(out.is_err(), "{file}: {:?} passed as {out:?}", r.output);
+            if out.is_ok() {
+                passed.push(format!("{file}: {:?}", r.output));
+            }
         }
     }
+    assert!(passed.is_empty(), "passed the gate:\n{}", passed.join("\n"));
     assert!(n >= 10, "the fixtures were read: {n}");
+    // Real rambles that are weak but not broken go out cut to three sentences.
+    for r in recorded("smollm2-weak.jsonl") {
+        let out = gate_recorded(&r).expect("weak, not broken");
+        let ends =
+            out.matches(". ").count() + out.matches("! ").count() + out.matches("? ").count();
+        assert!(ends <= 2 && out.len() < r.output.len(), "{out}");
+    }
     // The same path lets ordinary replies through, so the blocks above mean something.
     for (message, output) in [
         (

@@ -348,6 +348,7 @@ pub fn build_prompt(input: &PromptInput<'_>) -> Prompt {
         viewer_text: answered.map(|m| m.text.clone()),
         history: kept_texts,
         cut_at_limit: false,
+        persona: name.to_string(),
     };
     Prompt {
         messages: vec![

@@ -331,13 +331,59 @@ pub fn check_broken(text: &str) -> Result<(), Blocked> {
     }) {
         return Err(Blocked::Echo("role tag"));
     }
-    if CHAT_LINE_TAGS.iter().any(|t| lower.contains(t)) || looks_like_chat_line(text) {
+    if CHAT_LINE_TAGS.iter().any(|t| lower.contains(t))
+        || looks_like_chat_line(text)
+        || quotes_a_speaker(text)
+    {
         return Err(Blocked::Echo("chat-log line"));
+    }
+    if SELF_TALK.iter().any(|t| lower.contains(t)) {
+        return Err(Blocked::Echo("talks about itself as a bot"));
     }
     if is_repetitive(text) {
         return Err(Blocked::Repetition);
     }
     Ok(())
+}
+
+/// A persona never talks about being a bot (its rules say so) nor about "this
+/// response": SmolLM2 did both, at length.
+const SELF_TALK: [&str; 9] = [
+    "chatbot",
+    "chat bot",
+    "chat assistant",
+    "language model",
+    "as an ai",
+    "i'm an ai",
+    "this response",
+    "this reply",
+    "reply to this message",
+];
+
+/// `Name: "..."` or `@name: "..."` anywhere, or two `Name:` speaker labels:
+/// a transcript of chat, not a reply.
+fn quotes_a_speaker(text: &str) -> bool {
+    let mut labels = 0;
+    for (i, _) in text.match_indices(':') {
+        let before = text[..i].rsplit(char::is_whitespace).next().unwrap_or("");
+        let name_like = before
+            .chars()
+            .next()
+            .is_some_and(|c| c == '@' || c.is_uppercase())
+            && before.chars().count() >= 2
+            && before
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '@' | '_' | '.' | '-'));
+        if !name_like {
+            continue;
+        }
+        let after = text[i + 1..].trim_start();
+        if after.starts_with('"') || after.starts_with('“') {
+            return true;
+        }
+        labels += 1;
+    }
+    labels >= 2
 }
 
 /// `Name: "quoted text"` at the start or after a line break: a line of the
@@ -430,6 +476,9 @@ pub struct EchoGuard {
     pub history: Vec<String>,
     /// The server stopped at the token limit (`done_reason` "length").
     pub cut_at_limit: bool,
+    /// The persona's name: a reply that opens by addressing it ("Mika, ...",
+    /// "Dear Mika") is the model talking to itself.
+    pub persona: String,
 }
 
 /// Words as the echo checks compare them: lowercase letters and digits only.
@@ -461,7 +510,33 @@ pub fn screen_llm_text(raw: &str, guard: &EchoGuard) -> Result<String, Blocked> 
     if !has_content(&text) {
         return Err(Blocked::Empty);
     }
+    // Loops first, on the whole text: they show however far in they start.
     check_broken(&text)?;
+    // Chat replies are a sentence or two; small models ramble on and the
+    // later sentences are where they drift. Keep the first few.
+    text = first_sentences(&text, MAX_SENTENCES);
+    if quotes_then_comments(&text) {
+        return Err(Blocked::Echo("quoted draft with commentary"));
+    }
+    if starts_with_speaker_label(&text) {
+        return Err(Blocked::Echo("speaker label"));
+    }
+    let persona = guard.persona.trim().to_lowercase();
+    if !persona.is_empty() {
+        let lower = text.to_lowercase();
+        let lower = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
+        let addressed = ["", "dear ", "hi ", "hey ", "hello ", "greetings, "]
+            .iter()
+            .any(|greet| {
+                lower
+                    .strip_prefix(greet)
+                    .and_then(|rest| rest.strip_prefix(persona.as_str()))
+                    .is_some_and(|rest| rest.starts_with([',', ':', '!', '.']))
+            });
+        if addressed {
+            return Err(Blocked::Echo("talks to itself"));
+        }
+    }
     let words = plain_words(&text);
     for instruction in &guard.instructions {
         let iw = plain_words(instruction);
@@ -475,7 +550,9 @@ pub fn screen_llm_text(raw: &str, guard: &EchoGuard) -> Result<String, Blocked> 
         if vw.len() >= 3 && contains_run(&words, &vw) {
             return Err(Blocked::Parrot);
         }
-        if vw.len() >= ECHO_RUN && vw.windows(ECHO_RUN).any(|run| contains_run(&words, run)) {
+        // Five words in a row of the viewer's: "how to get to the drowned
+        // cloister" back to "how do I get to the drowned cloister?".
+        if vw.len() >= PARROT_RUN && vw.windows(PARROT_RUN).any(|run| contains_run(&words, run)) {
             return Err(Blocked::Parrot);
         }
     }
@@ -486,6 +563,69 @@ pub fn screen_llm_text(raw: &str, guard: &EchoGuard) -> Result<String, Blocked> 
         }
     }
     Ok(text)
+}
+
+/// `Name:` or `First Last:` opening a reply: the model writing a chat
+/// transcript (one speaker after another), not a reply of its own.
+fn starts_with_speaker_label(text: &str) -> bool {
+    let Some(colon) = text.find(':') else {
+        return false;
+    };
+    let head = &text[..colon];
+    let words: Vec<&str> = head.split_whitespace().collect();
+    // "Tip:" / "Note:" style openings are one common word; a label is a name.
+    let name_like = |w: &str| {
+        w.chars().next().is_some_and(char::is_uppercase)
+            && w.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    let after_is_text = text[colon + 1..].starts_with(' ');
+    (1..=3).contains(&words.len())
+        && words.iter().all(|w| name_like(w))
+        && !matches!(
+            head.trim(),
+            "Tip" | "Note" | "Update" | "PS" | "P.S." | "Fun fact" | "Pro tip"
+        )
+        && after_is_text
+}
+
+/// Words in a row shared with the viewer's message that make a parrot.
+const PARROT_RUN: usize = 5;
+
+/// A reply that opens with a quotation and then talks about it ("\"hi, I am
+/// Mika\" You could add a short intro like this"): a draft with commentary.
+fn quotes_then_comments(text: &str) -> bool {
+    let mut it = text.char_indices();
+    let Some((_, open)) = it.next() else {
+        return false;
+    };
+    let close = match open {
+        '"' => '"',
+        '“' => '”',
+        _ => return false,
+    };
+    it.find(|&(_, c)| c == close)
+        .is_some_and(|(i, c)| has_content(&text[i + c.len_utf8()..]))
+}
+
+/// Sentences a reply keeps at most.
+const MAX_SENTENCES: usize = 3;
+
+/// The first `n` sentences of `s` (all of it when it has no more).
+fn first_sentences(s: &str, n: usize) -> String {
+    let mut count = 0;
+    for (i, c) in s.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '。' | '！' | '？') {
+            let after = i + c.len_utf8();
+            if s[after..].chars().next().is_some_and(is_blank) {
+                count += 1;
+                if count == n {
+                    return s[..after].trim().to_string();
+                }
+            }
+        }
+    }
+    s.to_string()
 }
 
 /// The text up to its last sentence terminator, or `None` when no sentence
@@ -1447,6 +1587,7 @@ mod tests {
             viewer_text: Some("how did you beat that boss?".into()),
             history: vec!["anyone else lagging right now".into()],
             cut_at_limit: false,
+            persona: "Mika".into(),
         };
         assert_eq!(
             screen_llm_text(
@@ -1481,6 +1622,59 @@ mod tests {
             Err(Blocked::CutOff)
         );
         assert_eq!(screen_llm_text("   ", &guard), Err(Blocked::Empty));
+        // Recorded from SmolLM2: transcripts and the model addressing itself.
+        for (t, why) in [
+            (
+                "Cher Franz: you want to try a new thing, huh?",
+                "speaker label",
+            ),
+            ("Ines: I am not sure what to say", "speaker label"),
+            (
+                "Dear Mika, I hope this message finds you well.",
+                "talks to itself",
+            ),
+            (
+                "Mika, join in on this chat, just like your stream.",
+                "talks to itself",
+            ),
+        ] {
+            assert_eq!(screen_llm_text(t, &guard), Err(Blocked::Echo(why)), "{t}");
+        }
+        for ok in [
+            "Tip: parry early!",
+            "Mika here, hi!",
+            "Fun fact: it has two phases.",
+        ] {
+            assert!(screen_llm_text(ok, &guard).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            screen_llm_text("One. Two! Three? Four. Five.", &guard).as_deref(),
+            Ok("One. Two! Three?")
+        );
+        for t in [
+            "I'm glad you're here. @grumpy_pixel: \"so glad\" ok",
+            "MikaVT: hi there Grumpy: yo",
+            "I'm not a chat bot. I'm a chat assistant.",
+            "\"hi, I am Mika\" You could add a short intro like this.",
+            "Greetings, mika. What a day.",
+        ] {
+            assert!(
+                matches!(screen_llm_text(t, &guard), Err(Blocked::Echo(_))),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            screen_llm_text("Wait, did you beat that boss already?", &guard),
+            Err(Blocked::Parrot),
+            "five of the viewer's words in a row"
+        );
+        for ok in [
+            "Tip: parry early!",
+            "Mika here, hi!",
+            "Fun fact: it has two phases.",
+        ] {
+            assert!(screen_llm_text(ok, &guard).is_ok(), "{ok}");
+        }
         assert!(
             Blocked::Echo("x").is_broken_text() && !Blocked::Command("/".into()).is_broken_text()
         );
