@@ -57,8 +57,9 @@ async fn drafts_against_a_real_local_server() {
     let mut done = 0;
     for ev in events {
         let ChatEvent::Message(m) = ev else { continue };
-        store
-            .insert_message(StoredMessage {
+        // The store's sync calls block: not on the async worker itself.
+        tokio::task::block_in_place(|| {
+            store.insert_message(StoredMessage {
                 message: m.clone(),
                 salience: None,
                 attention_state: None,
@@ -66,7 +67,8 @@ async fn drafts_against_a_real_local_server() {
                 processed_at: None,
                 queued_until: None,
             })
-            .expect("store");
+        })
+        .expect("store");
         history.push(m.clone());
         // Questions on Twitch, each with the chat before it.
         if m.platform != clank::model::Platform::Twitch
@@ -75,7 +77,7 @@ async fn drafts_against_a_real_local_server() {
         {
             continue;
         }
-        store.flush().expect("flush");
+        tokio::task::block_in_place(|| store.flush()).expect("flush");
         let recent: Vec<_> = history
             .iter()
             .filter(|h| h.platform == m.platform && h.channel == m.channel)

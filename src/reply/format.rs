@@ -348,7 +348,8 @@ pub fn check_broken(text: &str) -> Result<(), Blocked> {
 
 /// A persona never talks about being a bot (its rules say so) nor about "this
 /// response": SmolLM2 did both, at length.
-const SELF_TALK: [&str; 9] = [
+const SELF_TALK: [&str; 10] = [
+    "ai assistant",
     "chatbot",
     "chat bot",
     "chat assistant",
@@ -366,10 +367,7 @@ fn quotes_a_speaker(text: &str) -> bool {
     let mut labels = 0;
     for (i, _) in text.match_indices(':') {
         let before = text[..i].rsplit(char::is_whitespace).next().unwrap_or("");
-        let name_like = before
-            .chars()
-            .next()
-            .is_some_and(|c| c == '@' || c.is_uppercase())
+        let name_like = is_username_like(before)
             && before.chars().count() >= 2
             && before
                 .chars()
@@ -431,6 +429,11 @@ fn is_repetitive(text: &str) -> bool {
         if counts.values().any(|&n| n * 2 >= words.len() && n >= 4) {
             return true;
         }
+    }
+    // A phrase of five words said twice: the loop has begun.
+    let mut phrases = std::collections::HashSet::new();
+    if words.windows(5).any(|w| !phrases.insert(w)) {
+        return true;
     }
     // One grapheme (an emote, a letter) dominating a long text without spaces.
     let graphemes: Vec<&str> = text
@@ -515,6 +518,12 @@ pub fn screen_llm_text(raw: &str, guard: &EchoGuard) -> Result<String, Blocked> 
     // Chat replies are a sentence or two; small models ramble on and the
     // later sentences are where they drift. Keep the first few.
     text = first_sentences(&text, MAX_SENTENCES);
+    // Over the length the prompt asked for: keep the full sentences within
+    // it, or drop the draft (a reply cut mid-thought says nothing).
+    if text.chars().count() > MAX_REPLY_CHARS {
+        let head: String = text.chars().take(MAX_REPLY_CHARS).collect();
+        text = last_full_sentences(&head).ok_or(Blocked::CutOff)?;
+    }
     if quotes_then_comments(&text) {
         return Err(Blocked::Echo("quoted draft with commentary"));
     }
@@ -556,6 +565,20 @@ pub fn screen_llm_text(raw: &str, guard: &EchoGuard) -> Result<String, Blocked> 
             return Err(Blocked::Parrot);
         }
     }
+    if let Some(v) = &guard.viewer_text {
+        // Mostly the viewer's own words rearranged ("mika is your model
+        // live2d?" -> "Mika is your model in live2d.").
+        // Counted on content words: "the run is going great" to "how is the
+        // run going?" adds "great", and that is a reply.
+        let content = |w: &String| !FUNCTION_WORDS.contains(&w.as_str());
+        let vw: std::collections::HashSet<String> =
+            plain_words(v).into_iter().filter(content).collect();
+        let mine: Vec<&String> = words.iter().filter(|w| content(w)).collect();
+        let shared = mine.iter().filter(|w| vw.contains(**w)).count();
+        if vw.len() >= 3 && mine.len() >= 3 && shared * 5 >= mine.len() * 4 {
+            return Err(Blocked::Parrot);
+        }
+    }
     for line in &guard.history {
         let hw = plain_words(line);
         if hw.len() >= 4 && contains_run(&words, &hw) {
@@ -563,6 +586,15 @@ pub fn screen_llm_text(raw: &str, guard: &EchoGuard) -> Result<String, Blocked> 
         }
     }
     Ok(text)
+}
+
+/// Looks like a chat name: capitalised, `@`-prefixed, or a handle with an
+/// underscore or a digit ("lumen_ash", "fab7317"), as Twitch names are.
+fn is_username_like(w: &str) -> bool {
+    w.chars()
+        .next()
+        .is_some_and(|c| c == '@' || c.is_uppercase())
+        || (w.chars().any(|c| c == '_' || c.is_ascii_digit()) && w.chars().any(char::is_alphabetic))
 }
 
 /// `Name:` or `First Last:` opening a reply: the model writing a chat
@@ -575,7 +607,7 @@ fn starts_with_speaker_label(text: &str) -> bool {
     let words: Vec<&str> = head.split_whitespace().collect();
     // "Tip:" / "Note:" style openings are one common word; a label is a name.
     let name_like = |w: &str| {
-        w.chars().next().is_some_and(char::is_uppercase)
+        is_username_like(w)
             && w.chars()
                 .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
     };
@@ -607,6 +639,17 @@ fn quotes_then_comments(text: &str) -> bool {
     it.find(|&(_, c)| c == close)
         .is_some_and(|(i, c)| has_content(&text[i + c.len_utf8()..]))
 }
+
+/// Words that carry no content of their own, left out when comparing a
+/// reply's words with the viewer's.
+const FUNCTION_WORDS: [&str; 36] = [
+    "the", "a", "an", "is", "are", "am", "was", "be", "to", "of", "in", "on", "at", "for", "and",
+    "or", "it", "its", "it's", "this", "that", "i", "i'm", "you", "your", "you're", "my", "me",
+    "we", "so", "do", "does", "did", "how", "what", "with",
+];
+
+/// Characters a reply keeps at most (the prompt asks for under 300).
+const MAX_REPLY_CHARS: usize = 300;
 
 /// Sentences a reply keeps at most.
 const MAX_SENTENCES: usize = 3;
@@ -1657,6 +1700,8 @@ mod tests {
             "I'm not a chat bot. I'm a chat assistant.",
             "\"hi, I am Mika\" You could add a short intro like this.",
             "Greetings, mika. What a day.",
+            "lumi_ash: @saltyscribe I don't have one",
+            "@Mika The model is your AI assistant.",
         ] {
             assert!(
                 matches!(screen_llm_text(t, &guard), Err(Blocked::Echo(_))),
@@ -1667,6 +1712,37 @@ mod tests {
             screen_llm_text("Wait, did you beat that boss already?", &guard),
             Err(Blocked::Parrot),
             "five of the viewer's words in a row"
+        );
+        let live2d = EchoGuard {
+            viewer_text: Some("mika is your model live2d?".into()),
+            ..guard.clone()
+        };
+        assert_eq!(
+            screen_llm_text("Mika is your model in live2d.", &live2d),
+            Err(Blocked::Parrot)
+        );
+        let run = EchoGuard {
+            viewer_text: Some("@clank how is the run going?".into()),
+            ..guard.clone()
+        };
+        assert!(screen_llm_text("The run is going great!", &run).is_ok());
+        assert_eq!(
+            screen_llm_text(
+                "you have a favorite snack, you love it, you have a favorite snack, ok",
+                &guard
+            ),
+            Err(Blocked::Repetition)
+        );
+        let long: String = (0..60).map(|i| format!("move{i}, ")).collect();
+        assert_eq!(screen_llm_text(&long, &guard), Err(Blocked::CutOff));
+        let ok_long = "Parry right after the flash, then roll towards its left side. \
+            The second phase speeds up, so keep your stamina for the dash attacks. \
+            Summon the spirit at half health and use the time to heal, then go all in. \
+            Good luck!";
+        let kept = screen_llm_text(ok_long, &guard).unwrap_or_default();
+        assert!(
+            kept.ends_with("go all in.") && kept.chars().count() <= 300,
+            "{kept}"
         );
         for ok in [
             "Tip: parry early!",

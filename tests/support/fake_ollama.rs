@@ -94,10 +94,11 @@ pub const HOSTILE: &[&str] = &[
 ];
 
 /// About 6,000 characters of chatter, longer than any platform allows. The
-/// sentences differ (numbered): one sentence repeated is a loop the gate blocks.
+/// sentences differ (numbered words): a repeated sentence or phrase is a loop
+/// the gate blocks.
 pub fn hostile_long() -> String {
-    (0..100)
-        .map(|i| format!("Chat is amazing today and I love every one of you, part {i}. "))
+    (0..130)
+        .map(|i| format!("Item {i} went well for the w{i} team today. "))
         .collect()
 }
 
