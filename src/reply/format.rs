@@ -379,6 +379,12 @@ fn quotes_a_speaker(text: &str) -> bool {
         if after.starts_with('"') || after.starts_with('“') {
             return true;
         }
+        // A handle ("Lemon_ash:", "fab7317:") speaking is a transcript line;
+        // a capitalised word ("Note:") is only one with a second label.
+        if before.chars().any(|c| c == '_' || c.is_ascii_digit()) && text[i + 1..].starts_with(' ')
+        {
+            return true;
+        }
         labels += 1;
     }
     labels >= 2
@@ -1701,6 +1707,7 @@ mod tests {
             "\"hi, I am Mika\" You could add a short intro like this.",
             "Greetings, mika. What a day.",
             "lumi_ash: @saltyscribe I don't have one",
+            "Yes, she did. Lemon_ash: i have a challenge right now",
             "@Mika The model is your AI assistant.",
         ] {
             assert!(
