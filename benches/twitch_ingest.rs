@@ -1,7 +1,9 @@
 //! Twitch ingest throughput: the nymn capture looped to 1M lines
 //! (1) end to end: a loopback IRC server streams them to the real adapter
 //!     (twitch-irc transport + parser + our mapping + the bounded channel),
-//!     once to a counting consumer and once into the real core with SQLite;
+//!     once to a counting consumer, once into the real core with SQLite, and
+//!     once through the whole live path (hub -> runtime: conductor, core
+//!     thread, store, updates to a front end), as `clank --auto` runs it;
 //! (2) our pure mapping of raw lines (`map_line`);
 //! (3) twitch-irc's bare parse of the same lines (IRCMessage::parse +
 //!     ServerMessage::try_from), the ceiling.
@@ -16,7 +18,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use clank::adapters::Inbound;
 use clank::adapters::twitch::{Endpoint, TwitchOptions, map_line, spawn};
-use clank::model::ChatEvent;
+use clank::core::CoreEvent;
+use clank::model::{ChatEvent, DraftState};
+use clank::session::Update;
 use criterion::{Criterion, Throughput};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -211,6 +215,83 @@ fn end_to_end(total: usize) {
     });
 }
 
+/// The whole live path, as `clank --auto` runs it: the configured Twitch
+/// adapter behind the hub, the runtime (conductor, core thread, store
+/// writer) and a front end reading every update. The LLM is down and
+/// auto-send is off, the worst case for drafts piling up. Counts a message
+/// as done when the front end sees it (shown, filtered or removed).
+fn into_runtime(total: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        tokio::spawn(serve(listener, total));
+        let text = format!(
+            "[twitch]\nchannels = [\"nymn\"]\nirc_addr = \"{addr}\"\ntls = false\n\
+             [llm]\nurl = \"http://127.0.0.1:9\"\nretries = 0\n"
+        );
+        let config = clank::config::Config::from_toml(&text).expect("config");
+        let store =
+            clank::store::Store::open(&dir.path().join("live.db"), &config.store).expect("store");
+        let cancel = CancellationToken::new();
+        let (cpu0, _) = usage();
+        let start = Instant::now();
+        let mut live = clank::live::start(
+            &config,
+            store.clone(),
+            clank::live::Sources::Platforms,
+            false,
+            cancel.clone(),
+        )
+        .await
+        .expect("live starts");
+        let mut done = 0usize;
+        let mut drafts = 0usize;
+        while done < total {
+            let Ok(Some(u)) =
+                tokio::time::timeout(Duration::from_secs(30), live.updates.recv()).await
+            else {
+                println!("    (stopped waiting after {done} messages: no update for 30 s)");
+                break;
+            };
+            match u {
+                Update::Chat { .. }
+                | Update::Core(CoreEvent::Filtered { .. })
+                | Update::Core(CoreEvent::Warning { .. })
+                | Update::AuthorRemoved { .. }
+                | Update::ChatRemoved { .. }
+                | Update::System(_) => done += 1,
+                Update::Draft(d) if d.state == DraftState::Streaming && d.text.is_empty() => {
+                    drafts += 1
+                }
+                _ => {}
+            }
+        }
+        let wall = start.elapsed();
+        let (cpu1, _) = usage();
+        report(
+            "live path: fake server -> hub -> runtime",
+            done,
+            wall,
+            cpu1 - cpu0,
+        );
+        println!("    ({drafts} drafts started with the LLM down and auto-send off)");
+        for (name, secs) in procfs::thread_cpu_secs() {
+            if secs >= 0.05 {
+                println!("    thread {name:<20} {secs:>7.2} s CPU");
+            }
+        }
+        cancel.cancel();
+        let _ = live.runtime.join.await;
+        live.hub.join().await;
+    });
+}
+
 fn loop_lines(total: usize, mut f: impl FnMut(&str)) -> (Duration, f64) {
     let corpus = corpus();
     let (cpu0, _) = usage();
@@ -227,6 +308,7 @@ fn main() {
     println!("twitch ingest, nymn corpus looped to {total} lines");
     end_to_end(total);
     into_core(total);
+    into_runtime(total);
 
     let now = Utc::now();
     let (wall, cpu) = loop_lines(total, |l| {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 pub use crate::validate::ConfigError;
 
 use crate::adapters::twitch::config::TwitchConfig;
+use crate::adapters::youtube::config::YoutubeConfig;
 use crate::engine::attention::AttentionConfig;
 use crate::engine::filter::FilterConfig;
 use crate::engine::queue::QueueConfig;
@@ -96,16 +97,6 @@ impl ChannelDefaults {
             model: None,
         }
     }
-}
-
-/// YouTube Live Chat.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct YoutubeConfig {
-    /// Data API key (env `YOUTUBE_API_KEY`).
-    pub api_key: Option<Secret>,
-    /// Live chat ids or video ids to read.
-    pub live_chats: Vec<String>,
 }
 
 /// Discord.
@@ -218,7 +209,6 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
         "filter.blocked_words_file",
         EnvKind::Str,
     ),
-    ("YOUTUBE_API_KEY", "youtube.api_key", EnvKind::Str),
     ("DISCORD_BOT_TOKEN", "discord.bot_token", EnvKind::Str),
     ("OLLAMA_URL", "llm.url", EnvKind::Str),
     ("OLLAMA_MODEL", "llm.model", EnvKind::Str),
@@ -235,7 +225,10 @@ pub fn env_var_names() -> impl Iterator<Item = &'static str> {
 
 /// Clank's own variables, then each platform section's.
 fn env_keys() -> impl Iterator<Item = &'static (&'static str, &'static str, EnvKind)> {
-    ENV_KEYS.iter().chain(TwitchConfig::ENV)
+    ENV_KEYS
+        .iter()
+        .chain(TwitchConfig::ENV)
+        .chain(YoutubeConfig::ENV)
 }
 
 fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
@@ -474,6 +467,7 @@ impl Config {
         check_range("channel_defaults.time_delay_s", cd.time_delay_s, 0, 86_400)?;
         check_range("channel_defaults.context_limit", cd.context_limit, 1, 1_000)?;
         self.twitch.validate()?;
+        self.youtube.validate()?;
         self.llm.validate()?;
         self.reply.validate()?;
         self.ui.validate()?;
@@ -550,6 +544,26 @@ mod tests {
         assert_eq!(parsed.attention, defaults.attention);
         assert_eq!(parsed.queue, defaults.queue);
         assert_eq!(parsed.llm, defaults.llm);
+        assert_eq!(parsed.youtube, defaults.youtube);
+    }
+
+    #[test]
+    fn youtube_video_id_comes_from_the_environment_and_the_key_never_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::load(
+            &CliOverrides::default(),
+            &dirs_in(dir.path()),
+            &|k| match k {
+                "YOUTUBE_VIDEO_ID" => Some("abcDEF_-123".into()),
+                "YOUTUBE_API_KEY" => Some("AIza-very-secret".into()),
+                _ => None,
+            },
+        )
+        .unwrap();
+        assert_eq!(cfg.youtube.video_id.as_deref(), Some("abcDEF_-123"));
+        assert!(!format!("{cfg:?}").contains("very-secret"));
+        let err = Config::from_toml("[youtube]\napi_url = \"http://example.com\"\n").unwrap_err();
+        assert!(err.to_string().contains("youtube.api_url"), "{err}");
     }
 
     #[test]

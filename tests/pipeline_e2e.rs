@@ -1090,3 +1090,81 @@ async fn a_draft_nobody_approves_expires_after_its_ttl_and_only_then() {
         .unwrap();
     assert_eq!(row.status, ResponseStatus::Expired);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_is_shown_and_the_run_goes_on() {
+    let env = Env::new();
+    let url = format!("http://{}", fake_ollama::free_addr());
+    let config = env.config(
+        &url,
+        "[salience]\nstreamer_names = [\"clank\"]\n[store]\nbusy_timeout_ms = 200",
+    );
+    let db = env.path("locked.db");
+    let mut d = Driven::start(config.clone(), &db);
+    let _ = d.draft_for(mention(1, "ana")).await;
+    // Another program takes the write lock and keeps it.
+    let other = rusqlite::Connection::open(&db).expect("second connection");
+    other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let got = d
+        .feed_until(mention(2, "bo"), |v| {
+            v["component"] == "store" && v["status"] == "down"
+        })
+        .await;
+    let down = got.last().unwrap();
+    assert!(
+        down["reason"].as_str().unwrap().contains("locked"),
+        "{down}"
+    );
+    // More chat while it is locked: the run goes on, the error said once.
+    let _ = d
+        .feed_until(mention(3, "cy"), |v| v["event"] == "trigger")
+        .await;
+    other.execute_batch("COMMIT").expect("unlock");
+    drop(other);
+    let got = d
+        .feed_until(mention(4, "di"), |v| {
+            v["component"] == "store" && v["status"] == "connected"
+        })
+        .await;
+    assert!(!got.is_empty());
+    let errors = d
+        .seen
+        .iter()
+        .filter(|v| v["event"] == "error" && v["what"].as_str().unwrap_or("").starts_with("store:"))
+        .count();
+    assert_eq!(errors, 1, "one error per outage: {:#?}", d.seen);
+    d.rt.cancel.cancel();
+    let summary = d.rt.join.await.unwrap();
+    assert!(summary.is_ok(), "the run ended with {summary:?}");
+    // Every message reached the store once the lock was gone.
+    let store = Store::open(&db, &config.store).unwrap();
+    let stored = store
+        .last_messages_async(Platform::Twitch, "mika", 10)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 4, "{stored:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_behind_still_stores_what_was_read() {
+    let env = Env::new();
+    let url = format!("http://{}", fake_ollama::free_addr());
+    let config = env.config(&url, "");
+    let db = env.path("drain.db");
+    let d = Driven::start(config.clone(), &db);
+    // 60 messages read by the adapters, then the stop, before the runtime
+    // could have handled them all.
+    for i in 0..60 {
+        d.tx.try_send(Inbound::Chat(mention(100 + i, "ana")))
+            .expect("room in the channel");
+    }
+    d.rt.cancel.cancel();
+    let summary = d.rt.join.await.unwrap().unwrap();
+    assert_eq!(summary.events, 60, "{summary:?}");
+    let store = Store::open(&db, &config.store).unwrap();
+    let stored = store
+        .last_messages_async(Platform::Twitch, "mika", 100)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 60);
+}

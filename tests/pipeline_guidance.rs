@@ -56,3 +56,41 @@ async fn guidance_needs_the_token_and_arrives_parsed() {
     assert_eq!(other.status(), 404);
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_cannot_take_more_than_their_share_of_the_listener() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = mpsc::channel(4);
+    let cancel = CancellationToken::new();
+    let token = "a-long-enough-test-token";
+    let addr = listen_guidance("127.0.0.1:0", Secret::new(token), tx, cancel.clone())
+        .await
+        .expect("listens");
+    // 32 clients connect and say nothing: every slot is taken.
+    let mut idle = Vec::new();
+    for _ in 0..32 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let body = r#"{"topics":["cap"]}"#;
+    let mut real = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "POST /guidance HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    real.write_all(req.as_bytes()).await.expect("write");
+    // Waits in the kernel's backlog while the slots are taken.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(400), rx.recv()).await;
+    assert!(early.is_err(), "served past the connection cap");
+    // One idle client leaves: its slot serves the waiting request.
+    drop(idle.pop());
+    let g = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .expect("served once a slot is free")
+        .expect("guidance");
+    assert_eq!(g.topics, vec!["cap".to_string()]);
+    let mut answer = String::new();
+    let _ = real.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    cancel.cancel();
+}

@@ -4,7 +4,9 @@
 //! that stops on its own as that platform being down.
 //!
 //! Adding a platform touches its own folder under `adapters/` (adapter and
-//! config section), one entry in [`PLATFORMS`] and one field in `Config`.
+//! config section) with its `pub mod` line in `adapters/mod.rs`, one entry
+//! in [`PLATFORMS`] and one field in `Config` (with its `validate()` call and
+//! its environment variables chained in `config::env_keys`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use crate::store::Store;
 const OUTBOUND_CAPACITY: usize = 64;
 
 /// Every platform clank can read: one entry each.
-pub const PLATFORMS: &[PlatformEntry] = &[super::twitch::ENTRY];
+pub const PLATFORMS: &[PlatformEntry] = &[super::twitch::ENTRY, super::youtube::ENTRY];
 
 /// Builds the adapters of every configured platform, in [`PLATFORMS`] order.
 /// A platform whose adapter cannot be built is an error naming it.

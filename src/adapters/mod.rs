@@ -23,6 +23,7 @@ use crate::store::Store;
 pub mod chatlog;
 pub mod hub;
 pub mod twitch;
+pub mod youtube;
 
 /// A boxed, sendable future (keeps adapter and sink traits dyn-compatible).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

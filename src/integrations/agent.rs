@@ -5,13 +5,14 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::lexicon::{Lexicon, LexiconList};
@@ -319,23 +320,69 @@ pub async fn listen_guidance(
         addr: addr.to_string(),
         message: e.to_string(),
     })?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(%local, "the guidance listener is reachable from other machines; only the bearer token protects it");
+    }
     tokio::spawn(async move {
+        // At most this many requests at once; past it the kernel's backlog
+        // holds new connections instead of this process opening descriptors.
+        let slots = Arc::new(Semaphore::new(MAX_GUIDANCE_CONNECTIONS));
+        let mut failures = 0u32;
         loop {
+            let permit = tokio::select! {
+                _ = cancel.cancelled() => return,
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
             let conn = tokio::select! {
                 _ = cancel.cancelled() => return,
                 c = listener.accept() => c,
             };
-            let Ok((stream, _)) = conn else { continue };
+            let stream = match conn {
+                Ok((stream, _)) => {
+                    failures = 0;
+                    stream
+                }
+                Err(e) => {
+                    // Out of descriptors (EMFILE) and the like fail again at
+                    // once: back off instead of spinning a core.
+                    failures += 1;
+                    if failures == 1 || failures.is_power_of_two() {
+                        tracing::warn!(error = %e, failures, "guidance listener: accept failed; backing off");
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(accept_backoff(failures)) => {}
+                    }
+                    continue;
+                }
+            };
             let token = token.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
+                // An idle or slow client gives its slot back after this long.
                 let _ =
                     tokio::time::timeout(Duration::from_secs(10), serve_one(stream, &token, &tx))
                         .await;
+                drop(permit);
             });
         }
     });
     Ok(local)
+}
+
+/// Requests the guidance listener serves at once.
+const MAX_GUIDANCE_CONNECTIONS: usize = 32;
+
+/// Wait after the n-th accept failure in a row: 10 ms doubling, at most 1 s.
+fn accept_backoff(failures: u32) -> Duration {
+    Duration::from_millis(
+        10u64
+            .saturating_mul(1 << failures.clamp(1, 8).saturating_sub(1))
+            .min(1_000),
+    )
 }
 
 async fn serve_one(
@@ -442,6 +489,15 @@ async fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_failures_back_off_up_to_a_second() {
+        let waits: Vec<u64> = (1..=10)
+            .map(|n| accept_backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        assert!(waits.iter().all(|w| *w <= 1_000));
+    }
     use crate::model::Author;
 
     fn t(s: i64) -> DateTime<Utc> {

@@ -32,7 +32,7 @@ use crate::reply::pipeline::{
 };
 use crate::reply::policy::{AutoPolicy, DraftFacts};
 use crate::session::{Component, Health, Request, SystemKind, SystemLine, Update};
-use crate::store::{NewResponse, ResponseStatus, Store};
+use crate::store::{NewResponse, ResponseStatus, Store, StoreError};
 
 pub(super) struct LiveDraft {
     pub view: DraftView,
@@ -88,6 +88,9 @@ pub(super) struct Conductor {
     pub dirty: bool,
     pub rejected_total: u64,
     pub model_checked: bool,
+    /// The store's error count already reported, and its commit count then.
+    pub store_errors_seen: u64,
+    pub store_commits_at_error: u64,
     /// The earliest time a draft may expire; `None` = none can.
     pub next_expiry: Option<DateTime<Utc>>,
     /// Drafts handed to an adapter, with the wall time their verdict is due.
@@ -103,6 +106,9 @@ pub(super) struct Conductor {
     /// The run's cancel token (for work started outside a request or event).
     pub shutdown: CancellationToken,
 }
+
+/// The longest a shutdown spends on events the adapters had already read.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 pub(super) const LIVE: [DraftState; 4] = [
     DraftState::Streaming,
@@ -178,7 +184,9 @@ impl Conductor {
                 };
                 match next {
                     Some(Inbound::SendResult { draft_id, verdict }) => {
-                        if let Err(e) = self.on_verdict(draft_id, verdict).await {
+                        if let Err(e) = self.on_verdict(draft_id, verdict).await
+                            && let Err(e) = self.survive(e).await
+                        {
                             result = Err(e);
                             break;
                         }
@@ -196,7 +204,9 @@ impl Conductor {
                         cancel.cancel();
                         break;
                     }
-                    if let Err(e) = self.on_request(req, &cancel).await {
+                    if let Err(e) = self.on_request(req, &cancel).await
+                        && let Err(e) = self.survive(e).await
+                    {
                         result = Err(e);
                         break;
                     }
@@ -204,7 +214,9 @@ impl Conductor {
                 }
             }
             if let Some(ev) = self.held_inbound.pop_front() {
-                if let Err(e) = self.on_inbound(ev, &cancel).await {
+                if let Err(e) = self.on_inbound(ev, &cancel).await
+                    && let Err(e) = self.survive(e).await
+                {
                     result = Err(e);
                     break;
                 }
@@ -218,7 +230,9 @@ impl Conductor {
                         cancel.cancel();
                         break;
                     }
-                    if let Err(e) = self.on_request(req, &cancel).await {
+                    if let Err(e) = self.on_request(req, &cancel).await
+                        && let Err(e) = self.survive(e).await
+                    {
                         result = Err(e);
                         break;
                     }
@@ -227,14 +241,18 @@ impl Conductor {
                     if !matches!(side, Side::Pushed(_)) {
                         self.in_flight = self.in_flight.saturating_sub(1);
                     }
-                    if let Err(e) = self.on_side(side, &cancel).await {
+                    if let Err(e) = self.on_side(side, &cancel).await
+                        && let Err(e) = self.survive(e).await
+                    {
                         result = Err(e);
                         break;
                     }
                 }
                 ev = events.recv(), if sources_open => match ev {
                     Some(ev) => {
-                        if let Err(e) = self.on_inbound(ev, &cancel).await {
+                        if let Err(e) = self.on_inbound(ev, &cancel).await
+                            && let Err(e) = self.survive(e).await
+                        {
                             result = Err(e);
                             break;
                         }
@@ -242,7 +260,9 @@ impl Conductor {
                     None => sources_open = false,
                 },
                 _ = tick.tick(), if wall => {
-                    if let Err(e) = self.on_tick(&cancel).await {
+                    if let Err(e) = self.on_tick(&cancel).await
+                        && let Err(e) = self.survive(e).await
+                    {
                         result = Err(e);
                         break;
                     }
@@ -250,11 +270,42 @@ impl Conductor {
             }
         }
         result?;
+        self.drain(&mut events, &cancel).await?;
         let now = self.now();
         let out = self.core.call(CoreCmd::Summary(now)).await?;
         self.summary.core = out.summary.unwrap_or(serde_json::Value::Null);
         self.store.flush_async().await?;
         Ok(self.summary)
+    }
+
+    /// On shutdown, what the adapters had already read still goes through
+    /// the core (stored, scored), within [`DRAIN_LIMIT`], so a stop while
+    /// behind loses nothing that reached clank. New drafts are not started
+    /// (the token is cancelled, so their work ends at once).
+    async fn drain(
+        &mut self,
+        events: &mut mpsc::Receiver<Inbound>,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        let mut drained = 0u64;
+        while tokio::time::Instant::now() < deadline {
+            let ev = match self.held_inbound.pop_front() {
+                Some(ev) => ev,
+                None => match events.try_recv() {
+                    Ok(ev) => ev,
+                    Err(_) => break,
+                },
+            };
+            if let Err(e) = self.on_inbound(ev, cancel).await {
+                self.survive(e).await?;
+            }
+            drained += 1;
+        }
+        if drained > 0 {
+            tracing::info!(drained, "events read before the stop were handled");
+        }
+        Ok(())
     }
 
     async fn startup(&mut self, cancel: &CancellationToken) {
@@ -326,6 +377,74 @@ impl Conductor {
         // prints carries virtual time.
         if self.clock.ticks() {
             self.check_model(cancel).await;
+        }
+    }
+
+    /// A store error that leaves the store usable (locked by another
+    /// program, one failed statement) is shown and the run goes on: the
+    /// writes are held and retried by the store. Anything else ends the run.
+    async fn survive(&mut self, e: RuntimeError) -> Result<(), RuntimeError> {
+        match e {
+            RuntimeError::Store(se) if !matches!(se, StoreError::Closed { .. }) => {
+                self.store_commits_at_error = self.store.stats().commits;
+                let was_down = matches!(
+                    self.health.get(&Component::Store),
+                    Some(Health::Down { .. })
+                );
+                self.set_health(
+                    Component::Store,
+                    Health::Down {
+                        reason: se.to_string(),
+                    },
+                )
+                .await;
+                // Said once per outage, not once per failed call.
+                if !was_down {
+                    self.error(format!("store: {se}; clank keeps running"))
+                        .await;
+                }
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+
+    /// Notices store trouble the conductor's own calls did not hit (a full
+    /// disk failing the writer's batches, a lock holding writes): the store's
+    /// health goes down once with the reason, and comes back when nothing is
+    /// held and a batch has committed since the last error.
+    async fn check_store(&mut self) {
+        let errors = self.store.error_count();
+        let down = matches!(
+            self.health.get(&Component::Store),
+            Some(Health::Down { .. })
+        );
+        if errors == self.store_errors_seen && !down {
+            return;
+        }
+        let st = self.store.stats();
+        if errors != self.store_errors_seen {
+            self.store_errors_seen = errors;
+            self.store_commits_at_error = st.commits;
+            let reason = format!(
+                "{}; {} writes lost, {} held",
+                st.last_error.as_deref().unwrap_or("a write failed"),
+                st.lost,
+                st.held
+            );
+            self.set_health(
+                Component::Store,
+                Health::Down {
+                    reason: reason.clone(),
+                },
+            )
+            .await;
+            if !down {
+                self.error(format!("store: {reason}; clank keeps running"))
+                    .await;
+            }
+        } else if st.held == 0 && st.commits > self.store_commits_at_error {
+            self.set_health(Component::Store, Health::Connected).await;
         }
     }
 
@@ -644,6 +763,7 @@ impl Conductor {
         self.retry_approved(now, cancel).await;
         self.probe_llm_if_due(now, cancel).await;
         self.unconfirm_overdue().await;
+        self.check_store().await;
         if self.snapshots && self.dirty {
             self.dirty = false;
             self.snapshot(now).await?;
@@ -690,6 +810,7 @@ impl Conductor {
                 .await?;
         }
         self.expire(now).await;
+        self.check_store().await;
         let due = self.next_agent_at.is_none_or(|t| now >= t);
         if self.agent.is_some() && (due || state_changed) {
             let reason = if state_changed {

@@ -245,6 +245,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX chat_responses_not_delivered ON chat_responses (created_at)
         WHERE status IN ('refused', 'failed', 'unconfirmed');
     "#,
+    // 5: small values an adapter must keep across restarts, per platform:
+    // YouTube's last page token (resume without duplicates or a gap) and
+    // the day's quota usage (the budget is per Pacific day, not per run).
+    r#"
+    CREATE TABLE adapter_state (
+        platform   TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        value      TEXT    NOT NULL,
+        updated_at INTEGER NOT NULL,  -- unix ms
+        PRIMARY KEY (platform, key)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -286,6 +298,14 @@ pub(super) fn open(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreEr
          PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT};"
     ))
     .map_err(open_err)?;
+    if cfg.max_size_mb > 0 {
+        let page: u64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(open_err)?;
+        let pages = cfg.max_size_mb * 1024 * 1024 / page.max(512);
+        conn.execute_batch(&format!("PRAGMA max_page_count = {pages};"))
+            .map_err(open_err)?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     // Foreign keys are off while migrating (the bundled SQLite starts with
     // them on): a table rebuild drops the old table, and with them on that

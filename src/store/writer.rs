@@ -182,6 +182,19 @@ pub(super) enum Query {
         limit: usize,
         reply: Reply<Vec<StoredResponse>>,
     },
+    /// Sets one adapter value and commits before answering: a page token
+    /// or a quota count must survive a crash right after.
+    SetAdapterState {
+        platform: Platform,
+        key: String,
+        value: String,
+        reply: Reply<()>,
+    },
+    AdapterState {
+        platform: Platform,
+        key: String,
+        reply: Reply<Option<String>>,
+    },
 }
 
 impl Query {
@@ -204,6 +217,8 @@ impl Query {
             Query::ExpireUnsent { reply } => drop(reply.send(Err(err()))),
             Query::SentResponseFor { reply, .. } => drop(reply.send(Err(err()))),
             Query::NotDelivered { reply, .. } => drop(reply.send(Err(err()))),
+            Query::SetAdapterState { reply, .. } => drop(reply.send(Err(err()))),
+            Query::AdapterState { reply, .. } => drop(reply.send(Err(err()))),
         }
     }
 }
@@ -590,6 +605,10 @@ impl PruneJob {
     }
 }
 
+/// The longest a batch stays open under a steady stream of writes: what a
+/// `kill -9` can lose of what was already read.
+const MAX_BATCH_AGE: Duration = Duration::from_millis(100);
+
 pub(super) struct Writer {
     conn: Connection,
     shared: Arc<Shared>,
@@ -597,6 +616,16 @@ pub(super) struct Writer {
     busy_timeout: Duration,
     /// Writes applied inside the open transaction.
     pending: usize,
+    /// When the open transaction began: a batch also commits by age, so a
+    /// crash under a steady stream loses at most [`MAX_BATCH_AGE`] of input.
+    tx_started: Option<std::time::Instant>,
+    /// Messages inserted in the open transaction: counted as stored only
+    /// when it commits, so a rolled-back batch (disk full) is never reported
+    /// as stored.
+    tx_inserted: u64,
+    /// When an error was last logged and how many were not logged since:
+    /// a failing disk would otherwise log thousands of lines a second.
+    log_gate: std::cell::Cell<(Option<std::time::Instant>, u64)>,
     /// Writes not applied yet because another connection holds the lock, in
     /// order. While non-empty every new write queues behind them.
     held: VecDeque<Write>,
@@ -615,6 +644,9 @@ impl Writer {
             batch_size: cfg.batch_size,
             busy_timeout: Duration::from_millis(cfg.busy_timeout_ms),
             pending: 0,
+            tx_started: None,
+            tx_inserted: 0,
+            log_gate: std::cell::Cell::new((None, 0)),
             held: VecDeque::new(),
             locked: false,
             jobs: VecDeque::new(),
@@ -743,7 +775,15 @@ impl Writer {
 
     fn record_error(&self, op: &str, e: &rusqlite::Error) {
         bump(&self.shared.counters.errors, 1);
-        tracing::error!(path = %self.shared.path.display(), op, error = %e, "store write failed");
+        // At most one line a second; the count says how many were left out.
+        let (last, skipped) = self.log_gate.get();
+        let now = std::time::Instant::now();
+        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            tracing::error!(path = %self.shared.path.display(), op, error = %e, not_logged_since = skipped, "store write failed");
+            self.log_gate.set((Some(now), 0));
+        } else {
+            self.log_gate.set((last, skipped + 1));
+        }
         *self
             .shared
             .last_error
@@ -791,8 +831,18 @@ impl Writer {
         if self.conn.is_autocommit() {
             self.pending = 0;
             self.conn.prepare_cached(SQL_BEGIN)?.execute([])?;
+            self.tx_started = Some(std::time::Instant::now());
+            self.tx_inserted = 0;
         }
         Ok(())
+    }
+
+    /// The open batch is full or old enough to commit.
+    fn batch_due(&self) -> bool {
+        self.pending >= self.batch_size
+            || self
+                .tx_started
+                .is_some_and(|t| t.elapsed() >= MAX_BATCH_AGE)
     }
 
     fn commit(&mut self) {
@@ -807,7 +857,10 @@ impl Writer {
         match result {
             Ok(_) => {
                 bump(&self.shared.counters.commits, 1);
+                bump(&self.shared.counters.inserted, self.tx_inserted);
+                self.tx_inserted = 0;
                 self.pending = 0;
+                self.tx_started = None;
             }
             // The transaction stays open; the next commit point retries it.
             Err(e) if is_busy(&e) => self.record_error("commit", &e),
@@ -821,6 +874,8 @@ impl Writer {
                 }
                 bump(&self.shared.counters.lost, self.pending as u64);
                 self.pending = 0;
+                self.tx_started = None;
+                self.tx_inserted = 0;
             }
         }
     }
@@ -863,7 +918,7 @@ impl Writer {
             return None;
         }
         self.apply(w);
-        if self.pending >= self.batch_size {
+        if self.batch_due() {
             self.commit();
         }
         None
@@ -922,6 +977,7 @@ impl Writer {
                     self.pending.saturating_sub(weight) as u64,
                 );
                 self.pending = 0;
+                self.tx_inserted = 0;
                 if let Err(e) = self.begin() {
                     self.record_error("begin transaction", &e);
                 }
@@ -1065,7 +1121,7 @@ impl Writer {
                     drop(job.reply.send(Ok(job.report)));
                 } else {
                     self.jobs.push_front(job);
-                    if self.pending >= self.batch_size {
+                    if self.batch_due() {
                         self.commit();
                     }
                 }
@@ -1194,6 +1250,45 @@ impl Writer {
             Query::SentResponseFor { original, reply } => {
                 let r = sent_response_for(&self.conn, &original)
                     .map_err(|e| self.sqlite_err("sent response for", e));
+                drop(reply.send(r));
+            }
+            Query::SetAdapterState {
+                platform,
+                key,
+                value,
+                reply,
+            } => {
+                let r = self.in_committed_tx("set adapter state", |conn| {
+                    conn.prepare_cached(
+                        "INSERT INTO adapter_state (platform, key, value, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (platform, key) \
+                         DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    )?
+                    .execute(params![
+                        platform.as_str(),
+                        key,
+                        value,
+                        Utc::now().timestamp_millis()
+                    ])
+                    .map(|_| ())
+                });
+                drop(reply.send(r));
+            }
+            Query::AdapterState {
+                platform,
+                key,
+                reply,
+            } => {
+                let r = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT value FROM adapter_state WHERE platform = ?1 AND key = ?2",
+                    )
+                    .and_then(|mut st| {
+                        st.query_row(params![platform.as_str(), key], |row| row.get(0))
+                            .optional()
+                    })
+                    .map_err(|e| self.sqlite_err("adapter state", e));
                 drop(reply.send(r));
             }
             Query::Prune { .. } => {}
@@ -1362,7 +1457,7 @@ impl Writer {
             ])?;
             self.authors.note(h, at);
         }
-        bump(&c.inserted, 1);
+        self.tx_inserted += 1;
         Ok(())
     }
 }

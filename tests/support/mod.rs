@@ -4,4 +4,5 @@ pub mod fake_ollama;
 pub mod fake_openai;
 pub mod fake_twitch_irc;
 pub mod fake_twitch_oauth;
+pub mod fake_youtube;
 pub mod live;
