@@ -760,7 +760,7 @@ impl Conductor {
             self.dirty = true;
         }
         self.after_core(out, now, cancel).await?;
-        self.retry_approved(now, cancel).await;
+        self.retry_approved(now).await;
         self.probe_llm_if_due(now, cancel).await;
         self.unconfirm_overdue().await;
         self.check_store().await;
@@ -984,7 +984,7 @@ impl Conductor {
         &mut self,
         id: DraftId,
         outcome: DraftOutcome,
-        cancel: &CancellationToken,
+        _cancel: &CancellationToken,
     ) -> Result<(), RuntimeError> {
         let now = self.now();
         match &outcome.error {
@@ -1088,7 +1088,7 @@ impl Conductor {
                 })
                 .await;
                 if verdict.send {
-                    self.send(id, cancel).await?;
+                    self.send(id).await?;
                 } else {
                     self.summary.held += 1;
                 }
@@ -1360,7 +1360,7 @@ impl Conductor {
     }
 
     /// Operator-approved drafts that hit the per-minute cap go when it allows.
-    async fn retry_approved(&mut self, now: DateTime<Utc>, cancel: &CancellationToken) {
+    async fn retry_approved(&mut self, now: DateTime<Utc>) {
         let approved: Vec<DraftId> = self
             .drafts
             .iter()
@@ -1372,7 +1372,7 @@ impl Conductor {
             if !self.policy.rate_allows(now).send {
                 return;
             }
-            if let Err(e) = self.send(id, cancel).await {
+            if let Err(e) = self.send(id).await {
                 self.error(e.to_string()).await;
             }
         }
@@ -1386,7 +1386,7 @@ impl Conductor {
         let now = self.now();
         self.dirty = true;
         match req {
-            Request::Approve(id) => self.approve(id, now, cancel).await?,
+            Request::Approve(id) => self.approve(id, now).await?,
             Request::Edit(id, text) => {
                 let Some(d) = self.drafts.get_mut(&id) else {
                     return Ok(());
@@ -1412,7 +1412,7 @@ impl Conductor {
                         self.emit(Update::Draft(view)).await;
                         // The console's editor sends on Ctrl-S/Enter ("send this
                         // text instead"): an edit is the operator's approval.
-                        self.approve(id, now, cancel).await?;
+                        self.approve(id, now).await?;
                     }
                     Err(b) => {
                         self.error(format!("edited text for draft {id} refused: {b}"))
@@ -1456,7 +1456,7 @@ impl Conductor {
                     .await?;
                 self.after_core(out, now, cancel).await?;
             }
-            Request::Retry(id) => self.retry(id, cancel).await?,
+            Request::Retry(id) => self.retry(id).await?,
             Request::Discard(id) => self.discard(id).await?,
             Request::Quit => cancel.cancel(),
         }
@@ -1468,12 +1468,7 @@ impl Conductor {
 
     /// Sends a waiting (or operator-edited) draft now, or holds it as approved
     /// while the per-minute cap says no; `retry_approved` sends it later.
-    async fn approve(
-        &mut self,
-        id: DraftId,
-        now: DateTime<Utc>,
-        cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    async fn approve(&mut self, id: DraftId, now: DateTime<Utc>) -> Result<(), RuntimeError> {
         let Some(d) = self.drafts.get_mut(&id) else {
             self.error(format!("draft {id} is not waiting for approval"))
                 .await;
@@ -1493,7 +1488,7 @@ impl Conductor {
                 reason: format!("approved by the operator; {}", verdict.reason),
             })
             .await;
-            self.send(id, cancel).await?;
+            self.send(id).await?;
         } else {
             if d.view.state == DraftState::Pending {
                 d.view.state = DraftState::Approved;
