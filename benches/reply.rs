@@ -103,6 +103,8 @@ fn bench_context(c: &mut Criterion) {
                     history: &history,
                     goal: Goal::Answer(&answering),
                     token_budget: budget,
+                    strict: false,
+                    history_lines: usize::MAX,
                 }))
             })
         });

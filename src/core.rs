@@ -18,7 +18,7 @@ use crate::engine::queue::{PushOutcome, QueueEntry, SalienceQueue};
 use crate::engine::salience::SalienceEngine;
 use crate::engine::triggers::{Trigger, Triggers};
 use crate::model::{
-    AttentionState, ChannelConfig, ChatEvent, ChatMessage, Platform, Priority, Salience,
+    AttentionState, ChannelConfig, ChatEvent, ChatMessage, Platform, Priority, Role, Salience,
 };
 use crate::store::{Store, StoreError, StoredMessage};
 
@@ -671,6 +671,21 @@ impl Core {
             out.push(trigger_event(&trigger));
         }
         self.last_salience = Some(salience.clone());
+
+        // The broadcaster's and the bot's own messages are kept for context
+        // but never queued: nothing there for the bot to answer.
+        if message.author.has(Role::Broadcaster) || self.triggers.is_bot(&message.author.name) {
+            self.store.insert_message(StoredMessage {
+                message,
+                salience: Some(salience),
+                attention_state: Some(self.attention.state()),
+                metadata: None,
+                processed_at: Some(now),
+                queued_until: None,
+            })?;
+            self.counters.stored += 1;
+            return Ok(());
+        }
 
         // Queue first: the row then carries its queue mark, one write in all.
         let expires_at = now + self.queue.max_age();

@@ -24,8 +24,18 @@ pub enum Health {
     Connecting,
     Connected,
     ReadOnly,
-    Reconnecting { in_s: u64, reason: String },
-    Down { reason: String },
+    Reconnecting {
+        in_s: u64,
+        reason: String,
+    },
+    Down {
+        reason: String,
+    },
+    /// Up but not answering in time (drafts time out while the server is
+    /// busy): not the same as down, where nothing answers at all.
+    Slow {
+        reason: String,
+    },
     Off,
 }
 

@@ -179,6 +179,11 @@ async fn a_hostile_llm_gets_nothing_unsafe_through() {
         safe("you are a badword and a worseword"),
         Err(Blocked::BlockedWord(_))
     ));
+    // The same sentence over and over is a model in a loop: blocked, not cut.
+    assert_eq!(
+        safe(&"Chat is amazing today and I love every one of you. ".repeat(100)),
+        Err(Blocked::Repetition)
+    );
     let out = safe(&long).unwrap();
     assert!(
         out.chars().count() <= 500 && out.ends_with('.'),
@@ -338,5 +343,128 @@ fn random_asker_names_cannot_smuggle_pings() {
                 assert_safe(&out, &target, &OutputPolicy::default(), &name);
             }
         }
+    }
+}
+
+/// One recorded raw LLM output (see tests/fixtures/README.md).
+#[derive(serde::Deserialize)]
+struct Recorded {
+    goal: String,
+    /// The gate's verdict when recorded (kept for the reader; not compared).
+    #[serde(default)]
+    #[allow(dead_code)]
+    gate: Option<String>,
+    author: Option<String>,
+    message: Option<String>,
+    done_reason: Option<String>,
+    output: String,
+}
+
+fn recorded(file: &str) -> Vec<Recorded> {
+    let path = format!("{}/tests/fixtures/llm/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("fixture file");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{path}: {e}: {l}")))
+        .collect()
+}
+
+/// Rebuilds the prompt the output was drafted from and runs the gate as the
+/// pipeline does: screen against the prompt, then `make_safe`.
+fn gate_recorded(r: &Recorded) -> Result<String, Blocked> {
+    use clank::model::{Author, ChatMessage};
+    use clank::reply::context::{Goal, Persona, PromptInput, build_prompt};
+    use clank::reply::format::screen_llm_text;
+    let persona = Persona::builtin();
+    let message = r.message.as_ref().map(|text| ChatMessage {
+        platform: Platform::Twitch,
+        channel: "mika".into(),
+        id: "m1".into(),
+        at: chrono::Utc::now(),
+        author: Author {
+            id: "u1".into(),
+            name: r.author.clone().unwrap_or_else(|| "viewer".into()),
+            ..Author::default()
+        },
+        text: text.clone(),
+        paid: None,
+        reply_to: None,
+    });
+    let goal = match (r.goal.as_str(), &message) {
+        ("answer", Some(m)) => Goal::Answer(m),
+        _ => Goal::Unprompted {
+            platform: Platform::Twitch,
+            channel: "mika",
+            starter: None,
+            busy: false,
+        },
+    };
+    let prompt = build_prompt(&PromptInput {
+        persona: &persona,
+        topic: None,
+        guidance: None,
+        history: &[],
+        goal,
+        token_budget: 1536,
+        strict: false,
+        history_lines: 8,
+    });
+    let mut guard = prompt.guard;
+    guard.cut_at_limit = r.done_reason.as_deref() == Some("length");
+    let target = match &message {
+        Some(m) => Target::reply_to(m),
+        None => Target {
+            platform: Platform::Twitch,
+            asker: None,
+        },
+    };
+    screen_llm_text(&r.output, &guard)
+        .and_then(|raw| make_safe(&raw, &target, &OutputPolicy::default(), &blocked_words))
+}
+
+#[test]
+fn recorded_echoes_cut_offs_and_loops_of_small_models_never_pass() {
+    let mut n = 0;
+    let mut passed = Vec::new();
+    for file in [
+        "issue14-reported.jsonl",
+        "smollm2-old-prompt.jsonl",
+        "smollm2-compact-prompt.jsonl",
+    ] {
+        for r in recorded(file) {
+            n += 1;
+            let out = gate_recorded(&r);
+            if out.is_ok() {
+                passed.push(format!("{file}: {:?}", r.output));
+            }
+        }
+    }
+    assert!(passed.is_empty(), "passed the gate:\n{}", passed.join("\n"));
+    assert!(n >= 10, "the fixtures were read: {n}");
+    // Real rambles that are weak but not broken go out cut to three sentences.
+    for r in recorded("smollm2-weak.jsonl") {
+        let out = gate_recorded(&r).expect("weak, not broken");
+        let ends =
+            out.matches(". ").count() + out.matches("! ").count() + out.matches("? ").count();
+        assert!(ends <= 2 && out.len() < r.output.len(), "{out}");
+    }
+    // The same path lets ordinary replies through, so the blocks above mean something.
+    for (message, output) in [
+        (
+            "how did you beat that boss?",
+            "Parried the third swing, then went all in!",
+        ),
+        ("what game is this?", "It's Hollow Knight, my third run!"),
+        ("gg wp", "gg, that fight was wild"),
+    ] {
+        let r = Recorded {
+            goal: "answer".into(),
+            gate: None,
+            author: Some("Rin".into()),
+            message: Some(message.into()),
+            done_reason: Some("stop".into()),
+            output: output.into(),
+        };
+        assert!(gate_recorded(&r).is_ok(), "{output:?} was blocked");
     }
 }

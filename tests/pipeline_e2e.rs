@@ -220,13 +220,19 @@ async fn replay_auto_with_ollama_drafts_sends_and_records_every_reply() {
         assert_eq!(c.path, "/api/chat");
         assert_eq!(c.body["stream"], true);
         assert_eq!(c.body["model"], "llama3.2");
+        let system = c.body["messages"][0]["content"]
+            .as_str()
+            .expect("system prompt");
         let user = c.body["messages"][1]["content"]
             .as_str()
             .expect("user prompt");
+        // Plain chat turns: no block markers a small model would copy, the
+        // user turn one line (the viewer's message or a one-line request).
         assert!(
-            user.contains("<<<CHAT") && user.contains("CHAT>>>"),
-            "{user}"
+            !system.contains("<<<") && !user.contains("<<<"),
+            "{system} / {user}"
         );
+        assert!(!user.is_empty() && user.lines().count() == 1, "{user}");
     }
     for d in &drafts {
         assert_eq!(d["source"], "llm", "{d}");
@@ -260,6 +266,8 @@ async fn replay_auto_with_ollama_drafts_sends_and_records_every_reply() {
         assert_eq!(row.response_text, s["text"].as_str().unwrap());
         assert_eq!(row.response_type, "llm");
         assert!(row.sent_at.is_some());
+        // The attention state the reply was drafted in is kept with it.
+        assert!(row.attention_state.is_some(), "{row:?}");
     }
     // Each decision to send says why.
     let decisions = events(&lines, "decision");
@@ -871,6 +879,180 @@ async fn undelivered_replies_wait_for_the_operator_and_outlive_a_restart() {
         (sent[0].draft, sent[0].reply_to.as_deref()),
         (id(&a), Some("m1"))
     );
+}
+
+fn time_of(v: &Value) -> DateTime<Utc> {
+    v["at"]
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| panic!("no time in {v}"))
+}
+
+/// The demo's message ids whose author is the broadcaster.
+fn broadcaster_ids() -> std::collections::HashSet<String> {
+    std::fs::read_to_string(DEMO)
+        .expect("demo log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["author"]["roles"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|x| x == "broadcaster"))
+        })
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// An hour of demo chat on the virtual clock with a dead LLM: every draft is a
+/// held fallback, nothing is sent, and the unprompted trigger still fires at
+/// most once per channel delay (it used to fire every 30 messages).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_trigger_storm_with_a_dead_llm_and_held_fallbacks() {
+    let env = Env::new();
+    let dead = format!("http://{}", fake_ollama::free_addr());
+    let mut config = env.config(&dead, "");
+    config.channel_defaults.message_threshold = 30;
+    config.channel_defaults.time_delay_s = 300;
+    let file = env.demo(usize::MAX);
+    let (lines, summary) = replay(&config, &file, &env.path("storm.db")).await;
+    assert_eq!(summary.sent, 0, "fallbacks are held: {summary:?}");
+    let triggers: Vec<&Value> = events(&lines, "trigger")
+        .into_iter()
+        .filter(|t| t["kind"] == "unprompted")
+        .collect();
+    assert!(!triggers.is_empty(), "the bot still speaks up");
+    let mut by_channel: std::collections::HashMap<String, Vec<&Value>> = Default::default();
+    for t in &triggers {
+        let key = format!("{}/{}", t["platform"], t["channel"]);
+        by_channel.entry(key).or_default().push(t);
+    }
+    for (chan, ts) in &by_channel {
+        // The demo's moderators change the delay (`!clank delay 120`, `30`):
+        // each trigger names the delay it waited for, and did wait for it.
+        for w in ts.windows(2) {
+            let reason = w[1]["reason"].as_str().unwrap_or("");
+            let delay: i64 = reason
+                .rsplit("(delay ")
+                .next()
+                .and_then(|r| r.strip_suffix("s)"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{chan}: no delay in {reason:?}"));
+            assert!(delay >= 30, "{chan}: {reason}");
+            assert!(
+                time_of(w[1]) - time_of(w[0]) >= TimeDelta::seconds(delay),
+                "{chan}: {} then {}",
+                w[0],
+                w[1]
+            );
+        }
+    }
+    // Before, the trigger fired every `message_threshold` messages: with 3,464
+    // messages and thresholds of 25 to 40, well over 60 drafts in the hour.
+    assert!(
+        triggers.len() <= 50,
+        "{} unprompted triggers",
+        triggers.len()
+    );
+    // The broadcaster's own messages are never answered.
+    let own = broadcaster_ids();
+    assert!(!own.is_empty(), "the demo has broadcaster lines");
+    for d in events(&lines, "draft") {
+        if let Some(id) = d["message_id"].as_str() {
+            assert!(!own.contains(id), "drafted a reply to the broadcaster: {d}");
+        }
+    }
+}
+
+/// With auto-send on, no draft starts in a channel while its delay since the
+/// bot last spoke would outlast the draft's life: that LLM time was wasted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_draft_starts_while_the_channel_delay_outlasts_it() {
+    let env = Env::new();
+    let ollama = fake_ollama::start().await;
+    ollama.set_default(Reply::text("Love that, the second phase is wild."));
+    let mut config = env.config(&ollama.url(), "[auto]\ndraft_ttl_s = 60\n");
+    config.channel_defaults.time_delay_s = 300;
+    let file = env.demo(1500);
+    let (lines, summary) = replay(&config, &file, &env.path("delay.db")).await;
+    assert!(summary.sent > 0 && summary.skipped_delay > 0, "{summary:?}");
+    let mut last_sent: std::collections::HashMap<String, DateTime<Utc>> = Default::default();
+    let mut checked = 0;
+    for l in &lines {
+        let key = format!("{}/{}", l["platform"], l["channel"]);
+        match l["event"].as_str() {
+            Some("sent") => {
+                last_sent.insert(key, time_of(l));
+            }
+            Some("draft") => {
+                if let Some(s) = last_sent.get(&key) {
+                    // 300 s delay, 60 s life: nothing starts before 240 s.
+                    assert!(time_of(l) - *s >= TimeDelta::seconds(240), "{l}");
+                    checked += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        checked > 0,
+        "some drafts came after a send in their channel"
+    );
+    let skips = lines
+        .iter()
+        .filter(|l| {
+            l["event"] == "decision"
+                && l["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("ends after a draft started now would expire"))
+        })
+        .count();
+    assert_eq!(skips as u64, summary.skipped_delay);
+}
+
+fn plain_message(i: i64, secs: i64) -> ChatEvent {
+    ChatEvent::Message(ChatMessage {
+        platform: Platform::Twitch,
+        channel: "mika".into(),
+        id: format!("p{i}"),
+        at: t0() + TimeDelta::seconds(secs),
+        author: Author {
+            id: format!("u-p{i}"),
+            name: format!("viewer{i}"),
+            ..Author::default()
+        },
+        text: "nice run so far".into(),
+        paid: None,
+        reply_to: None,
+    })
+}
+
+/// A down LLM is probed again with backoff: once its server is back the
+/// header says "connected" without waiting for a draft to succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_llm_is_probed_and_comes_back_up_without_a_draft() {
+    let env = Env::new();
+    let addr = fake_ollama::free_addr();
+    let config = mention_config(&env, &format!("http://{addr}"));
+    let mut d = Driven::start(config, &env.path("probe.db"));
+    d.feed_until(plain_message(1, 1), |v| {
+        v["component"] == "llm" && v["status"] == "down"
+    })
+    .await;
+    let ollama = fake_ollama::start_at(&addr).await;
+    ollama.set_models(&["llama3.2"]);
+    // Virtual time moves past the first probe's wait (5 s); no mention, so no draft.
+    let got = d
+        .feed_until(plain_message(2, 30), |v| {
+            v["component"] == "llm" && v["status"] == "connected"
+        })
+        .await;
+    assert!(!got.iter().any(|v| v["event"] == "draft"), "{got:?}");
+    assert!(
+        ollama.chats().is_empty(),
+        "a probe lists models, it does not chat"
+    );
+    d.rt.cancel.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,14 @@
 //! Rules:
 //! - Every viewer message counts. Once `message_threshold` messages have
 //!   arrived since the bot last spoke AND `time_delay_s` has passed since its
-//!   last message (or it never spoke in the channel), the message that tips it
-//!   over yields an `Unprompted` trigger. The count then restarts, so a draft
-//!   the operator rejects does not re-fire on every following message; only
-//!   `on_bot_message` restarts the delay.
+//!   last message and since the last unprompted trigger (or neither happened
+//!   in the channel), the message that tips it over yields an `Unprompted`
+//!   trigger. The count then restarts. The delay runs from the trigger too,
+//!   not only from a send: when nothing is sent (auto off, a held fallback,
+//!   the LLM down) the trigger would otherwise fire again every
+//!   `message_threshold` messages and storm the LLM with unprompted drafts.
+//! - The broadcaster's messages never trigger: the streamer talking in their
+//!   own chat needs no answer from their bot.
 //! - A message that names the bot yields a `Mention` trigger at once,
 //!   regardless of threshold and delay: someone is talking to it. (Sending
 //!   limits belong to the outbound rate limiter, not here.)
@@ -24,7 +28,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::engine::lexicon::FxMixBuild;
-use crate::model::{ChannelConfig, ChatMessage, Platform};
+use crate::model::{ChannelConfig, ChatMessage, Platform, Role};
 
 /// Most channels tracked; beyond it the least recently active one is
 /// forgotten (it merely starts counting afresh if it comes back).
@@ -65,6 +69,8 @@ pub struct Trigger {
 struct ChannelState {
     since_bot: u32,
     last_bot_at: Option<DateTime<Utc>>,
+    /// The last unprompted trigger: its delay counts like a send's.
+    last_trigger_at: Option<DateTime<Utc>>,
     last_seen: DateTime<Utc>,
 }
 
@@ -229,6 +235,7 @@ impl Triggers {
                 ChannelState {
                     since_bot: 0,
                     last_bot_at: None,
+                    last_trigger_at: None,
                     last_seen: now,
                 },
             );
@@ -238,7 +245,8 @@ impl Triggers {
         Some(state)
     }
 
-    fn is_bot(&self, author_name: &str) -> bool {
+    /// The author is the bot's (or the streamer's) own account.
+    pub fn is_bot(&self, author_name: &str) -> bool {
         let trimmed = author_name.trim().trim_start_matches('@').trim();
         if trimmed.is_ascii() {
             // `normalize_name` without the copy: the names are lowercase already.
@@ -257,6 +265,9 @@ impl Triggers {
     ) -> Option<Trigger> {
         if self.is_bot(&msg.author.name) {
             self.on_bot_message(msg.platform, &msg.channel, now);
+            return None;
+        }
+        if msg.author.has(Role::Broadcaster) {
             return None;
         }
         let mentioned = mentions(&msg.text, &self.names);
@@ -283,23 +294,31 @@ impl Triggers {
         if count < threshold {
             return None;
         }
-        let since_last = match state.last_bot_at {
+        // The later of the last send and the last trigger starts the delay.
+        let last = match (state.last_bot_at, state.last_trigger_at) {
+            (Some(b), Some(t)) if t > b => Some((t, "the last unprompted trigger")),
+            (Some(b), _) => Some((b, "the bot last spoke")),
+            (None, Some(t)) => Some((t, "the last unprompted trigger")),
+            (None, None) => None,
+        };
+        let since_last = match last {
             None => None,
-            Some(last) => {
+            Some((last, what)) => {
                 let elapsed = now - last;
                 if elapsed < delay {
                     return None;
                 }
-                Some(elapsed)
+                Some((elapsed, what))
             }
         };
         state.since_bot = 0;
+        state.last_trigger_at = Some(state.last_trigger_at.map_or(now, |t| t.max(now)));
         let reason = match since_last {
             None => format!(
                 "{count} messages (threshold {threshold}) and the bot has not spoken here yet"
             ),
-            Some(e) => format!(
-                "{count} messages (threshold {threshold}) and {}s since the bot last spoke (delay {}s)",
+            Some((e, what)) => format!(
+                "{count} messages (threshold {threshold}) and {}s since {what} (delay {}s)",
                 e.num_seconds(),
                 cfg.time_delay_s
             ),
@@ -448,10 +467,63 @@ mod tests {
             "{}",
             t.reason
         );
-        // The count restarted: a rejected draft does not re-fire on the next message.
+        // The count restarted and the delay runs from the trigger: a rejected
+        // (or never sent) draft does not re-fire after the next 3 messages.
         assert_eq!(tr.messages_since_bot(Platform::Twitch, "chan"), 0);
-        assert!(send(&mut tr, &c, "chan", 2, 2).is_empty());
-        assert_eq!(send(&mut tr, &c, "chan", 1, 3).len(), 1);
+        assert!(send(&mut tr, &c, "chan", 3, 2).is_empty());
+        assert!(send(&mut tr, &c, "chan", 30, 300).is_empty(), "299 s after");
+        let again = send(&mut tr, &c, "chan", 1, 301);
+        assert_eq!(again.len(), 1);
+        assert!(
+            again[0]
+                .reason
+                .contains("300s since the last unprompted trigger (delay 300s)"),
+            "{}",
+            again[0].reason
+        );
+    }
+
+    /// Nothing is ever sent (auto off, LLM down, fallbacks held): a day of busy
+    /// chat on the virtual clock yields at most one trigger per delay.
+    #[test]
+    fn no_trigger_storm_when_nothing_is_sent() {
+        let mut tr = Triggers::new(["clank"]);
+        let c = cfg(30, 300);
+        let mut fired = Vec::new();
+        // 300,000 messages, 10 a second: 30,000 s of chat.
+        for i in 0..300_000i64 {
+            let m = msg(
+                Platform::Twitch,
+                "chan",
+                &i.to_string(),
+                "viewer",
+                "nice play",
+            );
+            if let Some(t) = tr.on_message(&m, &c, at(i / 10)) {
+                fired.push(t.at);
+            }
+        }
+        assert!(fired.len() <= 30_000 / 300 + 1, "{} triggers", fired.len());
+        assert!(fired.len() >= 30_000 / 301, "still speaks: {}", fired.len());
+        for w in fired.windows(2) {
+            assert!(w[1] - w[0] >= TimeDelta::seconds(300), "{:?}", w);
+        }
+    }
+
+    #[test]
+    fn the_broadcaster_never_triggers() {
+        let mut tr = Triggers::new(["clank"]);
+        let c = cfg(1, 0);
+        let mut m = msg(
+            Platform::Twitch,
+            "chan",
+            "b1",
+            "Mika",
+            "@clank say hi to chat",
+        );
+        m.author.roles = vec![Role::Broadcaster];
+        assert!(tr.on_message(&m, &c, at(0)).is_none());
+        assert_eq!(tr.messages_since_bot(Platform::Twitch, "chan"), 0);
     }
 
     #[test]

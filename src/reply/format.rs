@@ -57,6 +57,32 @@ pub enum Blocked {
     BlockedWord(String),
     #[error("output filter failed: {0}")]
     Internal(String),
+    /// The model copied clank's prompt back: a block marker, a role tag, a
+    /// chat-log line or an instruction sentence (the kind is named).
+    #[error("repeats the prompt ({0})")]
+    Echo(&'static str),
+    #[error("parrots the viewer's own words")]
+    Parrot,
+    #[error("one word or emote repeated over and over")]
+    Repetition,
+    /// Stopped at the token limit with no complete sentence to keep.
+    #[error("cut off at the token limit mid-sentence")]
+    CutOff,
+}
+
+impl Blocked {
+    /// The model wrote something unusable (as opposed to something unsafe):
+    /// worth one more try with a stricter prompt.
+    pub fn is_broken_text(&self) -> bool {
+        matches!(
+            self,
+            Blocked::Empty
+                | Blocked::Echo(_)
+                | Blocked::Parrot
+                | Blocked::Repetition
+                | Blocked::CutOff
+        )
+    }
 }
 
 /// A safe text and what was changed to make it so (for the operator and logs).
@@ -239,10 +265,435 @@ fn clean(
     if !has_content(body.trim_end_matches('…')) {
         return Err(Blocked::Empty);
     }
+    // On the body as it would go out, so what is checked is what is sent.
+    check_broken(&body)?;
     Ok(SafeText {
         text: format!("{prefix}{body}"),
         changes,
     })
+}
+
+// --- prompt echo and broken text -------------------------------------------
+
+/// Role tags and chat-template tokens small models copy from their prompt.
+const ROLE_TAGS: [&str; 14] = [
+    "<|",
+    "|>",
+    "[inst]",
+    "[/inst]",
+    "<s>",
+    "</s>",
+    "### instruction",
+    "### response",
+    "system:",
+    "assistant:",
+    "user:",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "im_start",
+];
+
+/// How clank's old prompts tagged a chat line: `Name (moderator, member): "..."`.
+const CHAT_LINE_TAGS: [&str; 10] = [
+    "(paid ",
+    " usd)",
+    "(moderator",
+    "(broadcaster",
+    "(subscriber",
+    "(member",
+    "(vip",
+    "(verified",
+    "(staff",
+    "(first message",
+];
+
+/// Context-free checks for text no streamer would send: clank's own markers,
+/// role tags, chat-log lines, one word or emote over and over.
+pub fn check_broken(text: &str) -> Result<(), Blocked> {
+    let lower = text.to_lowercase();
+    // Any run of three angle brackets is one of clank's block markers (or an
+    // imitation); viewer text in prompts never has one (see `break_markers`).
+    if lower.contains("<<<")
+        || lower.contains(">>>")
+        || ["<<chat", "chat>>", "<<message", "message>>", "<<<<"]
+            .iter()
+            .any(|m| lower.contains(m))
+    {
+        return Err(Blocked::Echo("block marker"));
+    }
+    if ROLE_TAGS.iter().any(|t| {
+        if t.ends_with(':') {
+            // "user:" only as a label: at the start or after a line break.
+            lower.starts_with(t) || lower.contains(&format!("\n{t}"))
+        } else {
+            lower.contains(t)
+        }
+    }) {
+        return Err(Blocked::Echo("role tag"));
+    }
+    if CHAT_LINE_TAGS.iter().any(|t| lower.contains(t))
+        || looks_like_chat_line(text)
+        || quotes_a_speaker(text)
+    {
+        return Err(Blocked::Echo("chat-log line"));
+    }
+    if SELF_TALK.iter().any(|t| lower.contains(t)) {
+        return Err(Blocked::Echo("talks about itself as a bot"));
+    }
+    if is_repetitive(text) {
+        return Err(Blocked::Repetition);
+    }
+    Ok(())
+}
+
+/// A persona never talks about being a bot (its rules say so) nor about "this
+/// response": SmolLM2 did both, at length.
+const SELF_TALK: [&str; 10] = [
+    "ai assistant",
+    "chatbot",
+    "chat bot",
+    "chat assistant",
+    "language model",
+    "as an ai",
+    "i'm an ai",
+    "this response",
+    "this reply",
+    "reply to this message",
+];
+
+/// `Name: "..."` or `@name: "..."` anywhere, or two `Name:` speaker labels:
+/// a transcript of chat, not a reply.
+fn quotes_a_speaker(text: &str) -> bool {
+    let mut labels = 0;
+    for (i, _) in text.match_indices(':') {
+        let before = text[..i].rsplit(char::is_whitespace).next().unwrap_or("");
+        let name_like = is_username_like(before)
+            && before.chars().count() >= 2
+            && before
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '@' | '_' | '.' | '-'));
+        if !name_like {
+            continue;
+        }
+        let after = text[i + 1..].trim_start();
+        if after.starts_with('"') || after.starts_with('“') {
+            return true;
+        }
+        // A handle ("Lemon_ash:", "fab7317:") speaking is a transcript line;
+        // a capitalised word ("Note:") is only one with a second label.
+        if before.chars().any(|c| c == '_' || c.is_ascii_digit()) && text[i + 1..].starts_with(' ')
+        {
+            return true;
+        }
+        labels += 1;
+    }
+    labels >= 2
+}
+
+/// `Name: "quoted text"` at the start or after a line break: a line of the
+/// prompt's chat log, not a reply.
+fn looks_like_chat_line(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim_start_matches(|c: char| is_blank(c) || c == '-' || c == '*');
+        let Some(colon) = line.find(':') else {
+            return false;
+        };
+        let name = &line[..colon];
+        let after = line[colon + 1..].trim_start();
+        let name_like = !name.is_empty()
+            && name.chars().count() <= 40
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | ' ' | '-' | '(' | ')' | ','));
+        name_like && (after.starts_with('"') || after.starts_with('“'))
+    })
+}
+
+/// One word or grapheme making most of the text, a word four times in a row,
+/// or the same sentence twice: a model stuck in a loop.
+fn is_repetitive(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| c.is_ascii_punctuation())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut run = 1;
+    for pair in words.windows(2) {
+        run = if pair[0] == pair[1] { run + 1 } else { 1 };
+        if run >= 4 {
+            return true;
+        }
+    }
+    if words.len() >= 6 {
+        let mut counts: std::collections::HashMap<&str, usize> = Default::default();
+        for w in &words {
+            *counts.entry(w.as_str()).or_default() += 1;
+        }
+        if counts.values().any(|&n| n * 2 >= words.len() && n >= 4) {
+            return true;
+        }
+    }
+    // A phrase of five words said twice: the loop has begun.
+    let mut phrases = std::collections::HashSet::new();
+    if words.windows(5).any(|w| !phrases.insert(w)) {
+        return true;
+    }
+    // One grapheme (an emote, a letter) dominating a long text without spaces.
+    let graphemes: Vec<&str> = text
+        .graphemes(true)
+        .filter(|g| !g.chars().all(is_blank))
+        .collect();
+    if graphemes.len() >= 8 {
+        let mut counts: std::collections::HashMap<&str, usize> = Default::default();
+        for g in &graphemes {
+            *counts.entry(g).or_default() += 1;
+        }
+        if counts.values().any(|&n| n * 10 >= graphemes.len() * 6) {
+            return true;
+        }
+    }
+    // The same sentence (three words or more) twice.
+    let mut seen = std::collections::HashSet::new();
+    for sentence in text.split(['.', '!', '?', '\n']) {
+        let key: Vec<String> = sentence
+            .split_whitespace()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect();
+        if key.len() >= 3 && !seen.insert(key) {
+            return true;
+        }
+    }
+    false
+}
+
+/// What the gate knows about the prompt a draft was written from, to catch
+/// the model copying it back (see [`screen_llm_text`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EchoGuard {
+    /// Text clank itself wrote into the prompt: persona, rules, the task.
+    pub instructions: Vec<String>,
+    /// The viewer message being answered, if any.
+    pub viewer_text: Option<String>,
+    /// Recent chat shown to the model.
+    pub history: Vec<String>,
+    /// The server stopped at the token limit (`done_reason` "length").
+    pub cut_at_limit: bool,
+    /// The persona's name: a reply that opens by addressing it ("Mika, ...",
+    /// "Dear Mika") is the model talking to itself.
+    pub persona: String,
+}
+
+/// Words as the echo checks compare them: lowercase letters and digits only.
+fn plain_words(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .map(|w| w.trim_matches('\'').to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Whether `hay` holds the word sequence `needle` (both from [`plain_words`]).
+fn contains_run(hay: &[String], needle: &[String]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Runs of this many words shared with clank's own instructions mean the
+/// model is reciting its prompt, not replying.
+const ECHO_RUN: usize = 6;
+
+/// The checks that need the prompt: instruction sentences recited, the
+/// viewer's words parroted back, chat lines copied, a reply cut at the token
+/// limit (kept up to its last full sentence, else blocked), plus
+/// [`check_broken`]. Returns the raw text to pass on to [`make_safe`].
+pub fn screen_llm_text(raw: &str, guard: &EchoGuard) -> Result<String, Blocked> {
+    let mut text = raw.trim().to_string();
+    if guard.cut_at_limit {
+        text = last_full_sentences(&text).ok_or(Blocked::CutOff)?;
+    }
+    if !has_content(&text) {
+        return Err(Blocked::Empty);
+    }
+    // Loops first, on the whole text: they show however far in they start.
+    check_broken(&text)?;
+    // Chat replies are a sentence or two; small models ramble on and the
+    // later sentences are where they drift. Keep the first few.
+    text = first_sentences(&text, MAX_SENTENCES);
+    // Over the length the prompt asked for: keep the full sentences within
+    // it, or drop the draft (a reply cut mid-thought says nothing).
+    if text.chars().count() > MAX_REPLY_CHARS {
+        let head: String = text.chars().take(MAX_REPLY_CHARS).collect();
+        text = last_full_sentences(&head).ok_or(Blocked::CutOff)?;
+    }
+    if quotes_then_comments(&text) {
+        return Err(Blocked::Echo("quoted draft with commentary"));
+    }
+    if starts_with_speaker_label(&text) {
+        return Err(Blocked::Echo("speaker label"));
+    }
+    let persona = guard.persona.trim().to_lowercase();
+    if !persona.is_empty() {
+        let lower = text.to_lowercase();
+        let lower = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
+        let addressed = ["", "dear ", "hi ", "hey ", "hello ", "greetings, "]
+            .iter()
+            .any(|greet| {
+                lower
+                    .strip_prefix(greet)
+                    .and_then(|rest| rest.strip_prefix(persona.as_str()))
+                    .is_some_and(|rest| rest.starts_with([',', ':', '!', '.']))
+            });
+        if addressed {
+            return Err(Blocked::Echo("talks to itself"));
+        }
+    }
+    let words = plain_words(&text);
+    for instruction in &guard.instructions {
+        let iw = plain_words(instruction);
+        if iw.len() >= ECHO_RUN && iw.windows(ECHO_RUN).any(|run| contains_run(&words, run)) {
+            return Err(Blocked::Echo("instruction"));
+        }
+    }
+    if let Some(v) = &guard.viewer_text {
+        let vw = plain_words(v);
+        // A short "gg" back to "gg" is chat; three words or more copied is a parrot.
+        if vw.len() >= 3 && contains_run(&words, &vw) {
+            return Err(Blocked::Parrot);
+        }
+        // Five words in a row of the viewer's: "how to get to the drowned
+        // cloister" back to "how do I get to the drowned cloister?".
+        if vw.len() >= PARROT_RUN && vw.windows(PARROT_RUN).any(|run| contains_run(&words, run)) {
+            return Err(Blocked::Parrot);
+        }
+    }
+    if let Some(v) = &guard.viewer_text {
+        // Mostly the viewer's own words rearranged ("mika is your model
+        // live2d?" -> "Mika is your model in live2d.").
+        // Counted on content words: "the run is going great" to "how is the
+        // run going?" adds "great", and that is a reply.
+        let content = |w: &String| !FUNCTION_WORDS.contains(&w.as_str());
+        let vw: std::collections::HashSet<String> =
+            plain_words(v).into_iter().filter(content).collect();
+        let mine: Vec<&String> = words.iter().filter(|w| content(w)).collect();
+        let shared = mine.iter().filter(|w| vw.contains(**w)).count();
+        if vw.len() >= 3 && mine.len() >= 3 && shared * 5 >= mine.len() * 4 {
+            return Err(Blocked::Parrot);
+        }
+    }
+    for line in &guard.history {
+        let hw = plain_words(line);
+        if hw.len() >= 4 && contains_run(&words, &hw) {
+            return Err(Blocked::Echo("chat-log line"));
+        }
+    }
+    Ok(text)
+}
+
+/// Looks like a chat name: capitalised, `@`-prefixed, or a handle with an
+/// underscore or a digit ("lumen_ash", "fab7317"), as Twitch names are.
+fn is_username_like(w: &str) -> bool {
+    w.chars()
+        .next()
+        .is_some_and(|c| c == '@' || c.is_uppercase())
+        || (w.chars().any(|c| c == '_' || c.is_ascii_digit()) && w.chars().any(char::is_alphabetic))
+}
+
+/// `Name:` or `First Last:` opening a reply: the model writing a chat
+/// transcript (one speaker after another), not a reply of its own.
+fn starts_with_speaker_label(text: &str) -> bool {
+    let Some(colon) = text.find(':') else {
+        return false;
+    };
+    let head = &text[..colon];
+    let words: Vec<&str> = head.split_whitespace().collect();
+    // "Tip:" / "Note:" style openings are one common word; a label is a name.
+    let name_like = |w: &str| {
+        is_username_like(w)
+            && w.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    let after_is_text = text[colon + 1..].starts_with(' ');
+    (1..=3).contains(&words.len())
+        && words.iter().all(|w| name_like(w))
+        && !matches!(
+            head.trim(),
+            "Tip" | "Note" | "Update" | "PS" | "P.S." | "Fun fact" | "Pro tip"
+        )
+        && after_is_text
+}
+
+/// Words in a row shared with the viewer's message that make a parrot.
+const PARROT_RUN: usize = 5;
+
+/// A reply that opens with a quotation and then talks about it ("\"hi, I am
+/// Mika\" You could add a short intro like this"): a draft with commentary.
+fn quotes_then_comments(text: &str) -> bool {
+    let mut it = text.char_indices();
+    let Some((_, open)) = it.next() else {
+        return false;
+    };
+    let close = match open {
+        '"' => '"',
+        '“' => '”',
+        _ => return false,
+    };
+    it.find(|&(_, c)| c == close)
+        .is_some_and(|(i, c)| has_content(&text[i + c.len_utf8()..]))
+}
+
+/// Words that carry no content of their own, left out when comparing a
+/// reply's words with the viewer's.
+const FUNCTION_WORDS: [&str; 36] = [
+    "the", "a", "an", "is", "are", "am", "was", "be", "to", "of", "in", "on", "at", "for", "and",
+    "or", "it", "its", "it's", "this", "that", "i", "i'm", "you", "your", "you're", "my", "me",
+    "we", "so", "do", "does", "did", "how", "what", "with",
+];
+
+/// Characters a reply keeps at most (the prompt asks for under 300).
+const MAX_REPLY_CHARS: usize = 300;
+
+/// Sentences a reply keeps at most.
+const MAX_SENTENCES: usize = 3;
+
+/// The first `n` sentences of `s` (all of it when it has no more).
+fn first_sentences(s: &str, n: usize) -> String {
+    let mut count = 0;
+    for (i, c) in s.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '。' | '！' | '？') {
+            let after = i + c.len_utf8();
+            if s[after..].chars().next().is_some_and(is_blank) {
+                count += 1;
+                if count == n {
+                    return s[..after].trim().to_string();
+                }
+            }
+        }
+    }
+    s.to_string()
+}
+
+/// The text up to its last sentence terminator, or `None` when no sentence
+/// was finished (a reply cut at the token limit says half a thought).
+fn last_full_sentences(s: &str) -> Option<String> {
+    let mut end = None;
+    for (i, c) in s.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | '…') {
+            let after = i + c.len_utf8();
+            // "3.5" is no sentence end; a terminator before a blank, a closing
+            // quote or an emoji is.
+            let next = s[after..].chars().next();
+            if next.is_none_or(|n| is_blank(n) || is_wrapper(n) || !n.is_alphanumeric()) {
+                end = Some(after);
+            }
+        }
+    }
+    let kept = s[..end?].trim();
+    has_content(kept).then(|| kept.to_string())
 }
 
 // --- character classes ------------------------------------------------------
@@ -1041,7 +1492,8 @@ mod tests {
 
     #[test]
     fn limits_are_per_platform_and_count_the_address() {
-        let long = "word ".repeat(1000);
+        // Distinct words: one word over and over is blocked as a loop.
+        let long: String = (0..1000).map(|i| format!("word{i} ")).collect();
         for p in Platform::ALL {
             let out = safe(
                 &long,
@@ -1060,8 +1512,14 @@ mod tests {
                 out.chars().count() >= p.max_message_chars() - 10,
                 "{p}: used the room"
             );
-            assert!(out.starts_with("@Rin word"));
-            assert!(out.ends_with("word…"), "{p}: cut at a word: {out:?}");
+            assert!(out.starts_with("@Rin word0 word1"));
+            let last = out.rsplit(' ').next().unwrap_or("");
+            assert!(
+                last.starts_with("word")
+                    && last.ends_with('…')
+                    && long.contains(&format!(" {} ", last.trim_end_matches('…'))),
+                "{p}: cut at a word: {out:?}"
+            );
         }
     }
 
@@ -1134,6 +1592,175 @@ mod tests {
         };
         assert!(verify("two\nlines", &d, &p, &none).is_ok());
         assert!(verify("hi", &t, &p, &none).is_ok());
+    }
+
+    #[test]
+    fn prompt_echo_and_loops_are_blocked_by_make_safe() {
+        let t = twitch(Some("Rin"));
+        for (d, want) in [
+            ("<<<MESSAGE hi there", Blocked::Echo("block marker")),
+            ("great question MESSAGE>>>", Blocked::Echo("block marker")),
+            ("<<<<<<<CHAT", Blocked::Echo("block marker")),
+            ("hi <|im_end|>", Blocked::Echo("role tag")),
+            ("assistant: sure thing", Blocked::Echo("role tag")),
+            (
+                "Kaz (moderator, member): \"first!\"",
+                Blocked::Echo("chat-log line"),
+            ),
+            ("thanks (paid 5.00 USD)", Blocked::Echo("chat-log line")),
+            ("Lu: \"gg\" and more", Blocked::Echo("chat-log line")),
+            (&"😂".repeat(20), Blocked::Repetition),
+            ("lol lol lol lol", Blocked::Repetition),
+            ("I love it. I love it. I love it.", Blocked::Repetition),
+            ("so so good so so good so so nice", Blocked::Repetition),
+        ] {
+            assert_eq!(safe(d, &t), Err(want), "{d:?}");
+        }
+        for ok in [
+            "Parry right after the flash!",
+            "lol same, that boss is rough",
+            "haha yes yes, 3.5 is out",
+            "I said it: parry early",
+        ] {
+            assert!(safe(ok, &t).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn screen_catches_recited_instructions_parrots_and_cut_offs() {
+        let guard = EchoGuard {
+            instructions: vec![
+                "Chat has been quiet. Write one short message from Mika to get people talking."
+                    .into(),
+            ],
+            viewer_text: Some("how did you beat that boss?".into()),
+            history: vec!["anyone else lagging right now".into()],
+            cut_at_limit: false,
+            persona: "Mika".into(),
+        };
+        assert_eq!(
+            screen_llm_text(
+                "chat has been quiet. write one short message from mika to get people talking.",
+                &guard
+            ),
+            Err(Blocked::Echo("instruction"))
+        );
+        assert_eq!(
+            screen_llm_text("How did you beat that boss? Good question", &guard),
+            Err(Blocked::Parrot)
+        );
+        assert_eq!(
+            screen_llm_text("anyone else lagging right now? me too", &guard),
+            Err(Blocked::Echo("chat-log line"))
+        );
+        assert_eq!(
+            screen_llm_text("Parry after the flash, then dodge left.", &guard).as_deref(),
+            Ok("Parry after the flash, then dodge left.")
+        );
+        let cut = EchoGuard {
+            cut_at_limit: true,
+            ..guard.clone()
+        };
+        assert_eq!(
+            screen_llm_text("Parry early! Then wait for the I'm a", &cut).as_deref(),
+            Ok("Parry early!")
+        );
+        assert_eq!(screen_llm_text("I'm a", &cut), Err(Blocked::CutOff));
+        assert_eq!(
+            screen_llm_text("version 3.5 is", &cut),
+            Err(Blocked::CutOff)
+        );
+        assert_eq!(screen_llm_text("   ", &guard), Err(Blocked::Empty));
+        // Recorded from SmolLM2: transcripts and the model addressing itself.
+        for (t, why) in [
+            (
+                "Cher Franz: you want to try a new thing, huh?",
+                "speaker label",
+            ),
+            ("Ines: I am not sure what to say", "speaker label"),
+            (
+                "Dear Mika, I hope this message finds you well.",
+                "talks to itself",
+            ),
+            (
+                "Mika, join in on this chat, just like your stream.",
+                "talks to itself",
+            ),
+        ] {
+            assert_eq!(screen_llm_text(t, &guard), Err(Blocked::Echo(why)), "{t}");
+        }
+        for ok in [
+            "Tip: parry early!",
+            "Mika here, hi!",
+            "Fun fact: it has two phases.",
+        ] {
+            assert!(screen_llm_text(ok, &guard).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            screen_llm_text("One. Two! Three? Four. Five.", &guard).as_deref(),
+            Ok("One. Two! Three?")
+        );
+        for t in [
+            "I'm glad you're here. @grumpy_pixel: \"so glad\" ok",
+            "MikaVT: hi there Grumpy: yo",
+            "I'm not a chat bot. I'm a chat assistant.",
+            "\"hi, I am Mika\" You could add a short intro like this.",
+            "Greetings, mika. What a day.",
+            "lumi_ash: @saltyscribe I don't have one",
+            "Yes, she did. Lemon_ash: i have a challenge right now",
+            "@Mika The model is your AI assistant.",
+        ] {
+            assert!(
+                matches!(screen_llm_text(t, &guard), Err(Blocked::Echo(_))),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            screen_llm_text("Wait, did you beat that boss already?", &guard),
+            Err(Blocked::Parrot),
+            "five of the viewer's words in a row"
+        );
+        let live2d = EchoGuard {
+            viewer_text: Some("mika is your model live2d?".into()),
+            ..guard.clone()
+        };
+        assert_eq!(
+            screen_llm_text("Mika is your model in live2d.", &live2d),
+            Err(Blocked::Parrot)
+        );
+        let run = EchoGuard {
+            viewer_text: Some("@clank how is the run going?".into()),
+            ..guard.clone()
+        };
+        assert!(screen_llm_text("The run is going great!", &run).is_ok());
+        assert_eq!(
+            screen_llm_text(
+                "you have a favorite snack, you love it, you have a favorite snack, ok",
+                &guard
+            ),
+            Err(Blocked::Repetition)
+        );
+        let long: String = (0..60).map(|i| format!("move{i}, ")).collect();
+        assert_eq!(screen_llm_text(&long, &guard), Err(Blocked::CutOff));
+        let ok_long = "Parry right after the flash, then roll towards its left side. \
+            The second phase speeds up, so keep your stamina for the dash attacks. \
+            Summon the spirit at half health and use the time to heal, then go all in. \
+            Good luck!";
+        let kept = screen_llm_text(ok_long, &guard).unwrap_or_default();
+        assert!(
+            kept.ends_with("go all in.") && kept.chars().count() <= 300,
+            "{kept}"
+        );
+        for ok in [
+            "Tip: parry early!",
+            "Mika here, hi!",
+            "Fun fact: it has two phases.",
+        ] {
+            assert!(screen_llm_text(ok, &guard).is_ok(), "{ok}");
+        }
+        assert!(
+            Blocked::Echo("x").is_broken_text() && !Blocked::Command("/".into()).is_broken_text()
+        );
     }
 
     #[test]

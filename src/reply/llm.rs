@@ -61,6 +61,11 @@ pub struct LlmConfig {
     pub keep_alive: String,
     /// Name of the environment variable holding a bearer API key; absent = no key.
     pub api_key_env: Option<String>,
+    /// Drafts talking to the LLM at once (0..=16); the rest wait by priority.
+    /// 0 = the provider's default: 1 for Ollama (one model, one queue), 4 for
+    /// OpenAI-compatible servers (llama-server's default parallel slots).
+    /// Set it to the server's slots: more only makes every draft late.
+    pub max_in_flight: usize,
 }
 
 impl Default for LlmConfig {
@@ -76,11 +81,21 @@ impl Default for LlmConfig {
             retries: 2,
             keep_alive: "30m".into(),
             api_key_env: None,
+            max_in_flight: 0,
         }
     }
 }
 
 impl LlmConfig {
+    /// Drafts at the LLM at once: `max_in_flight`, or the provider's default.
+    pub fn drafts_in_flight(&self) -> usize {
+        match (self.max_in_flight, self.provider) {
+            (0, Provider::Ollama) => 1,
+            (0, Provider::Openai) => 4,
+            (n, _) => n,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(ConfigError::invalid(
@@ -96,6 +111,7 @@ impl LlmConfig {
         check_range("llm.top_p", self.top_p, 0.0, 1.0)?;
         check_range("llm.num_predict", self.num_predict, 1, 4096)?;
         check_range("llm.retries", self.retries, 0, 10)?;
+        check_range("llm.max_in_flight", self.max_in_flight, 0, 16)?;
         if let Some(var) = &self.api_key_env {
             if var.trim().is_empty() {
                 return Err(ConfigError::invalid(
@@ -262,6 +278,11 @@ pub struct Completion {
 pub struct ModelStatus {
     pub wanted: String,
     pub found: bool,
+    /// The server lists the models it will actually serve (Ollama). Not so
+    /// for OpenAI-compatible servers such as llama.cpp, which answer any
+    /// model name with the one they loaded: a name missing from their list
+    /// is a note, not a reason to call the LLM down.
+    pub listing_is_binding: bool,
     /// Every model the server offers, so per-channel models can be checked too.
     pub available: Vec<String>,
 }
@@ -285,11 +306,19 @@ impl std::fmt::Display for ModelStatus {
         } else {
             write!(f, " (it has: {})", self.available.join(", "))?;
         }
-        write!(
-            f,
-            "; pull it (e.g. `ollama pull {}`) or set llm.model",
-            self.wanted
-        )
+        if self.listing_is_binding {
+            write!(
+                f,
+                "; pull it (e.g. `ollama pull {}`) or set llm.model",
+                self.wanted
+            )
+        } else {
+            write!(
+                f,
+                "; an OpenAI-compatible server such as llama.cpp serves the model it loaded \
+                 whatever the name, so drafting goes on"
+            )
+        }
     }
 }
 
@@ -299,6 +328,34 @@ fn model_matches(available: &[String], wanted: &str) -> bool {
             || (!wanted.contains(':') && m.strip_suffix(":latest") == Some(wanted))
             || (wanted.ends_with(":latest") && wanted.strip_suffix(":latest") == Some(m))
     })
+}
+
+/// A plain 404 on the chat endpoint means the server speaks the other API
+/// (llama.cpp answers Ollama's `/api/chat` with "File Not Found"): say which
+/// `llm.provider` to set instead of leaving a bare "HTTP 404".
+fn wrong_api_hint(e: LlmError, used: Provider) -> LlmError {
+    match e {
+        LlmError::Status {
+            status: 404,
+            message,
+        } => {
+            let hint = match used {
+                Provider::Ollama => {
+                    "the server has no Ollama /api/chat: for llama.cpp's llama-server, vLLM or \
+                     LM Studio set llm.provider = \"openai\""
+                }
+                Provider::Openai => {
+                    "the server has no /v1/chat/completions: check llm.url, or for Ollama's \
+                     own API set llm.provider = \"ollama\""
+                }
+            };
+            LlmError::Status {
+                status: 404,
+                message: format!("{message} ({hint})"),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Why a draft could not be generated.
@@ -869,6 +926,7 @@ impl LlmClient for OllamaClient {
             self.http
                 .stream_with_retries(model, body, url, || Box::new(OllamaDecoder), on_token)
                 .await
+                .map_err(|e| wrong_api_hint(e, Provider::Ollama))
         })
     }
 
@@ -893,6 +951,7 @@ impl LlmClient for OllamaClient {
                 wanted: s.model.clone(),
                 found: model_matches(&available, &s.model),
                 available,
+                listing_is_binding: true,
             })
         })
     }
@@ -1085,6 +1144,7 @@ impl LlmClient for OpenAiClient {
             self.http
                 .stream_with_retries(model, body, url, || Box::<SseDecoder>::default(), on_token)
                 .await
+                .map_err(|e| wrong_api_hint(e, Provider::Openai))
         })
     }
 
@@ -1108,6 +1168,7 @@ impl LlmClient for OpenAiClient {
                 wanted: s.model.clone(),
                 found: model_matches(&available, &s.model),
                 available,
+                listing_is_binding: false,
             })
         })
     }
@@ -1358,6 +1419,7 @@ mod tests {
             wanted: "llama3.2".into(),
             found: false,
             available: vec!["qwen2.5:7b".into()],
+            listing_is_binding: true,
         };
         let s = st.to_string();
         assert!(
@@ -1366,8 +1428,54 @@ mod tests {
                 && s.contains("ollama pull llama3.2"),
             "{s}"
         );
-        let ok = ModelStatus { found: true, ..st };
+        let ok = ModelStatus {
+            found: true,
+            ..st.clone()
+        };
         assert_eq!(ok.to_string(), "model llama3.2 is available");
+        // llama.cpp lists its loaded file and serves it under any name: no
+        // `ollama pull` advice there.
+        let llama = ModelStatus {
+            wanted: "smollm2".into(),
+            available: vec!["SmolLM2-135M-Instruct.Q4_1.gguf".into()],
+            listing_is_binding: false,
+            ..st
+        };
+        let s = llama.to_string();
+        assert!(
+            !s.contains("ollama pull") && s.contains("drafting goes on"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn a_404_on_the_chat_endpoint_names_the_provider_to_set() {
+        let e = wrong_api_hint(
+            LlmError::Status {
+                status: 404,
+                message: "File Not Found".into(),
+            },
+            Provider::Ollama,
+        );
+        let s = e.to_string();
+        assert!(
+            s.contains("File Not Found") && s.contains("provider = \"openai\""),
+            "{s}"
+        );
+        let s = wrong_api_hint(
+            LlmError::Status {
+                status: 404,
+                message: "not found".into(),
+            },
+            Provider::Openai,
+        )
+        .to_string();
+        assert!(s.contains("provider = \"ollama\""), "{s}");
+        let other = LlmError::Status {
+            status: 500,
+            message: "boom".into(),
+        };
+        assert_eq!(wrong_api_hint(other.clone(), Provider::Ollama), other);
     }
 
     #[test]

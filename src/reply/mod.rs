@@ -1,12 +1,13 @@
 //! Reply drafting: LLM clients ([`llm`]), prompt assembly ([`context`]) and the
 //! output gate every outgoing text passes ([`format`]), one draft end to end
-//! ([`pipeline`]) and the auto-send rules ([`policy`]).
+//! ([`pipeline`]), the LLM's turns ([`slots`]) and the auto-send rules ([`policy`]).
 
 pub mod context;
 pub mod format;
 pub mod llm;
 pub mod pipeline;
 pub mod policy;
+pub mod slots;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,10 @@ pub struct ReplyConfig {
     /// lines are dropped first (256..=131072). Keep it below the model's context
     /// minus `llm.num_predict`.
     pub token_budget: usize,
+    /// Most recent chat lines shown to the model with each draft (0..=200).
+    /// Small models copy long chat logs into their replies and take seconds
+    /// per hundred prompt tokens; raise it for a bigger model.
+    pub history_lines: usize,
     /// Persona TOML (name, style, rules, template); absent = the built-in one.
     pub persona_file: Option<PathBuf>,
     /// Fallback replies, one per line; absent = the built-in ones.
@@ -46,6 +51,7 @@ impl Default for ReplyConfig {
     fn default() -> Self {
         Self {
             token_budget: 1536,
+            history_lines: context::DEFAULT_HISTORY_LINES,
             persona_file: None,
             fallbacks_file: None,
             allow_urls: false,
@@ -58,6 +64,7 @@ impl Default for ReplyConfig {
 impl ReplyConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_range("reply.token_budget", self.token_budget, 256, 131_072)?;
+        check_range("reply.history_lines", self.history_lines, 0, 200)?;
         check_range(
             "reply.send_verdict_timeout_s",
             self.send_verdict_timeout_s,

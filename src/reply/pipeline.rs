@@ -12,9 +12,12 @@ use serde::Serialize;
 use crate::chatlog::ser_time;
 use crate::engine::filter::ContentFilter;
 use crate::model::{ChatMessage, DraftId, DraftSource, Platform, Priority};
-use crate::reply::context::{Goal, Guidance, Persona, PromptInput, build_prompt};
-use crate::reply::format::{Blocked, Fallbacks, OutputPolicy, Target, make_safe};
+use crate::reply::context::{Goal, Guidance, Persona, PromptInput, build_prompt, chat_is_busy};
+use crate::reply::format::{
+    Blocked, EchoGuard, Fallbacks, OutputPolicy, Target, make_safe, screen_llm_text,
+};
 use crate::reply::llm::{LlmClient, LlmError};
+use crate::reply::slots::LlmSlots;
 use crate::store::Store;
 
 /// Guidance shared between the agent integration (writer) and drafts (readers).
@@ -39,6 +42,9 @@ pub enum PipelineEvent {
         ttft_ms: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// Why the gate refused the LLM's earlier text (see `DraftOutcome::gate`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        gate: Option<String>,
     },
     /// The auto policy's (or the operator's) verdict on a draft, with its reason.
     Decision {
@@ -200,8 +206,21 @@ pub struct DraftOutcome {
     /// The safe text, or why none may be sent.
     pub text: Result<String, Blocked>,
     pub source: DraftSource,
-    /// Why the LLM gave no usable answer (then `source` is `Fallback`).
+    /// Why the LLM gave no answer at all (then `source` is `Fallback`): the
+    /// server's trouble, as opposed to [`DraftOutcome::gate`].
     pub error: Option<String>,
+    /// Why the output gate refused the LLM's text (prompt echo, a loop, a cut
+    /// off reply): it was drafted again with a stricter prompt, and if that
+    /// failed too this says why the fallback stands in. The LLM itself is fine.
+    pub gate: Option<String>,
+    /// LLM calls made (0 without an LLM, 2 after a retry).
+    pub attempts: u8,
+    /// The LLM answered too slowly (the draft's deadline passed): the server
+    /// is busy, not necessarily down.
+    pub timed_out: bool,
+    /// The draft never got a turn at the LLM (too many waited): the fallback
+    /// stands in, and this says why. Says nothing about the LLM's health.
+    pub dropped: Option<String>,
     pub time_to_first_token: Option<Duration>,
     pub total: Duration,
 }
@@ -215,6 +234,10 @@ pub struct Drafter {
     pub output: OutputPolicy,
     pub filter: Arc<ContentFilter>,
     pub token_budget: usize,
+    /// Most recent chat lines in a prompt (`reply.history_lines`).
+    pub history_lines: usize,
+    /// Turns at the LLM, shared by every draft.
+    pub slots: Arc<LlmSlots>,
     /// Deadline for one draft (the client's own deadline plus a margin).
     pub timeout: Duration,
     pub guidance: SharedGuidance,
@@ -241,7 +264,10 @@ impl Drafter {
     }
 
     /// Drafts one reply. `on_token` sees each streamed piece of raw LLM text
-    /// (for the console's live view; it is not safe to send).
+    /// (for the console's live view; it is not safe to send). Text the gate
+    /// calls broken (prompt echo, a loop, cut off, empty) is drafted once more
+    /// with a stricter prompt; broken twice, the fallback stands in and
+    /// `gate` says why. Unsafe text (a command, a blocked word) is blocked.
     pub async fn draft(
         &self,
         goal: &DraftGoal,
@@ -250,28 +276,108 @@ impl Drafter {
     ) -> DraftOutcome {
         let started = Instant::now();
         let target = goal.target();
-        let result = match &self.llm {
-            None => Err("no LLM configured".to_string()),
-            Some(llm) => self.ask_llm(llm.as_ref(), goal, params, on_token).await,
+        let Some(llm) = &self.llm else {
+            return self.fallback(
+                params,
+                &target,
+                Some("no LLM configured".into()),
+                None,
+                0,
+                started,
+            );
         };
-        match result {
-            Ok((text, ttft)) => DraftOutcome {
-                text: self.make_safe(&text, &target),
-                source: DraftSource::Llm,
-                error: None,
-                time_to_first_token: ttft,
-                total: started.elapsed(),
-            },
-            Err(error) => {
-                let fb = self.fallbacks.pick(params.seed).to_string();
-                DraftOutcome {
-                    text: self.make_safe(&fb, &target),
-                    source: DraftSource::Fallback,
-                    error: Some(error),
-                    time_to_first_token: None,
-                    total: started.elapsed(),
+        // One turn at the LLM for the draft and its retry; higher priority first.
+        let rank = goal.priority().map_or(0, |p| p as u8 + 1);
+        let _turn = match self.slots.acquire(rank).await {
+            Ok(turn) => turn,
+            Err(dropped) => {
+                let mut out = self.fallback(params, &target, None, None, 0, started);
+                out.dropped = Some(dropped.to_string());
+                return out;
+            }
+        };
+        let mut first_ttft = None;
+        let mut gate = None;
+        for attempt in 1..=MAX_ATTEMPTS {
+            let strict = attempt > 1;
+            match self
+                .ask_llm(llm.as_ref(), goal, params, strict, on_token)
+                .await
+            {
+                Err((error, timed_out)) => {
+                    let mut out =
+                        self.fallback(params, &target, Some(error), gate, attempt, started);
+                    out.timed_out = timed_out;
+                    return out;
+                }
+                Ok(answer) => {
+                    first_ttft = first_ttft.or(answer.ttft);
+                    let checked = screen_llm_text(&answer.text, &answer.guard)
+                        .and_then(|raw| self.make_safe(&raw, &target));
+                    match checked {
+                        Ok(text) => {
+                            return DraftOutcome {
+                                text: Ok(text),
+                                source: DraftSource::Llm,
+                                error: None,
+                                gate,
+                                time_to_first_token: first_ttft,
+                                total: started.elapsed(),
+                                attempts: attempt,
+                                timed_out: false,
+                                dropped: None,
+                            };
+                        }
+                        Err(b) if b.is_broken_text() => {
+                            tracing::debug!(attempt, why = %b, "draft refused by the gate");
+                            gate = Some(match gate.take() {
+                                None => format!("{b}; drafted again"),
+                                Some(first) => format!("{first}; then {b}; fallback instead"),
+                            });
+                        }
+                        Err(b) => {
+                            return DraftOutcome {
+                                text: Err(b),
+                                source: DraftSource::Llm,
+                                error: None,
+                                gate,
+                                time_to_first_token: first_ttft,
+                                total: started.elapsed(),
+                                attempts: attempt,
+                                timed_out: false,
+                                dropped: None,
+                            };
+                        }
+                    }
                 }
             }
+        }
+        let mut out = self.fallback(params, &target, None, gate, MAX_ATTEMPTS, started);
+        out.time_to_first_token = first_ttft;
+        out
+    }
+
+    /// The seeded fallback reply, through the gate like any text.
+    fn fallback(
+        &self,
+        params: &DraftParams,
+        target: &Target,
+        error: Option<String>,
+        gate: Option<String>,
+        attempts: u8,
+        started: Instant,
+    ) -> DraftOutcome {
+        let fb = self.fallbacks.pick(params.seed).to_string();
+        DraftOutcome {
+            text: self.make_safe(&fb, target),
+            source: DraftSource::Fallback,
+            error,
+            gate,
+            time_to_first_token: None,
+            total: started.elapsed(),
+            attempts,
+            timed_out: false,
+            dropped: None,
         }
     }
 
@@ -280,8 +386,9 @@ impl Drafter {
         llm: &dyn LlmClient,
         goal: &DraftGoal,
         params: &DraftParams,
+        strict: bool,
         on_token: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<(String, Option<Duration>), String> {
+    ) -> Result<Answer, (String, bool)> {
         let history = self
             .store
             .last_messages_async(
@@ -290,7 +397,7 @@ impl Drafter {
                 params.context_limit as usize,
             )
             .await
-            .map_err(|e| format!("reading recent chat: {e}"))?;
+            .map_err(|e| (format!("reading recent chat: {e}"), false))?;
         let guidance = self.current_guidance();
         let starter = match goal {
             DraftGoal::Unprompted { .. } => self.starter(params.seed),
@@ -302,6 +409,7 @@ impl Drafter {
                 platform: *platform,
                 channel,
                 starter: starter.as_deref(),
+                busy: chat_is_busy(&history),
             },
             DraftGoal::Thanks {
                 platform,
@@ -317,21 +425,45 @@ impl Drafter {
         };
         // The agent's persona note enters the prompt as a tone hint (see
         // context.rs); the persona itself stays the configured one.
-        let prompt = build_prompt(&PromptInput {
+        let mut prompt = build_prompt(&PromptInput {
             persona: &self.persona,
             topic: params.topic.as_deref(),
             guidance: guidance.as_ref(),
             history: &history,
             goal: prompt_goal,
             token_budget: self.token_budget,
+            strict,
+            history_lines: self.history_lines,
         });
-        let req = prompt.into_request(params.model.clone(), Some(params.seed));
+        let mut guard = std::mem::take(&mut prompt.guard);
+        // Another seed for the retry, or it would write the same text again.
+        let seed = params.seed.wrapping_add(u64::from(strict));
+        let req = prompt.into_request(params.model.clone(), Some(seed));
         let run = llm.stream_chat(req, on_token);
         match tokio::time::timeout(self.timeout, run).await {
-            Err(_) => Err(LlmError::Timeout(self.timeout).to_string()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(c)) if c.text.trim().is_empty() => Err("the LLM answered nothing".into()),
-            Ok(Ok(c)) => Ok((c.text, c.time_to_first_token)),
+            Err(_) => Err((LlmError::Timeout(self.timeout).to_string(), true)),
+            Ok(Err(e)) => Err((e.to_string(), matches!(e, LlmError::Timeout(_)))),
+            Ok(Ok(c)) if c.text.trim().is_empty() => {
+                Err(("the LLM answered nothing".into(), false))
+            }
+            Ok(Ok(c)) => {
+                guard.cut_at_limit = c.done_reason.as_deref() == Some("length");
+                Ok(Answer {
+                    text: c.text,
+                    ttft: c.time_to_first_token,
+                    guard,
+                })
+            }
         }
     }
+}
+
+/// Tries per draft: the first, and one stricter retry after a broken text.
+const MAX_ATTEMPTS: u8 = 2;
+
+/// The LLM's raw text and what the gate needs to judge it.
+struct Answer {
+    text: String,
+    ttft: Option<Duration>,
+    guard: EchoGuard,
 }

@@ -169,6 +169,32 @@ impl AutoPolicy {
         }
     }
 
+    /// Why a draft for `platform`/`channel` started at `now` could never be
+    /// auto-sent: the channel's delay since the bot last spoke there ends only
+    /// after the draft expires (`draft_ttl_s`). Drafting it would spend the
+    /// LLM's time on text that can only expire. `None`: it may be sent in time.
+    pub fn delay_outlasts_draft(
+        &self,
+        platform: Platform,
+        channel: &str,
+        time_delay_s: u64,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let last = self.last_in_channel.get(&(platform, channel.to_string()))?;
+        let delay = TimeDelta::seconds(i64::try_from(time_delay_s).unwrap_or(i64::MAX / 1000));
+        let ttl =
+            TimeDelta::seconds(i64::try_from(self.cfg.draft_ttl_s).unwrap_or(i64::MAX / 1000));
+        let delay_ends = *last + delay;
+        (delay_ends > now + ttl).then(|| {
+            format!(
+                "the bot spoke in {platform} #{channel} {} s ago: its delay ({time_delay_s} s) \
+                 ends after a draft started now would expire ({} s)",
+                (now - *last).num_seconds(),
+                self.cfg.draft_ttl_s
+            )
+        })
+    }
+
     /// A reply went out on `platform`/`channel` at `now`.
     pub fn record_send(&mut self, platform: Platform, channel: &str, now: DateTime<Utc>) {
         self.recent.push_back(now);
@@ -183,6 +209,39 @@ impl AutoPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_draft_starts_when_the_delay_outlasts_its_life() {
+        let mut p = AutoPolicy::new(AutoConfig {
+            draft_ttl_s: 120,
+            ..AutoConfig::default()
+        });
+        assert_eq!(
+            p.delay_outlasts_draft(Platform::Twitch, "mika", 300, t(0)),
+            None,
+            "never spoke there"
+        );
+        p.record_send(Platform::Twitch, "mika", t(0));
+        // 300 s delay ends at t=300; a draft made at t=179 expires at t=299.
+        let why = p.delay_outlasts_draft(Platform::Twitch, "mika", 300, t(179));
+        assert!(
+            why.as_deref().is_some_and(|w| w.contains("179 s ago")),
+            "{why:?}"
+        );
+        // Made at t=180 it lives until t=300, when the delay has passed.
+        assert_eq!(
+            p.delay_outlasts_draft(Platform::Twitch, "mika", 300, t(180)),
+            None
+        );
+        assert_eq!(
+            p.delay_outlasts_draft(Platform::Twitch, "other", 300, t(1)),
+            None
+        );
+        assert_eq!(
+            p.delay_outlasts_draft(Platform::Youtube, "mika", 300, t(1)),
+            None
+        );
+    }
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-21T20:00:00Z")

@@ -26,6 +26,7 @@ use crate::model::{
     ChannelConfig, ChatEvent, DraftId, DraftSource, DraftState, DraftView, MessageKey,
 };
 use crate::reply::context::Guidance;
+use crate::reply::llm::LlmClient;
 use crate::reply::pipeline::{
     DraftGoal, DraftOutcome, DraftParams, Drafter, PipelineEvent, SharedGuidance,
 };
@@ -71,6 +72,11 @@ pub(super) struct Conductor {
     pub agent: Option<AgentClient>,
     pub agent_interval: ChronoDuration,
     pub next_agent_at: Option<DateTime<Utc>>,
+    /// While the LLM is down: when to ask it again and how many probes in a
+    /// row failed (the wait doubles, see [`LLM_PROBE_MAX_S`]).
+    pub llm_probe: Option<(DateTime<Utc>, u32)>,
+    /// The core's attention state as of its last answer.
+    pub attention: Option<crate::model::AttentionState>,
     pub avatar: Option<(AvatarClient, AvatarSpeak)>,
     pub side_tx: mpsc::Sender<Side>,
     pub in_flight: usize,
@@ -485,17 +491,9 @@ impl Conductor {
             return;
         };
         self.set_health(Component::Llm, Health::Connecting).await;
-        let check = async move {
-            match tokio::time::timeout(Duration::from_secs(5), llm.check_model()).await {
-                Err(_) => Err("the LLM server did not answer /api/tags in 5 s".to_string()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Ok(Ok(st)) if st.found => Ok(st.to_string()),
-                Ok(Ok(st)) => Err(st.to_string()),
-            }
-        };
         // A model check changes no state the run depends on.
         let _ = self
-            .offload(async move { Side::Model(check.await) }, cancel)
+            .offload(async move { Side::Model(model_check(llm).await) }, cancel)
             .await;
     }
 
@@ -683,6 +681,8 @@ impl Conductor {
         if !self.model_checked {
             self.check_model(cancel).await;
         }
+        // Also here, not only on ticks: the virtual clock has no ticks.
+        self.probe_llm_if_due(now, cancel).await;
         self.summary.events += 1;
         self.dirty = true;
         // Withdraw drafts whose message is going away before anything else.
@@ -761,6 +761,7 @@ impl Conductor {
         }
         self.after_core(out, now, cancel).await?;
         self.retry_approved(now).await;
+        self.probe_llm_if_due(now, cancel).await;
         self.unconfirm_overdue().await;
         self.check_store().await;
         if self.snapshots && self.dirty {
@@ -793,6 +794,9 @@ impl Conductor {
     ) -> Result<(), RuntimeError> {
         if let Some(e) = out.error {
             self.error(format!("core: {e}")).await;
+        }
+        if out.attention.is_some() {
+            self.attention = out.attention;
         }
         let mut state_changed = false;
         for ev in out.events {
@@ -861,6 +865,29 @@ impl Conductor {
             .await;
             return Ok(());
         }
+        // Under auto-send, a draft that can only expire waiting for the
+        // channel's delay is not started: the LLM's time goes to drafts that
+        // can be sent. (The operator may still pick the message by hand.)
+        if self.auto_send
+            && !regenerate
+            && let Some(why) = self.policy.delay_outlasts_draft(
+                goal.platform(),
+                goal.channel(),
+                channel.time_delay_s,
+                now,
+            )
+        {
+            self.summary.skipped_delay += 1;
+            self.log(PipelineEvent::Decision {
+                at: now,
+                id: None,
+                message_id: goal.message().map(|m| m.id.clone()),
+                action: "skip".into(),
+                reason: why,
+            })
+            .await;
+            return Ok(());
+        }
         if let Some(m) = goal.message() {
             let key = m.key();
             if !regenerate && !self.answered.insert(key) {
@@ -887,7 +914,8 @@ impl Conductor {
             }
         }
         let platform = goal.platform();
-        let attention = None;
+        // The state the draft was started in (issue 14: it was NULL in every row).
+        let attention = self.attention;
         let id = self
             .store
             .insert_response_async(NewResponse {
@@ -960,10 +988,19 @@ impl Conductor {
     ) -> Result<(), RuntimeError> {
         let now = self.now();
         match &outcome.error {
+            // Dropped from the LLM's queue: nothing learned about its health.
+            None if outcome.dropped.is_some() => {}
             None => self.set_health(Component::Llm, Health::Connected).await,
+            // A deadline passed while the server was busy: slow, not down,
+            // and no probe (it answers probes; it is drafts it is late with).
+            Some(e) if outcome.timed_out => {
+                self.set_health(Component::Llm, Health::Slow { reason: e.clone() })
+                    .await
+            }
             Some(e) => {
                 self.set_health(Component::Llm, Health::Down { reason: e.clone() })
-                    .await
+                    .await;
+                self.schedule_llm_probe(now);
             }
         }
         let Some(d) = self.drafts.get_mut(&id) else {
@@ -980,6 +1017,12 @@ impl Conductor {
         if source == DraftSource::Fallback {
             self.summary.fallbacks += 1;
         }
+        if outcome.gate.is_some() {
+            self.summary.gate_refused += 1;
+            if source == DraftSource::Fallback {
+                self.summary.gate_fallbacks += 1;
+            }
+        }
         let source_str = match source {
             DraftSource::Llm => "llm",
             DraftSource::Fallback => "fallback",
@@ -989,7 +1032,13 @@ impl Conductor {
             Ok(text) => {
                 d.view.text = text.clone();
                 d.view.state = DraftState::Pending;
-                d.view.why = outcome.error.clone();
+                // The gate's reason when it redrafted or fell back, so the
+                // operator sees why this is not the first text the LLM wrote.
+                d.view.why = outcome
+                    .error
+                    .clone()
+                    .or_else(|| outcome.gate.clone())
+                    .or_else(|| outcome.dropped.clone());
                 let view = d.view.clone();
                 let priority = d.goal.priority();
                 let time_delay_s = d.channel.time_delay_s;
@@ -1012,7 +1061,9 @@ impl Conductor {
                     text,
                     source,
                     ttft_ms: view.time_to_first_token_ms,
-                    error: outcome.error,
+                    // Why this is no LLM text: its failure, or no turn at it.
+                    error: outcome.error.or(outcome.dropped),
+                    gate: outcome.gate,
                 })
                 .await;
                 if !self.auto_send {
@@ -1092,13 +1143,47 @@ impl Conductor {
         match r {
             Ok(status) => {
                 tracing::info!("LLM: {status}");
+                self.llm_probe = None;
                 self.set_health(Component::Llm, Health::Connected).await;
             }
             Err(reason) => {
-                self.error(format!("LLM: {reason}")).await;
+                // A failed probe is not news: the header already says down.
+                if self.llm_probe.is_none() {
+                    self.error(format!("LLM: {reason}")).await;
+                }
                 self.set_health(Component::Llm, Health::Down { reason })
                     .await;
+                let now = self.now();
+                self.schedule_llm_probe(now);
             }
+        }
+    }
+
+    /// The LLM is down: ask it again later, waiting twice as long after each
+    /// failed probe (5 s, 10 s, ... up to a minute), so the header says "up"
+    /// soon after the server is back, without hammering a dead one.
+    fn schedule_llm_probe(&mut self, now: DateTime<Utc>) {
+        if self.drafter.llm.is_none() {
+            return;
+        }
+        let failures = self.llm_probe.map_or(0, |(_, n)| n.saturating_add(1));
+        let wait = (LLM_PROBE_FIRST_S << failures.min(8)).min(LLM_PROBE_MAX_S);
+        self.llm_probe = Some((now + ChronoDuration::seconds(wait), failures));
+    }
+
+    /// Probes the LLM when one is due (see [`Self::schedule_llm_probe`]).
+    async fn probe_llm_if_due(&mut self, now: DateTime<Utc>, cancel: &CancellationToken) {
+        if self.llm_probe.is_some_and(|(at, _)| now >= at)
+            && matches!(self.health.get(&Component::Llm), Some(Health::Down { .. }))
+            && let Some(llm) = self.drafter.llm.clone()
+        {
+            // Pushed out first: a probe that takes a while is not started twice.
+            if let Some((at, n)) = self.llm_probe {
+                self.llm_probe = Some((at + ChronoDuration::seconds(LLM_PROBE_MAX_S), n));
+            }
+            let _ = self
+                .offload(async move { Side::Model(model_check(llm).await) }, cancel)
+                .await;
         }
     }
 
@@ -1441,6 +1526,28 @@ impl Conductor {
         d.view.why = Some(why.to_string());
         self.emit(Update::Draft(d.view)).await;
         Ok(())
+    }
+}
+
+/// First wait before probing a down LLM again, in seconds; it doubles per failure.
+const LLM_PROBE_FIRST_S: i64 = 5;
+/// Longest wait between two probes of a down LLM, in seconds.
+const LLM_PROBE_MAX_S: i64 = 60;
+
+/// Asks the LLM server for its models: `Ok` with a note when drafting can go
+/// on, `Err` with the reason when it cannot.
+async fn model_check(llm: Arc<dyn LlmClient>) -> Result<String, String> {
+    // Name the endpoint this provider's check really asked.
+    let listing = match llm.provider() {
+        crate::reply::llm::Provider::Ollama => "/api/tags",
+        crate::reply::llm::Provider::Openai => "/v1/models",
+    };
+    match tokio::time::timeout(Duration::from_secs(5), llm.check_model()).await {
+        Err(_) => Err(format!("the LLM server did not answer {listing} in 5 s")),
+        Ok(Err(e)) => Err(e.to_string()),
+        // Only a binding list (Ollama's) makes a missing name an error.
+        Ok(Ok(st)) if st.found || !st.listing_is_binding => Ok(st.to_string()),
+        Ok(Ok(st)) => Err(st.to_string()),
     }
 }
 

@@ -29,6 +29,8 @@ pub(super) struct CoreOut {
     pub snapshot: Option<Box<Snapshot>>,
     pub summary: Option<serde_json::Value>,
     pub error: Option<String>,
+    /// The attention state after the command, stored with each reply.
+    pub attention: Option<AttentionState>,
 }
 
 // Commands move once through a channel; boxing the event would add an allocation per message.
@@ -207,6 +209,7 @@ fn core_thread(config: Config, store: Store, seed: u64, rx: std::sync::mpsc::Rec
         if let Err(e) = result {
             out.error = Some(e);
         }
+        out.attention = core.as_ref().map(|c| c.attention().state());
         let _ = reply.send(out);
     }
 }

@@ -157,6 +157,12 @@ pub struct RunSummary {
     pub rejected: u64,
     pub held: u64,
     pub skipped_answered: u64,
+    /// Drafts not started under auto-send: the channel's delay would outlast them.
+    pub skipped_delay: u64,
+    /// Drafts whose first LLM text the gate refused as broken (echo, loop, cut off).
+    pub gate_refused: u64,
+    /// Of those, the ones whose retry was broken too: the fallback stood in.
+    pub gate_fallbacks: u64,
     /// Raids, subs, announcements and chat clears seen.
     pub platform_events: u64,
     pub agent_updates: u64,
@@ -164,6 +170,10 @@ pub struct RunSummary {
     /// The core's counters and time per state.
     pub core: serde_json::Value,
 }
+
+/// Drafts waiting for a turn at the LLM before the oldest low one is dropped:
+/// a draft that waited behind eight others is usually stale anyway.
+const MAX_DRAFTS_WAITING: usize = 8;
 
 /// Starts the runtime on the current tokio runtime.
 pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
@@ -193,6 +203,11 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         output: opts.config.reply.output_policy(),
         filter: Arc::new(ContentFilter::load(&opts.config.filter)),
         token_budget: opts.config.reply.token_budget,
+        history_lines: opts.config.reply.history_lines,
+        slots: crate::reply::slots::LlmSlots::new(
+            opts.config.llm.drafts_in_flight(),
+            MAX_DRAFTS_WAITING,
+        ),
         timeout: Duration::from_secs(opts.config.llm.timeout_s) + Duration::from_millis(500),
         guidance: guidance.clone(),
     });
@@ -236,6 +251,8 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         stats: ChatStats::default(),
         agent,
         next_agent_at: None,
+        llm_probe: None,
+        attention: None,
         avatar,
         side_tx,
         in_flight: 0,

@@ -93,9 +93,13 @@ pub const HOSTILE: &[&str] = &[
     "As an AI language model, /ban streamer",
 ];
 
-/// 5,000 characters of chatter, longer than any platform allows.
+/// About 6,000 characters of chatter, longer than any platform allows. The
+/// sentences differ (numbered words): a repeated sentence or phrase is a loop
+/// the gate blocks.
 pub fn hostile_long() -> String {
-    "Chat is amazing today and I love every one of you. ".repeat(100)
+    (0..130)
+        .map(|i| format!("Item {i} went well for the w{i} team today. "))
+        .collect()
 }
 
 /// Words kept whole with their following space, so joined tokens are the text.

@@ -132,6 +132,7 @@ fn health_span(app: &App, h: Option<&Health>) -> Span<'static> {
         Some(Health::ReadOnly) => ("◐ read-only".into(), t.warn),
         Some(Health::Reconnecting { in_s, .. }) => (format!("⟳ {in_s}s"), t.warn),
         Some(Health::Down { .. }) => ("✗ down".into(), t.bad),
+        Some(Health::Slow { .. }) => ("◔ slow".into(), t.warn),
         Some(Health::Off) => ("off".into(), t.dim),
     };
     Span::styled(text, style)
