@@ -683,8 +683,35 @@ impl App {
         list
     }
 
+    /// Drafts ready and waiting for the operator (not the ones still being
+    /// written: those are [`App::writing_count`]).
     pub fn pending_count(&self) -> usize {
-        self.drafts.keys().filter(|d| self.is_active(**d)).count()
+        self.drafts
+            .values()
+            .filter(|d| d.state == DraftState::Pending && self.is_active(d.id))
+            .count()
+    }
+
+    /// Drafts the LLM is still writing.
+    pub fn writing_count(&self) -> usize {
+        self.drafts
+            .values()
+            .filter(|d| d.state == DraftState::Streaming && self.is_active(d.id))
+            .count()
+    }
+
+    /// The message a draft answers, while it is still in the chat scrollback
+    /// or the queue.
+    pub fn answered_message(&self, d: &DraftView) -> Option<&ChatMessage> {
+        let id = d.message_id.as_deref()?;
+        let matches =
+            |m: &&ChatMessage| m.id == id && m.platform == d.platform && m.channel == d.channel;
+        self.chat
+            .iter()
+            .rev()
+            .filter_map(ChatLine::message)
+            .find(matches)
+            .or_else(|| self.ranked().iter().map(|r| &r.message).find(matches))
     }
 
     /// The draft the drafts pane shows and draft keys act on: in the queue,

@@ -55,7 +55,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let block = pane(
         app,
         Focus::Drafts,
-        format!(" drafts ({} waiting) ", app.pending_count()),
+        match app.writing_count() {
+            0 => format!(" drafts ({} waiting) ", app.pending_count()),
+            w => format!(" drafts ({} waiting, {w} writing) ", app.pending_count()),
+        },
     );
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -165,6 +168,14 @@ fn detail<'a>(app: &'a App, d: &'a DraftView) -> Vec<Line<'a>> {
         head.push(Span::styled(" (sent to core)", t.ok));
     }
     let mut lines = vec![Line::from(head)];
+    // What it answers, so the operator judges the reply against the question.
+    if let Some(m) = app.answered_message(d) {
+        lines.push(Line::from(vec![
+            Span::styled("↳ ", t.dim),
+            Span::styled(format!("{}: ", m.author.name), t.title),
+            Span::styled(m.text.as_str(), t.dim),
+        ]));
+    }
     if let Some(why) = &d.why {
         lines.push(Line::styled(format!("why: {why}"), t.warn));
     }

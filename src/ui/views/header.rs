@@ -114,8 +114,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     let pending = app.pending_count();
     if pending > 0 {
-        l2.push(sep);
+        l2.push(sep.clone());
         l2.push(Span::styled(format!("{pending} waiting"), t.warn));
+    }
+    let writing = app.writing_count();
+    if writing > 0 {
+        l2.push(sep);
+        l2.push(Span::styled(format!("{writing} writing"), t.dim));
     }
     frame.render_widget(
         Paragraph::new(vec![Line::from(l1), Line::from(l2)]).style(t.header),
