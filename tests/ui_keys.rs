@@ -845,3 +845,21 @@ fn the_not_delivered_keys_can_be_remapped() {
         render(&app, 80, 24).contains("F2  list replies not delivered (C-r retry, Delete discard)")
     );
 }
+
+#[test]
+fn when_the_selected_message_leaves_the_queue_the_cursor_stays_in_place() {
+    let mut app = busy_app(UiConfig::default());
+    app.focus = Focus::Queue;
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    assert_eq!(app.queue_selected(), Some(2));
+    let next = app.ranked()[3].message.id.clone();
+    // The runtime took the selected message out (a draft was asked for).
+    let mut queue: Vec<_> = app.ranked().to_vec();
+    queue.remove(2);
+    app.handle(AppEvent::Update(Update::Snapshot(Box::new(
+        testkit::snapshot(queue),
+    ))));
+    assert_eq!(app.queue_selected(), Some(2), "not back at the top");
+    assert_eq!(app.selected_item().unwrap().message.id, next);
+}

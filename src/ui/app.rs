@@ -632,7 +632,21 @@ impl App {
         while self.metrics.depth.len() > 120 {
             self.metrics.depth.pop_front();
         }
+        // When the selected message leaves the queue (its draft was asked
+        // for, it expired, a moderator removed it), the cursor stays where it
+        // was, on the message that took its place, not back at the top.
+        let old_pos = self.queue_selected();
         self.snapshot = Some(s);
+        if let (Some(key), Some(pos)) = (&self.queue_sel, old_pos) {
+            let ranked = self.ranked();
+            let still_there = ranked
+                .iter()
+                .any(|i| i.message.platform == key.platform && i.message.id == key.id);
+            if !still_there && !ranked.is_empty() {
+                let next = &ranked[pos.min(ranked.len() - 1)].message;
+                self.queue_sel = Some(next.key());
+            }
+        }
     }
 
     // ---- queries the views use ----
