@@ -387,25 +387,30 @@ impl Conductor {
         match e {
             RuntimeError::Store(se) if !matches!(se, StoreError::Closed { .. }) => {
                 self.store_commits_at_error = self.store.stats().commits;
-                let was_down = matches!(
-                    self.health.get(&Component::Store),
-                    Some(Health::Down { .. })
-                );
-                self.set_health(
-                    Component::Store,
-                    Health::Down {
-                        reason: se.to_string(),
-                    },
-                )
-                .await;
-                // Said once per outage, not once per failed call.
-                if !was_down {
-                    self.error(format!("store: {se}; clank keeps running"))
-                        .await;
-                }
+                self.store_down(se.to_string()).await;
                 Ok(())
             }
             other => Err(other),
+        }
+    }
+
+    /// Marks the store down with `reason`; the error line is said once per
+    /// outage, not once per failed call.
+    async fn store_down(&mut self, reason: String) {
+        let was_down = matches!(
+            self.health.get(&Component::Store),
+            Some(Health::Down { .. })
+        );
+        self.set_health(
+            Component::Store,
+            Health::Down {
+                reason: reason.clone(),
+            },
+        )
+        .await;
+        if !was_down {
+            self.error(format!("store: {reason}; clank keeps running"))
+                .await;
         }
     }
 
@@ -432,17 +437,7 @@ impl Conductor {
                 st.lost,
                 st.held
             );
-            self.set_health(
-                Component::Store,
-                Health::Down {
-                    reason: reason.clone(),
-                },
-            )
-            .await;
-            if !down {
-                self.error(format!("store: {reason}; clank keeps running"))
-                    .await;
-            }
+            self.store_down(reason).await;
         } else if st.held == 0 && st.commits > self.store_commits_at_error {
             self.set_health(Component::Store, Health::Connected).await;
         }
