@@ -604,7 +604,21 @@ struct Dict {
     words: HashMap<u64, Word, PassBuild>,
     /// Names with a space ("Mika Tan"), matched in the normalised text.
     multi_names: Vec<String>,
+    /// Kana spellings of the names ("ミカ", "みか" for "Mika", or a kana alias
+    /// as given): Japanese is written without spaces, so these are looked for
+    /// inside a token, not as one.
+    kana_names: Vec<String>,
+    /// Suffixes that may follow a name ("ちゃん", "chan"), longest first.
+    honorifics: Vec<String>,
+    /// Sentence-final question particles, and endings that only look like one.
+    particles: Vec<String>,
+    not_particles: Vec<String>,
     topic_terms: usize,
+}
+
+/// Hiragana or katakana (including the long-vowel mark).
+fn is_kana(c: char) -> bool {
+    matches!(c, '\u{3041}'..='\u{309f}' | '\u{30a0}'..='\u{30ff}')
 }
 
 /// Topic words kept at most (a topic is a few words, not an essay).
@@ -628,7 +642,17 @@ impl Dict {
             if t.contains(' ') {
                 d.multi_names.push(t);
             } else if !t.is_empty() {
+                d.add_name_spellings(&t);
                 d.words.entry(hash_str(0, &t)).or_default().name = true;
+            }
+        }
+        d.honorifics = lex.terms(LexiconList::Honorifics).to_vec();
+        d.honorifics.sort_by_key(|h| std::cmp::Reverse(h.len()));
+        for p in lex.terms(LexiconList::QuestionParticles) {
+            match p.strip_prefix('-') {
+                Some(x) if !x.is_empty() => d.not_particles.push(x.to_string()),
+                Some(_) => {}
+                None => d.particles.push(p.clone()),
             }
         }
         for w in topic.split(|c: char| !(c.is_alphanumeric() || c == '\'')) {
@@ -643,6 +667,76 @@ impl Dict {
             }
         }
         d
+    }
+
+    /// The other script's spelling of one name: "mika" is also written ミカ
+    /// and みか in Japanese chat, and a kana alias ("ミカ") is also typed as
+    /// romaji ("mika"). wana_kana does the transliteration both ways.
+    fn add_name_spellings(&mut self, name: &str) {
+        use wana_kana::ConvertJapanese;
+        let kana_only = |s: &str| !s.is_empty() && s.chars().all(is_kana);
+        if name.chars().any(is_kana) {
+            self.kana_names.push(name.to_string());
+            let romaji = name.to_romaji();
+            if !romaji.is_empty() && romaji.bytes().all(|b| b.is_ascii_alphabetic()) {
+                self.words.entry(hash_str(0, &romaji)).or_default().name = true;
+            }
+        } else if name.bytes().all(|b| b.is_ascii_alphabetic()) && name.len() >= 2 {
+            for kana in [name.to_katakana(), name.to_hiragana()] {
+                // "mikavt" has no kana spelling (wana_kana leaves "vt" as is).
+                if kana_only(&kana) && !self.kana_names.contains(&kana) {
+                    self.kana_names.push(kana);
+                }
+            }
+        }
+    }
+
+    /// True if `word` (lowercase, not itself a name) still names the streamer:
+    /// a name followed by an honorific ("mikachan", "mika-san", "ミカちゃん"),
+    /// or a kana name inside unspaced Japanese ("ミカ、今日は").
+    fn names_inside(&self, word: &str) -> bool {
+        for h in &self.honorifics {
+            if let Some(stem) = word.strip_suffix(h.as_str()) {
+                let stem = stem.trim_end_matches(['-', '_']);
+                if !stem.is_empty() && self.get(stem).name {
+                    return true;
+                }
+            }
+        }
+        if word.is_ascii() {
+            return false;
+        }
+        for kn in &self.kana_names {
+            for (at, _) in word.match_indices(kn.as_str()) {
+                // "ミカン" (a tangerine) is not "ミカ": the name must not run
+                // on into more kana, unless that kana is an honorific.
+                let before_ok = word[..at].chars().next_back().is_none_or(|c| !is_kana(c));
+                let rest = &word[at + kn.len()..];
+                let after_ok = rest.chars().next().is_none_or(|c| !is_kana(c))
+                    || self.honorifics.iter().any(|h| rest.starts_with(h.as_str()));
+                if before_ok && after_ok {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// True if a Japanese text ends in a question particle ("するの", "ですか"),
+    /// ignoring trailing punctuation, laughter ("w", "草") and emoji.
+    fn ends_with_particle(&self, word: &str) -> bool {
+        let w = word.trim_end_matches(|c: char| {
+            !(c.is_alphanumeric()) || matches!(c, 'w' | 'ｗ' | 'W' | 'Ｗ' | '草')
+        });
+        if !w.chars().next_back().is_some_and(is_kana) {
+            return false;
+        }
+        if self.not_particles.iter().any(|x| w.ends_with(x.as_str())) {
+            return false;
+        }
+        self.particles
+            .iter()
+            .any(|p| w.len() > p.len() && w.ends_with(p.as_str()))
     }
 
     #[inline]
@@ -681,6 +775,16 @@ struct TextFeatures {
     alnum_chars: usize,
     visible_chars: usize,
     distinct_alnum: usize,
+    /// Written (partly) in kana: Japanese, where questions end in a particle.
+    japanese: bool,
+    /// A sentence opens with a request verb ("show", "explain", "zeig").
+    request: bool,
+    /// Pictographs and other symbols outside ASCII (emoji, mostly).
+    emoji: usize,
+    upper: usize,
+    lower_letters: usize,
+    /// @-mentions of someone other than the streamer.
+    other_mentions: usize,
 }
 
 /// What [`analyze`] made of one text: its features and what it leaves in
@@ -1365,7 +1469,8 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
     s.toks.clear();
     s.hashes.clear();
     let mut f = TextFeatures::default();
-    let has_qmark = text.contains('?');
+    // Full-width "？" is how Japanese and Chinese chat asks.
+    let has_qmark = text.contains(['?', '？']);
     f.command = text.trim_start().starts_with('!');
 
     let mut alnum_seen = [0u64; 4]; // bitset of seen ASCII alnum bytes (for diversity)
@@ -1388,6 +1493,11 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
                 f.visible_chars += 1;
                 if b.is_ascii_alphanumeric() {
                     f.alnum_chars += 1;
+                    if b.is_ascii_uppercase() {
+                        f.upper += 1;
+                    } else if b.is_ascii_lowercase() {
+                        f.lower_letters += 1;
+                    }
                     let lc = b.to_ascii_lowercase();
                     if char::from(lc) == run_char {
                         run_len += 1;
@@ -1417,8 +1527,16 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
                 }
                 visible = true;
                 f.visible_chars += 1;
+                if is_kana(c) {
+                    f.japanese = true;
+                }
                 if c.is_alphanumeric() {
                     f.alnum_chars += 1;
+                    if c.is_uppercase() {
+                        f.upper += 1;
+                    } else if c.is_lowercase() {
+                        f.lower_letters += 1;
+                    }
                     let lc = c.to_ascii_lowercase();
                     if lc == run_char {
                         run_len += 1;
@@ -1434,6 +1552,9 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
                     }
                 } else {
                     dot_or_colon |= c == '.' || c == ':';
+                    if is_emoji_like(c) {
+                        f.emoji += 1;
+                    }
                     run_char = '\0';
                     run_len = 0;
                 }
@@ -1447,10 +1568,10 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
         if raw.starts_with('@') && !core.is_empty() {
             marks |= MENTION;
         }
-        if raw.ends_with(['.', '!', '?', ',', ';', ':']) {
+        if raw.ends_with(['.', '!', '?', ',', ';', ':', '？', '！', '。', '、']) {
             marks |= ENDS_SENTENCE;
         }
-        if raw.ends_with('!') {
+        if raw.ends_with(['!', '！']) {
             marks |= EXCLAIMS;
         }
         if dot_or_colon && is_link(raw, core) {
@@ -1480,7 +1601,13 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
             push_lower(&mut s.tmp, raw.trim_end_matches(['.', ',', '!', '?']));
             w.lists = dict.get(&s.tmp).lists;
         }
-        if marks & SYMBOL == 0 && (w.name || (word.ends_with("'s") && dict.is_name(word))) {
+        if marks & SYMBOL == 0
+            && (w.name
+                || (word.ends_with("'s") && dict.is_name(word))
+                // Only unknown words can hide a name with an honorific or in
+                // kana; lexicon words and short tokens skip the suffix scan.
+                || (w.lists.is_empty() && word.len() >= 5 && dict.names_inside(word)))
+        {
             marks |= NAME;
         }
         if w.topic {
@@ -1548,8 +1675,11 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
         if t.has(NAME) {
             f.addressed = true;
         }
-        if i == 0 && t.has(MENTION) && !t.has(NAME) {
-            f.to_other_viewer = true;
+        if t.has(MENTION) && !t.has(NAME) {
+            f.other_mentions += 1;
+            if i == 0 {
+                f.to_other_viewer = true;
+            }
         }
         let emote = t.has(EMOTE_SHAPE | SYMBOL) || t.lists.contains(LexiconList::Emotes);
         if emote {
@@ -1558,8 +1688,19 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
         if t.lists.intersects(FILLER) || t.has(IN_GREETING_PHRASE) {
             f.low_value += 1;
         }
+        // Japanese has no spaces: one token can be a whole sentence (with her
+        // name in it), so it counts about one word per four kana or kanji.
+        let cjk = if word.is_ascii() {
+            0
+        } else {
+            word.chars()
+                .filter(|&c| is_kana(c) || ('\u{4e00}'..='\u{9fff}').contains(&c))
+                .count()
+        };
         if is_meaningful(&t, word) {
-            f.meaningful += 1;
+            f.meaningful += 1 + cjk / 4;
+        } else if t.has(NAME) {
+            f.meaningful += cjk.saturating_sub(2) / 4;
         }
         if at_start && !f.strong_question {
             let hidden = t.has(IN_GREETING_PHRASE);
@@ -1592,6 +1733,11 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
                 && (has_qmark || next_subject)
             {
                 f.strong_question = true;
+            } else if !hidden && t.lists.contains(LexiconList::Requests) && !f.request {
+                // "Mika show us the build": asks as much as a question, once
+                // we know it is said to her (checked where it is scored).
+                f.request = true;
+                at_start = false;
             } else if skipped < 4
                 && (t.has(MENTION | NAME | SYMBOL | EMOTE_SHAPE | IN_GREETING_PHRASE)
                     || t.lists.intersects(FILLER))
@@ -1611,6 +1757,19 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
     if f.hits.contains(LexiconList::QuestionPhrases) {
         f.strong_question = true;
     }
+    // "¿" opens only a question; Japanese asks with "？" or a final particle
+    // and has no question word at the start for the rules above to find.
+    if text.contains('¿') {
+        f.strong_question = true;
+    }
+    if f.japanese && !f.strong_question {
+        let last = s.toks.iter().rev().find(|t| !t.has(SYMBOL | EMOTE_SHAPE));
+        if text.contains('？')
+            || last.is_some_and(|t| dict.ends_with_particle(&s.lower[t.lo as usize..t.hi as usize]))
+        {
+            f.strong_question = true;
+        }
+    }
     f.weak_question = has_qmark && !f.strong_question;
 
     // Distinct tokens, for the repeated-words rule.
@@ -1619,6 +1778,14 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
     s.hashes.dedup();
     f.distinct_tokens = s.hashes.len();
     f
+}
+
+/// An emoji or another pictograph: not a letter, not ASCII, and not the
+/// punctuation of CJK text or a variation selector.
+fn is_emoji_like(c: char) -> bool {
+    u32::from(c) >= 0x2190
+        && !c.is_alphanumeric()
+        && !matches!(c, '\u{3000}'..='\u{303f}' | '\u{ff00}'..='\u{ffef}' | '\u{fe00}'..='\u{fe0f}')
 }
 
 /// `s` lowercased into `buf` (reused, so no allocation once warm).
@@ -1948,6 +2115,124 @@ mod tests {
         let hi = q(&mut e, "what's up everyone");
         assert!(has_reason(&hi, "greeting"), "{:?}", hi.reasons);
         assert!(!has_reason(&hi, "question"), "{:?}", hi.reasons);
+    }
+
+    #[test]
+    fn names_survive_honorifics_and_kana() {
+        let mut e = engine();
+        for text in [
+            "ミカちゃん今日も配信ありがとう",
+            "みかさん、おつかれさま",
+            "mikachan gg",
+            "Mika-san the boss is hard",
+            "@ミカちゃん 元気？",
+        ] {
+            let s = score(&mut e, &M::new("Hana", text));
+            assert!(
+                has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+        // a tangerine (ミカン) and a word that merely ends like an honorific do not
+        for text in [
+            "ミカンおいしい",
+            "mikatsu is my favourite food",
+            "@mikafan99 lol",
+        ] {
+            let s = score(&mut e, &M::new("Hana", text));
+            assert!(
+                !has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+        // a kana alias in the config is also matched as typed in romaji
+        let mut e = SalienceEngine::new(
+            SalienceConfig {
+                streamer_names: vec!["ユキ".into()],
+                ..SalienceConfig::default()
+            },
+            Lexicon::embedded(),
+            BotList::embedded(),
+        );
+        for text in ["yuki how was your day", "ユキちゃんかわいい"] {
+            let s = score(&mut e, &M::new("Hana", text));
+            assert!(
+                has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn questions_in_other_languages_and_scripts_are_questions() {
+        let mut e = engine();
+        for text in [
+            // Japanese: full-width question mark, or a sentence-final particle
+            "ミカちゃん今日は何時まで配信する？",
+            "ミカちゃんこのボス何回目なの",
+            "次はどのゲームをやりますか",
+            "マレニアもう倒したっけw",
+            // Spanish, with and without the opening mark and accents
+            "¿Mika qué build usas para este jefe?",
+            "mika cuando vas a jugar el DLC",
+            "por qué no usas la espada",
+            // Italian
+            "Mika come hai fatto a battere Malenia",
+            "perché non usi lo scudo",
+            // Portuguese
+            "mika como você passou desse chefe",
+            "onde fica a runa",
+            // German
+            "Mika wie hast du den Boss geschafft",
+            "kannst du die Map zeigen",
+            // French
+            "Mika pourquoi tu utilises pas le bouclier",
+            "est-ce que tu vas finir le jeu ce soir",
+        ] {
+            let s = score(&mut e, &M::new("Lupe", text));
+            assert!(
+                has_reason(&s, "question"),
+                "{text} should be a question: {:?}",
+                s.reasons
+            );
+            assert!(
+                !has_reason(&s, "maybe a question"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+        // statements and insults ending like a particle, and English "come"/"was"
+        for text in [
+            "ミカちゃんばか",
+            "今日も楽しかった",
+            "come on mika you got this",
+            "was so good",
+            "comment section is wild",
+        ] {
+            let s = score(&mut e, &M::new("Lupe", text));
+            assert!(!has_reason(&s, "question"), "{text}: {:?}", s.reasons);
+        }
+    }
+
+    #[test]
+    fn a_spanish_or_italian_question_to_her_beats_english_small_talk() {
+        let mut e = engine();
+        let small = score(&mut e, &M::new("Bo", "this game is so pretty").at(0));
+        for (i, text) in [
+            "Mika cómo pasaste a Malenia",
+            "Mika come hai battuto Malenia",
+            "ミカちゃんマレニアどうやって倒したの？",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let q = score(&mut e, &M::new("Sol", text).at(i as i64 + 1));
+            assert!(q.score > small.score, "{text} {q:?} vs {small:?}");
+            assert!(q.priority >= Priority::Medium, "{text}: {q:?}");
+        }
     }
 
     #[test]
