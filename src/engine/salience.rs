@@ -1080,9 +1080,31 @@ impl SalienceEngine {
         // ----- content -----
         let hits = f.hits;
         let mut content = Or::default();
-        if f.addressed || reply_to_streamer {
+        let to_her = (f.addressed || reply_to_streamer) && !f.to_other_viewer;
+        // A question or request said to her is what she answers first, whoever
+        // asks and whether or not it ends in "?" (issue 12 item 3).
+        let direct = to_her && (f.strong_question || f.request);
+        // "mika LUL", "KEKW MIKA": her name in a bare reaction names her but
+        // asks nothing (issue 12 item 5), so it is not treated as talk to her.
+        let bare_mention = (f.addressed || reply_to_streamer)
+            && !direct
+            && !f.weak_question
+            && f.meaningful == 0
+            && !hits.intersects(SUBSTANCE);
+        let addressed = (f.addressed || reply_to_streamer) && !bare_mention;
+        if addressed {
             content.add(0.45);
             reasons.add("addressed to streamer");
+        } else if bare_mention {
+            reasons.add("bare mention");
+        }
+        if direct {
+            content.add(0.5);
+            reasons.add(if f.strong_question {
+                "direct question"
+            } else {
+                "request to streamer"
+            });
         }
         let asks_you = f.strong_question
             && !f.addressed
@@ -1129,7 +1151,11 @@ impl SalienceEngine {
             reasons.add("greeting");
         }
         if let Some(usd) = paid_usd {
-            content.add(0.5 + 0.3 * dollars_scale(usd));
+            // Money says "read me", not "this needs an answer": a paid
+            // question tops the list, a tip alone ranks under a plain
+            // viewer's direct question (issue 12 item 3).
+            let asks = f.strong_question || f.request || f.weak_question;
+            content.add(if asks { 0.5 } else { 0.2 } + 0.3 * dollars_scale(usd));
         }
         content.add((0.045 * f.meaningful as f64).min(0.25));
         let mut content = content.value();
@@ -1195,6 +1221,12 @@ impl SalienceEngine {
             reasons.add("returning chatter");
         }
         let mut authority = (roles[0] + 0.15 * roles[1]).min(1.0);
+        if direct {
+            // Whoever asks her directly gets about the standing of a year's
+            // subscriber, so a plain viewer's question is not buried under
+            // regulars' small talk and tips (issue 12 item 3).
+            authority = authority.max(0.45);
+        }
         if let (Some(usd), Some(p)) = (paid_usd, msg.paid.as_ref()) {
             let money = 0.6 + 0.4 * dollars_scale(usd);
             authority = (authority.max(money) + 0.1 * authority.min(money)).min(1.0);
@@ -1245,18 +1277,16 @@ impl SalienceEngine {
             reasons.add("reply in thread");
         }
         let first_greeting = a.first_message && hits.contains(LexiconList::Greetings);
-        if f.addressed
-            || reply_to_streamer
-            || asks_you
-            || paid_usd.is_some()
-            || distress
-            || stream_issue
-            || first_greeting
+        if addressed || asks_you || paid_usd.is_some() || distress || stream_issue || first_greeting
         {
             // Talking to the streamer (or reaching out to the community, or
             // joining it) is by construction part of the live conversation;
             // without this a stream with no topic set would compress every
             // score into the lower half.
+            relevance.add(0.3);
+        }
+        if direct {
+            // A question to her joins the conversation she is having.
             relevance.add(0.3);
         }
         if repeated_question {
@@ -1273,7 +1303,9 @@ impl SalienceEngine {
         if stream_issue || distress || paid_usd.is_some() {
             urgency = 1.0;
         }
-        if f.strong_question {
+        if direct {
+            urgency = urgency.max(0.8);
+        } else if f.strong_question {
             urgency = urgency.max(if f.addressed || asks_you { 0.7 } else { 0.5 });
         } else if f.weak_question {
             urgency = urgency.max(0.25);
@@ -1446,6 +1478,17 @@ const NOT_MEANINGFUL: ListSet = ListSet::of(&[
     LexiconList::QuestionWords,
     LexiconList::QuestionAux,
     LexiconList::SecondPerson,
+]);
+
+/// What gives a message with her name in it something to answer beyond the name.
+const SUBSTANCE: ListSet = ListSet::of(&[
+    LexiconList::Greetings,
+    LexiconList::Positive,
+    LexiconList::Negative,
+    LexiconList::Distress,
+    LexiconList::StreamIssues,
+    LexiconList::Technical,
+    LexiconList::Creative,
 ]);
 
 /// Reactions, greetings and emotes: skipped when looking for a question opener.
@@ -2123,7 +2166,7 @@ mod tests {
         for text in [
             "ミカちゃん今日も配信ありがとう",
             "みかさん、おつかれさま",
-            "mikachan gg",
+            "mikachan that dodge was clean",
             "Mika-san the boss is hard",
             "@ミカちゃん 元気？",
         ] {
@@ -2231,7 +2274,152 @@ mod tests {
         {
             let q = score(&mut e, &M::new("Sol", text).at(i as i64 + 1));
             assert!(q.score > small.score, "{text} {q:?} vs {small:?}");
-            assert!(q.priority >= Priority::Medium, "{text}: {q:?}");
+            assert!(q.priority >= Priority::High, "{text}: {q:?}");
+        }
+    }
+
+    #[test]
+    fn a_direct_question_or_request_outranks_rank_and_tips() {
+        use PaidKind::*;
+        let mut e = engine();
+        // what a subscriber of two years says, and what people pay to say
+        let others = [
+            score(
+                &mut e,
+                &M::new("OldSub", "this boss is so hard lol, my hands would shake")
+                    .sub(24)
+                    .at(0),
+            ),
+            score(
+                &mut e,
+                &M::new("Vippy", "the music in this area is so good")
+                    .roles(&[Role::Vip])
+                    .sub(30)
+                    .at(1),
+            ),
+            score(
+                &mut e,
+                &M::new("Tipper", "Cheer500 love the stream!")
+                    .paid(500.0, Bits)
+                    .sub(3)
+                    .at(2),
+            ),
+            score(
+                &mut e,
+                &M::new("Tipper2", "gg queen enjoy a coffee")
+                    .paid(5.0, Superchat)
+                    .at(3),
+            ),
+        ];
+        let best_other = others.iter().map(|s| s.score).fold(0.0, f64::max);
+        // plain viewers, no "?", several languages
+        for (i, text) in [
+            "Mika what build are you using for Malenia",
+            "mika can you show the talisman you have on",
+            "Mika show us your stats",
+            "Mika qué arma usas contra Malenia",
+            "Mika zeig mal deine Ausrüstung",
+            "Mika cosa fai dopo questo boss",
+            "ミカちゃんマレニアの後は何するの",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let q = score(&mut e, &M::new("Plain", text).at(10 + i as i64));
+            assert!(
+                has_reason(&q, "direct question") || has_reason(&q, "request to streamer"),
+                "{text}: {:?}",
+                q.reasons
+            );
+            assert!(
+                q.score > best_other,
+                "{text} {q:?} <= {best_other} {others:?}"
+            );
+        }
+        // a paid question still beats them all
+        let plain = score(
+            &mut e,
+            &M::new("Plain", "Mika what build are you using for Malenia").at(30),
+        );
+        let paid = score(
+            &mut e,
+            &M::new("Rich", "Mika what talisman are you using for Malenia")
+                .paid(10.0, Superchat)
+                .at(31),
+        );
+        assert!(paid.score > plain.score, "{paid:?} vs {plain:?}");
+        // a request to another viewer is not one to her
+        let other = score(
+            &mut e,
+            &M::new("Plain", "@Rin show me the clip later").at(32),
+        );
+        assert!(
+            !has_reason(&other, "request to streamer"),
+            "{:?}",
+            other.reasons
+        );
+    }
+
+    #[test]
+    fn a_plain_mention_is_not_a_question() {
+        let mut e = engine();
+        let real = score(&mut e, &M::new("Q", "Mika how did you dodge that").at(0));
+        for (i, text) in [
+            "mika LUL",
+            "KEKW MIKA",
+            "MIKA",
+            "ミカちゃんwww",
+            "mika jajaja",
+            "@Mika OMEGALUL",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let s = score(&mut e, &M::new("React", text).at(1 + i as i64));
+            assert!(has_reason(&s, "bare mention"), "{text}: {:?}", s.reasons);
+            assert!(
+                !has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+            assert_eq!(s.priority, Priority::Low, "{text}: {s:?}");
+            assert!(s.score < real.score);
+        }
+        // a viewer whose name contains hers is another viewer
+        for text in [
+            "@mikafan99 what build are you using?",
+            "@MikasBiggestFan lol same",
+            "@mika_enjoyer did you see that",
+        ] {
+            let s = score(&mut e, &M::new("V", text).at(10));
+            assert!(
+                has_reason(&s, "to another viewer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+            assert!(
+                !has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+            assert!(
+                !has_reason(&s, "direct question"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+        // her name with something to say still addresses her
+        for text in [
+            "hi mika!",
+            "mika you are amazing at this",
+            "mika try the parry build",
+        ] {
+            let s = score(&mut e, &M::new("V", text).at(20));
+            assert!(
+                has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
         }
     }
 
