@@ -17,8 +17,11 @@
 //! Spam (emote walls, repeated words or characters, symbol art, copypasta,
 //! links from strangers, bots, `!commands`, the bot's own account) multiplies every factor by
 //! [`SPAM_FACTOR`], so the message stays LOW whatever weights the console uses.
-//! Paid messages are exempt unless they come from a bot: the streamer reads
-//! every super chat.
+//! Self-promotion, follower sellers and crypto "signal" scams are spam too,
+//! and so are caps walls of emoji or pleading and long texts posted word for
+//! word by two people. Paid messages are exempt unless they come from a bot or
+//! are adverts or scams: the streamer reads every super chat, but paying does
+//! not turn an advert into something to answer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -49,12 +52,20 @@ const CHANNEL_SLOTS: usize = 64;
 const VELOCITY_TAU_S: f64 = 60.0;
 /// Chat speed (messages/minute) at which the slow-chat boost is halved.
 const SLOW_CHAT_HALF_PER_MIN: f64 = 20.0;
-/// Same normalised text from this many distinct authors is copypasta.
+/// Same normalised text from this many distinct authors is copypasta (two
+/// for a long text, see [`LONG_PASTA_TOKENS`]).
 const COPYPASTA_AUTHORS: usize = 3;
 /// Recent messages sharing a word before it counts as a theme.
 const THEME_MIN: u32 = 3;
 /// A repeated question this short is people asking the same thing, not a pasta.
 const SHORT_QUESTION_TOKENS: usize = 12;
+/// A text this long (tokens, or visible characters for unspaced scripts)
+/// posted word for word by two different people is already copypasta: two
+/// people do not independently write the same long message.
+const LONG_PASTA_TOKENS: usize = 10;
+const LONG_PASTA_CHARS: usize = 60;
+/// Letters in capitals, at least, for a caps wall (and 80% of all letters).
+const CAPS_WALL_LETTERS: usize = 10;
 
 /// Weights of the four factors (`[salience.weights]`). The score is the
 /// weighted mean, so only their ratios matter.
@@ -1029,6 +1040,12 @@ impl SalienceEngine {
         };
         let pasta_authors = other_authors + 1;
         let is_question = f.strong_question;
+        // A kana or kanji says about what two or three Latin letters do.
+        let long_text = (f.n_tokens >= LONG_PASTA_TOKENS
+            || f.visible_chars >= LONG_PASTA_CHARS
+            || (f.japanese && f.visible_chars >= LONG_PASTA_CHARS / 2))
+            && !(is_question && f.n_tokens <= SHORT_QUESTION_TOKENS);
+        let pasta_min = if long_text { 2 } else { COPYPASTA_AUTHORS };
         let repeated_question = is_question
             && pasta_authors >= COPYPASTA_AUTHORS
             && f.n_tokens <= SHORT_QUESTION_TOKENS;
@@ -1038,6 +1055,20 @@ impl SalienceEngine {
         // The streamer's or the bot's own account without the broadcaster role
         // (Discord, a second account): nothing there to answer.
         let own = by_streamer && !broadcaster;
+        let hits = f.hits;
+        // Adverts and scams: paying or chatting for the first time must not
+        // rescue them (issue 12 item 4), so they sink even when paid.
+        let promo = !trusted && hits.contains(LexiconList::PromoSpam);
+        let crypto = !trusted
+            && hits.contains(LexiconList::CryptoSpam)
+            && (hits.contains(LexiconList::Messengers) || f.links > 0 || f.other_mentions > 0);
+        let caps = f.upper >= CAPS_WALL_LETTERS && f.upper * 10 >= (f.upper + f.lower_letters) * 8;
+        let caps_wall = caps
+            && !trusted
+            && !hits.contains(LexiconList::StreamIssues)
+            && !hits.contains(LexiconList::Distress)
+            && (f.emoji + f.emote_like >= 3
+                || (hits.contains(LexiconList::Pleading) && !f.strong_question));
         let spam: Option<String> = if is_bot {
             Some("spam: known bot".into())
         } else if own {
@@ -1051,6 +1082,10 @@ impl SalienceEngine {
                 || !(a.has(Role::Subscriber) || a.has(Role::Member) || a.has(Role::Verified)))
         {
             Some("spam: link".into())
+        } else if promo {
+            Some("spam: self-promotion".into())
+        } else if crypto {
+            Some("spam: crypto signals".into())
         } else if f.visible_chars >= 24 && f.alnum_chars * 4 < f.visible_chars {
             Some("spam: symbol art".into())
         } else if (f.max_run >= 8 && f.max_run * 2 >= f.alnum_chars)
@@ -1063,14 +1098,16 @@ impl SalienceEngine {
             Some("spam: repeated words".into())
         } else if f.n_tokens >= 3 && f.emote_like == f.n_tokens {
             Some("spam: emote wall".into())
+        } else if caps_wall {
+            Some("spam: caps wall".into())
         } else if own_repeats >= 2 {
             Some("spam: repeated message".into())
-        } else if pasta_authors >= COPYPASTA_AUTHORS && !repeated_question {
+        } else if pasta_authors >= pasta_min && !repeated_question {
             Some(format!("spam: copypasta ({pasta_authors} authors)"))
         } else {
             None
         };
-        let sunk = spam.is_some() && (paid_usd.is_none() || is_bot || own);
+        let sunk = spam.is_some() && (paid_usd.is_none() || is_bot || own || promo || crypto);
         let is_spam = spam.is_some();
         let mut reasons = Reasons {
             list: spam.into_iter().collect(),
@@ -1078,7 +1115,6 @@ impl SalienceEngine {
         };
 
         // ----- content -----
-        let hits = f.hits;
         let mut content = Or::default();
         let to_her = (f.addressed || reply_to_streamer) && !f.to_other_viewer;
         // A question or request said to her is what she answers first, whoever
@@ -2712,6 +2748,90 @@ mod tests {
     }
 
     #[test]
+    fn adverts_scams_and_caps_walls_sink_even_when_paid_or_first_time() {
+        use PaidKind::*;
+        let mut e = engine();
+        for (kind, m) in [
+            (
+                "self-promotion",
+                M::new("Grow1", "sub4sub? i sub back fast").first(),
+            ),
+            (
+                "self-promotion",
+                M::new(
+                    "Grow2",
+                    "hey mika check out my channel, I stream souls games too",
+                )
+                .first(),
+            ),
+            (
+                "self-promotion",
+                M::new(
+                    "Grow3",
+                    "Hi! We help streamers grow with real viewers and followers, DM me",
+                )
+                .paid(5.0, Superchat),
+            ),
+            (
+                "self-promotion",
+                M::new(
+                    "Grow4",
+                    "suscríbete a mi canal porfa, subo gameplays de elden ring",
+                )
+                .first(),
+            ),
+            (
+                "self-promotion",
+                M::new("Grow5", "iscriviti al mio canale, faccio live ogni sera").paid(100.0, Bits),
+            ),
+            (
+                "crypto signals",
+                M::new(
+                    "Coin1",
+                    "I made 4000$ this week with BTC signals, message me on telegram @cryptoking",
+                )
+                .first(),
+            ),
+            (
+                "crypto signals",
+                M::new("Coin2", "best forex signals, whatsapp +44 7700 900123")
+                    .paid(2.0, Superchat),
+            ),
+            (
+                "crypto signals",
+                M::new("Coin3", "señales de crypto gratis, escríbeme en telegram").first(),
+            ),
+            (
+                "caps wall",
+                M::new("Loud1", "MIKA PLEASE NOTICE ME 😭😭😭😭😭"),
+            ),
+            (
+                "caps wall",
+                M::new("Loud2", "PLEASE PLEASE SAY HI TO ME I BEG"),
+            ),
+            (
+                "caps wall",
+                M::new("Loud3", "POR FAVOR MIKA SALUDAME 🙏🙏🙏"),
+            ),
+            ("caps wall", M::new("Loud4", "BITTE MIKA GRÜSS MICH 😭😭😭")),
+        ] {
+            let text = m.0.text.clone();
+            let s = score(&mut e, &m);
+            assert_spam(&s, kind, &text);
+        }
+        // talk about money, caps hype and a loud stream problem are not spam
+        for m in [
+            M::new("Fin", "mika do you invest in bitcoin?"),
+            M::new("Hype", "LETS GOOOO SHE DID IT"),
+            M::new("Mute", "MIKA YOUR MIC IS MUTED PLEASE 😭😭😭"),
+            M::new("Gift", "check out the new DLC trailer, it looks great").sub(5),
+        ] {
+            let s = score(&mut e, &m);
+            assert!(!has_reason(&s, "spam"), "{:?}: {:?}", m.0.text, s.reasons);
+        }
+    }
+
+    #[test]
     fn known_bots_and_the_bots_own_account_sink() {
         let mut e = SalienceEngine::new(
             SalienceConfig {
@@ -2751,12 +2871,27 @@ mod tests {
     }
 
     #[test]
-    fn copypasta_needs_three_distinct_authors_in_the_window() {
+    fn copypasta_needs_two_authors_for_a_long_text_three_for_a_short_one() {
+        // Issue 12 item 4: a long text posted word for word by two different
+        // people is copypasta; this test used to let the second one through.
         let mut e = engine();
         let pasta = "Mika is a bot and this stream is scripted, I can prove it";
         let s1 = score(&mut e, &M::new("P1", pasta).at(0));
+        assert!(!has_reason(&s1, "spam"));
         let s2 = score(&mut e, &M::new("P2", pasta).at(1));
-        assert!(!has_reason(&s1, "spam") && !has_reason(&s2, "spam"));
+        assert_spam(&s2, "copypasta (2 authors)", pasta);
+        // a short text needs a third author
+        let short = "this boss is unfair";
+        score(&mut e, &M::new("S1", short).at(2));
+        let two = score(&mut e, &M::new("S2", short).at(2));
+        assert!(!has_reason(&two, "spam"), "{:?}", two.reasons);
+        let three = score(&mut e, &M::new("S3", short).at(2));
+        assert_spam(&three, "copypasta (3 authors)", short);
+        // Japanese, written without spaces, is long by its characters
+        let ja = "ミカちゃんはボットでこの配信は全部台本です証拠もありますみんな騙されないでくださいね本当ですよ信じて";
+        score(&mut e, &M::new("J1", ja).at(3));
+        let j2 = score(&mut e, &M::new("J2", ja).at(3));
+        assert_spam(&j2, "copypasta (2 authors)", ja);
         // invisible suffixes and case do not make a new text
         let s3 = score(
             &mut e,
