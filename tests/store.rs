@@ -1435,3 +1435,57 @@ async fn a_message_counts_as_answered_while_its_reply_is_sending_sent_or_unconfi
         assert_eq!(found, answered.then_some(id), "{status}");
     }
 }
+
+#[test]
+fn a_full_database_counts_only_what_was_committed_and_recovers_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clank.db");
+    // A 1 MiB cap stands in for a full disk: SQLite answers SQLITE_FULL alike.
+    let store = Store::open(
+        &path,
+        &StoreConfig {
+            max_size_mb: 1,
+            batch_size: 64,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    let long = "a long message to fill the disk quickly ".repeat(50);
+    for i in 0..1500 {
+        let mut m = msg(Platform::Twitch, "c", &format!("f{i}"), "u", i);
+        m.text = long.clone();
+        store.insert_message(m.into()).unwrap();
+    }
+    let stats = store.flush().unwrap_or_else(|_| store.stats());
+    assert!(stats.errors > 0, "the cap was never hit: {stats:?}");
+    assert!(stats.lost > 0, "{stats:?}");
+    assert!(
+        stats.last_error.as_deref().unwrap_or("").contains("full"),
+        "{stats:?}"
+    );
+    // Honest counts: what the store says it stored is what the file holds.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows: u64 = conn
+        .query_row("SELECT COUNT(*) FROM chat_messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stats.inserted, rows, "{stats:?}");
+    assert_eq!(stats.inserted + stats.lost, 1500, "{stats:?}");
+    drop(conn);
+    // Space returns (retention made room): writes commit again.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM chat_messages WHERE rowid % 2 = 0", [])
+        .unwrap();
+    drop(conn);
+    store
+        .insert_message(msg(Platform::Twitch, "c", "after", "u", 10_000).into())
+        .unwrap();
+    let after = store.flush().unwrap();
+    assert_eq!(after.inserted, stats.inserted + 1, "{after:?}");
+    assert!(
+        store
+            .last_messages(Platform::Twitch, "c", 1)
+            .unwrap()
+            .iter()
+            .any(|m| m.id == "after")
+    );
+}

@@ -261,6 +261,20 @@ async fn run(
         sink,
         inbound: inbound.clone(),
     };
+    // No account behind a chat log: replies are recorded, never posted.
+    for platform in Platform::ALL {
+        let status = AdapterStatus::ReadOnly {
+            reason: "a chat log: replies are recorded, not posted".into(),
+        };
+        let ev = Inbound::Status {
+            platform,
+            channel: None,
+            status,
+        };
+        if inbound.send(ev).await.is_err() {
+            return;
+        }
+    }
     let shown = path.display().to_string();
     let (events, bad_lines) = match read_log(path).await {
         Ok(r) => r,

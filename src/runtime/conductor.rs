@@ -82,6 +82,9 @@ pub(super) struct Conductor {
     pub dirty: bool,
     pub rejected_total: u64,
     pub model_checked: bool,
+    /// The store's error count already reported, and its commit count then.
+    pub store_errors_seen: u64,
+    pub store_commits_at_error: u64,
     /// The earliest time a draft may expire; `None` = none can.
     pub next_expiry: Option<DateTime<Utc>>,
     /// Drafts handed to an adapter, with the wall time their verdict is due.
@@ -377,6 +380,7 @@ impl Conductor {
     async fn survive(&mut self, e: RuntimeError) -> Result<(), RuntimeError> {
         match e {
             RuntimeError::Store(se) if !matches!(se, StoreError::Closed { .. }) => {
+                self.store_commits_at_error = self.store.stats().commits;
                 let was_down = matches!(
                     self.health.get(&Component::Store),
                     Some(Health::Down { .. })
@@ -399,13 +403,41 @@ impl Conductor {
         }
     }
 
-    /// The store is back once nothing is held for a lock any more.
+    /// Notices store trouble the conductor's own calls did not hit (a full
+    /// disk failing the writer's batches, a lock holding writes): the store's
+    /// health goes down once with the reason, and comes back when nothing is
+    /// held and a batch has committed since the last error.
     async fn check_store(&mut self) {
-        if matches!(
+        let errors = self.store.error_count();
+        let down = matches!(
             self.health.get(&Component::Store),
             Some(Health::Down { .. })
-        ) && self.store.stats().held == 0
-        {
+        );
+        if errors == self.store_errors_seen && !down {
+            return;
+        }
+        let st = self.store.stats();
+        if errors != self.store_errors_seen {
+            self.store_errors_seen = errors;
+            self.store_commits_at_error = st.commits;
+            let reason = format!(
+                "{}; {} writes lost, {} held",
+                st.last_error.as_deref().unwrap_or("a write failed"),
+                st.lost,
+                st.held
+            );
+            self.set_health(
+                Component::Store,
+                Health::Down {
+                    reason: reason.clone(),
+                },
+            )
+            .await;
+            if !down {
+                self.error(format!("store: {reason}; clank keeps running"))
+                    .await;
+            }
+        } else if st.held == 0 && st.commits > self.store_commits_at_error {
             self.set_health(Component::Store, Health::Connected).await;
         }
     }
@@ -728,7 +760,7 @@ impl Conductor {
             self.dirty = true;
         }
         self.after_core(out, now, cancel).await?;
-        self.retry_approved(now, cancel).await;
+        self.retry_approved(now).await;
         self.unconfirm_overdue().await;
         self.check_store().await;
         if self.snapshots && self.dirty {
@@ -924,7 +956,7 @@ impl Conductor {
         &mut self,
         id: DraftId,
         outcome: DraftOutcome,
-        cancel: &CancellationToken,
+        _cancel: &CancellationToken,
     ) -> Result<(), RuntimeError> {
         let now = self.now();
         match &outcome.error {
@@ -1005,7 +1037,7 @@ impl Conductor {
                 })
                 .await;
                 if verdict.send {
-                    self.send(id, cancel).await?;
+                    self.send(id).await?;
                 } else {
                     self.summary.held += 1;
                 }
@@ -1243,7 +1275,7 @@ impl Conductor {
     }
 
     /// Operator-approved drafts that hit the per-minute cap go when it allows.
-    async fn retry_approved(&mut self, now: DateTime<Utc>, cancel: &CancellationToken) {
+    async fn retry_approved(&mut self, now: DateTime<Utc>) {
         let approved: Vec<DraftId> = self
             .drafts
             .iter()
@@ -1255,7 +1287,7 @@ impl Conductor {
             if !self.policy.rate_allows(now).send {
                 return;
             }
-            if let Err(e) = self.send(id, cancel).await {
+            if let Err(e) = self.send(id).await {
                 self.error(e.to_string()).await;
             }
         }
@@ -1269,7 +1301,7 @@ impl Conductor {
         let now = self.now();
         self.dirty = true;
         match req {
-            Request::Approve(id) => self.approve(id, now, cancel).await?,
+            Request::Approve(id) => self.approve(id, now).await?,
             Request::Edit(id, text) => {
                 let Some(d) = self.drafts.get_mut(&id) else {
                     return Ok(());
@@ -1295,7 +1327,7 @@ impl Conductor {
                         self.emit(Update::Draft(view)).await;
                         // The console's editor sends on Ctrl-S/Enter ("send this
                         // text instead"): an edit is the operator's approval.
-                        self.approve(id, now, cancel).await?;
+                        self.approve(id, now).await?;
                     }
                     Err(b) => {
                         self.error(format!("edited text for draft {id} refused: {b}"))
@@ -1339,7 +1371,7 @@ impl Conductor {
                     .await?;
                 self.after_core(out, now, cancel).await?;
             }
-            Request::Retry(id) => self.retry(id, cancel).await?,
+            Request::Retry(id) => self.retry(id).await?,
             Request::Discard(id) => self.discard(id).await?,
             Request::Quit => cancel.cancel(),
         }
@@ -1351,12 +1383,7 @@ impl Conductor {
 
     /// Sends a waiting (or operator-edited) draft now, or holds it as approved
     /// while the per-minute cap says no; `retry_approved` sends it later.
-    async fn approve(
-        &mut self,
-        id: DraftId,
-        now: DateTime<Utc>,
-        cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    async fn approve(&mut self, id: DraftId, now: DateTime<Utc>) -> Result<(), RuntimeError> {
         let Some(d) = self.drafts.get_mut(&id) else {
             self.error(format!("draft {id} is not waiting for approval"))
                 .await;
@@ -1376,7 +1403,7 @@ impl Conductor {
                 reason: format!("approved by the operator; {}", verdict.reason),
             })
             .await;
-            self.send(id, cancel).await?;
+            self.send(id).await?;
         } else {
             if d.view.state == DraftState::Pending {
                 d.view.state = DraftState::Approved;

@@ -6,20 +6,16 @@
 //! on its own.
 
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use super::RuntimeError;
-use super::conductor::{Conductor, LiveDraft};
+use super::conductor::{Conductor, LiveDraft, Side};
 use super::core_thread::CoreCmd;
 use crate::adapters::{Outbound, SendVerdict};
 use crate::integrations::avatar::AvatarSpeak;
 use crate::model::{DraftId, DraftSource, DraftState, DraftView, Priority};
-use crate::reply::pipeline::DraftGoal;
-use crate::reply::pipeline::PipelineEvent;
+use crate::reply::pipeline::{DraftGoal, PipelineEvent};
 use crate::session::Update;
 use crate::store::ResponseStatus;
-
-use super::conductor::Side;
 
 /// How many not-delivered replies of earlier runs the list shows again.
 const NOT_DELIVERED_KEPT: usize = 200;
@@ -39,11 +35,7 @@ impl Conductor {
     /// Sends a draft once: the store claim (-> sending, committed) comes
     /// first, so no path can send it a second time. The platform's verdict
     /// arrives later as `Inbound::SendResult` (see [`Conductor::on_verdict`]).
-    pub(super) async fn send(
-        &mut self,
-        id: DraftId,
-        _cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    pub(super) async fn send(&mut self, id: DraftId) -> Result<(), RuntimeError> {
         let now = self.now();
         let Some(d) = self.drafts.get(&id) else {
             return Ok(());
@@ -210,18 +202,14 @@ impl Conductor {
     }
 
     /// The operator sends a not-delivered draft again.
-    pub(super) async fn retry(
-        &mut self,
-        id: DraftId,
-        cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
+    pub(super) async fn retry(&mut self, id: DraftId) -> Result<(), RuntimeError> {
         let Some(d) = self.undelivered.remove(&id) else {
             self.error(format!("reply {id} is not in the not-delivered list"))
                 .await;
             return Ok(());
         };
         self.drafts.insert(id, d);
-        self.send(id, cancel).await
+        self.send(id).await
     }
 
     /// The operator drops a not-delivered draft.

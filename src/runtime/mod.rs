@@ -224,6 +224,8 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         answered: HashSet::new(),
         sending: HashMap::new(),
         next_expiry: None,
+        store_errors_seen: opts.store.error_count(),
+        store_commits_at_error: 0,
         undelivered: BTreeMap::new(),
         verdict_timeout: opts.verdict_timeout,
         updates: updates_tx,

@@ -131,6 +131,10 @@ pub struct StoreConfig {
     /// Milliseconds to wait for a lock held by another program before the
     /// store reports the database busy (0 to 600000).
     pub busy_timeout_ms: u64,
+    /// Largest size of the database file in MiB; past it writes fail as on
+    /// a full disk (counted, shown, never silently lost); 0 = no limit
+    /// besides the disk (0 to 1048576).
+    pub max_size_mb: u64,
 }
 
 impl Default for StoreConfig {
@@ -141,6 +145,7 @@ impl Default for StoreConfig {
             retention_days: 30,
             max_messages_per_channel: 1_000_000,
             busy_timeout_ms: 5_000,
+            max_size_mb: 0,
         }
     }
 }
@@ -156,6 +161,7 @@ impl StoreConfig {
             1_000_000_000,
         )?;
         check_range("store.busy_timeout_ms", self.busy_timeout_ms, 0, 600_000)?;
+        check_range("store.max_size_mb", self.max_size_mb, 0, 1_048_576)?;
         if let Some(path) = &self.path
             && path.as_os_str().is_empty()
         {
@@ -605,6 +611,12 @@ impl Store {
     /// Counters so far, without waiting for pending writes (see [`Store::flush`]).
     pub fn stats(&self) -> StoreStats {
         self.shared.stats()
+    }
+
+    /// Write errors so far (cheap: one atomic load), so callers can notice
+    /// a new failure without reading the whole [`StoreStats`].
+    pub fn error_count(&self) -> u64 {
+        self.shared.counters.errors.load(Ordering::Relaxed)
     }
 
     fn write(&self, w: Write) -> Result<(), StoreError> {

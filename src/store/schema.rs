@@ -298,6 +298,14 @@ pub(super) fn open(path: &Path, cfg: &StoreConfig) -> Result<Connection, StoreEr
          PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT};"
     ))
     .map_err(open_err)?;
+    if cfg.max_size_mb > 0 {
+        let page: u64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(open_err)?;
+        let pages = cfg.max_size_mb * 1024 * 1024 / page.max(512);
+        conn.execute_batch(&format!("PRAGMA max_page_count = {pages};"))
+            .map_err(open_err)?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     // Foreign keys are off while migrating (the bundled SQLite starts with
     // them on): a table rebuild drops the old table, and with them on that

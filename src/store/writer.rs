@@ -619,6 +619,13 @@ pub(super) struct Writer {
     /// When the open transaction began: a batch also commits by age, so a
     /// crash under a steady stream loses at most [`MAX_BATCH_AGE`] of input.
     tx_started: Option<std::time::Instant>,
+    /// Messages inserted in the open transaction: counted as stored only
+    /// when it commits, so a rolled-back batch (disk full) is never reported
+    /// as stored.
+    tx_inserted: u64,
+    /// When an error was last logged and how many were not logged since:
+    /// a failing disk would otherwise log thousands of lines a second.
+    log_gate: std::cell::Cell<(Option<std::time::Instant>, u64)>,
     /// Writes not applied yet because another connection holds the lock, in
     /// order. While non-empty every new write queues behind them.
     held: VecDeque<Write>,
@@ -638,6 +645,8 @@ impl Writer {
             busy_timeout: Duration::from_millis(cfg.busy_timeout_ms),
             pending: 0,
             tx_started: None,
+            tx_inserted: 0,
+            log_gate: std::cell::Cell::new((None, 0)),
             held: VecDeque::new(),
             locked: false,
             jobs: VecDeque::new(),
@@ -766,7 +775,15 @@ impl Writer {
 
     fn record_error(&self, op: &str, e: &rusqlite::Error) {
         bump(&self.shared.counters.errors, 1);
-        tracing::error!(path = %self.shared.path.display(), op, error = %e, "store write failed");
+        // At most one line a second; the count says how many were left out.
+        let (last, skipped) = self.log_gate.get();
+        let now = std::time::Instant::now();
+        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            tracing::error!(path = %self.shared.path.display(), op, error = %e, not_logged_since = skipped, "store write failed");
+            self.log_gate.set((Some(now), 0));
+        } else {
+            self.log_gate.set((last, skipped + 1));
+        }
         *self
             .shared
             .last_error
@@ -815,6 +832,7 @@ impl Writer {
             self.pending = 0;
             self.conn.prepare_cached(SQL_BEGIN)?.execute([])?;
             self.tx_started = Some(std::time::Instant::now());
+            self.tx_inserted = 0;
         }
         Ok(())
     }
@@ -839,6 +857,8 @@ impl Writer {
         match result {
             Ok(_) => {
                 bump(&self.shared.counters.commits, 1);
+                bump(&self.shared.counters.inserted, self.tx_inserted);
+                self.tx_inserted = 0;
                 self.pending = 0;
                 self.tx_started = None;
             }
@@ -855,6 +875,7 @@ impl Writer {
                 bump(&self.shared.counters.lost, self.pending as u64);
                 self.pending = 0;
                 self.tx_started = None;
+                self.tx_inserted = 0;
             }
         }
     }
@@ -956,6 +977,7 @@ impl Writer {
                     self.pending.saturating_sub(weight) as u64,
                 );
                 self.pending = 0;
+                self.tx_inserted = 0;
                 if let Err(e) = self.begin() {
                     self.record_error("begin transaction", &e);
                 }
@@ -1435,7 +1457,7 @@ impl Writer {
             ])?;
             self.authors.note(h, at);
         }
-        bump(&c.inserted, 1);
+        self.tx_inserted += 1;
         Ok(())
     }
 }
