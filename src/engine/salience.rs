@@ -621,6 +621,9 @@ struct Dict {
     kana_names: Vec<String>,
     /// Suffixes that may follow a name ("ちゃん", "chan"), longest first.
     honorifics: Vec<String>,
+    /// The last characters of the honorifics: most words end in none of
+    /// them, and skip the suffix scan after one comparison.
+    honorific_ends: Vec<char>,
     /// Sentence-final question particles, and endings that only look like one.
     particles: Vec<String>,
     not_particles: Vec<String>,
@@ -659,6 +662,13 @@ impl Dict {
         }
         d.honorifics = lex.terms(LexiconList::Honorifics).to_vec();
         d.honorifics.sort_by_key(|h| std::cmp::Reverse(h.len()));
+        d.honorific_ends = d
+            .honorifics
+            .iter()
+            .filter_map(|h| h.chars().next_back())
+            .collect();
+        d.honorific_ends.sort_unstable();
+        d.honorific_ends.dedup();
         for p in lex.terms(LexiconList::QuestionParticles) {
             match p.strip_prefix('-') {
                 Some(x) if !x.is_empty() => d.not_particles.push(x.to_string()),
@@ -706,7 +716,11 @@ impl Dict {
     /// a name followed by an honorific ("mikachan", "mika-san", "ミカちゃん"),
     /// or a kana name inside unspaced Japanese ("ミカ、今日は").
     fn names_inside(&self, word: &str) -> bool {
-        for h in &self.honorifics {
+        let ends_like_one = word
+            .chars()
+            .next_back()
+            .is_some_and(|c| self.honorific_ends.contains(&c));
+        for h in self.honorifics.iter().filter(|_| ends_like_one) {
             if let Some(stem) = word.strip_suffix(h.as_str()) {
                 let stem = stem.trim_end_matches(['-', '_']);
                 if !stem.is_empty() && self.get(stem).name {
