@@ -52,10 +52,25 @@ pub enum LexiconList {
     Creative,
     /// Words ignored when comparing with the topic and recent chat.
     Stopwords,
+    /// Japanese sentence-final particles ("か", "の"), matched at the end of a text;
+    /// entries starting with "-" are endings that only look like one ("ばか").
+    QuestionParticles,
+    /// Suffixes that may follow a name without a space ("ちゃん", "chan").
+    Honorifics,
+    /// Self-promotion and follower sellers ("sub4sub", "we help streamers").
+    PromoSpam,
+    /// Words of crypto "signal" scams; spam together with a messenger.
+    CryptoSpam,
+    /// Messenger apps scammers move people to ("telegram", "whatsapp").
+    Messengers,
+    /// Begging for attention ("please", "notice me", "por favor").
+    Pleading,
+    /// Verbs that open a request to the streamer ("show", "explain", "zeig").
+    Requests,
 }
 
 impl LexiconList {
-    pub const ALL: [LexiconList; 15] = [
+    pub const ALL: [LexiconList; 22] = [
         LexiconList::QuestionWords,
         LexiconList::QuestionAux,
         LexiconList::QuestionSubjects,
@@ -71,6 +86,13 @@ impl LexiconList {
         LexiconList::StreamIssues,
         LexiconList::Creative,
         LexiconList::Stopwords,
+        LexiconList::QuestionParticles,
+        LexiconList::Honorifics,
+        LexiconList::PromoSpam,
+        LexiconList::CryptoSpam,
+        LexiconList::Messengers,
+        LexiconList::Pleading,
+        LexiconList::Requests,
     ];
 
     /// The file name in `assets/lexicons/` and in an override directory.
@@ -91,6 +113,13 @@ impl LexiconList {
             LexiconList::StreamIssues => "stream_issues.txt",
             LexiconList::Creative => "creative.txt",
             LexiconList::Stopwords => "stopwords.txt",
+            LexiconList::QuestionParticles => "question_particles.txt",
+            LexiconList::Honorifics => "honorifics.txt",
+            LexiconList::PromoSpam => "promo_spam.txt",
+            LexiconList::CryptoSpam => "crypto_spam.txt",
+            LexiconList::Messengers => "messengers.txt",
+            LexiconList::Pleading => "pleading.txt",
+            LexiconList::Requests => "requests.txt",
         }
     }
 
@@ -116,6 +145,15 @@ impl LexiconList {
             LexiconList::StreamIssues => include_str!("../../assets/lexicons/stream_issues.txt"),
             LexiconList::Creative => include_str!("../../assets/lexicons/creative.txt"),
             LexiconList::Stopwords => include_str!("../../assets/lexicons/stopwords.txt"),
+            LexiconList::QuestionParticles => {
+                include_str!("../../assets/lexicons/question_particles.txt")
+            }
+            LexiconList::Honorifics => include_str!("../../assets/lexicons/honorifics.txt"),
+            LexiconList::PromoSpam => include_str!("../../assets/lexicons/promo_spam.txt"),
+            LexiconList::CryptoSpam => include_str!("../../assets/lexicons/crypto_spam.txt"),
+            LexiconList::Messengers => include_str!("../../assets/lexicons/messengers.txt"),
+            LexiconList::Pleading => include_str!("../../assets/lexicons/pleading.txt"),
+            LexiconList::Requests => include_str!("../../assets/lexicons/requests.txt"),
         }
     }
 

@@ -17,8 +17,11 @@
 //! Spam (emote walls, repeated words or characters, symbol art, copypasta,
 //! links from strangers, bots, `!commands`, the bot's own account) multiplies every factor by
 //! [`SPAM_FACTOR`], so the message stays LOW whatever weights the console uses.
-//! Paid messages are exempt unless they come from a bot: the streamer reads
-//! every super chat.
+//! Self-promotion, follower sellers and crypto "signal" scams are spam too,
+//! and so are caps walls of emoji or pleading and long texts posted word for
+//! word by two people. Paid messages are exempt unless they come from a bot or
+//! are adverts or scams: the streamer reads every super chat, but paying does
+//! not turn an advert into something to answer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -49,12 +52,20 @@ const CHANNEL_SLOTS: usize = 64;
 const VELOCITY_TAU_S: f64 = 60.0;
 /// Chat speed (messages/minute) at which the slow-chat boost is halved.
 const SLOW_CHAT_HALF_PER_MIN: f64 = 20.0;
-/// Same normalised text from this many distinct authors is copypasta.
+/// Same normalised text from this many distinct authors is copypasta (two
+/// for a long text, see [`LONG_PASTA_TOKENS`]).
 const COPYPASTA_AUTHORS: usize = 3;
 /// Recent messages sharing a word before it counts as a theme.
 const THEME_MIN: u32 = 3;
 /// A repeated question this short is people asking the same thing, not a pasta.
 const SHORT_QUESTION_TOKENS: usize = 12;
+/// A text this long (tokens, or visible characters for unspaced scripts)
+/// posted word for word by two different people is already copypasta: two
+/// people do not independently write the same long message.
+const LONG_PASTA_TOKENS: usize = 10;
+const LONG_PASTA_CHARS: usize = 60;
+/// Letters in capitals, at least, for a caps wall (and 80% of all letters).
+const CAPS_WALL_LETTERS: usize = 10;
 
 /// Weights of the four factors (`[salience.weights]`). The score is the
 /// weighted mean, so only their ratios matter.
@@ -604,7 +615,24 @@ struct Dict {
     words: HashMap<u64, Word, PassBuild>,
     /// Names with a space ("Mika Tan"), matched in the normalised text.
     multi_names: Vec<String>,
+    /// Kana spellings of the names ("ミカ", "みか" for "Mika", or a kana alias
+    /// as given): Japanese is written without spaces, so these are looked for
+    /// inside a token, not as one.
+    kana_names: Vec<String>,
+    /// Suffixes that may follow a name ("ちゃん", "chan"), longest first.
+    honorifics: Vec<String>,
+    /// The last characters of the honorifics: most words end in none of
+    /// them, and skip the suffix scan after one comparison.
+    honorific_ends: Vec<char>,
+    /// Sentence-final question particles, and endings that only look like one.
+    particles: Vec<String>,
+    not_particles: Vec<String>,
     topic_terms: usize,
+}
+
+/// Hiragana or katakana (including the long-vowel mark).
+fn is_kana(c: char) -> bool {
+    matches!(c, '\u{3041}'..='\u{309f}' | '\u{30a0}'..='\u{30ff}')
 }
 
 /// Topic words kept at most (a topic is a few words, not an essay).
@@ -628,7 +656,24 @@ impl Dict {
             if t.contains(' ') {
                 d.multi_names.push(t);
             } else if !t.is_empty() {
+                d.add_name_spellings(&t);
                 d.words.entry(hash_str(0, &t)).or_default().name = true;
+            }
+        }
+        d.honorifics = lex.terms(LexiconList::Honorifics).to_vec();
+        d.honorifics.sort_by_key(|h| std::cmp::Reverse(h.len()));
+        d.honorific_ends = d
+            .honorifics
+            .iter()
+            .filter_map(|h| h.chars().next_back())
+            .collect();
+        d.honorific_ends.sort_unstable();
+        d.honorific_ends.dedup();
+        for p in lex.terms(LexiconList::QuestionParticles) {
+            match p.strip_prefix('-') {
+                Some(x) if !x.is_empty() => d.not_particles.push(x.to_string()),
+                Some(_) => {}
+                None => d.particles.push(p.clone()),
             }
         }
         for w in topic.split(|c: char| !(c.is_alphanumeric() || c == '\'')) {
@@ -643,6 +688,80 @@ impl Dict {
             }
         }
         d
+    }
+
+    /// The other script's spelling of one name: "mika" is also written ミカ
+    /// and みか in Japanese chat, and a kana alias ("ミカ") is also typed as
+    /// romaji ("mika"). wana_kana does the transliteration both ways.
+    fn add_name_spellings(&mut self, name: &str) {
+        use wana_kana::ConvertJapanese;
+        let kana_only = |s: &str| !s.is_empty() && s.chars().all(is_kana);
+        if name.chars().any(is_kana) {
+            self.kana_names.push(name.to_string());
+            let romaji = name.to_romaji();
+            if !romaji.is_empty() && romaji.bytes().all(|b| b.is_ascii_alphabetic()) {
+                self.words.entry(hash_str(0, &romaji)).or_default().name = true;
+            }
+        } else if name.bytes().all(|b| b.is_ascii_alphabetic()) && name.len() >= 2 {
+            for kana in [name.to_katakana(), name.to_hiragana()] {
+                // "mikavt" has no kana spelling (wana_kana leaves "vt" as is).
+                if kana_only(&kana) && !self.kana_names.contains(&kana) {
+                    self.kana_names.push(kana);
+                }
+            }
+        }
+    }
+
+    /// True if `word` (lowercase, not itself a name) still names the streamer:
+    /// a name followed by an honorific ("mikachan", "mika-san", "ミカちゃん"),
+    /// or a kana name inside unspaced Japanese ("ミカ、今日は").
+    fn names_inside(&self, word: &str) -> bool {
+        let ends_like_one = word
+            .chars()
+            .next_back()
+            .is_some_and(|c| self.honorific_ends.contains(&c));
+        for h in self.honorifics.iter().filter(|_| ends_like_one) {
+            if let Some(stem) = word.strip_suffix(h.as_str()) {
+                let stem = stem.trim_end_matches(['-', '_']);
+                if !stem.is_empty() && self.get(stem).name {
+                    return true;
+                }
+            }
+        }
+        if word.is_ascii() {
+            return false;
+        }
+        for kn in &self.kana_names {
+            for (at, _) in word.match_indices(kn.as_str()) {
+                // "ミカン" (a tangerine) is not "ミカ": the name must not run
+                // on into more kana, unless that kana is an honorific.
+                let before_ok = word[..at].chars().next_back().is_none_or(|c| !is_kana(c));
+                let rest = &word[at + kn.len()..];
+                let after_ok = rest.chars().next().is_none_or(|c| !is_kana(c))
+                    || self.honorifics.iter().any(|h| rest.starts_with(h.as_str()));
+                if before_ok && after_ok {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// True if a Japanese text ends in a question particle ("するの", "ですか"),
+    /// ignoring trailing punctuation, laughter ("w", "草") and emoji.
+    fn ends_with_particle(&self, word: &str) -> bool {
+        let w = word.trim_end_matches(|c: char| {
+            !(c.is_alphanumeric()) || matches!(c, 'w' | 'ｗ' | 'W' | 'Ｗ' | '草')
+        });
+        if !w.chars().next_back().is_some_and(is_kana) {
+            return false;
+        }
+        if self.not_particles.iter().any(|x| w.ends_with(x.as_str())) {
+            return false;
+        }
+        self.particles
+            .iter()
+            .any(|p| w.len() > p.len() && w.ends_with(p.as_str()))
     }
 
     #[inline]
@@ -681,6 +800,16 @@ struct TextFeatures {
     alnum_chars: usize,
     visible_chars: usize,
     distinct_alnum: usize,
+    /// Written (partly) in kana: Japanese, where questions end in a particle.
+    japanese: bool,
+    /// A sentence opens with a request verb ("show", "explain", "zeig").
+    request: bool,
+    /// Pictographs and other symbols outside ASCII (emoji, mostly).
+    emoji: usize,
+    upper: usize,
+    lower_letters: usize,
+    /// @-mentions of someone other than the streamer.
+    other_mentions: usize,
 }
 
 /// What [`analyze`] made of one text: its features and what it leaves in
@@ -925,6 +1054,12 @@ impl SalienceEngine {
         };
         let pasta_authors = other_authors + 1;
         let is_question = f.strong_question;
+        // A kana or kanji says about what two or three Latin letters do.
+        let long_text = (f.n_tokens >= LONG_PASTA_TOKENS
+            || f.visible_chars >= LONG_PASTA_CHARS
+            || (f.japanese && f.visible_chars >= LONG_PASTA_CHARS / 2))
+            && !(is_question && f.n_tokens <= SHORT_QUESTION_TOKENS);
+        let pasta_min = if long_text { 2 } else { COPYPASTA_AUTHORS };
         let repeated_question = is_question
             && pasta_authors >= COPYPASTA_AUTHORS
             && f.n_tokens <= SHORT_QUESTION_TOKENS;
@@ -934,6 +1069,20 @@ impl SalienceEngine {
         // The streamer's or the bot's own account without the broadcaster role
         // (Discord, a second account): nothing there to answer.
         let own = by_streamer && !broadcaster;
+        let hits = f.hits;
+        // Adverts and scams: paying or chatting for the first time must not
+        // rescue them (issue 12 item 4), so they sink even when paid.
+        let promo = !trusted && hits.contains(LexiconList::PromoSpam);
+        let crypto = !trusted
+            && hits.contains(LexiconList::CryptoSpam)
+            && (hits.contains(LexiconList::Messengers) || f.links > 0 || f.other_mentions > 0);
+        let caps = f.upper >= CAPS_WALL_LETTERS && f.upper * 10 >= (f.upper + f.lower_letters) * 8;
+        let caps_wall = caps
+            && !trusted
+            && !hits.contains(LexiconList::StreamIssues)
+            && !hits.contains(LexiconList::Distress)
+            && (f.emoji + f.emote_like >= 3
+                || (hits.contains(LexiconList::Pleading) && !f.strong_question));
         let spam: Option<String> = if is_bot {
             Some("spam: known bot".into())
         } else if own {
@@ -947,6 +1096,10 @@ impl SalienceEngine {
                 || !(a.has(Role::Subscriber) || a.has(Role::Member) || a.has(Role::Verified)))
         {
             Some("spam: link".into())
+        } else if promo {
+            Some("spam: self-promotion".into())
+        } else if crypto {
+            Some("spam: crypto signals".into())
         } else if f.visible_chars >= 24 && f.alnum_chars * 4 < f.visible_chars {
             Some("spam: symbol art".into())
         } else if (f.max_run >= 8 && f.max_run * 2 >= f.alnum_chars)
@@ -959,14 +1112,16 @@ impl SalienceEngine {
             Some("spam: repeated words".into())
         } else if f.n_tokens >= 3 && f.emote_like == f.n_tokens {
             Some("spam: emote wall".into())
+        } else if caps_wall {
+            Some("spam: caps wall".into())
         } else if own_repeats >= 2 {
             Some("spam: repeated message".into())
-        } else if pasta_authors >= COPYPASTA_AUTHORS && !repeated_question {
+        } else if pasta_authors >= pasta_min && !repeated_question {
             Some(format!("spam: copypasta ({pasta_authors} authors)"))
         } else {
             None
         };
-        let sunk = spam.is_some() && (paid_usd.is_none() || is_bot || own);
+        let sunk = spam.is_some() && (paid_usd.is_none() || is_bot || own || promo || crypto);
         let is_spam = spam.is_some();
         let mut reasons = Reasons {
             list: spam.into_iter().collect(),
@@ -974,11 +1129,32 @@ impl SalienceEngine {
         };
 
         // ----- content -----
-        let hits = f.hits;
         let mut content = Or::default();
-        if f.addressed || reply_to_streamer {
+        let to_her = (f.addressed || reply_to_streamer) && !f.to_other_viewer;
+        // A question or request said to her is what she answers first, whoever
+        // asks and whether or not it ends in "?" (issue 12 item 3).
+        let direct = to_her && (f.strong_question || f.request);
+        // "mika LUL", "KEKW MIKA": her name in a bare reaction names her but
+        // asks nothing (issue 12 item 5), so it is not treated as talk to her.
+        let bare_mention = (f.addressed || reply_to_streamer)
+            && !direct
+            && !f.weak_question
+            && f.meaningful == 0
+            && !hits.intersects(SUBSTANCE);
+        let addressed = (f.addressed || reply_to_streamer) && !bare_mention;
+        if addressed {
             content.add(0.45);
             reasons.add("addressed to streamer");
+        } else if bare_mention {
+            reasons.add("bare mention");
+        }
+        if direct {
+            content.add(0.5);
+            reasons.add(if f.strong_question {
+                "direct question"
+            } else {
+                "request to streamer"
+            });
         }
         let asks_you = f.strong_question
             && !f.addressed
@@ -1025,7 +1201,11 @@ impl SalienceEngine {
             reasons.add("greeting");
         }
         if let Some(usd) = paid_usd {
-            content.add(0.5 + 0.3 * dollars_scale(usd));
+            // Money says "read me", not "this needs an answer": a paid
+            // question tops the list, a tip alone ranks under a plain
+            // viewer's direct question (issue 12 item 3).
+            let asks = f.strong_question || f.request || f.weak_question;
+            content.add(if asks { 0.5 } else { 0.2 } + 0.3 * dollars_scale(usd));
         }
         content.add((0.045 * f.meaningful as f64).min(0.25));
         let mut content = content.value();
@@ -1091,6 +1271,12 @@ impl SalienceEngine {
             reasons.add("returning chatter");
         }
         let mut authority = (roles[0] + 0.15 * roles[1]).min(1.0);
+        if direct {
+            // Whoever asks her directly gets about the standing of a year's
+            // subscriber, so a plain viewer's question is not buried under
+            // regulars' small talk and tips (issue 12 item 3).
+            authority = authority.max(0.45);
+        }
         if let (Some(usd), Some(p)) = (paid_usd, msg.paid.as_ref()) {
             let money = 0.6 + 0.4 * dollars_scale(usd);
             authority = (authority.max(money) + 0.1 * authority.min(money)).min(1.0);
@@ -1141,18 +1327,16 @@ impl SalienceEngine {
             reasons.add("reply in thread");
         }
         let first_greeting = a.first_message && hits.contains(LexiconList::Greetings);
-        if f.addressed
-            || reply_to_streamer
-            || asks_you
-            || paid_usd.is_some()
-            || distress
-            || stream_issue
-            || first_greeting
+        if addressed || asks_you || paid_usd.is_some() || distress || stream_issue || first_greeting
         {
             // Talking to the streamer (or reaching out to the community, or
             // joining it) is by construction part of the live conversation;
             // without this a stream with no topic set would compress every
             // score into the lower half.
+            relevance.add(0.3);
+        }
+        if direct {
+            // A question to her joins the conversation she is having.
             relevance.add(0.3);
         }
         if repeated_question {
@@ -1169,7 +1353,9 @@ impl SalienceEngine {
         if stream_issue || distress || paid_usd.is_some() {
             urgency = 1.0;
         }
-        if f.strong_question {
+        if direct {
+            urgency = urgency.max(0.8);
+        } else if f.strong_question {
             urgency = urgency.max(if f.addressed || asks_you { 0.7 } else { 0.5 });
         } else if f.weak_question {
             urgency = urgency.max(0.25);
@@ -1344,6 +1530,17 @@ const NOT_MEANINGFUL: ListSet = ListSet::of(&[
     LexiconList::SecondPerson,
 ]);
 
+/// What gives a message with her name in it something to answer beyond the name.
+const SUBSTANCE: ListSet = ListSet::of(&[
+    LexiconList::Greetings,
+    LexiconList::Positive,
+    LexiconList::Negative,
+    LexiconList::Distress,
+    LexiconList::StreamIssues,
+    LexiconList::Technical,
+    LexiconList::Creative,
+]);
+
 /// Reactions, greetings and emotes: skipped when looking for a question opener.
 const FILLER: ListSet = ListSet::of(&[
     LexiconList::Greetings,
@@ -1365,7 +1562,8 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
     s.toks.clear();
     s.hashes.clear();
     let mut f = TextFeatures::default();
-    let has_qmark = text.contains('?');
+    // Full-width "？" is how Japanese and Chinese chat asks.
+    let has_qmark = text.contains(['?', '？']);
     f.command = text.trim_start().starts_with('!');
 
     let mut alnum_seen = [0u64; 4]; // bitset of seen ASCII alnum bytes (for diversity)
@@ -1388,6 +1586,11 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
                 f.visible_chars += 1;
                 if b.is_ascii_alphanumeric() {
                     f.alnum_chars += 1;
+                    if b.is_ascii_uppercase() {
+                        f.upper += 1;
+                    } else if b.is_ascii_lowercase() {
+                        f.lower_letters += 1;
+                    }
                     let lc = b.to_ascii_lowercase();
                     if char::from(lc) == run_char {
                         run_len += 1;
@@ -1417,8 +1620,16 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
                 }
                 visible = true;
                 f.visible_chars += 1;
+                if is_kana(c) {
+                    f.japanese = true;
+                }
                 if c.is_alphanumeric() {
                     f.alnum_chars += 1;
+                    if c.is_uppercase() {
+                        f.upper += 1;
+                    } else if c.is_lowercase() {
+                        f.lower_letters += 1;
+                    }
                     let lc = c.to_ascii_lowercase();
                     if lc == run_char {
                         run_len += 1;
@@ -1434,6 +1645,9 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
                     }
                 } else {
                     dot_or_colon |= c == '.' || c == ':';
+                    if is_emoji_like(c) {
+                        f.emoji += 1;
+                    }
                     run_char = '\0';
                     run_len = 0;
                 }
@@ -1447,10 +1661,10 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
         if raw.starts_with('@') && !core.is_empty() {
             marks |= MENTION;
         }
-        if raw.ends_with(['.', '!', '?', ',', ';', ':']) {
+        if raw.ends_with(['.', '!', '?', ',', ';', ':', '？', '！', '。', '、']) {
             marks |= ENDS_SENTENCE;
         }
-        if raw.ends_with('!') {
+        if raw.ends_with(['!', '！']) {
             marks |= EXCLAIMS;
         }
         if dot_or_colon && is_link(raw, core) {
@@ -1480,7 +1694,13 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
             push_lower(&mut s.tmp, raw.trim_end_matches(['.', ',', '!', '?']));
             w.lists = dict.get(&s.tmp).lists;
         }
-        if marks & SYMBOL == 0 && (w.name || (word.ends_with("'s") && dict.is_name(word))) {
+        if marks & SYMBOL == 0
+            && (w.name
+                || (word.ends_with("'s") && dict.is_name(word))
+                // Only unknown words can hide a name with an honorific or in
+                // kana; lexicon words and short tokens skip the suffix scan.
+                || (w.lists.is_empty() && word.len() >= 5 && dict.names_inside(word)))
+        {
             marks |= NAME;
         }
         if w.topic {
@@ -1548,8 +1768,11 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
         if t.has(NAME) {
             f.addressed = true;
         }
-        if i == 0 && t.has(MENTION) && !t.has(NAME) {
-            f.to_other_viewer = true;
+        if t.has(MENTION) && !t.has(NAME) {
+            f.other_mentions += 1;
+            if i == 0 {
+                f.to_other_viewer = true;
+            }
         }
         let emote = t.has(EMOTE_SHAPE | SYMBOL) || t.lists.contains(LexiconList::Emotes);
         if emote {
@@ -1558,8 +1781,19 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
         if t.lists.intersects(FILLER) || t.has(IN_GREETING_PHRASE) {
             f.low_value += 1;
         }
+        // Japanese has no spaces: one token can be a whole sentence (with her
+        // name in it), so it counts about one word per four kana or kanji.
+        let cjk = if word.is_ascii() {
+            0
+        } else {
+            word.chars()
+                .filter(|&c| is_kana(c) || ('\u{4e00}'..='\u{9fff}').contains(&c))
+                .count()
+        };
         if is_meaningful(&t, word) {
-            f.meaningful += 1;
+            f.meaningful += 1 + cjk / 4;
+        } else if t.has(NAME) {
+            f.meaningful += cjk.saturating_sub(2) / 4;
         }
         if at_start && !f.strong_question {
             let hidden = t.has(IN_GREETING_PHRASE);
@@ -1592,6 +1826,11 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
                 && (has_qmark || next_subject)
             {
                 f.strong_question = true;
+            } else if !hidden && t.lists.contains(LexiconList::Requests) && !f.request {
+                // "Mika show us the build": asks as much as a question, once
+                // we know it is said to her (checked where it is scored).
+                f.request = true;
+                at_start = false;
             } else if skipped < 4
                 && (t.has(MENTION | NAME | SYMBOL | EMOTE_SHAPE | IN_GREETING_PHRASE)
                     || t.lists.intersects(FILLER))
@@ -1611,6 +1850,19 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
     if f.hits.contains(LexiconList::QuestionPhrases) {
         f.strong_question = true;
     }
+    // "¿" opens only a question; Japanese asks with "？" or a final particle
+    // and has no question word at the start for the rules above to find.
+    if text.contains('¿') {
+        f.strong_question = true;
+    }
+    if f.japanese && !f.strong_question {
+        let last = s.toks.iter().rev().find(|t| !t.has(SYMBOL | EMOTE_SHAPE));
+        if text.contains('？')
+            || last.is_some_and(|t| dict.ends_with_particle(&s.lower[t.lo as usize..t.hi as usize]))
+        {
+            f.strong_question = true;
+        }
+    }
     f.weak_question = has_qmark && !f.strong_question;
 
     // Distinct tokens, for the repeated-words rule.
@@ -1619,6 +1871,14 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
     s.hashes.dedup();
     f.distinct_tokens = s.hashes.len();
     f
+}
+
+/// An emoji or another pictograph: not a letter, not ASCII, and not the
+/// punctuation of CJK text or a variation selector.
+fn is_emoji_like(c: char) -> bool {
+    u32::from(c) >= 0x2190
+        && !c.is_alphanumeric()
+        && !matches!(c, '\u{3000}'..='\u{303f}' | '\u{ff00}'..='\u{ffef}' | '\u{fe00}'..='\u{fe0f}')
 }
 
 /// `s` lowercased into `buf` (reused, so no allocation once warm).
@@ -1951,6 +2211,269 @@ mod tests {
     }
 
     #[test]
+    fn names_survive_honorifics_and_kana() {
+        let mut e = engine();
+        for text in [
+            "ミカちゃん今日も配信ありがとう",
+            "みかさん、おつかれさま",
+            "mikachan that dodge was clean",
+            "Mika-san the boss is hard",
+            "@ミカちゃん 元気？",
+        ] {
+            let s = score(&mut e, &M::new("Hana", text));
+            assert!(
+                has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+        // a tangerine (ミカン) and a word that merely ends like an honorific do not
+        for text in [
+            "ミカンおいしい",
+            "mikatsu is my favourite food",
+            "@mikafan99 lol",
+        ] {
+            let s = score(&mut e, &M::new("Hana", text));
+            assert!(
+                !has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+        // a kana alias in the config is also matched as typed in romaji
+        let mut e = SalienceEngine::new(
+            SalienceConfig {
+                streamer_names: vec!["ユキ".into()],
+                ..SalienceConfig::default()
+            },
+            Lexicon::embedded(),
+            BotList::embedded(),
+        );
+        for text in ["yuki how was your day", "ユキちゃんかわいい"] {
+            let s = score(&mut e, &M::new("Hana", text));
+            assert!(
+                has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn questions_in_other_languages_and_scripts_are_questions() {
+        let mut e = engine();
+        for text in [
+            // Japanese: full-width question mark, or a sentence-final particle
+            "ミカちゃん今日は何時まで配信する？",
+            "ミカちゃんこのボス何回目なの",
+            "次はどのゲームをやりますか",
+            "マレニアもう倒したっけw",
+            // Spanish, with and without the opening mark and accents
+            "¿Mika qué build usas para este jefe?",
+            "mika cuando vas a jugar el DLC",
+            "por qué no usas la espada",
+            // Italian
+            "Mika come hai fatto a battere Malenia",
+            "perché non usi lo scudo",
+            // Portuguese
+            "mika como você passou desse chefe",
+            "onde fica a runa",
+            // German
+            "Mika wie hast du den Boss geschafft",
+            "kannst du die Map zeigen",
+            // French
+            "Mika pourquoi tu utilises pas le bouclier",
+            "est-ce que tu vas finir le jeu ce soir",
+        ] {
+            let s = score(&mut e, &M::new("Lupe", text));
+            assert!(
+                has_reason(&s, "question"),
+                "{text} should be a question: {:?}",
+                s.reasons
+            );
+            assert!(
+                !has_reason(&s, "maybe a question"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+        // statements and insults ending like a particle, and English "come"/"was"
+        for text in [
+            "ミカちゃんばか",
+            "今日も楽しかった",
+            "come on mika you got this",
+            "was so good",
+            "comment section is wild",
+        ] {
+            let s = score(&mut e, &M::new("Lupe", text));
+            assert!(!has_reason(&s, "question"), "{text}: {:?}", s.reasons);
+        }
+    }
+
+    #[test]
+    fn a_spanish_or_italian_question_to_her_beats_english_small_talk() {
+        let mut e = engine();
+        let small = score(&mut e, &M::new("Bo", "this game is so pretty").at(0));
+        for (i, text) in [
+            "Mika cómo pasaste a Malenia",
+            "Mika come hai battuto Malenia",
+            "ミカちゃんマレニアどうやって倒したの？",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let q = score(&mut e, &M::new("Sol", text).at(i as i64 + 1));
+            assert!(q.score > small.score, "{text} {q:?} vs {small:?}");
+            assert!(q.priority >= Priority::High, "{text}: {q:?}");
+        }
+    }
+
+    #[test]
+    fn a_direct_question_or_request_outranks_rank_and_tips() {
+        use PaidKind::*;
+        let mut e = engine();
+        // what a subscriber of two years says, and what people pay to say
+        let others = [
+            score(
+                &mut e,
+                &M::new("OldSub", "this boss is so hard lol, my hands would shake")
+                    .sub(24)
+                    .at(0),
+            ),
+            score(
+                &mut e,
+                &M::new("Vippy", "the music in this area is so good")
+                    .roles(&[Role::Vip])
+                    .sub(30)
+                    .at(1),
+            ),
+            score(
+                &mut e,
+                &M::new("Tipper", "Cheer500 love the stream!")
+                    .paid(500.0, Bits)
+                    .sub(3)
+                    .at(2),
+            ),
+            score(
+                &mut e,
+                &M::new("Tipper2", "gg queen enjoy a coffee")
+                    .paid(5.0, Superchat)
+                    .at(3),
+            ),
+        ];
+        let best_other = others.iter().map(|s| s.score).fold(0.0, f64::max);
+        // plain viewers, no "?", several languages
+        for (i, text) in [
+            "Mika what build are you using for Malenia",
+            "mika can you show the talisman you have on",
+            "Mika show us your stats",
+            "Mika qué arma usas contra Malenia",
+            "Mika zeig mal deine Ausrüstung",
+            "Mika cosa fai dopo questo boss",
+            "ミカちゃんマレニアの後は何するの",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let q = score(&mut e, &M::new("Plain", text).at(10 + i as i64));
+            assert!(
+                has_reason(&q, "direct question") || has_reason(&q, "request to streamer"),
+                "{text}: {:?}",
+                q.reasons
+            );
+            assert!(
+                q.score > best_other,
+                "{text} {q:?} <= {best_other} {others:?}"
+            );
+        }
+        // a paid question still beats them all
+        let plain = score(
+            &mut e,
+            &M::new("Plain", "Mika what build are you using for Malenia").at(30),
+        );
+        let paid = score(
+            &mut e,
+            &M::new("Rich", "Mika what talisman are you using for Malenia")
+                .paid(10.0, Superchat)
+                .at(31),
+        );
+        assert!(paid.score > plain.score, "{paid:?} vs {plain:?}");
+        // a request to another viewer is not one to her
+        let other = score(
+            &mut e,
+            &M::new("Plain", "@Rin show me the clip later").at(32),
+        );
+        assert!(
+            !has_reason(&other, "request to streamer"),
+            "{:?}",
+            other.reasons
+        );
+    }
+
+    #[test]
+    fn a_plain_mention_is_not_a_question() {
+        let mut e = engine();
+        let real = score(&mut e, &M::new("Q", "Mika how did you dodge that").at(0));
+        for (i, text) in [
+            "mika LUL",
+            "KEKW MIKA",
+            "MIKA",
+            "ミカちゃんwww",
+            "mika jajaja",
+            "@Mika OMEGALUL",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let s = score(&mut e, &M::new("React", text).at(1 + i as i64));
+            assert!(has_reason(&s, "bare mention"), "{text}: {:?}", s.reasons);
+            assert!(
+                !has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+            assert_eq!(s.priority, Priority::Low, "{text}: {s:?}");
+            assert!(s.score < real.score);
+        }
+        // a viewer whose name contains hers is another viewer
+        for text in [
+            "@mikafan99 what build are you using?",
+            "@MikasBiggestFan lol same",
+            "@mika_enjoyer did you see that",
+        ] {
+            let s = score(&mut e, &M::new("V", text).at(10));
+            assert!(
+                has_reason(&s, "to another viewer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+            assert!(
+                !has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+            assert!(
+                !has_reason(&s, "direct question"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+        // her name with something to say still addresses her
+        for text in [
+            "hi mika!",
+            "mika you are amazing at this",
+            "mika try the parry build",
+        ] {
+            let s = score(&mut e, &M::new("V", text).at(20));
+            assert!(
+                has_reason(&s, "addressed to streamer"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+    }
+
+    #[test]
     fn content_emotion_distress_technical_and_suggestions_each_count() {
         let mut e = engine();
         let base = score(&mut e, &M::new("Rin", "the sky looks orange today"))
@@ -2239,6 +2762,90 @@ mod tests {
     }
 
     #[test]
+    fn adverts_scams_and_caps_walls_sink_even_when_paid_or_first_time() {
+        use PaidKind::*;
+        let mut e = engine();
+        for (kind, m) in [
+            (
+                "self-promotion",
+                M::new("Grow1", "sub4sub? i sub back fast").first(),
+            ),
+            (
+                "self-promotion",
+                M::new(
+                    "Grow2",
+                    "hey mika check out my channel, I stream souls games too",
+                )
+                .first(),
+            ),
+            (
+                "self-promotion",
+                M::new(
+                    "Grow3",
+                    "Hi! We help streamers grow with real viewers and followers, DM me",
+                )
+                .paid(5.0, Superchat),
+            ),
+            (
+                "self-promotion",
+                M::new(
+                    "Grow4",
+                    "suscríbete a mi canal porfa, subo gameplays de elden ring",
+                )
+                .first(),
+            ),
+            (
+                "self-promotion",
+                M::new("Grow5", "iscriviti al mio canale, faccio live ogni sera").paid(100.0, Bits),
+            ),
+            (
+                "crypto signals",
+                M::new(
+                    "Coin1",
+                    "I made 4000$ this week with BTC signals, message me on telegram @cryptoking",
+                )
+                .first(),
+            ),
+            (
+                "crypto signals",
+                M::new("Coin2", "best forex signals, whatsapp +44 7700 900123")
+                    .paid(2.0, Superchat),
+            ),
+            (
+                "crypto signals",
+                M::new("Coin3", "señales de crypto gratis, escríbeme en telegram").first(),
+            ),
+            (
+                "caps wall",
+                M::new("Loud1", "MIKA PLEASE NOTICE ME 😭😭😭😭😭"),
+            ),
+            (
+                "caps wall",
+                M::new("Loud2", "PLEASE PLEASE SAY HI TO ME I BEG"),
+            ),
+            (
+                "caps wall",
+                M::new("Loud3", "POR FAVOR MIKA SALUDAME 🙏🙏🙏"),
+            ),
+            ("caps wall", M::new("Loud4", "BITTE MIKA GRÜSS MICH 😭😭😭")),
+        ] {
+            let text = m.0.text.clone();
+            let s = score(&mut e, &m);
+            assert_spam(&s, kind, &text);
+        }
+        // talk about money, caps hype and a loud stream problem are not spam
+        for m in [
+            M::new("Fin", "mika do you invest in bitcoin?"),
+            M::new("Hype", "LETS GOOOO SHE DID IT"),
+            M::new("Mute", "MIKA YOUR MIC IS MUTED PLEASE 😭😭😭"),
+            M::new("Gift", "check out the new DLC trailer, it looks great").sub(5),
+        ] {
+            let s = score(&mut e, &m);
+            assert!(!has_reason(&s, "spam"), "{:?}: {:?}", m.0.text, s.reasons);
+        }
+    }
+
+    #[test]
     fn known_bots_and_the_bots_own_account_sink() {
         let mut e = SalienceEngine::new(
             SalienceConfig {
@@ -2278,12 +2885,27 @@ mod tests {
     }
 
     #[test]
-    fn copypasta_needs_three_distinct_authors_in_the_window() {
+    fn copypasta_needs_two_authors_for_a_long_text_three_for_a_short_one() {
+        // Issue 12 item 4: a long text posted word for word by two different
+        // people is copypasta; this test used to let the second one through.
         let mut e = engine();
         let pasta = "Mika is a bot and this stream is scripted, I can prove it";
         let s1 = score(&mut e, &M::new("P1", pasta).at(0));
+        assert!(!has_reason(&s1, "spam"));
         let s2 = score(&mut e, &M::new("P2", pasta).at(1));
-        assert!(!has_reason(&s1, "spam") && !has_reason(&s2, "spam"));
+        assert_spam(&s2, "copypasta (2 authors)", pasta);
+        // a short text needs a third author
+        let short = "this boss is unfair";
+        score(&mut e, &M::new("S1", short).at(2));
+        let two = score(&mut e, &M::new("S2", short).at(2));
+        assert!(!has_reason(&two, "spam"), "{:?}", two.reasons);
+        let three = score(&mut e, &M::new("S3", short).at(2));
+        assert_spam(&three, "copypasta (3 authors)", short);
+        // Japanese, written without spaces, is long by its characters
+        let ja = "ミカちゃんはボットでこの配信は全部台本です証拠もありますみんな騙されないでくださいね本当ですよ信じて";
+        score(&mut e, &M::new("J1", ja).at(3));
+        let j2 = score(&mut e, &M::new("J2", ja).at(3));
+        assert_spam(&j2, "copypasta (2 authors)", ja);
         // invisible suffixes and case do not make a new text
         let s3 = score(
             &mut e,
