@@ -148,3 +148,14 @@ async fn transient_failures_are_retried_and_hangs_time_out() {
         LlmError::Timeout(Duration::from_millis(300))
     );
 }
+
+#[tokio::test]
+async fn the_server_says_how_many_drafts_it_serves_at_once() {
+    let fake = fake_openai::start(None).await;
+    let c = OpenAiClient::new(settings(&format!("{}/v1", fake.url()), None)).expect("client");
+    assert_eq!(c.parallel_slots().await, Some(3));
+    // A server without /props (404) says nothing: the configured default stands.
+    let ollama = support::fake_ollama::start().await;
+    let o = OpenAiClient::new(settings(&ollama.url(), None)).expect("client");
+    assert_eq!(o.parallel_slots().await, None);
+}

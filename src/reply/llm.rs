@@ -404,6 +404,12 @@ pub trait LlmClient: Send + Sync {
     /// Lists the server's models and says whether the configured one is among them.
     fn check_model(&self) -> BoxFuture<'_, Result<ModelStatus, LlmError>>;
 
+    /// How many requests the server serves at once, when it says so
+    /// (llama.cpp's `/props` `total_slots`); `None` otherwise.
+    fn parallel_slots(&self) -> BoxFuture<'_, Option<usize>> {
+        Box::pin(async { None })
+    }
+
     /// The wire protocol, for status lines.
     fn provider(&self) -> Provider;
 
@@ -1145,6 +1151,17 @@ impl LlmClient for OpenAiClient {
                 .stream_with_retries(model, body, url, || Box::<SseDecoder>::default(), on_token)
                 .await
                 .map_err(|e| wrong_api_hint(e, Provider::Openai))
+        })
+    }
+
+    fn parallel_slots(&self) -> BoxFuture<'_, Option<usize>> {
+        Box::pin(async move {
+            // `/props` sits beside `/v1`, not under it.
+            let base = self.http.settings.base_url.trim_end_matches('/');
+            let base = base.strip_suffix("/v1").unwrap_or(base);
+            let v = self.http.get_json(&format!("{base}/props")).await.ok()?;
+            let n = v.get("total_slots").and_then(Value::as_u64)?;
+            usize::try_from(n).ok().filter(|n| *n > 0)
         })
     }
 

@@ -3,6 +3,7 @@
 //! wait, the oldest of the lowest priority is dropped. A busy local server
 //! that gets five drafts at once answers all of them late; in turn, each on time.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
@@ -32,7 +33,8 @@ struct State {
 
 /// The LLM's turns. Shared by every draft (`Arc`).
 pub struct LlmSlots {
-    max: usize,
+    /// Turns at once; a server that says how many it serves sets it.
+    max: AtomicUsize,
     max_waiting: usize,
     state: Mutex<State>,
 }
@@ -54,7 +56,7 @@ impl LlmSlots {
     /// `max` drafts at the LLM at once (at least 1), `max_waiting` in line.
     pub fn new(max: usize, max_waiting: usize) -> Arc<Self> {
         Arc::new(Self {
-            max: max.max(1),
+            max: AtomicUsize::new(max.max(1)),
             max_waiting,
             state: Mutex::new(State::default()),
         })
@@ -81,7 +83,7 @@ impl LlmSlots {
     pub async fn acquire(self: &Arc<Self>, rank: u8) -> Result<SlotPermit, Dropped> {
         let rx = {
             let mut st = self.lock();
-            if st.busy < self.max {
+            if st.busy < self.max.load(Ordering::Relaxed) {
                 st.busy += 1;
                 st.most_busy = st.most_busy.max(st.busy);
                 return Ok(SlotPermit {
@@ -112,33 +114,87 @@ impl LlmSlots {
         }
     }
 
+    /// The server serves `max` drafts at once (llama.cpp's slots): more
+    /// turns are handed out at once, fewer take effect as turns end.
+    pub fn set_max(self: &Arc<Self>, max: usize) {
+        let max = max.max(1);
+        self.max.store(max, Ordering::Relaxed);
+        let mut st = self.lock();
+        while st.busy < max && self.grant_one(&mut st) {
+            st.busy += 1;
+            st.most_busy = st.most_busy.max(st.busy);
+        }
+    }
+
     /// A turn ended: hand it to the best waiter still waiting, or free it.
     fn release(self: &Arc<Self>) {
         let mut st = self.lock();
+        if st.busy > self.max.load(Ordering::Relaxed) || !self.grant_one(&mut st) {
+            st.busy = st.busy.saturating_sub(1);
+        }
+    }
+
+    /// Gives a turn to the best waiter still waiting; false if none was.
+    fn grant_one(self: &Arc<Self>, st: &mut State) -> bool {
         loop {
             // The highest rank, and within it the oldest.
             let best = (0..st.waiting.len())
                 .max_by_key(|&i| (st.waiting[i].rank, std::cmp::Reverse(st.waiting[i].seq)));
-            let Some(i) = best else { break };
+            let Some(i) = best else { return false };
             let w = st.waiting.swap_remove(i);
             let permit = SlotPermit {
                 slots: Some(self.clone()),
             };
             match w.tx.send(Ok(permit)) {
-                Ok(()) => return,
+                Ok(()) => return true,
                 // That draft gave up waiting: disarm the permit (no release
                 // from inside this lock) and try the next one.
                 Err(Ok(mut p)) => p.slots = None,
                 Err(Err(_)) => {}
             }
         }
-        st.busy = st.busy.saturating_sub(1);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_server_with_more_slots_lets_waiting_drafts_in_at_once() {
+        let slots = LlmSlots::new(1, 8);
+        let first = slots.acquire(1).await.expect("free slot");
+        let waiting: Vec<_> = (0..3)
+            .map(|_| {
+                let s = slots.clone();
+                tokio::spawn(async move { s.acquire(1).await })
+            })
+            .collect();
+        while slots.waiting() < 3 {
+            tokio::task::yield_now().await;
+        }
+        // The server says it serves 4 at once: the 3 waiting go in now.
+        slots.set_max(4);
+        let mut permits = Vec::new();
+        for w in waiting {
+            permits.push(w.await.unwrap().expect("a turn"));
+        }
+        assert_eq!(slots.busy().0, 4);
+        drop(first);
+        drop(permits);
+        assert_eq!(slots.busy().0, 0);
+        // Back to 1: a turn at a time again.
+        slots.set_max(1);
+        let _a = slots.acquire(1).await.unwrap();
+        let s = slots.clone();
+        let second = tokio::spawn(async move { s.acquire(1).await });
+        while slots.waiting() < 1 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(slots.busy().0, 1);
+        drop(_a);
+        second.await.unwrap().expect("the next turn");
+    }
 
     #[tokio::test]
     async fn turns_go_by_priority_then_age_and_the_oldest_low_is_dropped() {

@@ -107,6 +107,9 @@ pub(super) struct Conductor {
     pub shutdown: CancellationToken,
 }
 
+/// Most drafts at once taken from a server's own slot count.
+const MAX_SERVER_SLOTS: usize = 16;
+
 /// The longest a shutdown spends on events the adapters had already read.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
@@ -486,6 +489,18 @@ impl Conductor {
             return;
         };
         self.set_health(Component::Llm, Health::Connecting).await;
+        // Unless configured, drafts at once follow what the server says it
+        // serves (llama.cpp's slots); a guess of 4 stands until it answers.
+        if self.config.llm.max_in_flight == 0 {
+            let (asked, slots) = (llm.clone(), self.drafter.slots.clone());
+            tokio::spawn(async move {
+                if let Some(n) = asked.parallel_slots().await {
+                    let n = n.min(MAX_SERVER_SLOTS);
+                    tracing::info!(slots = n, "the LLM server serves {n} drafts at once");
+                    slots.set_max(n);
+                }
+            });
+        }
         // A model check changes no state the run depends on.
         let _ = self
             .offload(async move { Side::Model(model_check(llm).await) }, cancel)

@@ -166,6 +166,8 @@ pub trait Dialect: Send + Sync + 'static {
 pub enum Route {
     Chat,
     Models,
+    /// A fixed JSON answer (e.g. llama.cpp's `/props`).
+    Json(String),
     NotFound,
 }
 
@@ -355,6 +357,7 @@ async fn handle(
             let models = lock(&state).models.clone();
             return Ok(full(200, "application/json", dialect.models_body(&models)));
         }
+        Route::Json(body) => return Ok(full(200, "application/json", body)),
         Route::Chat => {}
     }
     let model = body

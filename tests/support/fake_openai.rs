@@ -21,6 +21,8 @@ impl Dialect for OpenAi {
         match (method, path) {
             ("POST", "/v1/chat/completions") => Route::Chat,
             ("GET", "/v1/models") => Route::Models,
+            // llama.cpp's server properties: it serves 3 requests at once.
+            ("GET", "/props") => Route::Json(json!({"total_slots": 3}).to_string()),
             _ => Route::NotFound,
         }
     }
