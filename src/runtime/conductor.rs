@@ -52,6 +52,19 @@ pub(super) enum Side {
     Pushed(Guidance),
 }
 
+/// What the run loop handles next.
+enum Step {
+    Stop,
+    Request(Request),
+    Side(Side),
+    Inbound(Inbound),
+    Verdict(DraftId, crate::adapters::SendVerdict),
+    /// A send's verdict is overdue (virtual clock).
+    Overdue,
+    Tick,
+    SourcesClosed,
+}
+
 pub(super) struct Conductor {
     pub config: Config,
     pub clock: RunClock,
@@ -172,104 +185,76 @@ impl Conductor {
             {
                 break;
             }
-            // On the virtual clock a send's verdict comes before the next
-            // event: other events read meanwhile wait, in order.
-            if self.clock.inline() && !self.sending.is_empty() {
+            let step = if self.clock.inline() && !self.sending.is_empty() {
+                // On the virtual clock a send's verdict comes before the next
+                // event: other events read meanwhile wait, in order.
                 let due = self.sending.values().min().copied();
-                let next = tokio::select! {
+                tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => break,
-                    ev = events.recv(), if sources_open => ev,
-                    _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)) => {
-                        self.unconfirm_overdue().await;
-                        continue;
-                    }
-                };
-                match next {
-                    Some(Inbound::SendResult { draft_id, verdict }) => {
-                        if let Err(e) = self.on_verdict(draft_id, verdict).await
-                            && let Err(e) = self.survive(e).await
-                        {
-                            result = Err(e);
-                            break;
+                    _ = cancel.cancelled() => Step::Stop,
+                    ev = events.recv(), if sources_open => match ev {
+                        Some(Inbound::SendResult { draft_id, verdict }) => Step::Verdict(draft_id, verdict),
+                        Some(other) => {
+                            self.held_inbound.push_back(other);
+                            continue;
                         }
-                    }
-                    Some(other) => self.held_inbound.push_back(other),
-                    None => sources_open = false,
+                        None => Step::SourcesClosed,
+                    },
+                    _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)) => Step::Overdue,
                 }
-                continue;
-            }
-            if !self.held_inbound.is_empty() {
+            } else if !self.held_inbound.is_empty() {
                 // The operator's requests still come before events, as in
                 // the select below.
-                if let Ok(req) = requests.try_recv() {
-                    if matches!(req, Request::Quit) {
-                        cancel.cancel();
-                        break;
-                    }
-                    if let Err(e) = self.on_request(req, &cancel).await
-                        && let Err(e) = self.survive(e).await
-                    {
-                        result = Err(e);
-                        break;
-                    }
-                    continue;
+                match requests.try_recv() {
+                    Ok(req) => Step::Request(req),
+                    Err(_) => match self.held_inbound.pop_front() {
+                        Some(ev) => Step::Inbound(ev),
+                        None => continue,
+                    },
                 }
-            }
-            if let Some(ev) = self.held_inbound.pop_front() {
-                if let Err(e) = self.on_inbound(ev, &cancel).await
-                    && let Err(e) = self.survive(e).await
-                {
-                    result = Err(e);
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => Step::Stop,
+                    Some(req) = requests.recv() => Step::Request(req),
+                    Some(side) = side_rx.recv() => Step::Side(side),
+                    ev = events.recv(), if sources_open => match ev {
+                        Some(ev) => Step::Inbound(ev),
+                        None => Step::SourcesClosed,
+                    },
+                    _ = tick.tick(), if wall => Step::Tick,
+                }
+            };
+            let outcome = match step {
+                Step::Stop => break,
+                Step::Request(Request::Quit) => {
+                    cancel.cancel();
                     break;
                 }
-                continue;
-            }
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => break,
-                Some(req) = requests.recv() => {
-                    if matches!(req, Request::Quit) {
-                        cancel.cancel();
-                        break;
-                    }
-                    if let Err(e) = self.on_request(req, &cancel).await
-                        && let Err(e) = self.survive(e).await
-                    {
-                        result = Err(e);
-                        break;
-                    }
+                Step::SourcesClosed => {
+                    sources_open = false;
+                    continue;
                 }
-                Some(side) = side_rx.recv() => {
+                Step::Overdue => {
+                    self.unconfirm_overdue().await;
+                    continue;
+                }
+                Step::Request(req) => self.on_request(req, &cancel).await,
+                Step::Side(side) => {
                     if !matches!(side, Side::Pushed(_)) {
                         self.in_flight = self.in_flight.saturating_sub(1);
                     }
-                    if let Err(e) = self.on_side(side, &cancel).await
-                        && let Err(e) = self.survive(e).await
-                    {
-                        result = Err(e);
-                        break;
-                    }
+                    self.on_side(side, &cancel).await
                 }
-                ev = events.recv(), if sources_open => match ev {
-                    Some(ev) => {
-                        if let Err(e) = self.on_inbound(ev, &cancel).await
-                            && let Err(e) = self.survive(e).await
-                        {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                    None => sources_open = false,
-                },
-                _ = tick.tick(), if wall => {
-                    if let Err(e) = self.on_tick(&cancel).await
-                        && let Err(e) = self.survive(e).await
-                    {
-                        result = Err(e);
-                        break;
-                    }
-                }
+                Step::Inbound(ev) => self.on_inbound(ev, &cancel).await,
+                Step::Verdict(id, verdict) => self.on_verdict(id, verdict).await,
+                Step::Tick => self.on_tick(&cancel).await,
+            };
+            if let Err(e) = outcome
+                && let Err(e) = self.survive(e).await
+            {
+                result = Err(e);
+                break;
             }
         }
         result?;
