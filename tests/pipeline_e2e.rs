@@ -1168,3 +1168,50 @@ async fn a_stop_while_behind_still_stores_what_was_read() {
         .unwrap();
     assert_eq!(stored.len(), 60);
 }
+
+/// A wire that never answers: the send waits for its verdict.
+struct SilentWire;
+
+impl Sink for SilentWire {
+    fn send<'a>(&'a self, _m: &'a SentReply) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_still_waiting_at_shutdown_is_left_unconfirmed_not_sending() {
+    let env = Env::new();
+    let config = mention_config(&env, &format!("http://{}", fake_ollama::free_addr()));
+    let db = env.path("stop.db");
+    let mut d = Driven::start_with(
+        config.clone(),
+        &db,
+        Arc::new(RecordingSink::default()),
+        Arc::new(SilentWire),
+    );
+    let (a, _) = d.draft_for(mention(1, "ana")).await;
+    let id = a["id"].as_i64().unwrap();
+    d.rt.requests
+        .send(clank::session::Request::Approve(id))
+        .await
+        .unwrap();
+    // Let the approval reach the runtime, then stop while it waits.
+    let _ = d
+        .feed_until(mention(2, "bo"), |v| {
+            v["event"] == "decision" && v["action"] == "send"
+        })
+        .await;
+    d.rt.cancel.cancel();
+    let summary = d.rt.join.await.unwrap().unwrap();
+    assert_eq!((summary.sent, summary.unconfirmed), (0, 1), "{summary:?}");
+    let store = Store::open(&db, &config.store).unwrap();
+    let row = store.get_response_async(id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.status_reason.as_deref(), row.sent_at),
+        (
+            ResponseStatus::Unconfirmed,
+            Some(clank::store::STOPPED_BEFORE_VERDICT),
+            None
+        )
+    );
+}

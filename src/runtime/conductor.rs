@@ -259,6 +259,18 @@ impl Conductor {
         }
         result?;
         self.drain(&mut events, &cancel).await?;
+        // Sends still waiting for their verdict may or may not reach chat:
+        // say so now rather than leave them `sending` until the next start.
+        let waiting: Vec<DraftId> = self.sending.keys().copied().collect();
+        for id in waiting {
+            let why = crate::store::STOPPED_BEFORE_VERDICT.to_string();
+            if let Err(e) = self
+                .on_verdict(id, crate::adapters::SendVerdict::Unconfirmed(why))
+                .await
+            {
+                self.survive(e).await?;
+            }
+        }
         let now = self.now();
         let out = self.core.call(CoreCmd::Summary(now)).await?;
         self.summary.core = out.summary.unwrap_or(serde_json::Value::Null);
