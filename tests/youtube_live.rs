@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use clank::adapters::Backoff;
 use clank::adapters::hub::{self, Hub};
-use clank::adapters::twitch::Backoff;
 use clank::adapters::youtube::{YoutubeOptions, page_token_key, quota_key, run};
 use clank::adapters::{
     AdapterStatus, Inbound, NoticeKind, Outbound, SendRejection, SendVerdict, SubKind,

@@ -20,6 +20,9 @@ use crate::config::Config;
 use crate::model::{Author, ChatEvent, Platform};
 use crate::store::Store;
 
+pub use backoff::Backoff;
+
+pub mod backoff;
 pub mod chatlog;
 pub mod hub;
 pub mod twitch;

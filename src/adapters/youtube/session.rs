@@ -20,7 +20,7 @@ use super::api::{Api, ApiError, Lookup};
 use super::config::YoutubeConfig;
 use super::map::Mapper;
 use super::quota::{Governor, Pace, Purpose, pacific_day, until_pacific_midnight};
-use crate::adapters::twitch::Backoff;
+use crate::adapters::Backoff;
 use crate::adapters::{
     AdapterStatus, Inbound, NoticeKind, Outbound, PlatformAdapter, SendRejection, SendVerdict,
 };
