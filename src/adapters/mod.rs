@@ -197,6 +197,9 @@ pub enum NoticeKind {
     AuthFailed,
     /// The channel is suspended, unavailable or similar.
     ChannelUnavailable,
+    /// Where the platform's API quota stands (units used, left, projected
+    /// run-out): the console keeps the latest beside the platform's health.
+    Quota,
     /// Anything else the platform said.
     Other,
 }

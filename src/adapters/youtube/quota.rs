@@ -136,6 +136,20 @@ impl Governor {
     }
 
     /// One line for the operator: used, left, and when it runs out.
+    /// The short form for the console header.
+    pub fn header(&self, projected_end: Option<DateTime<Utc>>) -> String {
+        let end = match projected_end {
+            Some(t) => format!("out {} UTC", t.format("%H:%M")),
+            None => "lasts to reset".to_string(),
+        };
+        format!(
+            "quota {}/{} · {} left · {end}",
+            self.used,
+            self.budget,
+            self.left()
+        )
+    }
+
     pub fn summary(&self, projected_end: Option<DateTime<Utc>>) -> String {
         let end = match projected_end {
             Some(t) => format!("runs out at {} UTC", t.format("%H:%M")),
