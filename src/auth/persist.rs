@@ -33,7 +33,7 @@ pub enum LoginStoreError {
     Auth(#[from] AuthError),
 }
 
-/// Seals and saves a token (after `clank login twitch`, and on every refresh).
+/// Seals and saves a token (after `clank login`, and on every refresh).
 /// Durable when it returns.
 pub async fn save_token(
     vault: &TokenVault,

@@ -83,6 +83,8 @@ pub struct State {
     pub stream: StreamMode,
     pub device: DeviceOutcome,
     pub device_polls: u32,
+    /// Seconds between two polls, as the device code answer asks.
+    pub device_interval: u64,
     /// Access and refresh tokens the fake issued and still accepts.
     pub valid_access: HashSet<String>,
     pub valid_refresh: HashSet<String>,
@@ -132,6 +134,7 @@ impl FakeYoutube {
             stream: StreamMode::Refused,
             device: DeviceOutcome::ApproveAfter(1),
             device_polls: 0,
+            device_interval: 5,
             valid_access: HashSet::new(),
             valid_refresh: HashSet::new(),
             issued: 0,
@@ -301,7 +304,7 @@ fn oauth(s: &mut State, req: &Request) -> (u16, Value) {
         return (
             200,
             json!({"device_code": "AH-1Ng-fake-device-code", "user_code": "GQVQ-JKEC",
-                "verification_url": "https://www.google.com/device", "expires_in": 1800, "interval": 5}),
+                "verification_url": "https://www.google.com/device", "expires_in": 1800, "interval": s.device_interval}),
         );
     }
     if form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
