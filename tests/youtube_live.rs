@@ -948,3 +948,62 @@ async fn a_refused_stream_falls_back_to_polling() {
         Inbound::Notice { text, .. } if text.contains("streaming is not available") && text.contains("polling"))));
     assert_eq!(seen.message_ids(), vec!["h1", "p1"]);
 }
+
+/// A channel instead of a video, without an owner login: the handle's id
+/// once (`channels.list`, 1 unit), then `search.list` (100 units) no more
+/// than every 15 minutes while the channel is not live, then the video's
+/// chat as usual. Sends go to the channel as configured.
+#[tokio::test(start_paused = true)]
+async fn a_handle_is_looked_up_and_searched_for_its_live_video_sparingly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let fake = FakeYoutube::start(vec![Video::Live("chat1".into())]).await;
+    fake.push([text("h1", "Ann", "hello")]);
+    let (tx, rx) = mpsc::channel(256);
+    let (_out_tx, out_rx) = mpsc::channel(8);
+    let cancel = CancellationToken::new();
+    let opts = YoutubeOptions {
+        video_id: "@mikavt".into(),
+        channel: Some("@mikavt".into()),
+        ..options(&fake)
+    };
+    let task = tokio::spawn(run(opts, store.clone(), None, tx, out_rx, cancel.clone()));
+    let seen = Seen::drain(rx, &fake.ticks);
+    until(&seen, || {
+        seen.has_status(|s| {
+            matches!(s, AdapterStatus::Reconnecting { reason, .. }
+            if reason.contains("waiting for live") && reason.contains("100 units"))
+        })
+    })
+    .await;
+    fake.state.lock().unwrap().search_live = Some(VIDEO.into());
+    until(&seen, || seen.message_ids().len() == 1).await;
+    cancel.cancel();
+    task.await.unwrap();
+
+    let handles = fake.requests(support::fake_youtube::CHANNELS);
+    assert_eq!(handles.len(), 1, "the handle is looked up once");
+    assert_eq!(handles[0].query["forHandle"], "@mikavt");
+    let searches = fake.requests(support::fake_youtube::SEARCH);
+    assert_eq!(searches.len(), 2);
+    assert_eq!(searches[0].query["channelId"], "UCmikavt0000000000000");
+    assert_eq!(searches[0].query["eventType"], "live");
+    assert_eq!(searches[0].query["type"], "video");
+    assert!(searches[1].at - searches[0].at >= Duration::from_secs(900));
+    assert_eq!(fake.lookups()[0].query["id"], VIDEO);
+    let msg = seen
+        .all()
+        .into_iter()
+        .find_map(|e| match e {
+            Inbound::Chat(ChatEvent::Message(m)) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(msg.channel, "@mikavt");
+    // 1 (handle) + 2 × 100 (searches) + 1 (videos.list) + 5 (list).
+    let used = store
+        .adapter_state_async(Platform::Youtube, &quota_key("2026-12-02"))
+        .await
+        .unwrap();
+    assert_eq!(used.as_deref(), Some("207"));
+}

@@ -560,11 +560,28 @@ async fn stream(
         return;
     }
     ticks.send_modify(|n| *n += 1);
+    let max: usize = req
+        .query
+        .get("maxResults")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(500);
     for i in 0..pages {
+        if i > 0 {
+            // The next page when there is something new (a push that came
+            // meanwhile counts).
+            loop {
+                if state.lock().unwrap().messages.len() > at {
+                    break;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
         let (body, end) = {
             let s = state.lock().unwrap();
-            let p = page(&s, at, usize::MAX);
-            (p.to_string(), s.messages.len())
+            let p = page(&s, at, max);
+            (p.to_string(), at.saturating_add(max).min(s.messages.len()))
         };
         at = end;
         let sep = if i == 0 { "" } else { ",\n" };
@@ -576,17 +593,6 @@ async fn stream(
         }
         let _ = w.flush().await;
         ticks.send_modify(|n| *n += 1);
-        if i + 1 < pages {
-            // Wait for the next push (and a push that came meanwhile).
-            loop {
-                if state.lock().unwrap().messages.len() > at {
-                    break;
-                }
-                if rx.changed().await.is_err() {
-                    return;
-                }
-            }
-        }
     }
     // Dropped without the closing bracket, as a lost connection would be.
     let _ = w.shutdown().await;
