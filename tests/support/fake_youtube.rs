@@ -118,7 +118,12 @@ pub const TOKEN: &str = "ya29.fake-access-token";
 
 impl FakeYoutube {
     pub async fn start(videos: Vec<Video>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_at("127.0.0.1:0", videos).await
+    }
+
+    /// On a chosen loopback address (for trying the binary by hand).
+    pub async fn start_at(addr: &str, videos: Vec<Video>) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(State {
             key: KEY.into(),
