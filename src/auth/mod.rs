@@ -78,6 +78,15 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// The text with the login command of `platform` spelled out, for a
+    /// status line ("run `clank login twitch` again").
+    pub fn for_platform(&self, platform: crate::model::Platform) -> String {
+        self.to_string().replace(
+            "`clank login` for this platform",
+            &format!("`clank login {platform}`"),
+        )
+    }
+
     /// True when only a new `clank login` helps (no point in retrying).
     pub fn needs_login(&self) -> bool {
         matches!(

@@ -336,8 +336,11 @@ impl Adapter {
                         (None, _) => None,
                     };
                     if let Some(err) = failed {
-                        self.drop_to_read_only(format!("Twitch refused the login ({text}): {err}"))
-                            .await;
+                        self.drop_to_read_only(format!(
+                            "Twitch refused the login ({text}): {}",
+                            err.for_platform(P)
+                        ))
+                        .await;
                     }
                     (
                         format!("login refused: {text}"),
@@ -471,7 +474,7 @@ impl Adapter {
                     });
                 }
                 Err(e) if e.needs_login() => {
-                    self.drop_to_read_only(e.to_string()).await;
+                    self.drop_to_read_only(e.for_platform(P)).await;
                 }
                 Err(e) => return Err(SessionEnd::Lost(e.to_string())),
             }

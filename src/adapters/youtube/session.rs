@@ -506,7 +506,7 @@ impl Session {
         Found::Retry(
             KEY_REFUSED_RETRY,
             AdapterStatus::Down {
-                reason: format!("YouTube login: {e}"),
+                reason: format!("YouTube login: {}", e.for_platform(P)),
             },
         )
     }
@@ -997,7 +997,10 @@ impl Session {
         let mut refreshed = false;
         let mut token = match creds.credentials().await {
             Ok(c) => c.token,
-            Err(e) => return SendVerdict::Failed(e.to_string()),
+            Err(e) if e.needs_login() => {
+                return refused(R::Platform(format!("YouTube login: {}", e.for_platform(P))));
+            }
+            Err(e) => return SendVerdict::Failed(format!("YouTube login: {e}")),
         };
         loop {
             if !self.gov.can_spend(cost, Purpose::Send) {
@@ -1019,7 +1022,9 @@ impl Session {
                             token = c.token;
                             continue;
                         }
-                        Err(a) => refused(R::Platform(a.to_string())),
+                        Err(a) => {
+                            refused(R::Platform(format!("YouTube login: {}", a.for_platform(P))))
+                        }
                     }
                 }
                 (_, "rateLimitExceeded") | (Some(429), _) => refused(R::RateLimited(e.to_string())),
