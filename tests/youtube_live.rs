@@ -391,8 +391,8 @@ async fn the_hub_entry_reads_every_event_kind_no_faster_than_the_server_asks() {
         all.iter()
             .any(|e| matches!(e, Inbound::Notice { text, .. } if text == "poll: Which boss?"))
     );
-    // The day's budget goes to the header once connected (a lookup and
-    // one list so far), then after every call.
+    // The day's budget goes to the header after every call: the lookup,
+    // then each list (polling every 3 s would spend it before the reset).
     let quota: Vec<_> = all
         .iter()
         .filter_map(|e| match e {
@@ -404,17 +404,14 @@ async fn the_hub_entry_reads_every_event_kind_no_faster_than_the_server_asks() {
             _ => None,
         })
         .collect();
-    // Polling every 3 s would spend the day's budget before the reset.
-    assert!(
-        quota[0].starts_with("quota 6/10000 · 9994 left · out "),
-        "{quota:?}"
-    );
-    assert!(
-        quota
-            .iter()
-            .any(|q| q.starts_with("quota 11/10000 · 9989 left · ")),
-        "{quota:?}"
-    );
+    assert!(quota.len() >= 4, "{quota:?}");
+    for (q, used) in quota.iter().zip([1, 6, 11, 16]) {
+        let left = 10_000 - used;
+        assert!(
+            q.starts_with(&format!("quota {used}/10000 · {left} left · out ")),
+            "{quota:?}"
+        );
+    }
     // Every message once, though six pages were read.
     assert_eq!(seen.message_ids().len(), 5);
 }
@@ -1006,4 +1003,63 @@ async fn a_handle_is_looked_up_and_searched_for_its_live_video_sparingly() {
         .await
         .unwrap();
     assert_eq!(used.as_deref(), Some("207"));
+}
+
+/// Streaming, the header's projection counts reconnects, not polls: a
+/// stream that stays open lasts the day, where polling every 3 s would not.
+#[tokio::test(start_paused = true)]
+async fn a_long_lived_stream_projects_the_budget_to_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let fake = FakeYoutube::start(vec![Video::Live("chat1".into())]).await;
+    fake.state.lock().unwrap().stream = StreamMode::PagesThenDrop(usize::MAX);
+    fake.push([text("h1", "Ann", "early")]);
+    let (tx, rx) = mpsc::channel(256);
+    let (otx, out_rx) = mpsc::channel(8);
+    let cancel = CancellationToken::new();
+    let creds = Arc::new(StaticCredentials(Credentials {
+        login: "me".into(),
+        token: Secret::new(TOKEN),
+    }));
+    let opts = YoutubeOptions {
+        streaming: true,
+        ..options(&fake)
+    };
+    let task = tokio::spawn(run(opts, store, Some(creds), tx, out_rx, cancel.clone()));
+    let seen = Seen::drain(rx, &fake.ticks);
+    until(&seen, || seen.message_ids().len() == 1).await;
+    // A send while the stream is open is answered, and its 20 units show.
+    otx.send(Outbound::Send {
+        draft_id: 9,
+        platform: Platform::Youtube,
+        channel: VIDEO.into(),
+        text: "hello stream".into(),
+        reply_to: None,
+    })
+    .await
+    .unwrap();
+    until(&seen, || {
+        seen.all()
+            .iter()
+            .any(|e| matches!(e, Inbound::SendResult { draft_id: 9, .. }))
+    })
+    .await;
+    cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(fake.streams().len(), 1);
+    assert_eq!(fake.state.lock().unwrap().inserted, vec!["hello stream"]);
+    let last = seen
+        .all()
+        .into_iter()
+        .filter_map(|e| match e {
+            Inbound::Notice {
+                kind: NoticeKind::Quota,
+                text,
+                ..
+            } => Some(text),
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    assert_eq!(last, "quota 26/10000 · 9974 left · lasts to reset");
 }

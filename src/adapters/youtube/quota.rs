@@ -135,8 +135,7 @@ impl Governor {
         Some(now + ChronoDuration::milliseconds((lasts * 1000.0) as i64))
     }
 
-    /// One line for the operator: used, left, and when it runs out.
-    /// The short form for the console header.
+    /// The short form of [`Governor::summary`] for the console header.
     pub fn header(&self, projected_end: Option<DateTime<Utc>>) -> String {
         let end = match projected_end {
             Some(t) => format!("out {} UTC", t.format("%H:%M")),
@@ -150,6 +149,7 @@ impl Governor {
         )
     }
 
+    /// One line for the operator: used, left, and when it runs out.
     pub fn summary(&self, projected_end: Option<DateTime<Utc>>) -> String {
         let end = match projected_end {
             Some(t) => format!("runs out at {} UTC", t.format("%H:%M")),

@@ -199,6 +199,9 @@ pub async fn run(
         inst_base: Instant::now(),
         stream_start: None,
         slowed: false,
+        last_server: DEFAULT_INTERVAL,
+        streams_closed: 0,
+        closed_life: Duration::ZERO,
     };
     s.supervise().await;
 }
@@ -226,6 +229,12 @@ struct Session {
     stream_start: Option<Instant>,
     /// Whether the last pace was slower than the server asked (warn once).
     slowed: bool,
+    /// The server's latest `pollingIntervalMillis`.
+    last_server: Duration,
+    /// Stream connections that ended, and how long they lived in all: a
+    /// stream's cost per hour is its reconnect rate, not the polling interval.
+    streams_closed: u32,
+    closed_life: Duration,
 }
 
 /// How reading one chat ended.
@@ -414,6 +423,9 @@ impl Session {
     async fn spend(&mut self, cost: u32) {
         self.gov.spend(cost);
         self.persist_usage().await;
+        // The header's figures move with every call (a closed channel is
+        // noticed by the caller's next emit).
+        let _ = self.quota_notice().await;
     }
 
     async fn persist_usage(&self) {
@@ -719,6 +731,7 @@ impl Session {
             _ = self.cancel.cancelled() => return Streamed::End(ReadEnd::Stop),
             r = api.stream(chat, token.as_deref(), self.opts.max_results, None) => r,
         };
+        let opened = Instant::now();
         let mut stream = match r {
             Ok(s) => s,
             Err(e) if refuses_streaming(&e) => {
@@ -740,7 +753,7 @@ impl Session {
             }
         };
         let mut server = None;
-        loop {
+        let end = loop {
             let next = tokio::select! {
                 _ = self.cancel.cancelled() => return Streamed::End(ReadEnd::Stop),
                 p = stream.next_page() => p,
@@ -767,16 +780,19 @@ impl Session {
                 // Closed after giving something: open the next one from
                 // the last token, paced like a poll.
                 Ok(None) => {
-                    return match server {
+                    break match server {
                         Some(s) => Streamed::Closed(s),
                         None => Streamed::End(ReadEnd::Lost(
                             "the chat stream closed before its first message".into(),
                         )),
                     };
                 }
-                Err(e) => return Streamed::End(ReadEnd::Lost(format!("chat stream: {e}"))),
+                Err(e) => break Streamed::End(ReadEnd::Lost(format!("chat stream: {e}"))),
             }
-        }
+        };
+        self.streams_closed += 1;
+        self.closed_life += Instant::now().saturating_duration_since(opened);
+        end
     }
 
     /// Hands one page over: announces the connection on the first, emits
@@ -807,12 +823,8 @@ impl Session {
                 "polling"
             };
             tracing::info!(target: "clank::youtube", mode, chat, "reading the live chat");
-            // Where the day's budget stands, once per connection: the
-            // operator sees it before any slowing down is needed.
-            if !self.quota_notice(server).await {
-                return Err(ReadEnd::Stop);
-            }
         }
+        self.last_server = server;
         let now = self.now();
         self.stream_start.get_or_insert_with(Instant::now);
         let mapped = self.mapper.map_items(&page.items, &self.opts.video_id, now);
@@ -843,11 +855,27 @@ impl Session {
         Ok(server)
     }
 
+    /// How often reading spends `list_cost`: every poll, or, streaming,
+    /// every reconnect (the average life of the connections that ended;
+    /// until one has, the stream is taken to last to the reset).
+    fn read_interval(&self) -> Duration {
+        if !self.opts.streaming || self.stream_refused {
+            return self.last_server;
+        }
+        match self.streams_closed {
+            0 => self.until_reset(),
+            n => (self.closed_life / n).max(self.last_server),
+        }
+    }
+
     /// The day's quota as the console header shows it.
-    async fn quota_notice(&self, server: Duration) -> bool {
-        let end =
-            self.gov
-                .projected_end(self.now(), self.opts.list_cost, server, self.until_reset());
+    async fn quota_notice(&self) -> bool {
+        let end = self.gov.projected_end(
+            self.now(),
+            self.opts.list_cost,
+            self.read_interval(),
+            self.until_reset(),
+        );
         self.notice(NoticeKind::Quota, self.gov.header(end)).await
     }
 
@@ -880,10 +908,6 @@ impl Session {
                     }
                 }
                 self.slowed = slowed;
-                // The header's figures move with every call.
-                if !self.quota_notice(server).await {
-                    return None;
-                }
                 Some(Some(delay))
             }
             Pace::Exhausted { .. } => Some(None),
