@@ -1051,7 +1051,8 @@ async fn a_long_lived_stream_projects_the_budget_to_last() {
     let last = seen
         .all()
         .into_iter()
-        .filter_map(|e| match e {
+        .rev()
+        .find_map(|e| match e {
             Inbound::Notice {
                 kind: NoticeKind::Quota,
                 text,
@@ -1059,7 +1060,6 @@ async fn a_long_lived_stream_projects_the_budget_to_last() {
             } => Some(text),
             _ => None,
         })
-        .last()
         .unwrap();
     assert_eq!(last, "quota 26/10000 · 9974 left · lasts to reset");
 }
