@@ -268,6 +268,8 @@ fn refuses_streaming(e: &ApiError) -> bool {
             "quotaExceeded" | "dailyLimitExceeded" | "liveChatEnded" | "liveChatDisabled",
         ) => false,
         (Some(404), "liveChatNotFound") => false,
+        // A bad key is the operator's to fix; polling would be refused too.
+        (Some(400), "keyInvalid") => false,
         (Some(400 | 403 | 404 | 405 | 501), _) => true,
         _ => false,
     }
