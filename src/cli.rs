@@ -453,6 +453,21 @@ fn login_youtube(config: &Config) -> Result<()> {
         if let Some((_, title)) = &channel {
             token.login = Some(title.clone());
         }
+        // That call cost the project a unit: the adapter's governor counts it.
+        let day = crate::adapters::youtube::quota::pacific_day(chrono::Utc::now());
+        let key = crate::adapters::youtube::quota_key(&day);
+        let used: u32 = store
+            .adapter_state_async(Platform::Youtube, &key)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        store
+            .set_adapter_state_async(
+                Platform::Youtube,
+                &key,
+                &used.saturating_add(yt.videos_list_cost).to_string(),
+            )
+            .await?;
         crate::auth::save_token(&vault, &store, Platform::Youtube, &token).await?;
         anyhow::Ok(channel)
     })?;

@@ -208,6 +208,23 @@ async fn login_then_the_adapter_sends_refreshes_and_no_token_leaks() {
         "{stdout}"
     );
 
+    // `clank login youtube` without a client: a clear error naming what to set.
+    let bare = dir.path().join("bare.toml");
+    std::fs::write(&bare, format!("[store]\npath = \"{}\"\n", db.display())).unwrap();
+    let out2 = tokio::process::Command::new(env!("CARGO_BIN_EXE_clank"))
+        .args(["login", "youtube", "--config", bare.to_str().unwrap()])
+        .env("HOME", dir.path())
+        .env_remove("YOUTUBE_CLIENT_ID")
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out2.stderr);
+    assert!(!out2.status.success());
+    assert!(
+        err.contains("youtube.client_id") && err.contains("YOUTUBE_CLIENT_ID"),
+        "{err}"
+    );
+
     // 2. The adapter, from the same config, logged at TRACE into a file.
     let log_path = dir.path().join("clank.log");
     let file = std::fs::File::create(&log_path).unwrap();
@@ -318,6 +335,22 @@ async fn login_then_the_adapter_sends_refreshes_and_no_token_leaks() {
         posts[2].authorization.as_deref(),
         Some("Bearer ya29.a0fake-0002-Qw8")
     );
+    // The login's channels.list unit is in the day's count the adapter kept.
+    let day = clank::adapters::youtube::quota::pacific_day(Utc::now());
+    let used: u32 = store
+        .adapter_state_async(
+            Platform::Youtube,
+            &clank::adapters::youtube::quota_key(&day),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 1 (login) + 1 (liveBroadcasts) + 5 a read (the refused stream, then
+    // list calls) + 20 a send attempt (3).
+    let reads = (fake.lists().len() + fake.streams().len()) as u32;
+    assert_eq!(used, 1 + 1 + 5 * reads + 20 * 3, "{reads} reads");
     drop(store);
 
     // 3. No token in the log, the binary's output, or the database files.
