@@ -55,6 +55,15 @@ pub enum Command {
         #[command(flatten)]
         tuning: Tuning,
     },
+    /// What the input filter blocks or holds in a chat log: one JSON line
+    /// per hit with its rule and text, then a summary (the profanity
+    /// model's false positives are read from it).
+    Filter {
+        /// Chat log (JSON Lines, see README) or raw Twitch IRC capture.
+        file: PathBuf,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
     /// Run the whole core on a chat log with a virtual clock.
     Replay {
         /// Chat log (JSON Lines, see README).
@@ -165,7 +174,9 @@ impl Cli {
             ..Default::default()
         };
         match &self.command {
-            Some(Command::Score { tuning, .. }) | Some(Command::Replay { tuning, .. }) => {
+            Some(Command::Score { tuning, .. })
+            | Some(Command::Replay { tuning, .. })
+            | Some(Command::Filter { tuning, .. }) => {
                 o.topic = tuning.topic.clone();
                 o.streamers = tuning.streamers.clone();
             }
@@ -197,6 +208,17 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             let mut out = stdout_writer();
             let (scored, filtered, bad) = replay::score(&config, &file, &mut out)?;
             tracing::info!(scored, filtered, bad_lines = bad, "score finished");
+            Ok(())
+        }
+        Some(Command::Filter { file, .. }) => {
+            let mut out = stdout_writer();
+            let sum = crate::eval::filter::filter_report(&config, &file, &mut out)?;
+            tracing::info!(
+                messages = sum.messages,
+                model_hits = sum.model_hits,
+                held = sum.held,
+                "filter report finished"
+            );
             Ok(())
         }
         Some(Command::Replay {

@@ -1006,6 +1006,29 @@ impl SalienceEngine {
         facts
     }
 
+    /// Whether `msg` is a reply to one of the streamer's recent messages.
+    fn replies_to_streamer(&self, msg: &ChatMessage) -> bool {
+        let Some(parent) = &msg.reply_to else {
+            return false;
+        };
+        let pid = hash_str(msg.platform.index() as u64 + 21, parent);
+        let r = &self.ctx.ring;
+        r.id.iter()
+            .zip(&r.by_streamer)
+            .any(|(id, by)| *id == pid && *by)
+    }
+
+    /// Whether `msg` speaks to the streamer (her name or an alias, an
+    /// @-mention of her, a reply to her), without scoring or remembering it.
+    /// The input filter asks this before a message is scored: such a message
+    /// is held for review, not dropped, when the profanity model flags it.
+    pub fn addresses_streamer(&mut self, msg: &ChatMessage) -> bool {
+        let f = self
+            .texts
+            .analyze(&self.lex, &self.dict, &mut self.scratch, &msg.text);
+        (f.addressed || self.replies_to_streamer(msg)) && !f.to_other_viewer
+    }
+
     /// Scores one message at time `now` and remembers it as context for the
     /// next ones. Call once per message, in arrival order.
     pub fn score(&mut self, msg: &ChatMessage, now: DateTime<Utc>) -> Salience {
@@ -1029,15 +1052,7 @@ impl SalienceEngine {
         let by_streamer = broadcaster || facts.named_streamer;
 
         // ----- reply context -----
-        let mut reply_to_streamer = false;
-        if let Some(parent) = &msg.reply_to {
-            let pid = hash_str(msg.platform.index() as u64 + 21, parent);
-            let r = &self.ctx.ring;
-            reply_to_streamer =
-                r.id.iter()
-                    .zip(&r.by_streamer)
-                    .any(|(id, by)| *id == pid && *by);
-        }
+        let reply_to_streamer = self.replies_to_streamer(msg);
 
         // ----- copypasta / repeats (before this message joins the ring) -----
         let text_key = if self.scratch.lower.is_empty() {

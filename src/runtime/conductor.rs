@@ -74,6 +74,9 @@ pub(super) struct Conductor {
     pub drafts: BTreeMap<DraftId, LiveDraft>,
     /// Messages drafted for in this run (one draft per message, bar Regenerate).
     pub answered: HashSet<MessageKey>,
+    /// Messages the operator released from the review lane: their drafts
+    /// always wait for the operator.
+    pub reviewed: HashSet<MessageKey>,
     pub updates: mpsc::Sender<Update>,
     pub router: Router,
     pub store: Store,
@@ -743,11 +746,12 @@ impl Conductor {
             _ => None,
         };
         let out = self.core.call(CoreCmd::Handle(ev, now)).await?;
+        // Filtered and held messages stay out of the chat pane (a held one
+        // shows, masked, in the review lane).
         if let Some(m) = message
-            && !out
-                .events
-                .iter()
-                .any(|e| matches!(e, CoreEvent::Filtered { id, .. } if *id == m.id))
+            && !out.events.iter().any(|e| {
+                matches!(e, CoreEvent::Filtered { id, .. } | CoreEvent::Held { id, .. } if *id == m.id)
+            })
         {
             self.stats
                 .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
@@ -1076,6 +1080,12 @@ impl Conductor {
                 if !self.auto_send {
                     return Ok(());
                 }
+                let reviewed = view.message_id.as_ref().is_some_and(|id| {
+                    self.reviewed.contains(&MessageKey {
+                        platform: view.platform,
+                        id: id.clone(),
+                    })
+                });
                 let verdict = self.policy.auto_send(
                     &DraftFacts {
                         platform: view.platform,
@@ -1083,6 +1093,7 @@ impl Conductor {
                         source,
                         priority,
                         time_delay_s,
+                        reviewed,
                     },
                     now,
                 );
@@ -1460,6 +1471,32 @@ impl Conductor {
                 let out = self
                     .core
                     .call(CoreCmd::TakeQueued(platform, message_id, now))
+                    .await?;
+                self.after_core(out, now, cancel).await?;
+            }
+            Request::ReleaseHeld {
+                platform,
+                message_id,
+            } => {
+                // A released message is answered only with the operator's
+                // approval: the auto policy never sends from the review lane.
+                self.reviewed.insert(MessageKey {
+                    platform,
+                    id: message_id.clone(),
+                });
+                let out = self
+                    .core
+                    .call(CoreCmd::DecideHeld(platform, message_id, true, now))
+                    .await?;
+                self.after_core(out, now, cancel).await?;
+            }
+            Request::DiscardHeld {
+                platform,
+                message_id,
+            } => {
+                let out = self
+                    .core
+                    .call(CoreCmd::DecideHeld(platform, message_id, false, now))
                     .await?;
                 self.after_core(out, now, cancel).await?;
             }

@@ -237,6 +237,7 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         guidance,
         drafts: BTreeMap::new(),
         answered: HashSet::new(),
+        reviewed: HashSet::new(),
         sending: HashMap::new(),
         next_expiry: None,
         store_errors_seen: opts.store.error_count(),

@@ -62,6 +62,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             );
             not_delivered.as_str()
         }
+        Mode::Review { .. } => {
+            not_delivered = format!(
+                "{} release to queue · {} discard · Esc close",
+                app.keymap.label(Action::Approve),
+                app.keymap.label(Action::Reject)
+            );
+            not_delivered.as_str()
+        }
         Mode::ConfirmQuit => "y quit · any other key stays",
         Mode::Help => "any key closes the help",
         Mode::Normal => "",
