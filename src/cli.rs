@@ -64,6 +64,23 @@ pub enum Command {
         #[command(flatten)]
         tuning: Tuning,
     },
+    /// Measure salience against a labelled chat log: pairwise ordering,
+    /// top-k recall per tier, low-tier suppression, paid messages lost.
+    Eval {
+        /// Chat log (JSON Lines, see README).
+        file: PathBuf,
+        /// Labels: one `id tier` a line, tier answer_now, normal or never_surface.
+        #[arg(long, value_name = "FILE")]
+        labels: PathBuf,
+        /// k of the top-k measures.
+        #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        top: u32,
+        /// Also one line per labelled message, best score first.
+        #[arg(long)]
+        details: bool,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
     /// Run the whole core on a chat log with a virtual clock.
     Replay {
         /// Chat log (JSON Lines, see README).
@@ -176,7 +193,8 @@ impl Cli {
         match &self.command {
             Some(Command::Score { tuning, .. })
             | Some(Command::Replay { tuning, .. })
-            | Some(Command::Filter { tuning, .. }) => {
+            | Some(Command::Filter { tuning, .. })
+            | Some(Command::Eval { tuning, .. }) => {
                 o.topic = tuning.topic.clone();
                 o.streamers = tuning.streamers.clone();
             }
@@ -208,6 +226,17 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             let mut out = stdout_writer();
             let (scored, filtered, bad) = replay::score(&config, &file, &mut out)?;
             tracing::info!(scored, filtered, bad_lines = bad, "score finished");
+            Ok(())
+        }
+        Some(Command::Eval {
+            file,
+            labels,
+            top,
+            details,
+            ..
+        }) => {
+            let mut out = stdout_writer();
+            crate::eval::labels::run(&config, &file, &labels, top as usize, details, &mut out)?;
             Ok(())
         }
         Some(Command::Filter { file, .. }) => {

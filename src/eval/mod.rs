@@ -3,3 +3,4 @@
 //! streamer's own tiers (`clank eval`).
 
 pub mod filter;
+pub mod labels;
