@@ -212,6 +212,8 @@ pub struct Core {
     last_salience: Option<Salience>,
     /// The review lane, oldest first.
     held: Vec<HeldMessage>,
+    /// Quiet time before a starter (`channel_defaults.quiet_after_s`); `None` = off.
+    quiet_after: Option<chrono::TimeDelta>,
 }
 
 impl Core {
@@ -284,6 +286,11 @@ impl Core {
             selected: Vec::new(),
             last_salience: None,
             held: Vec::new(),
+            quiet_after: (config.channel_defaults.quiet_after_s > 0).then(|| {
+                chrono::TimeDelta::seconds(
+                    i64::try_from(config.channel_defaults.quiet_after_s).unwrap_or(86_400),
+                )
+            }),
         };
         // A restored message re-delivered after the restart is a duplicate.
         let restored_ids: Vec<_> = core
@@ -338,7 +345,7 @@ impl Core {
         now: DateTime<Utc>,
         out: &mut Vec<CoreEvent>,
     ) -> Result<(), CoreError> {
-        self.tick(now, out)?;
+        self.advance(now, out)?;
         match self.attention.observe_raid(now, u64::from(viewers)) {
             Some(t) => {
                 let mut ev = transition_event(&t);
@@ -505,8 +512,40 @@ impl Core {
         }
     }
 
-    /// Advances time: attention transitions, queue expiry, due decisions.
+    /// Advances time: attention transitions, queue expiry, due decisions,
+    /// and quiet-chat starters. Called by the clock (the console's ticks),
+    /// not by arriving events: a starter found only when the next message
+    /// comes would open a topic just as chat picks up again.
     pub fn tick(&mut self, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) -> Result<(), CoreError> {
+        self.advance(now, out)?;
+        self.quiet_starters(now, out);
+        Ok(())
+    }
+
+    /// Quiet channels get a starter, when the streamer's attention would
+    /// allow chatting at all (never in deep focus, never on a break).
+    fn quiet_starters(&mut self, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) {
+        let Some(quiet) = self.quiet_after else {
+            return;
+        };
+        if !self.thanks_allowed() {
+            return;
+        }
+        let (configs, default) = (&self.channel_configs, &self.channel_defaults);
+        let fired = self.triggers.quiet_due(now, quiet, |p, c| {
+            configs[platform_slot(p)]
+                .get(c)
+                .unwrap_or(default)
+                .time_delay_s
+        });
+        for t in fired {
+            self.counters.triggers += 1;
+            out.push(trigger_event(&t));
+        }
+    }
+
+    /// [`Core::tick`] without the starters: what every event does first.
+    fn advance(&mut self, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) -> Result<(), CoreError> {
         for t in self.attention.tick(now) {
             out.push(transition_event(&t));
         }
@@ -581,7 +620,7 @@ impl Core {
         out: &mut Vec<CoreEvent>,
     ) -> Result<(), CoreError> {
         self.last_salience = None;
-        self.tick(now, out)?;
+        self.advance(now, out)?;
         match event {
             ChatEvent::Message(message) => self.handle_message(message, now, out),
             ChatEvent::Delete {

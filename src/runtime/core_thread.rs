@@ -261,7 +261,9 @@ fn collect_jobs(c: &mut Core, out: &mut CoreOut, _now: DateTime<Utc>) -> Result<
                 let cfg = c
                     .channel_config(*platform, channel)
                     .map_err(|e| e.to_string())?;
-                if kind == "unprompted" {
+                // A quiet channel's starter is drafted like any unprompted
+                // line: the agent's starters, else the persona's.
+                if kind == "unprompted" || kind == "quiet" {
                     out.jobs.push(Job {
                         goal: DraftGoal::Unprompted {
                             platform: *platform,
