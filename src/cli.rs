@@ -67,11 +67,19 @@ pub enum Command {
     /// Measure salience against a labelled chat log: pairwise ordering,
     /// top-k recall per tier, low-tier suppression, paid messages lost.
     Eval {
-        /// Chat log (JSON Lines, see README).
-        file: PathBuf,
+        /// Chat log (JSON Lines, see README); not with --from-db.
+        #[arg(required_unless_present = "from_db", conflicts_with = "from_db")]
+        file: Option<PathBuf>,
         /// Labels: one `id tier` a line, tier answer_now, normal or never_surface.
-        #[arg(long, value_name = "FILE")]
-        labels: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "from_db")]
+        labels: Option<PathBuf>,
+        /// Instead: the operator's own choices stored by the console, per
+        /// channel and over time, and weights fitted to them.
+        #[arg(long)]
+        from_db: bool,
+        /// With --from-db: hours per stretch of time.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
+        bucket_hours: u32,
         /// k of the top-k measures.
         #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         top: u32,
@@ -229,8 +237,21 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             Ok(())
         }
         Some(Command::Eval {
-            file,
-            labels,
+            from_db: true,
+            bucket_hours,
+            ..
+        }) => {
+            let store = Store::open(config.db_path(), &config.store)?;
+            let mut out = stdout_writer();
+            let bucket = chrono::TimeDelta::hours(i64::from(bucket_hours));
+            let r = crate::eval::operator::run(&store, &config.salience.weights, bucket, &mut out)?;
+            store.close()?;
+            tracing::info!(labels = r.labels, "eval --from-db finished");
+            Ok(())
+        }
+        Some(Command::Eval {
+            file: Some(file),
+            labels: Some(labels),
             top,
             details,
             ..
@@ -239,6 +260,7 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             crate::eval::labels::run(&config, &file, &labels, top as usize, details, &mut out)?;
             Ok(())
         }
+        Some(Command::Eval { .. }) => bail!("clank eval needs FILE and --labels, or --from-db"),
         Some(Command::Filter { file, .. }) => {
             let mut out = stdout_writer();
             let sum = crate::eval::filter::filter_report(&config, &file, &mut out)?;

@@ -85,6 +85,9 @@ pub struct Snapshot {
     /// Held messages released and discarded so far.
     pub released: u64,
     pub discarded: u64,
+    /// Weights fitted to the operator's choices, for the weight tuner to
+    /// offer (never applied without the operator).
+    pub suggestion: Option<crate::engine::tuning::Suggestion>,
 }
 
 /// Everything the runtime tells the front ends, in order.

@@ -32,7 +32,7 @@ use crate::reply::pipeline::{
 };
 use crate::reply::policy::{AutoPolicy, DraftFacts};
 use crate::session::{Component, Health, Request, SystemKind, SystemLine, Update};
-use crate::store::{NewResponse, ResponseStatus, Store, StoreError};
+use crate::store::{LabelAction, NewResponse, OperatorLabel, ResponseStatus, Store, StoreError};
 
 pub(super) struct LiveDraft {
     pub view: DraftView,
@@ -77,6 +77,14 @@ pub(super) struct Conductor {
     /// Messages the operator released from the review lane: their drafts
     /// always wait for the operator.
     pub reviewed: HashSet<MessageKey>,
+    /// Learning from the operator: the score each recent message had (a
+    /// label needs it), the choices so far (this run's and the store's),
+    /// drafts already labelled, and the fitted weights to offer.
+    pub scores: HashMap<MessageKey, crate::model::Salience>,
+    pub choices: Vec<crate::engine::tuning::Choice>,
+    pub labelled: HashSet<DraftId>,
+    pub suggestion: Option<crate::engine::tuning::Suggestion>,
+    pub suggestion_stale: bool,
     pub updates: mpsc::Sender<Update>,
     pub router: Router,
     pub store: Store,
@@ -122,6 +130,10 @@ pub(super) struct Conductor {
     /// The run's cancel token (for work started outside a request or event).
     pub shutdown: CancellationToken,
 }
+
+/// Scores of recent messages kept for labels; a draft is approved within
+/// minutes of its message, so starting over when full loses next to none.
+const MAX_SCORES: usize = 50_000;
 
 /// Most drafts at once taken from a server's own slot count.
 const MAX_SERVER_SLOTS: usize = 16;
@@ -331,6 +343,23 @@ impl Conductor {
             }
         }
         self.restore_not_delivered().await;
+        // What earlier runs learnt from the operator counts too.
+        match self.store.labels_async().await {
+            Ok(labels) => {
+                self.choices = labels
+                    .iter()
+                    .map(|l| crate::engine::tuning::Choice {
+                        breakdown: l.salience.breakdown,
+                        chosen: l.action.chosen(),
+                    })
+                    .collect();
+                self.suggestion_stale = true;
+            }
+            Err(e) => {
+                self.error(format!("could not read operator labels: {e}"))
+                    .await
+            }
+        }
         // A platform no adapter reads is off, not "connecting".
         let routed = self.router.platforms();
         for p in crate::model::Platform::ALL {
@@ -755,6 +784,12 @@ impl Conductor {
         {
             self.stats
                 .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
+            if let Some(s) = &out.salience {
+                if self.scores.len() >= MAX_SCORES {
+                    self.scores.clear();
+                }
+                self.scores.insert(m.key(), s.clone());
+            }
             self.emit(Update::Chat {
                 message: m,
                 salience: out.salience.clone(),
@@ -791,6 +826,12 @@ impl Conductor {
             s.weights = self.config.salience.weights;
             s.sent = self.summary.sent;
             s.rejected = self.rejected_total;
+            if self.suggestion_stale {
+                self.suggestion_stale = false;
+                self.suggestion =
+                    crate::engine::tuning::suggest(&self.choices, &self.config.salience.weights);
+            }
+            s.suggestion = self.suggestion;
             self.emit(Update::Snapshot(s)).await;
         }
         Ok(())
@@ -1356,6 +1397,10 @@ impl Conductor {
             .map(|(k, _)| *k)
             .collect();
         for id in old {
+            // Only a console has an operator who could have acted on it.
+            if self.snapshots {
+                self.label(id, LabelAction::Ignored).await;
+            }
             if let Some(mut d) = self.drafts.remove(&id) {
                 self.summary.expired += 1;
                 let _ = self
@@ -1404,7 +1449,10 @@ impl Conductor {
         let now = self.now();
         self.dirty = true;
         match req {
-            Request::Approve(id) => self.approve(id, now).await?,
+            Request::Approve(id) => {
+                self.label(id, LabelAction::Approved).await;
+                self.approve(id, now).await?
+            }
             Request::Edit(id, text) => {
                 let Some(d) = self.drafts.get_mut(&id) else {
                     return Ok(());
@@ -1414,6 +1462,10 @@ impl Conductor {
                 }
                 match self.drafter.make_safe(&text, &d.goal.target()) {
                     Ok(safe) => {
+                        self.label(id, LabelAction::Edited).await;
+                        let Some(d) = self.drafts.get_mut(&id) else {
+                            return Ok(());
+                        };
                         d.view.text = safe.clone();
                         d.view.state = DraftState::Edited;
                         d.view.source = DraftSource::Operator;
@@ -1438,7 +1490,10 @@ impl Conductor {
                     }
                 }
             }
-            Request::Reject(id) => self.reject(id, "rejected by the operator").await?,
+            Request::Reject(id) => {
+                self.label(id, LabelAction::Rejected).await;
+                self.reject(id, "rejected by the operator").await?
+            }
             Request::Regenerate(id) => {
                 let Some(d) = self.drafts.get(&id) else {
                     return Ok(());
@@ -1461,7 +1516,10 @@ impl Conductor {
                 let out = self.core.call(CoreCmd::Weights(w)).await?;
                 match out.error {
                     Some(e) => self.error(format!("weights refused: {e}")).await,
-                    None => self.config.salience.weights = w,
+                    None => {
+                        self.config.salience.weights = w;
+                        self.suggestion_stale = true;
+                    }
                 }
             }
             Request::DraftFor {
@@ -1552,6 +1610,47 @@ impl Conductor {
             .await;
         }
         Ok(())
+    }
+
+    /// The operator's choice on a live draft that answers a message becomes
+    /// a label with the score the message had (learning from the operator),
+    /// once per draft. Store trouble is shown, never fatal: a lost label
+    /// costs a little learning, not the run.
+    async fn label(&mut self, id: DraftId, action: LabelAction) {
+        let Some(d) = self.drafts.get(&id) else {
+            return;
+        };
+
+        if !LIVE.contains(&d.view.state) || d.view.state == DraftState::Streaming {
+            return;
+        }
+        let Some(m) = d.goal.message() else {
+            return;
+        };
+        let Some(salience) = self.scores.get(&m.key()).cloned() else {
+            return;
+        };
+        if !self.labelled.insert(id) {
+            return;
+        }
+        let label = OperatorLabel {
+            platform: m.platform,
+            channel: m.channel.clone(),
+            message_id: m.id.clone(),
+            draft_id: Some(id),
+            action,
+            at: self.now(),
+            salience,
+        };
+        self.choices.push(crate::engine::tuning::Choice {
+            breakdown: label.salience.breakdown,
+            chosen: action.chosen(),
+        });
+        self.suggestion_stale = true;
+        if let Err(e) = self.store.insert_label_async(label).await {
+            self.error(format!("store: operator label not kept: {e}"))
+                .await;
+        }
     }
 
     async fn reject(&mut self, id: DraftId, why: &str) -> Result<(), RuntimeError> {

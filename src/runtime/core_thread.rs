@@ -338,6 +338,7 @@ fn core_snapshot(c: &Core, now: DateTime<Utc>) -> Snapshot {
             .collect(),
         released: c.counters().released,
         discarded: c.counters().discarded,
+        suggestion: None,
     }
 }
 

@@ -16,10 +16,10 @@ use super::codec::{
     self, BreakdownOut, MESSAGE_NCOLS, Scratch, json_into, message_from_row, roles_json,
 };
 use super::{
-    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, MessageRef, Metric,
-    NewResponse, Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus,
-    RetentionPolicy, STOPPED_BEFORE_VERDICT, Shared, StoreConfig, StoreError, StoreStats,
-    StoredMessage, StoredResponse,
+    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, LabelAction,
+    MessageRef, Metric, NewResponse, OperatorLabel, Platform, PruneReport, QueueRecord,
+    QueuedMessage, ResponseStatus, RetentionPolicy, STOPPED_BEFORE_VERDICT, Shared, StoreConfig,
+    StoreError, StoreStats, StoredMessage, StoredResponse,
 };
 
 /// Where a query's answer goes.
@@ -70,6 +70,8 @@ pub(super) enum Write {
         config: ChannelConfig,
     },
     Metric(Metric),
+    /// Boxed: a label is larger than every other write.
+    Label(Box<OperatorLabel>),
     ResponseText {
         id: i64,
         text: String,
@@ -107,6 +109,7 @@ impl Write {
             Write::Dequeue(_) => "dequeue",
             Write::SetChannelConfig { .. } => "set channel config",
             Write::Metric(_) => "insert metric",
+            Write::Label(_) => "insert operator label",
             Write::ResponseStatus { .. } => "set response status",
             Write::ResponseVerdict { .. } => "set response verdict",
             Write::ResponseText { .. } => "set response text",
@@ -195,6 +198,9 @@ pub(super) enum Query {
         key: String,
         reply: Reply<Option<String>>,
     },
+    Labels {
+        reply: Reply<Vec<OperatorLabel>>,
+    },
 }
 
 impl Query {
@@ -219,8 +225,72 @@ impl Query {
             Query::NotDelivered { reply, .. } => drop(reply.send(Err(err()))),
             Query::SetAdapterState { reply, .. } => drop(reply.send(Err(err()))),
             Query::AdapterState { reply, .. } => drop(reply.send(Err(err()))),
+            Query::Labels { reply } => drop(reply.send(Err(err()))),
         }
     }
+}
+
+const SQL_INSERT_LABEL: &str = "INSERT INTO operator_labels (platform, channel, message_id, \
+     draft_id, action, at, score, content, authority, relevance, temporal, priority) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+/// Every operator label, oldest first. A row this build cannot read (an
+/// action or platform it does not know) is skipped, not an error.
+fn labels(conn: &Connection) -> rusqlite::Result<Vec<OperatorLabel>> {
+    let mut st = conn.prepare_cached(
+        "SELECT platform, channel, message_id, draft_id, action, at, score, content, \
+         authority, relevance, temporal, priority FROM operator_labels ORDER BY at, id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            [
+                r.get::<_, f64>(6)?,
+                r.get::<_, f64>(7)?,
+                r.get::<_, f64>(8)?,
+                r.get::<_, f64>(9)?,
+                r.get::<_, f64>(10)?,
+            ],
+            r.get::<_, String>(11)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (platform, channel, message_id, draft_id, action, at, v, priority) = row?;
+        let (Ok(platform), Some(action), Some(at), Ok(priority)) = (
+            platform.parse::<Platform>(),
+            LabelAction::parse_stored(&action),
+            DateTime::from_timestamp_millis(at),
+            priority.parse::<crate::model::Priority>(),
+        ) else {
+            continue;
+        };
+        out.push(OperatorLabel {
+            platform,
+            channel,
+            message_id,
+            draft_id,
+            action,
+            at,
+            salience: crate::model::Salience {
+                score: v[0],
+                breakdown: crate::model::SalienceBreakdown {
+                    content: v[1],
+                    authority: v[2],
+                    relevance: v[3],
+                    temporal: v[4],
+                },
+                priority,
+                reasons: Vec::new(),
+            },
+        });
+    }
+    Ok(out)
 }
 
 const SQL_BEGIN: &str = "BEGIN IMMEDIATE";
@@ -1042,6 +1112,22 @@ impl Writer {
                     Utc::now().timestamp_millis(),
                 ])?;
             }
+            Write::Label(l) => {
+                conn.prepare_cached(SQL_INSERT_LABEL)?.execute(params![
+                    l.platform.as_str(),
+                    l.channel,
+                    l.message_id,
+                    l.draft_id,
+                    l.action.as_str(),
+                    l.at.timestamp_millis(),
+                    l.salience.score,
+                    l.salience.breakdown.content,
+                    l.salience.breakdown.authority,
+                    l.salience.breakdown.relevance,
+                    l.salience.breakdown.temporal,
+                    l.salience.priority.as_str(),
+                ])?;
+            }
             Write::Metric(m) => {
                 conn.prepare_cached(SQL_METRIC)?.execute(params![
                     m.platform.as_str(),
@@ -1289,6 +1375,10 @@ impl Writer {
                             .optional()
                     })
                     .map_err(|e| self.sqlite_err("adapter state", e));
+                drop(reply.send(r));
+            }
+            Query::Labels { reply } => {
+                let r = labels(&self.conn).map_err(|e| self.sqlite_err("operator labels", e));
                 drop(reply.send(r));
             }
             Query::Prune { .. } => {}

@@ -1049,6 +1049,18 @@ impl App {
                     self.mode = Mode::Weights { sel };
                     return self.adjust_weight(sel, d);
                 }
+                // The fit to the operator's choices, only when asked for.
+                if key.code == KeyCode::Char('f') {
+                    self.mode = Mode::Weights { sel };
+                    let fit = self.snapshot.as_ref().and_then(|s| s.suggestion);
+                    return match fit {
+                        Some(f) if f.weights != self.weights => {
+                            self.weights = f.weights;
+                            vec![Request::SetWeights(f.weights)]
+                        }
+                        _ => Vec::new(),
+                    };
+                }
                 match (key.code, self.keymap.action(&key)) {
                     (KeyCode::Esc | KeyCode::Enter, _) | (_, Some(Action::Weights)) => {}
                     (_, Some(Action::Down)) => {

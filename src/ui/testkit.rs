@@ -93,6 +93,7 @@ pub fn snapshot(queue: Vec<QueueItem>) -> Snapshot {
         held: Vec::new(),
         released: 0,
         discarded: 0,
+        suggestion: None,
     }
 }
 

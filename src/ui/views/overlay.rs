@@ -190,7 +190,8 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
         Mode::Weights { sel } => {
             // Over the chat, so the queue stays in view while the runtime re-ranks it.
             let r = areas.chat;
-            let h = 8.min(r.height);
+            let suggestion = app.snapshot.as_ref().and_then(|s| s.suggestion);
+            let h = (if suggestion.is_some() { 10 } else { 8 }).min(r.height);
             let area = Rect {
                 y: r.y + r.height.saturating_sub(h),
                 height: h,
@@ -214,6 +215,25 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
                 if i == *sel { l.style(t.selected) } else { l }
             })
             .collect();
+            // Fitted to the operator's own choices; offered, never applied.
+            if let Some(f) = suggestion {
+                let sw = f.weights;
+                lines.push(Line::styled(
+                    format!(
+                        " fit to your {} choices: c {:.2} a {:.2} r {:.2} t {:.2}",
+                        f.choices, sw.content, sw.authority, sw.relevance, sw.temporal
+                    ),
+                    t.warn,
+                ));
+                lines.push(Line::styled(
+                    format!(
+                        " agrees {:.0}% → {:.0}% · f applies it",
+                        f.agreement_now * 100.0,
+                        f.agreement_suggested * 100.0
+                    ),
+                    t.warn,
+                ));
+            }
             lines.push(Line::styled(" h/l adjust · j/k choose · Esc done", t.dim));
             frame.render_widget(Clear, area);
             frame.render_widget(
