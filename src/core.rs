@@ -268,6 +268,30 @@ impl Core {
                 what: format!("restored {count} queued messages from the store"),
             });
         }
+        // The review lane outlives a restart: what the operator had not
+        // decided on is held again (never dropped by a restart).
+        let held: Vec<HeldMessage> = store
+            .load_held()?
+            .into_iter()
+            .filter_map(|(message, salience, reason)| {
+                salience.map(|salience| HeldMessage {
+                    masked: crate::engine::filter::mask_profanity(&message.text),
+                    held_at: message.at,
+                    message,
+                    reason,
+                    salience,
+                })
+            })
+            .collect();
+        if !held.is_empty() {
+            events.push(CoreEvent::Warning {
+                at: now,
+                what: format!(
+                    "{} messages held for review before the restart are held again",
+                    held.len()
+                ),
+            });
+        }
         let mut core = Core {
             filter,
             verdicts: VerdictCache::default(),
@@ -285,7 +309,7 @@ impl Core {
             started_at: now,
             selected: Vec::new(),
             last_salience: None,
-            held: Vec::new(),
+            held,
             quiet_after: (config.channel_defaults.quiet_after_s > 0).then(|| {
                 chrono::TimeDelta::seconds(
                     i64::try_from(config.channel_defaults.quiet_after_s).unwrap_or(86_400),
@@ -299,6 +323,14 @@ impl Core {
             .map(|e| (e.message.platform, e.message.id.clone(), e.message.at))
             .collect();
         for (platform, id, at) in restored_ids {
+            core.remember_id(platform, &id, at);
+        }
+        let held_ids: Vec<_> = core
+            .held
+            .iter()
+            .map(|h| (h.message.platform, h.message.id.clone(), h.message.at))
+            .collect();
+        for (platform, id, at) in held_ids {
             core.remember_id(platform, &id, at);
         }
         Ok((core, events))
@@ -861,6 +893,9 @@ impl Core {
             && let Some(i) = self.held.iter().position(|h| h.message.paid.is_none())
         {
             let old = self.held.remove(i);
+            let m = &old.message;
+            self.store
+                .decide_held(m.platform, &m.channel, &m.id, m.at, false)?;
             self.counters.discarded += 1;
             out.push(CoreEvent::Warning {
                 at: now,
@@ -905,6 +940,8 @@ impl Core {
         };
         let h = self.held.remove(i);
         let (id, platform, channel) = (h.message.id.clone(), platform, h.message.channel.clone());
+        self.store
+            .decide_held(platform, &channel, &id, h.message.at, release)?;
         if !release {
             self.counters.discarded += 1;
             out.push(CoreEvent::Discarded {
@@ -916,8 +953,8 @@ impl Core {
             return Ok(true);
         }
         self.counters.released += 1;
-        // The store's row stays without a queue mark: a restart forgets the
-        // release, not the message (it is stored either way).
+        // The store's row gets no queue mark: a restart does not put a
+        // released message back in the queue (it is stored either way).
         let entry = QueueEntry {
             expires_at: now + self.queue.max_age(),
             enqueued_at: now,

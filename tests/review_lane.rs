@@ -337,3 +337,73 @@ fn the_filter_report_on_the_real_capture_holds_its_false_positive() {
     assert_eq!(lines.last().unwrap()["summary"]["held"], sum.held);
     assert!(sum.model_hits >= 1 && sum.held == 1, "{sum:?}");
 }
+
+/// A restart never drops what waits for review: the core built on the same
+/// database holds it again (masked, scored); once the operator decided, it
+/// is not held after the next restart.
+#[test]
+fn held_messages_outlive_a_restart_until_the_operator_decides() {
+    use clank::core::Core;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("restart.db");
+    let mut config = Config::default();
+    config.salience.streamer_names = vec!["mika".into()];
+    let start = |at: i64| {
+        let store = Store::open(&db, &config.store).expect("store");
+        let (core, events) =
+            Core::new(&config, store.clone(), 7, t0() + TimeDelta::seconds(at)).expect("core");
+        (core, events, store)
+    };
+    let (mut core, _, store) = start(0);
+    let mut out = Vec::new();
+    for (id, secs, usd) in [("y1", 1, Some(50.0)), ("y2", 2, Some(5.0))] {
+        let text = "mika im giving you mufflo meat but its not coming";
+        core.handle(
+            message(Platform::Youtube, id, secs, text, usd),
+            t0() + TimeDelta::seconds(secs),
+            &mut out,
+        )
+        .unwrap();
+    }
+    assert_eq!(core.held().len(), 2);
+    drop(core);
+    store.close().unwrap();
+
+    let (mut core, events, store) = start(60);
+    assert_eq!(core.held().len(), 2, "held again after the restart");
+    assert!(
+        events
+            .iter()
+            .any(|e| format!("{e:?}").contains("held again")),
+        "{events:?}"
+    );
+    let h = &core.held()[0];
+    assert_eq!(h.message.id, "y1");
+    assert!(h.masked.contains('*') && !h.masked.contains("mufflo"));
+    assert!(h.salience.score > 0.0);
+    // The same message delivered again after the restart is a duplicate.
+    let mut out = Vec::new();
+    core.handle(
+        message(Platform::Youtube, "y1", 1, "again", Some(50.0)),
+        t0() + TimeDelta::seconds(61),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(core.held().len(), 2);
+    let now = t0() + TimeDelta::seconds(62);
+    assert!(
+        core.decide_held(Platform::Youtube, "y1", true, now, &mut out)
+            .unwrap()
+    );
+    assert!(
+        core.decide_held(Platform::Youtube, "y2", false, now, &mut out)
+            .unwrap()
+    );
+    drop(core);
+    store.close().unwrap();
+
+    let (core, _, store) = start(120);
+    assert!(core.held().is_empty(), "decided ones are not held again");
+    drop(core);
+    store.close().unwrap();
+}

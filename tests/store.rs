@@ -1104,6 +1104,7 @@ fn a_version_3_database_migrates_and_keeps_its_replies() {
              ALTER TABLE chat_responses DROP COLUMN status_reason;
              DROP TABLE adapter_state;
              DROP TABLE operator_labels;
+             DROP INDEX chat_messages_held;
              PRAGMA user_version = 3;",
         )
         .unwrap();

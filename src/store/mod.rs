@@ -969,6 +969,28 @@ impl Store {
         .await
     }
 
+    /// The operator released (`true`) or discarded a held message: its row
+    /// says so, and it is no longer restored to the review lane.
+    pub fn decide_held(
+        &self,
+        platform: Platform,
+        channel: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        released: bool,
+    ) -> Result<(), StoreError> {
+        self.write(Write::DecideHeld(
+            MessageRef::new(platform, channel, id, Some(at)),
+            released,
+        ))
+    }
+
+    /// Held messages the operator has not decided on, oldest first, with
+    /// their score and why they were held.
+    pub fn load_held(&self) -> Result<Vec<(ChatMessage, Option<Salience>, String)>, StoreError> {
+        self.ask(|reply| Query::Held { reply })
+    }
+
     /// Records one operator choice (fire and forget, batched).
     pub async fn insert_label_async(&self, l: OperatorLabel) -> Result<(), StoreError> {
         self.write_async(Write::Label(Box::new(l))).await

@@ -261,7 +261,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // operator): what was done with each draft for a message (approved,
     // edited, rejected, ignored) and the salience that message had, kept
     // apart from the messages so pruning chat does not forget what the
-    // operator taught.
+    // operator taught. And an index of held messages not yet decided (the
+    // review lane, restored at start).
     r#"
     CREATE TABLE operator_labels (
         id         INTEGER PRIMARY KEY,
@@ -279,6 +280,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
         priority   TEXT    NOT NULL
     );
     CREATE INDEX operator_labels_channel_at ON operator_labels (platform, channel, at);
+    -- The review lane's messages still waiting for the operator, found at
+    -- start without a walk over all chat.
+    CREATE INDEX chat_messages_held ON chat_messages (created_at)
+        WHERE json_extract(metadata, '$.held') IS NOT NULL
+          AND json_extract(metadata, '$.decided') IS NULL;
     "#,
 ];
 

@@ -72,6 +72,8 @@ pub(super) enum Write {
     Metric(Metric),
     /// Boxed: a label is larger than every other write.
     Label(Box<OperatorLabel>),
+    /// A held message released (`true`) or discarded by the operator.
+    DecideHeld(MessageRef, bool),
     ResponseText {
         id: i64,
         text: String,
@@ -110,6 +112,7 @@ impl Write {
             Write::SetChannelConfig { .. } => "set channel config",
             Write::Metric(_) => "insert metric",
             Write::Label(_) => "insert operator label",
+            Write::DecideHeld(..) => "decide held message",
             Write::ResponseStatus { .. } => "set response status",
             Write::ResponseVerdict { .. } => "set response verdict",
             Write::ResponseText { .. } => "set response text",
@@ -201,6 +204,9 @@ pub(super) enum Query {
     Labels {
         reply: Reply<Vec<OperatorLabel>>,
     },
+    Held {
+        reply: Reply<Vec<(ChatMessage, Option<crate::model::Salience>, String)>>,
+    },
 }
 
 impl Query {
@@ -226,8 +232,40 @@ impl Query {
             Query::SetAdapterState { reply, .. } => drop(reply.send(Err(err()))),
             Query::AdapterState { reply, .. } => drop(reply.send(Err(err()))),
             Query::Labels { reply } => drop(reply.send(Err(err()))),
+            Query::Held { reply } => drop(reply.send(Err(err()))),
         }
     }
+}
+
+const SQL_DECIDE_HELD: &str = "UPDATE chat_messages \
+     SET metadata = json_set(COALESCE(metadata, '{}'), '$.decided', ?5) \
+     WHERE platform = ?1 AND created_at = ?4 AND platform_msg_id = ?3 AND channel = ?2";
+
+const SQL_HELD: &str = concat!(
+    "SELECT ",
+    message_cols!(),
+    ", ",
+    salience_cols!(),
+    ", json_extract(m.metadata, '$.held') FROM chat_messages m \
+     WHERE json_extract(m.metadata, '$.held') IS NOT NULL \
+     AND json_extract(m.metadata, '$.decided') IS NULL ORDER BY m.created_at"
+);
+
+/// The review lane as the store keeps it (see [`SQL_HELD`]).
+#[allow(clippy::type_complexity)]
+fn held(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<(ChatMessage, Option<crate::model::Salience>, String)>> {
+    let mut st = conn.prepare_cached(SQL_HELD)?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let message = message_from_row(row, 0)?;
+        let salience = codec::salience_from_row(row, MESSAGE_NCOLS)?;
+        let reason: String = row.get(MESSAGE_NCOLS + 3)?;
+        out.push((message, salience, reason));
+    }
+    Ok(out)
 }
 
 const SQL_INSERT_LABEL: &str = "INSERT INTO operator_labels (platform, channel, message_id, \
@@ -1112,6 +1150,15 @@ impl Writer {
                     Utc::now().timestamp_millis(),
                 ])?;
             }
+            Write::DecideHeld(m, released) => {
+                conn.prepare_cached(SQL_DECIDE_HELD)?.execute(params![
+                    m.platform.as_str(),
+                    m.channel,
+                    m.id,
+                    m.at_ms,
+                    if *released { "released" } else { "discarded" },
+                ])?;
+            }
             Write::Label(l) => {
                 conn.prepare_cached(SQL_INSERT_LABEL)?.execute(params![
                     l.platform.as_str(),
@@ -1375,6 +1422,10 @@ impl Writer {
                             .optional()
                     })
                     .map_err(|e| self.sqlite_err("adapter state", e));
+                drop(reply.send(r));
+            }
+            Query::Held { reply } => {
+                let r = held(&self.conn).map_err(|e| self.sqlite_err("held messages", e));
                 drop(reply.send(r));
             }
             Query::Labels { reply } => {
