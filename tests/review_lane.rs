@@ -305,6 +305,15 @@ async fn a_paid_false_positive_is_held_shown_masked_and_released_only_by_the_ope
         .unwrap();
     assert!(tw.iter().any(|m| m.id == "t2"), "discarded, still stored");
     assert!(!tw.iter().any(|m| m.id == "t1"), "filtered, not stored");
+    // The operator's approval of the released message is a label too, with
+    // the score it was held with.
+    let labels = store.labels_async().await.unwrap();
+    let l = labels
+        .iter()
+        .find(|l| l.message_id == "y1")
+        .expect("a label for the released message");
+    assert_eq!(l.action, clank::store::LabelAction::Approved);
+    assert!(l.salience.score > 0.0);
 }
 
 /// The real Twitch capture: the profanity model's one readable false

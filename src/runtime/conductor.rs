@@ -832,6 +832,13 @@ impl Conductor {
                     crate::engine::tuning::suggest(&self.choices, &self.config.salience.weights);
             }
             s.suggestion = self.suggestion;
+            // A held message never went by as chat: once released and
+            // answered, its label needs the score it was held with.
+            for h in &s.held {
+                if !self.scores.contains_key(&h.message.key()) {
+                    self.scores.insert(h.message.key(), h.salience.clone());
+                }
+            }
             self.emit(Update::Snapshot(s)).await;
         }
         Ok(())
