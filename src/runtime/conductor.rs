@@ -835,9 +835,9 @@ impl Conductor {
             // A held message never went by as chat: once released and
             // answered, its label needs the score it was held with.
             for h in &s.held {
-                if !self.scores.contains_key(&h.message.key()) {
-                    self.scores.insert(h.message.key(), h.salience.clone());
-                }
+                self.scores
+                    .entry(h.message.key())
+                    .or_insert_with(|| h.salience.clone());
             }
             self.emit(Update::Snapshot(s)).await;
         }
