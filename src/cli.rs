@@ -55,6 +55,40 @@ pub enum Command {
         #[command(flatten)]
         tuning: Tuning,
     },
+    /// What the input filter blocks or holds in a chat log: one JSON line
+    /// per hit with its rule and text, then a summary (the profanity
+    /// model's false positives are read from it).
+    Filter {
+        /// Chat log (JSON Lines, see README) or raw Twitch IRC capture.
+        file: PathBuf,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Measure salience against a labelled chat log: pairwise ordering,
+    /// top-k recall per tier, low-tier suppression, paid messages lost.
+    Eval {
+        /// Chat log (JSON Lines, see README); not with --from-db.
+        #[arg(required_unless_present = "from_db", conflicts_with = "from_db")]
+        file: Option<PathBuf>,
+        /// Labels: one `id tier` a line, tier answer_now, normal or never_surface.
+        #[arg(long, value_name = "FILE", required_unless_present = "from_db")]
+        labels: Option<PathBuf>,
+        /// Instead: the operator's own choices stored by the console, per
+        /// channel and over time, and weights fitted to them.
+        #[arg(long)]
+        from_db: bool,
+        /// With --from-db: hours per stretch of time.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=8760))]
+        bucket_hours: u32,
+        /// k of the top-k measures.
+        #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        top: u32,
+        /// Also one line per labelled message, best score first.
+        #[arg(long)]
+        details: bool,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
     /// Run the whole core on a chat log with a virtual clock.
     Replay {
         /// Chat log (JSON Lines, see README).
@@ -165,7 +199,10 @@ impl Cli {
             ..Default::default()
         };
         match &self.command {
-            Some(Command::Score { tuning, .. }) | Some(Command::Replay { tuning, .. }) => {
+            Some(Command::Score { tuning, .. })
+            | Some(Command::Replay { tuning, .. })
+            | Some(Command::Filter { tuning, .. })
+            | Some(Command::Eval { tuning, .. }) => {
                 o.topic = tuning.topic.clone();
                 o.streamers = tuning.streamers.clone();
             }
@@ -197,6 +234,42 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
             let mut out = stdout_writer();
             let (scored, filtered, bad) = replay::score(&config, &file, &mut out)?;
             tracing::info!(scored, filtered, bad_lines = bad, "score finished");
+            Ok(())
+        }
+        Some(Command::Eval {
+            from_db: true,
+            bucket_hours,
+            ..
+        }) => {
+            let store = Store::open(config.db_path(), &config.store)?;
+            let mut out = stdout_writer();
+            let bucket = chrono::TimeDelta::hours(i64::from(bucket_hours));
+            let r = crate::eval::operator::run(&store, &config.salience.weights, bucket, &mut out)?;
+            store.close()?;
+            tracing::info!(labels = r.labels, "eval --from-db finished");
+            Ok(())
+        }
+        Some(Command::Eval {
+            file: Some(file),
+            labels: Some(labels),
+            top,
+            details,
+            ..
+        }) => {
+            let mut out = stdout_writer();
+            crate::eval::labels::run(&config, &file, &labels, top as usize, details, &mut out)?;
+            Ok(())
+        }
+        Some(Command::Eval { .. }) => bail!("clank eval needs FILE and --labels, or --from-db"),
+        Some(Command::Filter { file, .. }) => {
+            let mut out = stdout_writer();
+            let sum = crate::eval::filter::filter_report(&config, &file, &mut out)?;
+            tracing::info!(
+                messages = sum.messages,
+                model_hits = sum.model_hits,
+                held = sum.held,
+                "filter report finished"
+            );
             Ok(())
         }
         Some(Command::Replay {

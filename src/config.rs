@@ -75,6 +75,11 @@ pub struct ChannelDefaults {
     pub time_delay_s: u64,
     /// Recent messages a draft may see (1..=1000).
     pub context_limit: u32,
+    /// Seconds without a viewer message after which the bot may open a
+    /// topic in a channel (the agent's starters, else the persona's), still
+    /// within `time_delay_s`, the attention state and the auto policy.
+    /// 0 = never (the default); else 60..=86400. Applies to every channel.
+    pub quiet_after_s: u64,
 }
 
 impl Default for ChannelDefaults {
@@ -84,6 +89,7 @@ impl Default for ChannelDefaults {
             message_threshold: d.message_threshold,
             time_delay_s: d.time_delay_s,
             context_limit: d.context_limit,
+            quiet_after_s: 0,
         }
     }
 }
@@ -466,6 +472,14 @@ impl Config {
         )?;
         check_range("channel_defaults.time_delay_s", cd.time_delay_s, 0, 86_400)?;
         check_range("channel_defaults.context_limit", cd.context_limit, 1, 1_000)?;
+        if cd.quiet_after_s != 0 {
+            check_range(
+                "channel_defaults.quiet_after_s",
+                cd.quiet_after_s,
+                60,
+                86_400,
+            )?;
+        }
         self.twitch.validate()?;
         self.youtube.validate()?;
         self.llm.validate()?;

@@ -13,7 +13,7 @@ use crate::chatlog::{round3, ser_time};
 use crate::config::Config;
 use crate::engine::attention::{AttentionMachine, Transition, TransitionCause};
 use crate::engine::commands;
-use crate::engine::filter::{ContentFilter, Verdict, VerdictCache};
+use crate::engine::filter::{ContentFilter, Lane, Rule, Verdict, VerdictCache};
 use crate::engine::queue::{PushOutcome, QueueEntry, SalienceQueue};
 use crate::engine::salience::SalienceEngine;
 use crate::engine::triggers::{Trigger, Triggers};
@@ -102,7 +102,56 @@ pub enum CoreEvent {
         at: DateTime<Utc>,
         what: String,
     },
+    /// The review lane took a message the profanity model flagged but that
+    /// is paid or said to the streamer: stored, kept from the queue until
+    /// the operator releases or discards it. `masked` stars what was flagged.
+    Held {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: String,
+        platform: Platform,
+        channel: String,
+        author: String,
+        masked: String,
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        paid_usd: Option<f64>,
+    },
+    /// The operator released a held message into the queue.
+    Released {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: String,
+        platform: Platform,
+        channel: String,
+        /// False when the queue was full of better messages.
+        queued: bool,
+    },
+    /// The operator discarded a held message (it stays stored, unanswered).
+    Discarded {
+        #[serde(serialize_with = "ser_time")]
+        at: DateTime<Utc>,
+        id: String,
+        platform: Platform,
+        channel: String,
+    },
 }
+
+/// A message in the review lane, as the core keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldMessage {
+    pub message: ChatMessage,
+    /// The text with the flagged words starred: what the console shows.
+    pub masked: String,
+    pub reason: String,
+    pub salience: Salience,
+    pub held_at: DateTime<Utc>,
+}
+
+/// Most messages the review lane holds; past it the oldest unpaid one is
+/// discarded (counted, and said in a warning), so a raid of abuse at the
+/// streamer cannot grow it without end. Paid ones are never pushed out.
+const MAX_HELD: usize = 500;
 
 /// Running totals, reported at the end of a replay and on the console.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -121,6 +170,10 @@ pub struct Counters {
     pub evicted: u64,
     pub triggers: u64,
     pub slow_scores: u64,
+    /// Review lane: messages held, released by the operator, discarded.
+    pub held: u64,
+    pub released: u64,
+    pub discarded: u64,
     pub by_priority: [u64; 4],
 }
 
@@ -157,6 +210,10 @@ pub struct Core {
     selected: Vec<ChatMessage>,
     /// The score of the message handled last (for the console's chat view).
     last_salience: Option<Salience>,
+    /// The review lane, oldest first.
+    held: Vec<HeldMessage>,
+    /// Quiet time before a starter (`channel_defaults.quiet_after_s`); `None` = off.
+    quiet_after: Option<chrono::TimeDelta>,
 }
 
 impl Core {
@@ -211,6 +268,30 @@ impl Core {
                 what: format!("restored {count} queued messages from the store"),
             });
         }
+        // The review lane outlives a restart: what the operator had not
+        // decided on is held again (never dropped by a restart).
+        let held: Vec<HeldMessage> = store
+            .load_held()?
+            .into_iter()
+            .filter_map(|(message, salience, reason)| {
+                salience.map(|salience| HeldMessage {
+                    masked: crate::engine::filter::mask_profanity(&message.text),
+                    held_at: message.at,
+                    message,
+                    reason,
+                    salience,
+                })
+            })
+            .collect();
+        if !held.is_empty() {
+            events.push(CoreEvent::Warning {
+                at: now,
+                what: format!(
+                    "{} messages held for review before the restart are held again",
+                    held.len()
+                ),
+            });
+        }
         let mut core = Core {
             filter,
             verdicts: VerdictCache::default(),
@@ -228,6 +309,12 @@ impl Core {
             started_at: now,
             selected: Vec::new(),
             last_salience: None,
+            held,
+            quiet_after: (config.channel_defaults.quiet_after_s > 0).then(|| {
+                chrono::TimeDelta::seconds(
+                    i64::try_from(config.channel_defaults.quiet_after_s).unwrap_or(86_400),
+                )
+            }),
         };
         // A restored message re-delivered after the restart is a duplicate.
         let restored_ids: Vec<_> = core
@@ -236,6 +323,14 @@ impl Core {
             .map(|e| (e.message.platform, e.message.id.clone(), e.message.at))
             .collect();
         for (platform, id, at) in restored_ids {
+            core.remember_id(platform, &id, at);
+        }
+        let held_ids: Vec<_> = core
+            .held
+            .iter()
+            .map(|h| (h.message.platform, h.message.id.clone(), h.message.at))
+            .collect();
+        for (platform, id, at) in held_ids {
             core.remember_id(platform, &id, at);
         }
         Ok((core, events))
@@ -282,7 +377,7 @@ impl Core {
         now: DateTime<Utc>,
         out: &mut Vec<CoreEvent>,
     ) -> Result<(), CoreError> {
-        self.tick(now, out)?;
+        self.advance(now, out)?;
         match self.attention.observe_raid(now, u64::from(viewers)) {
             Some(t) => {
                 let mut ev = transition_event(&t);
@@ -449,8 +544,40 @@ impl Core {
         }
     }
 
-    /// Advances time: attention transitions, queue expiry, due decisions.
+    /// Advances time: attention transitions, queue expiry, due decisions,
+    /// and quiet-chat starters. Called by the clock (the console's ticks),
+    /// not by arriving events: a starter found only when the next message
+    /// comes would open a topic just as chat picks up again.
     pub fn tick(&mut self, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) -> Result<(), CoreError> {
+        self.advance(now, out)?;
+        self.quiet_starters(now, out);
+        Ok(())
+    }
+
+    /// Quiet channels get a starter, when the streamer's attention would
+    /// allow chatting at all (never in deep focus, never on a break).
+    fn quiet_starters(&mut self, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) {
+        let Some(quiet) = self.quiet_after else {
+            return;
+        };
+        if !self.thanks_allowed() {
+            return;
+        }
+        let (configs, default) = (&self.channel_configs, &self.channel_defaults);
+        let fired = self.triggers.quiet_due(now, quiet, |p, c| {
+            configs[platform_slot(p)]
+                .get(c)
+                .unwrap_or(default)
+                .time_delay_s
+        });
+        for t in fired {
+            self.counters.triggers += 1;
+            out.push(trigger_event(&t));
+        }
+    }
+
+    /// [`Core::tick`] without the starters: what every event does first.
+    fn advance(&mut self, now: DateTime<Utc>, out: &mut Vec<CoreEvent>) -> Result<(), CoreError> {
         for t in self.attention.tick(now) {
             out.push(transition_event(&t));
         }
@@ -525,7 +652,7 @@ impl Core {
         out: &mut Vec<CoreEvent>,
     ) -> Result<(), CoreError> {
         self.last_salience = None;
-        self.tick(now, out)?;
+        self.advance(now, out)?;
         match event {
             ChatEvent::Message(message) => self.handle_message(message, now, out),
             ChatEvent::Delete {
@@ -599,16 +726,21 @@ impl Core {
             });
             return Ok(());
         }
-        if let Verdict::Blocked { reason } = self.verdicts.check(&self.filter, &message.text) {
-            // Filtered messages are never stored; only the count and reason remain.
-            self.counters.filtered += 1;
-            self.forget_stored(message.platform, &message.id);
-            out.push(CoreEvent::Filtered {
-                at: now,
-                id: message.id,
-                reason,
-            });
-            return Ok(());
+        let verdict = self.verdicts.check(&self.filter, &message.text);
+        match input_lane(verdict, &mut self.salience, &message) {
+            Lane::Pass => {}
+            Lane::Hold { reason } => return self.hold(message, reason, now, out),
+            Lane::Block { reason } => {
+                // Filtered messages are never stored; only the count and reason remain.
+                self.counters.filtered += 1;
+                self.forget_stored(message.platform, &message.id);
+                out.push(CoreEvent::Filtered {
+                    at: now,
+                    id: message.id,
+                    reason,
+                });
+                return Ok(());
+            }
         }
         if let Some(parsed) = commands::parse(&message.text) {
             self.store.insert_message(StoredMessage {
@@ -725,11 +857,154 @@ impl Core {
         Ok(())
     }
 
+    /// Puts a message in the review lane: scored (so a release ranks it
+    /// like any other), stored with why it is held, never queued or shown
+    /// unmasked until the operator decides.
+    fn hold(
+        &mut self,
+        message: ChatMessage,
+        reason: String,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) -> Result<(), CoreError> {
+        let salience = self.salience.score(&message, now);
+        self.store.insert_message(StoredMessage {
+            message: message.clone(),
+            salience: Some(salience.clone()),
+            attention_state: Some(self.attention.state()),
+            metadata: Some(serde_json::json!({ "held": reason })),
+            processed_at: Some(now),
+            queued_until: None,
+        })?;
+        self.counters.stored += 1;
+        self.counters.held += 1;
+        let masked = crate::engine::filter::mask_profanity(&message.text);
+        out.push(CoreEvent::Held {
+            at: now,
+            id: message.id.clone(),
+            platform: message.platform,
+            channel: message.channel.clone(),
+            author: message.author.name.clone(),
+            masked: masked.clone(),
+            reason: reason.clone(),
+            paid_usd: message.paid.as_ref().map(|p| round3(p.usd())),
+        });
+        if self.held.len() >= MAX_HELD
+            && let Some(i) = self.held.iter().position(|h| h.message.paid.is_none())
+        {
+            let old = self.held.remove(i);
+            let m = &old.message;
+            self.store
+                .decide_held(m.platform, &m.channel, &m.id, m.at, false)?;
+            self.counters.discarded += 1;
+            out.push(CoreEvent::Warning {
+                at: now,
+                what: format!(
+                    "review lane full ({MAX_HELD}): the oldest unpaid held message {} was discarded",
+                    old.message.id
+                ),
+            });
+        }
+        self.held.push(HeldMessage {
+            message,
+            masked,
+            reason,
+            salience,
+            held_at: now,
+        });
+        Ok(())
+    }
+
+    /// The review lane, oldest first.
+    pub fn held(&self) -> &[HeldMessage] {
+        &self.held
+    }
+
+    /// The operator's verdict on a held message: released into the queue
+    /// (ranked by its score as it came), or discarded. `Ok(false)` when no
+    /// such message is held (already decided, or never held).
+    pub fn decide_held(
+        &mut self,
+        platform: Platform,
+        id: &str,
+        release: bool,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) -> Result<bool, CoreError> {
+        let Some(i) = self
+            .held
+            .iter()
+            .position(|h| h.message.platform == platform && h.message.id == id)
+        else {
+            return Ok(false);
+        };
+        let h = self.held.remove(i);
+        let (id, platform, channel) = (h.message.id.clone(), platform, h.message.channel.clone());
+        self.store
+            .decide_held(platform, &channel, &id, h.message.at, release)?;
+        if !release {
+            self.counters.discarded += 1;
+            out.push(CoreEvent::Discarded {
+                at: now,
+                id,
+                platform,
+                channel,
+            });
+            return Ok(true);
+        }
+        self.counters.released += 1;
+        // The store's row gets no queue mark: a restart does not put a
+        // released message back in the queue (it is stored either way).
+        let entry = QueueEntry {
+            expires_at: now + self.queue.max_age(),
+            enqueued_at: now,
+            message: h.message,
+            salience: h.salience,
+        };
+        let queued = match self.queue.push(entry) {
+            PushOutcome::Inserted | PushOutcome::Replaced => true,
+            PushOutcome::Evicted(old) => {
+                self.counters.evicted += 1;
+                self.dequeue(&old.message)?;
+                true
+            }
+            PushOutcome::Rejected => {
+                self.counters.evicted += 1;
+                false
+            }
+        };
+        out.push(CoreEvent::Released {
+            at: now,
+            id,
+            platform,
+            channel,
+            queued,
+        });
+        Ok(true)
+    }
+
     /// Seconds spent in each state so far, indexed by [`AttentionState::index`].
     pub fn state_seconds(&self, now: DateTime<Utc>) -> [f64; 4] {
         self.attention
             .time_in_state_totals(now)
             .map(|d| d.as_secs_f64())
+    }
+}
+
+/// Where the filter's verdict sends a message: the review lane needs to
+/// know whether it is paid or said to the streamer, which only a model hit
+/// asks (the salience engine reads the text for her names).
+pub fn input_lane(verdict: Verdict, salience: &mut SalienceEngine, message: &ChatMessage) -> Lane {
+    match verdict {
+        Verdict::Blocked {
+            rule: Rule::Profanity,
+            ..
+        } => {
+            let paid = message.paid.is_some();
+            let to_streamer = !paid && salience.addresses_streamer(message);
+            verdict.lane(paid, to_streamer)
+        }
+        other => other.lane(false, false),
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`core`]: wires filter -> store -> salience -> queue -> attention -> triggers.
 //! - [`session`]: what the runtime tells the console and headless log, and what they ask.
 //! - [`replay`]: the `score`, `replay` and `export` commands on top of the core.
+//! - [`eval`]: how clank judges chat, measured: `clank filter`, `clank eval`.
 //! - [`ui`]: the ratatui operator console, a view over [`session`].
 //! - [`integrations`]: the autonomous agent (context out, guidance in) and the avatar.
 //! - [`runtime`]: the running clank: sources -> core thread -> drafts -> sinks.
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod engine;
+pub mod eval;
 pub mod headless;
 pub mod integrations;
 pub mod live;

@@ -14,8 +14,8 @@ use crate::adapters::Inbound;
 pub use crate::adapters::chatlog::{SourceItem, open_source};
 use crate::chatlog::{self, ChatLogError, LineError, format_time, round3};
 use crate::config::Config;
-use crate::core::{Core, CoreError, CoreEvent};
-use crate::engine::filter::{ContentFilter, Verdict};
+use crate::core::{Core, CoreError, CoreEvent, input_lane};
+use crate::engine::filter::{ContentFilter, Lane};
 use crate::engine::salience::SalienceEngine;
 use crate::model::{AttentionState, ChatEvent, Platform, SalienceBreakdown};
 use crate::store::{Store, StoreError};
@@ -51,6 +51,9 @@ struct ScoreLine<'a> {
     breakdown: SalienceBreakdown,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     reasons: &'a [String],
+    /// Why the review lane holds it (the console waits for the operator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<&'a str>,
 }
 
 /// `clank score`: filter and score each message in log order, the message's
@@ -79,16 +82,20 @@ pub fn score(
         let Inbound::Chat(ChatEvent::Message(msg)) = event else {
             continue;
         };
-        if let Verdict::Blocked { reason } = filter.check(&msg.text) {
-            filtered += 1;
-            serde_json::to_writer(
-                &mut *out,
-                &json!({"id": msg.id, "filtered": true, "reason": reason}),
-            )
-            .map_err(io::Error::from)?;
-            out.write_all(b"\n")?;
-            continue;
-        }
+        let held = match input_lane(filter.check(&msg.text), &mut engine, &msg) {
+            Lane::Pass => None,
+            Lane::Hold { reason } => Some(reason),
+            Lane::Block { reason } => {
+                filtered += 1;
+                serde_json::to_writer(
+                    &mut *out,
+                    &json!({"id": msg.id, "filtered": true, "reason": reason}),
+                )
+                .map_err(io::Error::from)?;
+                out.write_all(b"\n")?;
+                continue;
+            }
+        };
         let s = engine.score(&msg, msg.at);
         scored += 1;
         let b = s.breakdown;
@@ -104,6 +111,7 @@ pub fn score(
                 temporal: round3(b.temporal),
             },
             reasons: &s.reasons,
+            held: held.as_deref(),
         };
         serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
         out.write_all(b"\n")?;

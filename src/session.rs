@@ -17,6 +17,17 @@ pub struct QueueItem {
     pub salience: Salience,
 }
 
+/// A message in the review lane, for the console: `message.text` is
+/// already masked (the flagged words starred), so the raw text never
+/// reaches the screen before the operator releases it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldItem {
+    pub message: ChatMessage,
+    pub reason: String,
+    pub salience: Salience,
+    pub held_at: DateTime<Utc>,
+}
+
 /// Health of one platform connection, or of the LLM, agent and avatar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -69,6 +80,14 @@ pub struct Snapshot {
     /// Messages per minute per platform, indexed by `Platform::index()`.
     pub msgs_per_min: [f64; 3],
     pub counts_by_priority: [u64; 4],
+    /// The review lane, oldest first (masked).
+    pub held: Vec<HeldItem>,
+    /// Held messages released and discarded so far.
+    pub released: u64,
+    pub discarded: u64,
+    /// Weights fitted to the operator's choices, for the weight tuner to
+    /// offer (never applied without the operator).
+    pub suggestion: Option<crate::engine::tuning::Suggestion>,
 }
 
 /// Everything the runtime tells the front ends, in order.
@@ -158,6 +177,15 @@ pub enum Request {
     SetTopic(String),
     ForceState(AttentionState),
     SetWeights(SalienceWeights),
+    /// The operator's verdict on a held message: into the queue, or not.
+    ReleaseHeld {
+        platform: Platform,
+        message_id: String,
+    },
+    DiscardHeld {
+        platform: Platform,
+        message_id: String,
+    },
     /// Draft a reply to this queued message now.
     DraftFor {
         platform: Platform,

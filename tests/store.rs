@@ -1103,6 +1103,8 @@ fn a_version_3_database_migrates_and_keeps_its_replies() {
             "DROP INDEX chat_responses_not_delivered;
              ALTER TABLE chat_responses DROP COLUMN status_reason;
              DROP TABLE adapter_state;
+             DROP TABLE operator_labels;
+             DROP INDEX chat_messages_held;
              PRAGMA user_version = 3;",
         )
         .unwrap();
@@ -1112,7 +1114,7 @@ fn a_version_3_database_migrates_and_keeps_its_replies() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5, "migrated to the latest version");
+    assert_eq!(version, 6, "migrated to the latest version");
     let got = store.get_response(sent).unwrap().unwrap();
     assert_eq!(got.status, ResponseStatus::Sent);
     assert_eq!(got.sent_at, Some(at(20)));

@@ -863,3 +863,44 @@ fn when_the_selected_message_leaves_the_queue_the_cursor_stays_in_place() {
     assert_eq!(app.queue_selected(), Some(2), "not back at the top");
     assert_eq!(app.selected_item().unwrap().message.id, next);
 }
+
+#[test]
+fn the_weight_tuner_offers_the_fit_to_the_operators_choices_and_applies_it_only_on_f() {
+    use clank::engine::salience::SalienceWeights;
+    use clank::engine::tuning::Suggestion;
+    let mut app = busy_app(UiConfig::default());
+    let fitted = SalienceWeights {
+        content: 0.55,
+        authority: 0.1,
+        relevance: 0.2,
+        temporal: 0.15,
+    };
+    let mut snap = testkit::snapshot(vec![]);
+    snap.suggestion = Some(Suggestion {
+        weights: fitted,
+        choices: 40,
+        agreement_now: 0.62,
+        agreement_suggested: 0.81,
+    });
+    app.handle(AppEvent::Update(Update::Snapshot(Box::new(snap))));
+    // Offered, not applied.
+    assert_eq!(app.weights, SalienceWeights::default());
+    assert!(
+        ch(&mut app, 'f').is_empty(),
+        "f outside the tuner does nothing"
+    );
+    ch(&mut app, 'w');
+    let screen = render(&app, 160, 48);
+    assert!(
+        screen.contains("fit to your 40 choices: c 0.55 a 0.10 r 0.20 t 0.15"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("agrees 62% → 81% · f applies it"),
+        "{screen}"
+    );
+    assert_eq!(ch(&mut app, 'f'), vec![Request::SetWeights(fitted)]);
+    assert_eq!(app.weights, fitted);
+    // Applied already: pressing again asks nothing more.
+    assert!(ch(&mut app, 'f').is_empty());
+}

@@ -1,11 +1,12 @@
 //! Text snapshots of every console view at 80x24 and 160x48: empty, busy,
 //! error, help, a raid in the chat, and each pop-up (the not-delivered list
-//! among them). Review changes with `cargo insta review`.
+//! among them, and the review lane of held messages). Review changes with
+//! `cargo insta review`.
 
 use clank::model::Platform;
 use clank::session::{SystemKind, Update};
 use clank::ui::app::{AppEvent, Focus};
-use clank::ui::testkit::{self, busy_app, error_app, render, undelivered_app};
+use clank::ui::testkit::{self, busy_app, error_app, held_app, render, undelivered_app};
 use clank::ui::{App, ThemeName, UiConfig};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -186,4 +187,52 @@ fn the_header_shows_the_latest_youtube_quota() {
         "{header}"
     );
     assert!(!screen.contains("9994 left"), "{screen}");
+}
+
+#[test]
+fn review_lane_shows_held_messages_masked_and_releases_to_the_queue() {
+    let mut app = held_app(UiConfig::default());
+    // The header counts them; nothing of the raw text is on screen.
+    check("held_header", &mut app);
+    let screen = render(&app, 160, 48);
+    assert!(screen.contains("⚑ 2 held (h)"), "{screen}");
+    keys(&mut app, "h");
+    check("review", &mut app);
+    let screen = render(&app, 160, 48);
+    assert!(screen.contains("held for review (2)"), "{screen}");
+    assert!(
+        screen.contains("m***lo") && !screen.contains("mufflo"),
+        "the flagged part is masked: {screen}"
+    );
+    assert!(screen.contains("USD 50.00"), "{screen}");
+    // Enter releases the selected (oldest) one into the queue, once.
+    let asked = app.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        asked,
+        vec![clank::session::Request::ReleaseHeld {
+            platform: Platform::Youtube,
+            message_id: "h1".into()
+        }]
+    );
+    // x discards the next; the list shrinks before the runtime answers.
+    let asked = app.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char('x'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        asked,
+        vec![clank::session::Request::DiscardHeld {
+            platform: Platform::Twitch,
+            message_id: "h2".into()
+        }]
+    );
+    assert!(app.held().is_empty());
+    let again = app.handle(AppEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert!(again.is_empty(), "nothing left to decide: {again:?}");
 }

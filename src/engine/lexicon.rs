@@ -67,10 +67,13 @@ pub enum LexiconList {
     Pleading,
     /// Verbs that open a request to the streamer ("show", "explain", "zeig").
     Requests,
+    /// Words that turn a "you" to the whole chat ("you guys", "y'all",
+    /// "chat"): such a question is not asked of the streamer.
+    ToChat,
 }
 
 impl LexiconList {
-    pub const ALL: [LexiconList; 22] = [
+    pub const ALL: [LexiconList; 23] = [
         LexiconList::QuestionWords,
         LexiconList::QuestionAux,
         LexiconList::QuestionSubjects,
@@ -93,6 +96,7 @@ impl LexiconList {
         LexiconList::Messengers,
         LexiconList::Pleading,
         LexiconList::Requests,
+        LexiconList::ToChat,
     ];
 
     /// The file name in `assets/lexicons/` and in an override directory.
@@ -120,6 +124,7 @@ impl LexiconList {
             LexiconList::Messengers => "messengers.txt",
             LexiconList::Pleading => "pleading.txt",
             LexiconList::Requests => "requests.txt",
+            LexiconList::ToChat => "to_chat.txt",
         }
     }
 
@@ -154,6 +159,7 @@ impl LexiconList {
             LexiconList::Messengers => include_str!("../../assets/lexicons/messengers.txt"),
             LexiconList::Pleading => include_str!("../../assets/lexicons/pleading.txt"),
             LexiconList::Requests => include_str!("../../assets/lexicons/requests.txt"),
+            LexiconList::ToChat => include_str!("../../assets/lexicons/to_chat.txt"),
         }
     }
 

@@ -8,3 +8,4 @@ pub mod lexicon;
 pub mod queue;
 pub mod salience;
 pub mod triggers;
+pub mod tuning;

@@ -627,12 +627,21 @@ struct Dict {
     /// Sentence-final question particles, and endings that only look like one.
     particles: Vec<String>,
     not_particles: Vec<String>,
+    /// Japanese question words ("何", "どこ") and request endings ("教えて"):
+    /// Japanese has no spaces, so they are found inside a token, not as one.
+    ja_question_words: Vec<String>,
+    ja_requests: Vec<String>,
     topic_terms: usize,
 }
 
 /// Hiragana or katakana (including the long-vowel mark).
 fn is_kana(c: char) -> bool {
     matches!(c, '\u{3041}'..='\u{309f}' | '\u{30a0}'..='\u{30ff}')
+}
+
+/// A CJK ideograph (kanji), as in "何" or "教えて".
+fn is_kanji(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
 }
 
 /// Topic words kept at most (a topic is a few words, not an essay).
@@ -676,6 +685,19 @@ impl Dict {
                 None => d.particles.push(p.clone()),
             }
         }
+        let cjk = |t: &&String| t.chars().any(|c| is_kana(c) || is_kanji(c));
+        d.ja_question_words = lex
+            .terms(LexiconList::QuestionWords)
+            .iter()
+            .filter(cjk)
+            .cloned()
+            .collect();
+        d.ja_requests = lex
+            .terms(LexiconList::Requests)
+            .iter()
+            .filter(cjk)
+            .cloned()
+            .collect();
         for w in topic.split(|c: char| !(c.is_alphanumeric() || c == '\'')) {
             let w = normalize_term(w);
             if w.chars().count() < 2 || d.topic_terms >= MAX_TOPIC_TERMS {
@@ -1006,6 +1028,29 @@ impl SalienceEngine {
         facts
     }
 
+    /// Whether `msg` is a reply to one of the streamer's recent messages.
+    fn replies_to_streamer(&self, msg: &ChatMessage) -> bool {
+        let Some(parent) = &msg.reply_to else {
+            return false;
+        };
+        let pid = hash_str(msg.platform.index() as u64 + 21, parent);
+        let r = &self.ctx.ring;
+        r.id.iter()
+            .zip(&r.by_streamer)
+            .any(|(id, by)| *id == pid && *by)
+    }
+
+    /// Whether `msg` speaks to the streamer (her name or an alias, an
+    /// @-mention of her, a reply to her), without scoring or remembering it.
+    /// The input filter asks this before a message is scored: such a message
+    /// is held for review, not dropped, when the profanity model flags it.
+    pub fn addresses_streamer(&mut self, msg: &ChatMessage) -> bool {
+        let f = self
+            .texts
+            .analyze(&self.lex, &self.dict, &mut self.scratch, &msg.text);
+        (f.addressed || self.replies_to_streamer(msg)) && !f.to_other_viewer
+    }
+
     /// Scores one message at time `now` and remembers it as context for the
     /// next ones. Call once per message, in arrival order.
     pub fn score(&mut self, msg: &ChatMessage, now: DateTime<Utc>) -> Salience {
@@ -1029,15 +1074,7 @@ impl SalienceEngine {
         let by_streamer = broadcaster || facts.named_streamer;
 
         // ----- reply context -----
-        let mut reply_to_streamer = false;
-        if let Some(parent) = &msg.reply_to {
-            let pid = hash_str(msg.platform.index() as u64 + 21, parent);
-            let r = &self.ctx.ring;
-            reply_to_streamer =
-                r.id.iter()
-                    .zip(&r.by_streamer)
-                    .any(|(id, by)| *id == pid && *by);
-        }
+        let reply_to_streamer = self.replies_to_streamer(msg);
 
         // ----- copypasta / repeats (before this message joins the ring) -----
         let text_key = if self.scratch.lower.is_empty() {
@@ -1131,9 +1168,13 @@ impl SalienceEngine {
         // ----- content -----
         let mut content = Or::default();
         let to_her = (f.addressed || reply_to_streamer) && !f.to_other_viewer;
+        // Yes/no questions in Spanish, Italian and Portuguese (and casual
+        // English) have no opener, only the "?": said to her with some
+        // substance ("Yuzu ma la musica la ascolti anche fuori?"), it asks.
+        let strong_question = f.strong_question || (to_her && f.weak_question && f.meaningful >= 2);
         // A question or request said to her is what she answers first, whoever
         // asks and whether or not it ends in "?" (issue 12 item 3).
-        let direct = to_her && (f.strong_question || f.request);
+        let direct = to_her && (strong_question || f.request);
         // "mika LUL", "KEKW MIKA": her name in a bare reaction names her but
         // asks nothing (issue 12 item 5), so it is not treated as talk to her.
         let bare_mention = (f.addressed || reply_to_streamer)
@@ -1150,20 +1191,23 @@ impl SalienceEngine {
         }
         if direct {
             content.add(0.5);
-            reasons.add(if f.strong_question {
+            reasons.add(if strong_question {
                 "direct question"
             } else {
                 "request to streamer"
             });
         }
-        let asks_you = f.strong_question
+        // "what do you guys think", "chat, have you played it": the "you"
+        // is the room, not her.
+        let asks_you = strong_question
             && !f.addressed
             && !f.to_other_viewer
-            && hits.contains(LexiconList::SecondPerson);
+            && hits.contains(LexiconList::SecondPerson)
+            && !hits.contains(LexiconList::ToChat);
         if asks_you {
             content.add(0.25);
         }
-        if f.strong_question {
+        if strong_question {
             content.add(0.45);
             reasons.add(if asks_you {
                 "question to you"
@@ -1355,7 +1399,7 @@ impl SalienceEngine {
         }
         if direct {
             urgency = urgency.max(0.8);
-        } else if f.strong_question {
+        } else if strong_question {
             urgency = urgency.max(if f.addressed || asks_you { 0.7 } else { 0.5 });
         } else if f.weak_question {
             urgency = urgency.max(0.25);
@@ -1857,10 +1901,21 @@ fn analyze(lex: &Lexicon, dict: &Dict, s: &mut Scratch, text: &str) -> TextFeatu
     }
     if f.japanese && !f.strong_question {
         let last = s.toks.iter().rev().find(|t| !t.has(SYMBOL | EMOTE_SHAPE));
+        let last = last.map_or("", |t| &s.lower[t.lo as usize..t.hi as usize]);
         if text.contains('？')
-            || last.is_some_and(|t| dict.ends_with_particle(&s.lower[t.lo as usize..t.hi as usize]))
+            || dict.ends_with_particle(last)
+            || dict
+                .ja_question_words
+                .iter()
+                .any(|w| text.contains(w.as_str()))
         {
             f.strong_question = true;
+        } else {
+            // "コツ教えて", "見せてください": a request closes the sentence.
+            let stem = last.trim_end_matches(|c: char| !c.is_alphanumeric() || c == '！');
+            if dict.ja_requests.iter().any(|r| stem.ends_with(r.as_str())) {
+                f.request = true;
+            }
         }
     }
     f.weak_question = has_qmark && !f.strong_question;
@@ -3337,5 +3392,64 @@ mod tests {
         assert!(cached.texts.map.len() <= TextCache::CAPACITY);
         assert!(cached.texts.seen.len() <= TextCache::SEEN_CAPACITY);
         assert!(cached.texts.bytes <= TextCache::MAX_BYTES);
+    }
+
+    #[test]
+    fn a_question_mark_said_to_her_asks_without_an_opener() {
+        let mut e = engine();
+        // Romance-language yes/no questions have no opener, only the "?".
+        for text in [
+            "Mika ma la musica del gioco la ascolti anche fuori dalle live?",
+            "Mika você vai jogar o DLC quando sair?",
+            "Mika vas a hacer un stream en español?",
+            "mika you streaming tomorrow too?",
+        ] {
+            let s = score(&mut e, &M::new("Rin", text));
+            assert!(has_reason(&s, "direct question"), "{text}: {:?}", s.reasons);
+        }
+        // A "?" on a bare reaction or without her name is still only "maybe".
+        let s = score(&mut e, &M::new("Rin", "mika?"));
+        assert!(!has_reason(&s, "direct question"), "{:?}", s.reasons);
+        let s = score(&mut e, &M::new("Rin", "la musica del gioco la ascolti?"));
+        assert!(has_reason(&s, "maybe a question"), "{:?}", s.reasons);
+    }
+
+    #[test]
+    fn a_question_to_the_room_is_not_a_question_to_her() {
+        let mut e = engine();
+        for text in [
+            "what do you guys think of the dlc",
+            "chat do you think she beats it this try",
+            "y'all ever played sekiro?",
+        ] {
+            let s = score(&mut e, &M::new("Rin", text));
+            assert!(
+                !has_reason(&s, "question to you"),
+                "{text}: {:?}",
+                s.reasons
+            );
+        }
+        let s = score(&mut e, &M::new("Rin", "what build do you use"));
+        assert!(has_reason(&s, "question to you"), "{:?}", s.reasons);
+    }
+
+    #[test]
+    fn japanese_question_words_and_requests_without_a_particle() {
+        let mut e = engine();
+        let s = score(&mut e, &M::new("Kenji", "ミカさん、マイク何使ってる"));
+        assert!(has_reason(&s, "direct question"), "{:?}", s.reasons);
+        let s = score(&mut e, &M::new("Kenji", "ミカちゃん、マレニアのコツ教えて"));
+        assert!(has_reason(&s, "request to streamer"), "{:?}", s.reasons);
+        let s = score(
+            &mut e,
+            &M::new("Kenji", "ミカちゃん、ビルド見せてください！"),
+        );
+        assert!(has_reason(&s, "request to streamer"), "{:?}", s.reasons);
+        // Thanks and "always" are not questions ("どうも", "いつも").
+        let s = score(
+            &mut e,
+            &M::new("Kenji", "ミカちゃんどうもありがとう、いつも見てます"),
+        );
+        assert!(!has_reason(&s, "question"), "{:?}", s.reasons);
     }
 }

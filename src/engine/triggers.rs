@@ -18,6 +18,11 @@
 //!   limits belong to the outbound rate limiter, not here.)
 //! - A message whose author IS the bot (some platforms echo our own messages)
 //!   counts as `on_bot_message` and never triggers.
+//! - Quiet chat (issue 12 item 5): once no viewer has written in a channel
+//!   for the quiet time, and `time_delay_s` has passed since the bot last
+//!   spoke or was triggered there, [`Triggers::quiet_due`] yields a `Quiet`
+//!   trigger: the bot may open a topic. Once per quiet spell: the next one
+//!   needs a viewer message first, so an empty room is not talked at.
 //!
 //! Memory is O(1) per channel (a counter and a timestamp) and the number of
 //! channels tracked is capped.
@@ -42,6 +47,8 @@ pub enum TriggerKind {
     Unprompted,
     /// The message names the bot.
     Mention,
+    /// Nobody has written for the quiet time: the bot may open a topic.
+    Quiet,
 }
 
 impl TriggerKind {
@@ -49,6 +56,7 @@ impl TriggerKind {
         match self {
             TriggerKind::Unprompted => "unprompted",
             TriggerKind::Mention => "mention",
+            TriggerKind::Quiet => "quiet",
         }
     }
 }
@@ -72,6 +80,10 @@ struct ChannelState {
     /// The last unprompted trigger: its delay counts like a send's.
     last_trigger_at: Option<DateTime<Utc>>,
     last_seen: DateTime<Utc>,
+    /// The last viewer message, and whether a quiet trigger may follow it
+    /// (cleared when one fires, set again by the next viewer message).
+    last_viewer_at: Option<DateTime<Utc>>,
+    quiet_armed: bool,
 }
 
 /// Trigger state of every channel, plus the bot's names for mentions.
@@ -237,6 +249,8 @@ impl Triggers {
                     last_bot_at: None,
                     last_trigger_at: None,
                     last_seen: now,
+                    last_viewer_at: None,
+                    quiet_armed: false,
                 },
             );
         }
@@ -275,6 +289,8 @@ impl Triggers {
         let delay = TimeDelta::seconds(i64::try_from(cfg.time_delay_s).unwrap_or(i64::MAX / 1000));
         let state = self.channel_mut(msg.platform, &msg.channel, now)?;
         state.since_bot = state.since_bot.saturating_add(1);
+        state.last_viewer_at = Some(state.last_viewer_at.map_or(now, |t| t.max(now)));
+        state.quiet_armed = true;
         let count = state.since_bot;
 
         let trigger = |kind, reason| Trigger {
@@ -324,6 +340,56 @@ impl Triggers {
             ),
         };
         Some(trigger(TriggerKind::Unprompted, reason))
+    }
+
+    /// Channels that have been quiet for `quiet_after` at `now` and whose
+    /// delay (`delay_s` of the channel) has passed since the bot last spoke
+    /// or was triggered there: one `Quiet` trigger each, in a stable order.
+    /// The caller decides whether the streamer's attention allows it.
+    pub fn quiet_due(
+        &mut self,
+        now: DateTime<Utc>,
+        quiet_after: TimeDelta,
+        delay_s: impl Fn(Platform, &str) -> u64,
+    ) -> Vec<Trigger> {
+        let mut out = Vec::new();
+        for platform in Platform::ALL {
+            let mut due: Vec<&String> = self.channels[platform.index()]
+                .iter()
+                .filter(|(_, st)| st.quiet_armed)
+                .filter(|(_, st)| st.last_viewer_at.is_some_and(|t| now - t >= quiet_after))
+                .map(|(name, _)| name)
+                .collect();
+            due.sort();
+            let due: Vec<String> = due.into_iter().cloned().collect();
+            for channel in due {
+                let delay_s = delay_s(platform, &channel);
+                let delay = TimeDelta::seconds(i64::try_from(delay_s).unwrap_or(i64::MAX / 1000));
+                let Some(st) = self.channels[platform.index()].get_mut(&channel) else {
+                    continue;
+                };
+                let last = st.last_bot_at.max(st.last_trigger_at);
+                if last.is_some_and(|t| now - t < delay) {
+                    continue;
+                }
+                let quiet_for = st.last_viewer_at.map_or(0, |t| (now - t).num_seconds());
+                st.quiet_armed = false;
+                st.since_bot = 0;
+                st.last_trigger_at = Some(st.last_trigger_at.map_or(now, |t| t.max(now)));
+                out.push(Trigger {
+                    kind: TriggerKind::Quiet,
+                    platform,
+                    channel,
+                    message_id: String::new(),
+                    reason: format!(
+                        "no viewer message for {quiet_for} s (quiet after {} s, delay {delay_s} s)",
+                        quiet_after.num_seconds()
+                    ),
+                    at: now,
+                });
+            }
+        }
+        out
     }
 
     /// The bot spoke in the channel at `now`: the count and the delay restart.
@@ -676,5 +742,41 @@ mod tests {
             let slow_bot = tr.names.contains(&normalize_name(&text));
             assert_eq!(tr.is_bot(&text), slow_bot, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_quiet_channel_gets_one_starter_after_the_quiet_time_and_the_delay() {
+        let mut tr = Triggers::new(["clank"]);
+        let c = cfg(1000, 300);
+        let quiet = TimeDelta::seconds(600);
+        let delay = |_: Platform, _: &str| 300;
+        assert!(send(&mut tr, &c, "a", 3, 0).is_empty());
+        // Not yet quiet long enough.
+        assert!(tr.quiet_due(at(599), quiet, delay).is_empty());
+        let fired = tr.quiet_due(at(600), quiet, delay);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(fired[0].kind, TriggerKind::Quiet);
+        assert_eq!(fired[0].channel, "a");
+        assert!(fired[0].reason.contains("600 s"), "{}", fired[0].reason);
+        // Once per quiet spell: an empty room is not talked at again.
+        assert!(tr.quiet_due(at(5000), quiet, delay).is_empty());
+        // A viewer speaks, chat goes quiet again: another one.
+        send(&mut tr, &c, "a", 1, 5000);
+        assert_eq!(tr.quiet_due(at(5600), quiet, delay).len(), 1);
+    }
+
+    #[test]
+    fn a_quiet_starter_never_fires_inside_the_channel_delay() {
+        let mut tr = Triggers::new(["clank"]);
+        let c = cfg(1000, 900);
+        let quiet = TimeDelta::seconds(120);
+        let delay = |_: Platform, _: &str| 900;
+        send(&mut tr, &c, "a", 2, 0);
+        // The bot spoke at 100 s: its 900 s delay runs to 1000 s.
+        tr.on_bot_message(Platform::Twitch, "a", at(100));
+        for t in [120, 500, 999] {
+            assert!(tr.quiet_due(at(t), quiet, delay).is_empty(), "at {t}");
+        }
+        assert_eq!(tr.quiet_due(at(1000), quiet, delay).len(), 1);
     }
 }

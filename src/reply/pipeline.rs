@@ -398,6 +398,10 @@ impl Drafter {
             )
             .await
             .map_err(|e| (format!("reading recent chat: {e}"), false))?;
+        // Messages the review lane holds are stored (never lost) but must
+        // not reach the LLM before the operator has seen them.
+        let mut history = history;
+        history.retain(|m| !self.filter.check(&m.text).is_blocked());
         let guidance = self.current_guidance();
         let starter = match goal {
             DraftGoal::Unprompted { .. } => self.starter(params.seed),

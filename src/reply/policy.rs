@@ -61,6 +61,9 @@ pub struct DraftFacts<'a> {
     pub priority: Option<Priority>,
     /// The channel's `time_delay_s`.
     pub time_delay_s: u64,
+    /// The answered message was held for review and released by the
+    /// operator: its reply is the operator's to send, never the policy's.
+    pub reviewed: bool,
 }
 
 /// A policy verdict with its reason, for the decision log.
@@ -128,6 +131,11 @@ impl AutoPolicy {
 
     /// Whether a finished draft may be sent without the operator at `now`.
     pub fn auto_send(&mut self, d: &DraftFacts<'_>, now: DateTime<Utc>) -> Verdict {
+        if d.reviewed {
+            return Verdict::no(
+                "answers a message released from review: waits for the operator".into(),
+            );
+        }
         if d.source == DraftSource::Fallback && !self.cfg.send_fallbacks {
             return Verdict::no("fallback reply: waits for the operator".into());
         }
@@ -257,7 +265,22 @@ mod tests {
             source,
             priority,
             time_delay_s: delay,
+            reviewed: false,
         }
+    }
+
+    #[test]
+    fn a_reply_to_a_released_message_never_goes_out_on_its_own() {
+        let mut p = AutoPolicy::new(AutoConfig::default());
+        let f = DraftFacts {
+            reviewed: true,
+            ..facts(DraftSource::Llm, Some(Priority::Critical), 0)
+        };
+        let v = p.auto_send(&f, t(0));
+        assert!(
+            !v.send && v.reason.contains("released from review"),
+            "{v:?}"
+        );
     }
 
     #[test]

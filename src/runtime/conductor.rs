@@ -32,7 +32,7 @@ use crate::reply::pipeline::{
 };
 use crate::reply::policy::{AutoPolicy, DraftFacts};
 use crate::session::{Component, Health, Request, SystemKind, SystemLine, Update};
-use crate::store::{NewResponse, ResponseStatus, Store, StoreError};
+use crate::store::{LabelAction, NewResponse, OperatorLabel, ResponseStatus, Store, StoreError};
 
 pub(super) struct LiveDraft {
     pub view: DraftView,
@@ -74,6 +74,17 @@ pub(super) struct Conductor {
     pub drafts: BTreeMap<DraftId, LiveDraft>,
     /// Messages drafted for in this run (one draft per message, bar Regenerate).
     pub answered: HashSet<MessageKey>,
+    /// Messages the operator released from the review lane: their drafts
+    /// always wait for the operator.
+    pub reviewed: HashSet<MessageKey>,
+    /// Learning from the operator: the score each recent message had (a
+    /// label needs it), the choices so far (this run's and the store's),
+    /// drafts already labelled, and the fitted weights to offer.
+    pub scores: HashMap<MessageKey, crate::model::Salience>,
+    pub choices: Vec<crate::engine::tuning::Choice>,
+    pub labelled: HashSet<DraftId>,
+    pub suggestion: Option<crate::engine::tuning::Suggestion>,
+    pub suggestion_stale: bool,
     pub updates: mpsc::Sender<Update>,
     pub router: Router,
     pub store: Store,
@@ -119,6 +130,10 @@ pub(super) struct Conductor {
     /// The run's cancel token (for work started outside a request or event).
     pub shutdown: CancellationToken,
 }
+
+/// Scores of recent messages kept for labels; a draft is approved within
+/// minutes of its message, so starting over when full loses next to none.
+const MAX_SCORES: usize = 50_000;
 
 /// Most drafts at once taken from a server's own slot count.
 const MAX_SERVER_SLOTS: usize = 16;
@@ -328,6 +343,23 @@ impl Conductor {
             }
         }
         self.restore_not_delivered().await;
+        // What earlier runs learnt from the operator counts too.
+        match self.store.labels_async().await {
+            Ok(labels) => {
+                self.choices = labels
+                    .iter()
+                    .map(|l| crate::engine::tuning::Choice {
+                        breakdown: l.salience.breakdown,
+                        chosen: l.action.chosen(),
+                    })
+                    .collect();
+                self.suggestion_stale = true;
+            }
+            Err(e) => {
+                self.error(format!("could not read operator labels: {e}"))
+                    .await
+            }
+        }
         // A platform no adapter reads is off, not "connecting".
         let routed = self.router.platforms();
         for p in crate::model::Platform::ALL {
@@ -752,14 +784,21 @@ impl Conductor {
             _ => None,
         };
         let out = self.core.call(CoreCmd::Handle(ev, now)).await?;
+        // Filtered and held messages stay out of the chat pane (a held one
+        // shows, masked, in the review lane).
         if let Some(m) = message
-            && !out
-                .events
-                .iter()
-                .any(|e| matches!(e, CoreEvent::Filtered { id, .. } if *id == m.id))
+            && !out.events.iter().any(|e| {
+                matches!(e, CoreEvent::Filtered { id, .. } | CoreEvent::Held { id, .. } if *id == m.id)
+            })
         {
             self.stats
                 .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
+            if let Some(s) = &out.salience {
+                if self.scores.len() >= MAX_SCORES {
+                    self.scores.clear();
+                }
+                self.scores.insert(m.key(), s.clone());
+            }
             self.emit(Update::Chat {
                 message: m,
                 salience: out.salience.clone(),
@@ -796,6 +835,19 @@ impl Conductor {
             s.weights = self.config.salience.weights;
             s.sent = self.summary.sent;
             s.rejected = self.rejected_total;
+            if self.suggestion_stale {
+                self.suggestion_stale = false;
+                self.suggestion =
+                    crate::engine::tuning::suggest(&self.choices, &self.config.salience.weights);
+            }
+            s.suggestion = self.suggestion;
+            // A held message never went by as chat: once released and
+            // answered, its label needs the score it was held with.
+            for h in &s.held {
+                self.scores
+                    .entry(h.message.key())
+                    .or_insert_with(|| h.salience.clone());
+            }
             self.emit(Update::Snapshot(s)).await;
         }
         Ok(())
@@ -1085,6 +1137,12 @@ impl Conductor {
                 if !self.auto_send {
                     return Ok(());
                 }
+                let reviewed = view.message_id.as_ref().is_some_and(|id| {
+                    self.reviewed.contains(&MessageKey {
+                        platform: view.platform,
+                        id: id.clone(),
+                    })
+                });
                 let verdict = self.policy.auto_send(
                     &DraftFacts {
                         platform: view.platform,
@@ -1092,6 +1150,7 @@ impl Conductor {
                         source,
                         priority,
                         time_delay_s,
+                        reviewed,
                     },
                     now,
                 );
@@ -1354,6 +1413,10 @@ impl Conductor {
             .map(|(k, _)| *k)
             .collect();
         for id in old {
+            // Only a console has an operator who could have acted on it.
+            if self.snapshots {
+                self.label(id, LabelAction::Ignored).await;
+            }
             if let Some(mut d) = self.drafts.remove(&id) {
                 self.summary.expired += 1;
                 let _ = self
@@ -1402,7 +1465,10 @@ impl Conductor {
         let now = self.now();
         self.dirty = true;
         match req {
-            Request::Approve(id) => self.approve(id, now).await?,
+            Request::Approve(id) => {
+                self.label(id, LabelAction::Approved).await;
+                self.approve(id, now).await?
+            }
             Request::Edit(id, text) => {
                 let Some(d) = self.drafts.get_mut(&id) else {
                     return Ok(());
@@ -1412,6 +1478,10 @@ impl Conductor {
                 }
                 match self.drafter.make_safe(&text, &d.goal.target()) {
                     Ok(safe) => {
+                        self.label(id, LabelAction::Edited).await;
+                        let Some(d) = self.drafts.get_mut(&id) else {
+                            return Ok(());
+                        };
                         d.view.text = safe.clone();
                         d.view.state = DraftState::Edited;
                         d.view.source = DraftSource::Operator;
@@ -1436,7 +1506,10 @@ impl Conductor {
                     }
                 }
             }
-            Request::Reject(id) => self.reject(id, "rejected by the operator").await?,
+            Request::Reject(id) => {
+                self.label(id, LabelAction::Rejected).await;
+                self.reject(id, "rejected by the operator").await?
+            }
             Request::Regenerate(id) => {
                 let Some(d) = self.drafts.get(&id) else {
                     return Ok(());
@@ -1459,7 +1532,10 @@ impl Conductor {
                 let out = self.core.call(CoreCmd::Weights(w)).await?;
                 match out.error {
                     Some(e) => self.error(format!("weights refused: {e}")).await,
-                    None => self.config.salience.weights = w,
+                    None => {
+                        self.config.salience.weights = w;
+                        self.suggestion_stale = true;
+                    }
                 }
             }
             Request::DraftFor {
@@ -1469,6 +1545,32 @@ impl Conductor {
                 let out = self
                     .core
                     .call(CoreCmd::TakeQueued(platform, message_id, now))
+                    .await?;
+                self.after_core(out, now, cancel).await?;
+            }
+            Request::ReleaseHeld {
+                platform,
+                message_id,
+            } => {
+                // A released message is answered only with the operator's
+                // approval: the auto policy never sends from the review lane.
+                self.reviewed.insert(MessageKey {
+                    platform,
+                    id: message_id.clone(),
+                });
+                let out = self
+                    .core
+                    .call(CoreCmd::DecideHeld(platform, message_id, true, now))
+                    .await?;
+                self.after_core(out, now, cancel).await?;
+            }
+            Request::DiscardHeld {
+                platform,
+                message_id,
+            } => {
+                let out = self
+                    .core
+                    .call(CoreCmd::DecideHeld(platform, message_id, false, now))
                     .await?;
                 self.after_core(out, now, cancel).await?;
             }
@@ -1524,6 +1626,47 @@ impl Conductor {
             .await;
         }
         Ok(())
+    }
+
+    /// The operator's choice on a live draft that answers a message becomes
+    /// a label with the score the message had (learning from the operator),
+    /// once per draft. Store trouble is shown, never fatal: a lost label
+    /// costs a little learning, not the run.
+    async fn label(&mut self, id: DraftId, action: LabelAction) {
+        let Some(d) = self.drafts.get(&id) else {
+            return;
+        };
+
+        if !LIVE.contains(&d.view.state) || d.view.state == DraftState::Streaming {
+            return;
+        }
+        let Some(m) = d.goal.message() else {
+            return;
+        };
+        let Some(salience) = self.scores.get(&m.key()).cloned() else {
+            return;
+        };
+        if !self.labelled.insert(id) {
+            return;
+        }
+        let label = OperatorLabel {
+            platform: m.platform,
+            channel: m.channel.clone(),
+            message_id: m.id.clone(),
+            draft_id: Some(id),
+            action,
+            at: self.now(),
+            salience,
+        };
+        self.choices.push(crate::engine::tuning::Choice {
+            breakdown: label.salience.breakdown,
+            chosen: action.chosen(),
+        });
+        self.suggestion_stale = true;
+        if let Err(e) = self.store.insert_label_async(label).await {
+            self.error(format!("store: operator label not kept: {e}"))
+                .await;
+        }
     }
 
     async fn reject(&mut self, id: DraftId, why: &str) -> Result<(), RuntimeError> {

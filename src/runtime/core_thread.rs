@@ -12,7 +12,7 @@ use crate::core::{Core, CoreEvent};
 use crate::engine::salience::SalienceWeights;
 use crate::model::{AttentionState, ChannelConfig, ChatEvent, Platform};
 use crate::reply::pipeline::DraftGoal;
-use crate::session::{QueueItem, Snapshot};
+use crate::session::{HeldItem, QueueItem, Snapshot};
 use crate::store::Store;
 
 /// A draft the core asked for, with the channel's settings.
@@ -43,6 +43,8 @@ pub(super) enum CoreCmd {
     Weights(SalienceWeights),
     BotMessage(Platform, String, DateTime<Utc>),
     TakeQueued(Platform, String, DateTime<Utc>),
+    /// Release (true) or discard a held message.
+    DecideHeld(Platform, String, bool, DateTime<Utc>),
     Snapshot(DateTime<Utc>),
     Summary(DateTime<Utc>),
     /// A raid: the attention machine reacts.
@@ -66,6 +68,7 @@ impl CoreCmd {
             | CoreCmd::Force(_, t)
             | CoreCmd::BotMessage(_, _, t)
             | CoreCmd::TakeQueued(_, _, t)
+            | CoreCmd::DecideHeld(_, _, _, t)
             | CoreCmd::Snapshot(t)
             | CoreCmd::Summary(t)
             | CoreCmd::Raid { now: t, .. }
@@ -180,6 +183,13 @@ fn core_thread(config: Config, store: Store, seed: u64, rx: std::sync::mpsc::Rec
                 Ok(None) => Err(format!("message {id} is not in the queue")),
                 Err(e) => Err(e.to_string()),
             },
+            (Some(c), CoreCmd::DecideHeld(p, id, release, now)) => {
+                match c.decide_held(p, &id, release, now, &mut out.events) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(format!("message {id} is not held for review")),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             (Some(c), CoreCmd::Raid { from, viewers, now }) => c
                 .observe_raid(&from, viewers, now, &mut out.events)
                 .map_err(|e| e.to_string())
@@ -251,7 +261,9 @@ fn collect_jobs(c: &mut Core, out: &mut CoreOut, _now: DateTime<Utc>) -> Result<
                 let cfg = c
                     .channel_config(*platform, channel)
                     .map_err(|e| e.to_string())?;
-                if kind == "unprompted" {
+                // A quiet channel's starter is drafted like any unprompted
+                // line: the agent's starters, else the persona's.
+                if kind == "unprompted" || kind == "quiet" {
                     out.jobs.push(Job {
                         goal: DraftGoal::Unprompted {
                             platform: *platform,
@@ -311,6 +323,22 @@ fn core_snapshot(c: &Core, now: DateTime<Utc>) -> Snapshot {
         rejected: 0,
         msgs_per_min: msgs,
         counts_by_priority: c.counters().by_priority,
+        held: c
+            .held()
+            .iter()
+            .map(|h| HeldItem {
+                message: crate::model::ChatMessage {
+                    text: h.masked.clone(),
+                    ..h.message.clone()
+                },
+                reason: h.reason.clone(),
+                salience: h.salience.clone(),
+                held_at: h.held_at,
+            })
+            .collect(),
+        released: c.counters().released,
+        discarded: c.counters().discarded,
+        suggestion: None,
     }
 }
 

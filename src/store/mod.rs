@@ -308,6 +308,57 @@ pub struct Metric {
     pub value: f64,
 }
 
+/// What the operator did with a draft for a message: a label for
+/// learning from the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelAction {
+    Approved,
+    Edited,
+    Rejected,
+    /// The draft expired with nobody acting on it.
+    Ignored,
+}
+
+impl LabelAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelAction::Approved => "approved",
+            LabelAction::Edited => "edited",
+            LabelAction::Rejected => "rejected",
+            LabelAction::Ignored => "ignored",
+        }
+    }
+
+    /// Approved or edited: the operator chose to answer the message.
+    pub fn chosen(self) -> bool {
+        matches!(self, LabelAction::Approved | LabelAction::Edited)
+    }
+
+    fn parse_stored(s: &str) -> Option<LabelAction> {
+        [
+            LabelAction::Approved,
+            LabelAction::Edited,
+            LabelAction::Rejected,
+            LabelAction::Ignored,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// One operator choice with the salience the message had then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperatorLabel {
+    pub platform: Platform,
+    pub channel: String,
+    pub message_id: String,
+    pub draft_id: Option<i64>,
+    pub action: LabelAction,
+    pub at: DateTime<Utc>,
+    pub salience: Salience,
+}
+
 /// Where a drafted reply stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResponseStatus {
@@ -916,6 +967,46 @@ impl Store {
             reply,
         })
         .await
+    }
+
+    /// The operator released (`true`) or discarded a held message: its row
+    /// says so, and it is no longer restored to the review lane.
+    pub fn decide_held(
+        &self,
+        platform: Platform,
+        channel: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        released: bool,
+    ) -> Result<(), StoreError> {
+        self.write(Write::DecideHeld(
+            MessageRef::new(platform, channel, id, Some(at)),
+            released,
+        ))
+    }
+
+    /// Held messages the operator has not decided on, oldest first, with
+    /// their score and why they were held.
+    pub fn load_held(&self) -> Result<Vec<(ChatMessage, Option<Salience>, String)>, StoreError> {
+        self.ask(|reply| Query::Held { reply })
+    }
+
+    /// Records one operator choice (fire and forget, batched).
+    pub async fn insert_label_async(&self, l: OperatorLabel) -> Result<(), StoreError> {
+        self.write_async(Write::Label(Box::new(l))).await
+    }
+
+    pub fn insert_label(&self, l: OperatorLabel) -> Result<(), StoreError> {
+        self.write(Write::Label(Box::new(l)))
+    }
+
+    /// Every operator choice, oldest first (after committing what was sent).
+    pub fn labels(&self) -> Result<Vec<OperatorLabel>, StoreError> {
+        self.ask(|reply| Query::Labels { reply })
+    }
+
+    pub async fn labels_async(&self) -> Result<Vec<OperatorLabel>, StoreError> {
+        self.ask_async(|reply| Query::Labels { reply }).await
     }
 
     /// Records one metric sample (fire and forget, batched).

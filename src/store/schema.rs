@@ -257,6 +257,35 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (platform, key)
     ) WITHOUT ROWID;
     "#,
+    // 6: the operator's choices as labels (issue 12, learn from the
+    // operator): what was done with each draft for a message (approved,
+    // edited, rejected, ignored) and the salience that message had, kept
+    // apart from the messages so pruning chat does not forget what the
+    // operator taught. And an index of held messages not yet decided (the
+    // review lane, restored at start).
+    r#"
+    CREATE TABLE operator_labels (
+        id         INTEGER PRIMARY KEY,
+        platform   TEXT    NOT NULL,
+        channel    TEXT    NOT NULL,
+        message_id TEXT    NOT NULL,
+        draft_id   INTEGER,
+        action     TEXT    NOT NULL,  -- approved, edited, rejected, ignored
+        at         INTEGER NOT NULL,  -- unix ms
+        score      REAL    NOT NULL,
+        content    REAL    NOT NULL,
+        authority  REAL    NOT NULL,
+        relevance  REAL    NOT NULL,
+        temporal   REAL    NOT NULL,
+        priority   TEXT    NOT NULL
+    );
+    CREATE INDEX operator_labels_channel_at ON operator_labels (platform, channel, at);
+    -- The review lane's messages still waiting for the operator, found at
+    -- start without a walk over all chat.
+    CREATE INDEX chat_messages_held ON chat_messages (created_at)
+        WHERE json_extract(metadata, '$.held') IS NOT NULL
+          AND json_extract(metadata, '$.decided') IS NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

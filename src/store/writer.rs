@@ -16,10 +16,10 @@ use super::codec::{
     self, BreakdownOut, MESSAGE_NCOLS, Scratch, json_into, message_from_row, roles_json,
 };
 use super::{
-    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, MessageRef, Metric,
-    NewResponse, Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus,
-    RetentionPolicy, STOPPED_BEFORE_VERDICT, Shared, StoreConfig, StoreError, StoreStats,
-    StoredMessage, StoredResponse,
+    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, LabelAction,
+    MessageRef, Metric, NewResponse, OperatorLabel, Platform, PruneReport, QueueRecord,
+    QueuedMessage, ResponseStatus, RetentionPolicy, STOPPED_BEFORE_VERDICT, Shared, StoreConfig,
+    StoreError, StoreStats, StoredMessage, StoredResponse,
 };
 
 /// Where a query's answer goes.
@@ -70,6 +70,10 @@ pub(super) enum Write {
         config: ChannelConfig,
     },
     Metric(Metric),
+    /// Boxed: a label is larger than every other write.
+    Label(Box<OperatorLabel>),
+    /// A held message released (`true`) or discarded by the operator.
+    DecideHeld(MessageRef, bool),
     ResponseText {
         id: i64,
         text: String,
@@ -107,6 +111,8 @@ impl Write {
             Write::Dequeue(_) => "dequeue",
             Write::SetChannelConfig { .. } => "set channel config",
             Write::Metric(_) => "insert metric",
+            Write::Label(_) => "insert operator label",
+            Write::DecideHeld(..) => "decide held message",
             Write::ResponseStatus { .. } => "set response status",
             Write::ResponseVerdict { .. } => "set response verdict",
             Write::ResponseText { .. } => "set response text",
@@ -195,6 +201,12 @@ pub(super) enum Query {
         key: String,
         reply: Reply<Option<String>>,
     },
+    Labels {
+        reply: Reply<Vec<OperatorLabel>>,
+    },
+    Held {
+        reply: Reply<Vec<(ChatMessage, Option<crate::model::Salience>, String)>>,
+    },
 }
 
 impl Query {
@@ -219,8 +231,104 @@ impl Query {
             Query::NotDelivered { reply, .. } => drop(reply.send(Err(err()))),
             Query::SetAdapterState { reply, .. } => drop(reply.send(Err(err()))),
             Query::AdapterState { reply, .. } => drop(reply.send(Err(err()))),
+            Query::Labels { reply } => drop(reply.send(Err(err()))),
+            Query::Held { reply } => drop(reply.send(Err(err()))),
         }
     }
+}
+
+const SQL_DECIDE_HELD: &str = "UPDATE chat_messages \
+     SET metadata = json_set(COALESCE(metadata, '{}'), '$.decided', ?5) \
+     WHERE platform = ?1 AND created_at = ?4 AND platform_msg_id = ?3 AND channel = ?2";
+
+const SQL_HELD: &str = concat!(
+    "SELECT ",
+    message_cols!(),
+    ", ",
+    salience_cols!(),
+    ", json_extract(m.metadata, '$.held') FROM chat_messages m \
+     WHERE json_extract(m.metadata, '$.held') IS NOT NULL \
+     AND json_extract(m.metadata, '$.decided') IS NULL ORDER BY m.created_at"
+);
+
+/// The review lane as the store keeps it (see [`SQL_HELD`]).
+#[allow(clippy::type_complexity)]
+fn held(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<(ChatMessage, Option<crate::model::Salience>, String)>> {
+    let mut st = conn.prepare_cached(SQL_HELD)?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let message = message_from_row(row, 0)?;
+        let salience = codec::salience_from_row(row, MESSAGE_NCOLS)?;
+        let reason: String = row.get(MESSAGE_NCOLS + 3)?;
+        out.push((message, salience, reason));
+    }
+    Ok(out)
+}
+
+const SQL_INSERT_LABEL: &str = "INSERT INTO operator_labels (platform, channel, message_id, \
+     draft_id, action, at, score, content, authority, relevance, temporal, priority) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+/// Every operator label, oldest first. A row this build cannot read (an
+/// action or platform it does not know) is skipped, not an error.
+fn labels(conn: &Connection) -> rusqlite::Result<Vec<OperatorLabel>> {
+    let mut st = conn.prepare_cached(
+        "SELECT platform, channel, message_id, draft_id, action, at, score, content, \
+         authority, relevance, temporal, priority FROM operator_labels ORDER BY at, id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+            [
+                r.get::<_, f64>(6)?,
+                r.get::<_, f64>(7)?,
+                r.get::<_, f64>(8)?,
+                r.get::<_, f64>(9)?,
+                r.get::<_, f64>(10)?,
+            ],
+            r.get::<_, String>(11)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (platform, channel, message_id, draft_id, action, at, v, priority) = row?;
+        let (Ok(platform), Some(action), Some(at), Ok(priority)) = (
+            platform.parse::<Platform>(),
+            LabelAction::parse_stored(&action),
+            DateTime::from_timestamp_millis(at),
+            priority.parse::<crate::model::Priority>(),
+        ) else {
+            continue;
+        };
+        out.push(OperatorLabel {
+            platform,
+            channel,
+            message_id,
+            draft_id,
+            action,
+            at,
+            salience: crate::model::Salience {
+                score: v[0],
+                breakdown: crate::model::SalienceBreakdown {
+                    content: v[1],
+                    authority: v[2],
+                    relevance: v[3],
+                    temporal: v[4],
+                },
+                priority,
+                reasons: Vec::new(),
+            },
+        });
+    }
+    Ok(out)
 }
 
 const SQL_BEGIN: &str = "BEGIN IMMEDIATE";
@@ -1042,6 +1150,31 @@ impl Writer {
                     Utc::now().timestamp_millis(),
                 ])?;
             }
+            Write::DecideHeld(m, released) => {
+                conn.prepare_cached(SQL_DECIDE_HELD)?.execute(params![
+                    m.platform.as_str(),
+                    m.channel,
+                    m.id,
+                    m.at_ms,
+                    if *released { "released" } else { "discarded" },
+                ])?;
+            }
+            Write::Label(l) => {
+                conn.prepare_cached(SQL_INSERT_LABEL)?.execute(params![
+                    l.platform.as_str(),
+                    l.channel,
+                    l.message_id,
+                    l.draft_id,
+                    l.action.as_str(),
+                    l.at.timestamp_millis(),
+                    l.salience.score,
+                    l.salience.breakdown.content,
+                    l.salience.breakdown.authority,
+                    l.salience.breakdown.relevance,
+                    l.salience.breakdown.temporal,
+                    l.salience.priority.as_str(),
+                ])?;
+            }
             Write::Metric(m) => {
                 conn.prepare_cached(SQL_METRIC)?.execute(params![
                     m.platform.as_str(),
@@ -1289,6 +1422,14 @@ impl Writer {
                             .optional()
                     })
                     .map_err(|e| self.sqlite_err("adapter state", e));
+                drop(reply.send(r));
+            }
+            Query::Held { reply } => {
+                let r = held(&self.conn).map_err(|e| self.sqlite_err("held messages", e));
+                drop(reply.send(r));
+            }
+            Query::Labels { reply } => {
+                let r = labels(&self.conn).map_err(|e| self.sqlite_err("operator labels", e));
                 drop(reply.send(r));
             }
             Query::Prune { .. } => {}

@@ -20,7 +20,9 @@ use crate::engine::salience::SalienceWeights;
 use crate::model::{
     AttentionState, ChatMessage, DraftId, DraftState, DraftView, MessageKey, Platform, Salience,
 };
-use crate::session::{Component, Health, QueueItem, Request, Snapshot, SystemLine, Update};
+use crate::session::{
+    Component, Health, HeldItem, QueueItem, Request, Snapshot, SystemLine, Update,
+};
 
 /// Most drafts remembered; older finished ones are dropped first.
 const MAX_DRAFTS: usize = 200;
@@ -102,6 +104,11 @@ pub enum Mode {
     /// `sel` indexes [`App::not_delivered`] (clamped, as the list changes
     /// under it while open).
     NotDelivered {
+        sel: usize,
+    },
+    /// The review lane: held messages to release or discard; `sel` indexes
+    /// [`App::held`] (clamped).
+    Review {
         sel: usize,
     },
     ConfirmQuit,
@@ -329,6 +336,9 @@ pub struct App {
     /// press sends nothing until the runtime reports a new state (a retry
     /// goes through `Sending`, so a new verdict may be retried again).
     asked: HashMap<DraftId, Asked>,
+    /// Held messages the operator already released or discarded, until the
+    /// runtime's next snapshot no longer holds them.
+    decided: HashSet<MessageKey>,
     pub health: Vec<(Component, Health)>,
     /// The latest quota figures per platform (YouTube's units).
     pub quota: Vec<(Platform, String)>,
@@ -365,6 +375,7 @@ impl App {
             drafts: BTreeMap::new(),
             acted: HashSet::new(),
             asked: HashMap::new(),
+            decided: HashSet::new(),
             health: Vec::new(),
             quota: Vec::new(),
             notices: VecDeque::new(),
@@ -566,6 +577,23 @@ impl App {
             CoreEvent::Command { at, reply, .. } => {
                 self.notice(at, Level::Info, format!("command: {reply}"))
             }
+            CoreEvent::Held {
+                at,
+                author,
+                reason,
+                paid_usd,
+                ..
+            } => {
+                let paid = paid_usd
+                    .map(|u| format!(" (paid ${u:.2})"))
+                    .unwrap_or_default();
+                let key = self.keymap.label(Action::Review);
+                self.notice(
+                    at,
+                    Level::Warn,
+                    format!("message from {author}{paid} held: {reason} ({key} reviews)"),
+                )
+            }
             _ => {}
         }
     }
@@ -645,6 +673,8 @@ impl App {
         // for, it expired, a moderator removed it), the cursor stays where it
         // was, on the message that took its place, not back at the top.
         let old_pos = self.queue_selected();
+        self.decided
+            .retain(|k| s.held.iter().any(|h| h.message.key() == *k));
         self.snapshot = Some(s);
         if let (Some(key), Some(pos)) = (&self.queue_sel, old_pos) {
             let ranked = self.ranked();
@@ -783,6 +813,42 @@ impl App {
             .count()
     }
 
+    /// The review lane as the runtime's latest snapshot holds it, oldest
+    /// first, without the ones already decided here. Texts are masked.
+    pub fn held(&self) -> Vec<&HeldItem> {
+        self.snapshot
+            .as_ref()
+            .map(|s| {
+                s.held
+                    .iter()
+                    .filter(|h| !self.decided.contains(&h.message.key()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Release (true) or discard the held message at `sel`, once.
+    fn decide_held(&mut self, sel: usize, release: bool) -> Vec<Request> {
+        let list = self.held();
+        let Some(last) = list.len().checked_sub(1) else {
+            return Vec::new();
+        };
+        let key = list[sel.min(last)].message.key();
+        self.decided.insert(key.clone());
+        let (platform, message_id) = (key.platform, key.id);
+        vec![if release {
+            Request::ReleaseHeld {
+                platform,
+                message_id,
+            }
+        } else {
+            Request::DiscardHeld {
+                platform,
+                message_id,
+            }
+        }]
+    }
+
     /// What the operator asked for this not-delivered draft, if anything yet.
     pub fn asked(&self, id: DraftId) -> Option<Asked> {
         self.asked.get(&id).copied()
@@ -877,6 +943,32 @@ impl App {
                     }
                 }
             }
+            Mode::Review { sel } => {
+                let last = self.held().len().saturating_sub(1);
+                let sel = sel.min(last);
+                self.mode = Mode::Review { sel };
+                match (key.code, self.keymap.action(&key)) {
+                    (KeyCode::Esc, _) | (_, Some(Action::Review)) => {
+                        self.mode = Mode::Normal;
+                        Vec::new()
+                    }
+                    (_, Some(Action::Down)) => {
+                        self.mode = Mode::Review {
+                            sel: (sel + 1).min(last),
+                        };
+                        Vec::new()
+                    }
+                    (_, Some(Action::Up)) => {
+                        self.mode = Mode::Review {
+                            sel: sel.saturating_sub(1),
+                        };
+                        Vec::new()
+                    }
+                    (_, Some(Action::Approve)) => self.decide_held(sel, true),
+                    (_, Some(Action::Reject | Action::Discard)) => self.decide_held(sel, false),
+                    _ => Vec::new(),
+                }
+            }
             Mode::ConfirmQuit => {
                 if matches!(
                     key.code,
@@ -965,6 +1057,18 @@ impl App {
                 if let Some(d) = delta {
                     self.mode = Mode::Weights { sel };
                     return self.adjust_weight(sel, d);
+                }
+                // The fit to the operator's choices, only when asked for.
+                if key.code == KeyCode::Char('f') {
+                    self.mode = Mode::Weights { sel };
+                    let fit = self.snapshot.as_ref().and_then(|s| s.suggestion);
+                    return match fit {
+                        Some(f) if f.weights != self.weights => {
+                            self.weights = f.weights;
+                            vec![Request::SetWeights(f.weights)]
+                        }
+                        _ => Vec::new(),
+                    };
                 }
                 match (key.code, self.keymap.action(&key)) {
                     (KeyCode::Esc | KeyCode::Enter, _) | (_, Some(Action::Weights)) => {}
@@ -1141,6 +1245,7 @@ impl App {
             }
             Action::Weights => self.mode = Mode::Weights { sel: 0 },
             Action::NotDelivered => self.mode = Mode::NotDelivered { sel: 0 },
+            Action::Review => self.mode = Mode::Review { sel: 0 },
             Action::Retry => {
                 if let Some((id, _)) = shown {
                     return self.ask(id, Asked::Retry);

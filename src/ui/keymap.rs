@@ -28,6 +28,7 @@ pub enum Action {
     Weights,
     Filter,
     NotDelivered,
+    Review,
     Retry,
     Discard,
     Help,
@@ -57,6 +58,7 @@ impl Action {
             Action::Weights => "adjust salience weights live",
             Action::Filter => "filter chat (text, user:NAME, platform:NAME)",
             Action::NotDelivered => "list replies not delivered",
+            Action::Review => "review held messages (release to the queue or discard)",
             Action::Retry => "send a not-delivered reply again",
             Action::Discard => "drop a not-delivered reply from the list",
             Action::Help => "this help",
@@ -184,6 +186,9 @@ pub struct KeymapConfig {
     /// Open the list of replies the platform refused, that failed, or that
     /// no verdict came for.
     pub not_delivered: Vec<String>,
+    /// Open the review lane: paid or streamer-addressed messages the
+    /// profanity model flagged, to release into the queue or discard.
+    pub review: Vec<String>,
     /// Send a not-delivered reply again (in that list, or the shown draft).
     pub retry: Vec<String>,
     /// Drop a not-delivered reply (in that list, or the shown draft).
@@ -220,6 +225,7 @@ impl Default for KeymapConfig {
             weights: keys(&["w"]),
             filter: keys(&["/"]),
             not_delivered: keys(&["n"]),
+            review: keys(&["h"]),
             // Capitals, unlike regenerate's r: a retry may post twice when
             // the first try was unconfirmed, so it should not be a slip.
             retry: keys(&["R"]),
@@ -231,7 +237,7 @@ impl Default for KeymapConfig {
 }
 
 impl KeymapConfig {
-    fn entries(&self) -> [(&'static str, Action, &Vec<String>); 23] {
+    fn entries(&self) -> [(&'static str, Action, &Vec<String>); 24] {
         [
             ("focus_next", Action::FocusNext, &self.focus_next),
             ("focus_prev", Action::FocusPrev, &self.focus_prev),
@@ -252,6 +258,7 @@ impl KeymapConfig {
             ("weights", Action::Weights, &self.weights),
             ("filter", Action::Filter, &self.filter),
             ("not_delivered", Action::NotDelivered, &self.not_delivered),
+            ("review", Action::Review, &self.review),
             ("retry", Action::Retry, &self.retry),
             ("discard", Action::Discard, &self.discard),
             ("help", Action::Help, &self.help),

@@ -90,6 +90,10 @@ pub fn snapshot(queue: Vec<QueueItem>) -> Snapshot {
         rejected: 1,
         msgs_per_min: [12.0, 5.0, 2.0],
         counts_by_priority: [120, 40, 8, 1],
+        held: Vec::new(),
+        released: 0,
+        discarded: 0,
+        suggestion: None,
     }
 }
 
@@ -313,6 +317,50 @@ pub fn undelivered_app(config: UiConfig) -> App {
         d.why = Some(why.into());
         app.handle(AppEvent::Update(Update::Draft(d)));
     }
+    app
+}
+
+/// [`busy_app`] with two messages in the review lane, as the core holds
+/// them: a $50 super chat and a Twitch line to the streamer that the
+/// profanity model misread, each masked by the same function the core uses.
+pub fn held_app(config: UiConfig) -> App {
+    let mut app = busy_app(config);
+    let mut held = Vec::new();
+    for (platform, id, name, text, paid, reason) in [
+        (
+            Platform::Youtube,
+            "h1",
+            "Kaz",
+            "mika im giving you mufflo meat but its not coming, what do i do?",
+            Some(50.0),
+            "profanity (severe sexual); held for review: paid",
+        ),
+        (
+            Platform::Twitch,
+            "h2",
+            "Rin",
+            "@Mika message 1431 about the boss fight tonight",
+            None,
+            "profanity (severe sexual); held for review: said to the streamer",
+        ),
+    ] {
+        let mut m = message(platform, id, name, text, -3);
+        m.paid = paid.map(|amount| crate::model::Paid {
+            amount,
+            currency: "USD".into(),
+            kind: crate::model::PaidKind::Superchat,
+        });
+        m.text = crate::engine::filter::mask_profanity(&m.text);
+        held.push(crate::session::HeldItem {
+            message: m,
+            reason: reason.into(),
+            salience: salience(0.9, 0.5, 0.6, 0.8),
+            held_at: t0() - Duration::seconds(3),
+        });
+    }
+    let mut snap = app.snapshot.clone().unwrap_or_else(|| snapshot(Vec::new()));
+    snap.held = held;
+    app.handle(AppEvent::Update(Update::Snapshot(Box::new(snap))));
     app
 }
 

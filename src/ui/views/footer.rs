@@ -53,12 +53,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Mode::Edit { .. } => "Enter/C-s send · Esc cancel",
         Mode::Prompt { .. } => "Enter apply · Esc cancel",
         Mode::StatePicker { .. } => "j/k choose · Enter or 1-4 force · Esc cancel",
-        Mode::Weights { .. } => "j/k factor · h/l or -/+ adjust · Esc done",
+        Mode::Weights { .. } => "j/k factor · h/l or -/+ adjust · f fitted · Esc done",
         Mode::NotDelivered { .. } => {
             not_delivered = format!(
                 "{} retry · {} discard · Esc close",
                 app.keymap.label(Action::Retry),
                 app.keymap.label(Action::Discard)
+            );
+            not_delivered.as_str()
+        }
+        Mode::Review { .. } => {
+            not_delivered = format!(
+                "{} release to queue · {} discard · Esc close",
+                app.keymap.label(Action::Approve),
+                app.keymap.label(Action::Reject)
             );
             not_delivered.as_str()
         }

@@ -1,5 +1,6 @@
 //! The two header rows: attention state and timing, auto-send, pause, the
-//! count of replies not delivered and topic on the first; platform, LLM and
+//! count of replies not delivered, the count held for review and topic on
+//! the first; platform, LLM and
 //! other health on the second.
 
 use ratatui::Frame;
@@ -69,6 +70,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 app.keymap.label(Action::NotDelivered)
             ),
             t.bad,
+        ));
+    }
+    let held = app.held().len();
+    if held > 0 {
+        l1.push(sep.clone());
+        l1.push(Span::styled(
+            format!("⚑ {held} held ({})", app.keymap.label(Action::Review)),
+            t.warn.add_modifier(Modifier::BOLD),
         ));
     }
     if let Some(s) = app.snapshot.as_ref().filter(|s| !s.topic.is_empty()) {

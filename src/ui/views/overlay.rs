@@ -1,10 +1,10 @@
 //! Pop-ups over the panes: help, the draft editor, the topic and filter
 //! prompts, the attention state picker, the weights tuner, the list of
-//! replies not delivered and the quit check.
+//! replies not delivered, the review lane of held messages and the quit check.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
@@ -32,8 +32,8 @@ const HELP: [Action; 21] = [
     Action::Weights,
     Action::Filter,
     Action::NotDelivered,
+    Action::Review,
     Action::FocusNext,
-    Action::FocusPrev,
     Action::Down,
     Action::Up,
     Action::PageDown,
@@ -75,6 +75,10 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
                 .iter()
                 .map(|a| {
                     let mut what = a.describe().to_string();
+                    if *a == Action::FocusNext {
+                        // One row for both: at 80x24 the help has none to spare.
+                        what = format!("{what} ({} previous)", app.keymap.label(Action::FocusPrev));
+                    }
                     if *a == Action::NotDelivered {
                         what = format!(
                             "{what} ({} retry, {} discard)",
@@ -186,7 +190,8 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
         Mode::Weights { sel } => {
             // Over the chat, so the queue stays in view while the runtime re-ranks it.
             let r = areas.chat;
-            let h = 8.min(r.height);
+            let suggestion = app.snapshot.as_ref().and_then(|s| s.suggestion);
+            let h = (if suggestion.is_some() { 10 } else { 8 }).min(r.height);
             let area = Rect {
                 y: r.y + r.height.saturating_sub(h),
                 height: h,
@@ -210,6 +215,25 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
                 if i == *sel { l.style(t.selected) } else { l }
             })
             .collect();
+            // Fitted to the operator's own choices; offered, never applied.
+            if let Some(f) = suggestion {
+                let sw = f.weights;
+                lines.push(Line::styled(
+                    format!(
+                        " fit to your {} choices: c {:.2} a {:.2} r {:.2} t {:.2}",
+                        f.choices, sw.content, sw.authority, sw.relevance, sw.temporal
+                    ),
+                    t.warn,
+                ));
+                lines.push(Line::styled(
+                    format!(
+                        " agrees {:.0}% → {:.0}% · f applies it",
+                        f.agreement_now * 100.0,
+                        f.agreement_suggested * 100.0
+                    ),
+                    t.warn,
+                ));
+            }
             lines.push(Line::styled(" h/l adjust · j/k choose · Esc done", t.dim));
             frame.render_widget(Clear, area);
             frame.render_widget(
@@ -218,6 +242,7 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
             );
         }
         Mode::NotDelivered { sel } => not_delivered(frame, app, *sel),
+        Mode::Review { sel } => review(frame, app, *sel),
         Mode::ConfirmQuit => {
             let area = centered(full, 46, 4);
             let n = app.pending_count();
@@ -285,6 +310,80 @@ fn not_delivered(frame: &mut Frame, app: &App, sel: usize) {
         .skip(list_offset(sel, fit))
         .take(fit)
         .flat_map(|(i, d)| entry(app, d, i == sel, width))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), body);
+}
+
+/// The review lane: held messages, two rows each: who and the masked text,
+/// then why it is held. Enter releases into the queue, x discards.
+fn review(frame: &mut Frame, app: &App, sel: usize) {
+    let full = frame.area();
+    let t = &app.theme;
+    let list = app.held();
+    let want = 2 + 2 * list.len().max(1) + 1;
+    let h = u16::try_from(want).unwrap_or(u16::MAX);
+    let area = centered(full, full.width.saturating_sub(4).max(40), h);
+    let block = popup(app, format!(" held for review ({}) ", list.len()));
+    let inner = block.inner(area);
+    frame.render_widget(Clear, area);
+    frame.render_widget(block, area);
+    if inner.height == 0 {
+        return;
+    }
+    let [body, hints] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    let key = |a| app.keymap.label(a);
+    frame.render_widget(
+        Paragraph::new(Line::styled(
+            format!(
+                " {} release to the queue · {} discard · {}/{} choose · Esc closes",
+                key(Action::Approve),
+                key(Action::Reject),
+                key(Action::Down),
+                key(Action::Up),
+            ),
+            t.dim,
+        )),
+        hints,
+    );
+    if list.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                " nothing held: every flagged message so far was clearly blocked or passed",
+                t.dim,
+            )),
+            body,
+        );
+        return;
+    }
+    let sel = sel.min(list.len() - 1);
+    let fit = usize::from(body.height / 2).max(1);
+    let width = usize::from(body.width);
+    let lines: Vec<Line> = list
+        .iter()
+        .enumerate()
+        .skip(list_offset(sel, fit))
+        .take(fit)
+        .flat_map(|(i, h)| {
+            let m = &h.message;
+            let paid = m
+                .paid
+                .as_ref()
+                .map(|p| format!("{} {:.2} ", p.currency, p.amount))
+                .unwrap_or_default();
+            let head = format!("{}{} ", if i == sel { "›" } else { " " }, m.author.name);
+            let rest = width.saturating_sub(head.chars().count() + paid.chars().count() + 3);
+            let mut first = Line::from(vec![
+                Span::styled(platform_tag(m.platform), t.platform(m.platform)),
+                Span::styled(head, t.text.add_modifier(Modifier::BOLD)),
+                Span::styled(paid, t.warn),
+                Span::styled(ellipsize(&m.text, rest), t.text),
+            ]);
+            if i == sel {
+                first = first.style(t.selected);
+            }
+            let second = Line::styled(ellipsize(&format!("     why: {}", h.reason), width), t.warn);
+            [first, second]
+        })
         .collect();
     frame.render_widget(Paragraph::new(lines), body);
 }
