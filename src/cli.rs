@@ -215,7 +215,8 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
                     temp.path().join("replay.db")
                 }
             };
-            let store = Store::open(&db, &config.store)?;
+            // A replay never writes into a team's server (DATABASE_URL).
+            let store = Store::open(&db, &file_store(&config))?;
             let opts = crate::headless::ReplayAuto {
                 speed,
                 repeat,
@@ -252,7 +253,8 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
                     temp.path().join("replay.db")
                 }
             };
-            let store = Store::open(&db, &config.store)?;
+            // A replay never writes into a team's server (DATABASE_URL).
+            let store = Store::open(&db, &file_store(&config))?;
             let options = ReplayOptions {
                 speed,
                 repeat,
@@ -470,4 +472,12 @@ fn console(
     });
     store.close()?;
     result
+}
+
+/// The store settings with the file backend forced, for replays.
+fn file_store(config: &Config) -> crate::store::StoreConfig {
+    crate::store::StoreConfig {
+        url: None,
+        ..config.store.clone()
+    }
 }
