@@ -26,7 +26,7 @@ mod pg;
 mod schema;
 mod writer;
 
-pub use pg::{is_postgres_url, redact_url};
+pub use pg::{is_postgres_url, redact_url, team};
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -145,7 +145,7 @@ pub struct StoreConfig {
     /// sets it. Never printed: it may hold a password.
     pub url: Option<crate::secret::Secret>,
     /// This console's name in a team (who approved a draft, who reads a
-    /// channel). Unset: `user@host`.
+    /// channel); two live consoles cannot share one. Unset: `user@host#pid`.
     pub member: Option<String>,
     /// Most writes committed in one transaction (1 to 100000). Larger batches
     /// write faster; a batch also commits whenever the writer goes idle.
@@ -217,7 +217,8 @@ impl StoreConfig {
         Ok(())
     }
 
-    /// The team name of this console: `store.member`, else `user@host`.
+    /// The team name of this console: `store.member`, else `user@host#pid`
+    /// (the pid keeps two consoles on one machine apart).
     pub fn member_name(&self) -> String {
         if let Some(m) = &self.member {
             return m.trim().to_owned();
@@ -231,7 +232,7 @@ impl StoreConfig {
             .filter(|h| !h.is_empty())
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| "localhost".into());
-        format!("{user}@{host}")
+        format!("{user}@{host}#{}", std::process::id())
     }
 
     /// The retention policy these settings describe, for [`Store::prune`].

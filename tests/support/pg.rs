@@ -280,3 +280,27 @@ fn start() -> Result<PgServer, String> {
         data_dir,
     })
 }
+
+/// One text value from a query, against `url`.
+pub fn query_text(url: &str, sql: &str) -> Option<String> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let task = tokio::spawn(conn);
+            let row = client.query_opt(&sql, &[]).await.unwrap();
+            let v: Option<String> = row.map(|r| r.get(0));
+            drop(client);
+            let _ = task.await;
+            v
+        })
+    })
+    .join()
+    .unwrap()
+}

@@ -8,7 +8,9 @@
 //! commits in one transaction when it is full, when the channel is
 //! momentarily empty or before any query, so a read sees every write sent
 //! before it. Consecutive message inserts become one `INSERT ... SELECT
-//! FROM UNNEST(...)` statement (one round trip per batch, not per row).
+//! FROM UNNEST(...)` statement (one round trip per batch, not per row),
+//! which also notifies `clank_chat` with each new row's id: the server
+//! delivers those at commit to every console listening ([`team`]).
 //!
 //! When the server is unreachable the batch is held in memory, in order,
 //! and retried on a new connection from the pool (queries meanwhile fail
@@ -19,6 +21,7 @@
 
 mod rows;
 mod schema;
+pub mod team;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -231,14 +234,15 @@ const SQL_INSERT_MANY: &str = "WITH ins AS ( \
      $12::float8[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], \
      $18::bigint[], $19::bigint[]) \
      ON CONFLICT (platform, created_at, platform_msg_id) DO NOTHING \
-     RETURNING platform, channel, author_id, created_at), \
+     RETURNING id, platform, channel, author_id, created_at), \
      authors AS ( \
      INSERT INTO channel_authors (platform, channel, author_id, since_at) \
      SELECT platform, channel, author_id, MIN(created_at) FROM ins \
      GROUP BY platform, channel, author_id \
      ON CONFLICT (platform, channel, author_id) DO UPDATE SET since_at = excluded.since_at \
-     WHERE excluded.since_at < channel_authors.since_at) \
-     SELECT count(*) FROM ins";
+     WHERE excluded.since_at < channel_authors.since_at), \
+     notes AS (SELECT pg_notify('clank_chat', id::text) FROM ins) \
+     SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM notes)";
 
 const SQL_FIND_AT: &str = "SELECT id FROM chat_messages \
      WHERE platform = $1 AND created_at = $4 AND platform_msg_id = $3 AND channel = $2";

@@ -183,13 +183,19 @@ pub(super) async fn migrate(client: &mut Client) -> Result<(), MigrateError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
         .await
         .map_err(fail(0))?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS clank_schema (version BIGINT NOT NULL);
-         INSERT INTO clank_schema (version)
-             SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM clank_schema);",
-    )
-    .await
-    .map_err(fail(0))?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('clank_schema') IS NOT NULL", &[])
+        .await
+        .map_err(fail(0))?
+        .get(0);
+    if !exists {
+        tx.batch_execute(
+            "CREATE TABLE clank_schema (version BIGINT NOT NULL);
+             INSERT INTO clank_schema (version) VALUES (0);",
+        )
+        .await
+        .map_err(fail(0))?;
+    }
     let found: i64 = tx
         .query_one("SELECT version FROM clank_schema", &[])
         .await
