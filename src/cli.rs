@@ -129,6 +129,14 @@ pub enum DbAction {
     /// Delete messages older than store.retention_days and beyond
     /// store.max_messages_per_channel.
     Prune,
+    /// Copy the SQLite store (store.path, or --db) into an empty PostgreSQL
+    /// database: chat, replies, settings, saved logins (still sealed).
+    Migrate {
+        /// The PostgreSQL database, postgres://user[:password]@host[:port]/db
+        /// (default: DATABASE_URL or store.url).
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+    },
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -309,6 +317,35 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
                 report.by_count,
                 policy.max_messages_per_channel
             )?;
+            Ok(())
+        }
+        Some(Command::Db {
+            action: DbAction::Migrate { to },
+        }) => {
+            let url = match (&to, &config.store.url) {
+                (Some(u), _) => u.clone(),
+                (None, Some(u)) => u.expose().to_owned(),
+                (None, None) => bail!(
+                    "name the PostgreSQL database: clank db migrate --to postgres://user@host/db"
+                ),
+            };
+            if !crate::store::is_postgres_url(&url) {
+                bail!(
+                    "--to must be a postgres:// or postgresql:// URL, not {}",
+                    crate::store::redact_url(&url)
+                );
+            }
+            let report = crate::store::migrate_sqlite(config.db_path(), &url, &config.store)?;
+            let mut out = io::stdout().lock();
+            writeln!(
+                out,
+                "copied {} into {}:",
+                config.db_path().display(),
+                crate::store::redact_url(&url)
+            )?;
+            for (table, rows) in report.tables {
+                writeln!(out, "  {table}: {rows} rows")?;
+            }
             Ok(())
         }
         Some(Command::Config) => {

@@ -990,3 +990,163 @@ fn two_processes_worth_of_handles_see_each_others_writes() {
     );
     assert_eq!(b.count("chat_messages"), 2);
 }
+
+/// `clank db migrate --to postgres://...` run as a user would: everything
+/// in the SQLite file reads back the same from PostgreSQL.
+#[test]
+fn db_migrate_copies_a_sqlite_store_into_postgres() {
+    let sqlite = Backend::new(Kind::Sqlite);
+    let pg = Backend::new(Kind::Postgres);
+    let sealed: Vec<u8> = vec![9, 0, 255, 1, 2, 3];
+    let (reply_id, messages) = {
+        let store = sqlite.open();
+        let mut rich = msg(Platform::Youtube, "live", "y1", "UCx", 0);
+        rich.author.roles = vec![Role::Member];
+        rich.author.months = Some(3);
+        rich.author.first_message = true;
+        rich.paid = Some(Paid {
+            amount: 2.5,
+            currency: "USD".into(),
+            kind: PaidKind::Superchat,
+        });
+        store
+            .insert_message(StoredMessage {
+                salience: Some(salience(0.9, Priority::High)),
+                ..queued(&rich, 0.9, Priority::High)
+            })
+            .unwrap();
+        let more: Vec<StoredMessage> = (0..500)
+            .map(|i| {
+                msg(
+                    Platform::Twitch,
+                    "c",
+                    &format!("t{i}"),
+                    &format!("u{}", i % 7),
+                    i,
+                )
+                .into()
+            })
+            .collect();
+        store.insert_messages(more).unwrap();
+        let reply_id = store
+            .insert_response(NewResponse {
+                channel: "c".into(),
+                ..reply(Some("t7"), ResponseStatus::Sent, 10)
+            })
+            .unwrap();
+        store
+            .set_channel_config(
+                Platform::Twitch,
+                "c",
+                &ChannelConfig {
+                    message_threshold: 3,
+                    time_delay_s: 30,
+                    context_limit: 20,
+                    model: Some("m".into()),
+                },
+            )
+            .unwrap();
+        store
+            .save_auth_token(AuthTokenRow {
+                platform: Platform::Twitch,
+                account: "bot".into(),
+                sealed: sealed.clone(),
+                scopes: "chat:read".into(),
+                expires_at: None,
+            })
+            .unwrap();
+        rt().block_on(store.set_adapter_state_async(Platform::Youtube, "page_token", "p-1"))
+            .unwrap();
+        store
+            .insert_metric(Metric {
+                platform: Platform::Twitch,
+                channel: "c".into(),
+                at: at(0),
+                name: "viewers".into(),
+                value: 12.0,
+            })
+            .unwrap();
+        let messages = store.export(None, "", None).unwrap();
+        store.close().unwrap();
+        (reply_id, messages)
+    };
+    let url = pg.url.clone().unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_clank"))
+            .arg("--db")
+            .arg(sqlite.path())
+            .args(["db", "migrate", "--to", &url])
+            .env("HOME", sqlite.dir.path())
+            .env("XDG_CONFIG_HOME", sqlite.dir.path().join("config"))
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("chat_messages: 501 rows"), "{stdout}");
+    assert!(stdout.contains("auth_tokens: 1 rows"), "{stdout}");
+
+    let store = pg.open();
+    assert_eq!(store.export(None, "", None).unwrap(), messages);
+    let got = store.get_response(reply_id).unwrap().unwrap();
+    assert_eq!(
+        got.original_id.as_deref(),
+        Some("t7"),
+        "the reply keeps its link"
+    );
+    assert_eq!(got.status, ResponseStatus::Sent);
+    assert_eq!(
+        store
+            .load_auth_token(Platform::Twitch)
+            .unwrap()
+            .unwrap()
+            .sealed,
+        sealed,
+        "the token is copied sealed, byte for byte"
+    );
+    assert_eq!(
+        store
+            .channel_config(Platform::Twitch, "c")
+            .unwrap()
+            .unwrap()
+            .model
+            .as_deref(),
+        Some("m")
+    );
+    assert_eq!(
+        rt().block_on(store.adapter_state_async(Platform::Youtube, "page_token"))
+            .unwrap()
+            .as_deref(),
+        Some("p-1")
+    );
+    assert_eq!(
+        store.load_queue(at(0)).unwrap().len(),
+        1,
+        "the queue mark came along"
+    );
+    // New rows continue after the copied ids.
+    let next = store
+        .insert_response(reply(None, ResponseStatus::Pending, 20))
+        .unwrap();
+    assert!(next > reply_id);
+    store.purge_author(Platform::Twitch, "c", "u3").unwrap();
+    assert_eq!(
+        store
+            .last_messages(Platform::Twitch, "c", 1000)
+            .unwrap()
+            .len(),
+        (0..500).filter(|i| i % 7 != 3).count(),
+        "channel_authors came along, so a ban purge finds the author's messages"
+    );
+    // A second run refuses to mix into a database that has data.
+    let out = run();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("empty database"), "{err}");
+}

@@ -26,7 +26,7 @@ mod pg;
 mod schema;
 mod writer;
 
-pub use pg::{is_postgres_url, redact_url, team};
+pub use pg::{MigrateReport, is_postgres_url, migrate_sqlite, redact_url, team};
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -19,9 +19,12 @@
 //! server refuses (bad data) rolls its batch back; the batch is then
 //! replayed one write per transaction so only the bad write is lost.
 
+mod copy;
 mod rows;
 mod schema;
 pub mod team;
+
+pub use copy::{MigrateReport, migrate_sqlite};
 
 use std::path::PathBuf;
 use std::str::FromStr;
