@@ -40,7 +40,10 @@ use Col::*;
 
 /// Every table, parents first (replies point at messages), with its
 /// columns; `key` orders the copy so it can go in chunks.
-const TABLES: &[(&str, &str, &[(&str, Col)])] = &[
+/// A table's name, its key order, and its columns.
+type Table = (&'static str, &'static str, &'static [(&'static str, Col)]);
+
+const TABLES: &[Table] = &[
     (
         "chat_messages",
         "id",
