@@ -191,6 +191,16 @@ fn remove_stale_dirs() {
     }
 }
 
+/// A throwaway server: durability buys nothing, unless a benchmark asks
+/// for it with `CLANK_PG_DURABLE=1`.
+fn durability() -> Vec<&'static str> {
+    if std::env::var_os("CLANK_PG_DURABLE").is_some() {
+        Vec::new()
+    } else {
+        vec!["-c", "fsync=off", "-c", "full_page_writes=off"]
+    }
+}
+
 fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
@@ -239,10 +249,9 @@ fn start() -> Result<PgServer, String> {
         .args(["-p", &port.to_string()])
         .args(["-c", "listen_addresses=127.0.0.1"])
         .args(["-c", "unix_socket_directories="])
-        // A throwaway server: durability buys nothing here.
-        .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-        .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
+        .args(["-c", "synchronous_commit=off", "-c", "max_connections=300"])
         .current_dir(&base)
+        .args(durability())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log_file);
