@@ -124,7 +124,11 @@ fn run(label: &str, store: &Store, rows: u64) {
             .last_messages(platform, &format!("channel{c}"), 200)
             .expect("query");
         lat.push(t.elapsed());
-        assert!(got.len() == 200 || rows < 200 * CHANNELS, "{label}: {} rows", got.len());
+        assert!(
+            got.len() == 200 || rows < 200 * CHANNELS,
+            "{label}: {} rows",
+            got.len()
+        );
     }
     lat.sort();
     println!(

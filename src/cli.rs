@@ -131,6 +131,9 @@ pub enum DbAction {
     Prune,
     /// Copy the SQLite store (store.path, or --db) into an empty PostgreSQL
     /// database: chat, replies, settings, saved logins (still sealed).
+    /// Show the team on the PostgreSQL store (DATABASE_URL or store.url):
+    /// every connected console and the channels it reads.
+    Team,
     Migrate {
         /// The PostgreSQL database, postgres://user[:password]@host[:port]/db
         /// (default: DATABASE_URL or store.url).
@@ -317,6 +320,36 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
                 report.by_count,
                 policy.max_messages_per_channel
             )?;
+            Ok(())
+        }
+        Some(Command::Db {
+            action: DbAction::Team,
+        }) => {
+            let Some(url) = &config.store.url else {
+                bail!(
+                    "no team: the store is the SQLite file {}; set DATABASE_URL=postgres://... or [store] url",
+                    config.db_path().display()
+                );
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let members = rt.block_on(crate::store::team::roster(url.expose()))?;
+            let mut out = io::stdout().lock();
+            writeln!(
+                out,
+                "{} console(s) on {}",
+                members.len(),
+                crate::store::redact_url(url.expose())
+            )?;
+            for m in members {
+                let reads = if m.reads.is_empty() {
+                    "watching".to_string()
+                } else {
+                    format!("reads {}", m.reads.join(", "))
+                };
+                writeln!(out, "  {}: {reads}", m.member)?;
+            }
             Ok(())
         }
         Some(Command::Db {

@@ -73,6 +73,22 @@ async fn three_consoles_one_reader_takeover_after_kill_9_without_duplicates() {
     })
     .await;
 
+    // `clank db team` lists the three consoles and who reads the channel.
+    let team = std::process::Command::new(env!("CARGO_BIN_EXE_clank"))
+        .args(["db", "team"])
+        .env("DATABASE_URL", &url)
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&team.stdout);
+    assert!(team.status.success(), "{shown}");
+    assert!(
+        shown.starts_with("3 console(s) on postgres://clank@127.0.0.1:"),
+        "{shown}"
+    );
+    assert_eq!(shown.matches("reads twitch #mikavt").count(), 1, "{shown}");
+    assert_eq!(shown.matches(": watching").count(), 2, "{shown}");
     for i in 0..20 {
         irc.send(&live::privmsg(
             &format!("a{i}"),
