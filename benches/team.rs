@@ -13,7 +13,9 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::DateTime;
-use clank::model::{Author, ChatMessage, Platform, Priority, Salience, SalienceBreakdown};
+use clank::model::{
+    Author, ChatEvent, ChatMessage, Platform, Priority, Salience, SalienceBreakdown,
+};
 use clank::secret::Secret;
 use clank::store::{Store, StoreConfig, StoredMessage, team};
 
@@ -183,10 +185,13 @@ fn notify_latency(url: &str) {
             .expect("child starts");
         let mut lat = Vec::new();
         while lat.len() < NOTIFY_SAMPLES {
-            let m: ChatMessage = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            let event = tokio::time::timeout(Duration::from_secs(30), rx.recv())
                 .await
                 .expect("a notification within 30 s")
                 .expect("listener alive");
+            let ChatEvent::Message(m) = event else {
+                continue;
+            };
             let sent: u128 = m.text.parse().expect("send time");
             lat.push(Duration::from_nanos((now_ns().saturating_sub(sent)) as u64));
         }

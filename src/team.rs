@@ -1,7 +1,8 @@
 //! Team mode wiring: with a PostgreSQL store, each platform's adapter runs
 //! behind a gate that reads its channels only while this console holds
 //! their reader lease (`store::team`). Until then the gate shows the chat
-//! the reading console stores (pushed by LISTEN/NOTIFY) and waits; when
+//! the reading console stores, deletes and purges (pushed by LISTEN/NOTIFY)
+//! and waits; when
 //! the reader dies the server hands the lease over and the gate starts the
 //! adapter (Twitch joins, YouTube resumes from its stored page token).
 //! Sends go out through the reading console only: here they fail with a
@@ -17,7 +18,7 @@ use crate::adapters::{
     SendVerdict,
 };
 use crate::config::Config;
-use crate::model::{ChatEvent, Platform};
+use crate::model::Platform;
 use crate::store::{Store, team};
 
 /// Pause before trying again when the server cannot be reached.
@@ -134,8 +135,8 @@ impl TeamGate {
                 _ = cancel.cancelled() => return None,
                 r = &mut acquire => return Some(r.map_err(|e| e.to_string())),
                 m = chat_rx.recv(), if !listener.is_finished() || !chat_rx.is_empty() => {
-                    if let Some(m) = m
-                        && inbound.send(Inbound::Chat(ChatEvent::Message(m))).await.is_err()
+                    if let Some(event) = m
+                        && inbound.send(Inbound::Chat(event)).await.is_err()
                     {
                         return None;
                     }

@@ -163,7 +163,7 @@ async fn three_consoles_one_reader_takeover_after_kill_9_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_hears_new_chat_and_a_channel_has_one_reader_at_a_time() {
-    use clank::model::{Author, ChatMessage, Platform};
+    use clank::model::{Author, ChatEvent, ChatMessage, Platform};
     use clank::store::{Store, StoreConfig, team};
     let url = support::pg::fresh_database_url();
     let cfg = StoreConfig {
@@ -208,7 +208,9 @@ async fn a_console_hears_new_chat_and_a_channel_has_one_reader_at_a_time() {
             .await
             .unwrap();
         store.flush_async().await.unwrap();
-        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        if let Ok(Some(ChatEvent::Message(m))) =
+            tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
+        {
             break m;
         }
         assert!(n < 20, "no notification arrived");
@@ -218,6 +220,34 @@ async fn a_console_hears_new_chat_and_a_channel_has_one_reader_at_a_time() {
         "only the listened channels come through"
     );
     assert!(first.id.starts_with('m'));
+    // A moderator's deletion and a ban reach the other consoles too.
+    store
+        .delete_message_async(Platform::Twitch, "c", &first.id, Some(first.at))
+        .await
+        .unwrap();
+    store
+        .purge_author_async(Platform::Twitch, "c", "u")
+        .await
+        .unwrap();
+    store.flush_async().await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(ChatEvent::Message(_))) => {} // later messages of the loop
+            Ok(Some(e)) => seen.push(e),
+            other => panic!("no moderation event: {other:?}"),
+        }
+    }
+    assert!(
+        matches!(&seen[0], ChatEvent::Delete { channel, id, at, .. }
+            if channel == "c" && *id == first.id && *at == first.at),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(&seen[1], ChatEvent::Ban { channel, author_id, .. }
+            if channel == "c" && author_id == "u"),
+        "{seen:?}"
+    );
     cancel.cancel();
     listener.await.unwrap().unwrap();
 

@@ -247,6 +247,9 @@ const SQL_INSERT_MANY: &str = "WITH ins AS ( \
      notes AS (SELECT pg_notify('clank_chat', id::text) FROM ins) \
      SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM notes)";
 
+/// A deletion or a ban purge, for the other consoles' views (delivered at
+/// commit, like the chat notifications).
+const SQL_NOTIFY_MOD: &str = "SELECT pg_notify('clank_mod', $1)";
 const SQL_FIND_AT: &str = "SELECT id FROM chat_messages \
      WHERE platform = $1 AND created_at = $4 AND platform_msg_id = $3 AND channel = $2";
 const SQL_FIND_RECENT: &str = "SELECT id FROM chat_messages \
@@ -818,6 +821,14 @@ impl PgWriter {
                     exec(c, SQL_WITHDRAW_ONE, &[&row]).await?;
                     let n = exec(c, SQL_DELETE_ONE, &[&row]).await?;
                     bump(&counters.deleted, n);
+                    let note = serde_json::json!({
+                        "kind": "delete",
+                        "platform": m.platform.as_str(),
+                        "channel": m.channel,
+                        "id": m.id,
+                        "at_ms": m.at_ms,
+                    });
+                    exec(c, SQL_NOTIFY_MOD, &[&note.to_string()]).await?;
                 }
             }
             Write::Purge {
@@ -834,6 +845,13 @@ impl PgWriter {
                     let n = exec(c, SQL_DELETE_AUTHOR, &key).await?;
                     bump(&counters.deleted, n);
                     exec(c, SQL_FORGET_AUTHOR, &key[..3]).await?;
+                    let note = serde_json::json!({
+                        "kind": "ban",
+                        "platform": p,
+                        "channel": channel,
+                        "author_id": author_id,
+                    });
+                    exec(c, SQL_NOTIFY_MOD, &[&note.to_string()]).await?;
                 }
             }
             Write::Dequeue(m) => {

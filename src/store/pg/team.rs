@@ -15,7 +15,7 @@ use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
 
 use super::{describe, display_config, parse_url};
-use crate::model::Platform;
+use crate::model::{ChatEvent, Platform};
 use crate::store::StoreError;
 
 /// Registers this console in `team_members` on a connection it keeps, so
@@ -219,15 +219,16 @@ pub async fn roster(url: &str) -> Result<Vec<TeamMember>, StoreError> {
         .collect())
 }
 
-/// Listens for newly stored messages (`clank_chat`, notified by every
-/// console's store when its batch commits, with the row id), reads each
-/// one and hands those of `channels` to `out`. Runs until `cancel`, the
-/// receiver goes or the connection ends (an error then).
+/// Listens for what the other consoles' stores did to the chat: each newly
+/// stored message (`clank_chat`, its row id), each deletion and ban purge
+/// (`clank_mod`), all delivered at commit. Reads each new message and hands
+/// the events of `channels` to `out`. Runs until `cancel`, the receiver
+/// goes or the connection ends (an error then).
 pub async fn listen_chat(
     url: &str,
     channels: &[(Platform, String)],
     cancel: CancellationToken,
-    out: tokio::sync::mpsc::Sender<crate::model::ChatMessage>,
+    out: tokio::sync::mpsc::Sender<ChatEvent>,
 ) -> Result<(), StoreError> {
     use futures_util::StreamExt;
     let config = parse_url(url)?;
@@ -237,15 +238,14 @@ pub async fn listen_chat(
         .map_err(|e| team_err(url, "connect (listen)", e))?;
     // The connection task forwards notifications; the client stays free
     // for the reads they trigger.
-    let (ids_tx, mut ids_rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let (note_tx, mut note_rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
     let pump = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
         while let Some(m) = messages.next().await {
             match m {
                 Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
-                    if let Ok(id) = i64::from_str(n.payload())
-                        && ids_tx.send(id).is_err()
-                    {
+                    let chat = n.channel() == "clank_chat";
+                    if note_tx.send((chat, n.payload().to_owned())).is_err() {
                         return;
                     }
                 }
@@ -259,7 +259,7 @@ pub async fn listen_chat(
     });
     let _abort = AbortOnDrop(pump);
     client
-        .batch_execute("LISTEN clank_chat")
+        .batch_execute("LISTEN clank_chat; LISTEN clank_mod")
         .await
         .map_err(|e| team_err(url, "listen", e))?;
     let read = client
@@ -270,11 +270,12 @@ pub async fn listen_chat(
         ))
         .await
         .map_err(|e| team_err(url, "listen", e))?;
+    let wanted = |p: Platform, c: &str| channels.iter().any(|(wp, wc)| *wp == p && wc == c);
     loop {
-        let id = tokio::select! {
+        let (chat, payload) = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
-            id = ids_rx.recv() => match id {
-                Some(id) => id,
+            note = note_rx.recv() => match note {
+                Some(note) => note,
                 None => return Err(StoreError::Postgres {
                     path: super::redact_url(url).into(),
                     op: "listen",
@@ -282,26 +283,62 @@ pub async fn listen_chat(
                 }),
             },
         };
-        let row = client
-            .query_opt(&read, &[&id])
-            .await
-            .map_err(|e| team_err(url, "read notified message", e))?;
-        // Gone already (deleted, pruned): nothing to show.
-        let Some(row) = row else { continue };
-        let m = match super::rows::message(&row, 0) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(id, error = %e.describe(), "unreadable notified message");
+        let event = if chat {
+            let Ok(id) = i64::from_str(&payload) else {
                 continue;
+            };
+            let row = client
+                .query_opt(&read, &[&id])
+                .await
+                .map_err(|e| team_err(url, "read notified message", e))?;
+            // Gone already (deleted, pruned): nothing to show.
+            let Some(row) = row else { continue };
+            match super::rows::message(&row, 0) {
+                Ok(m) => ChatEvent::Message(m),
+                Err(e) => {
+                    tracing::warn!(id, error = %e.describe(), "unreadable notified message");
+                    continue;
+                }
+            }
+        } else {
+            match moderation(&payload) {
+                Some(e) => e,
+                None => {
+                    tracing::warn!(payload, "unreadable moderation notification");
+                    continue;
+                }
             }
         };
-        if channels
-            .iter()
-            .any(|(p, c)| *p == m.platform && *c == m.channel)
-            && out.send(m).await.is_err()
-        {
+        if wanted(event.platform(), event.channel()) && out.send(event).await.is_err() {
             return Ok(());
         }
+    }
+}
+
+/// A `clank_mod` payload as the chat event the reader's adapter had seen.
+fn moderation(payload: &str) -> Option<ChatEvent> {
+    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let platform: Platform = v["platform"].as_str()?.parse().ok()?;
+    let channel = v["channel"].as_str()?.to_owned();
+    let at = v["at_ms"]
+        .as_i64()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .unwrap_or_else(chrono::Utc::now);
+    match v["kind"].as_str()? {
+        "delete" => Some(ChatEvent::Delete {
+            platform,
+            channel,
+            id: v["id"].as_str()?.to_owned(),
+            at,
+        }),
+        "ban" => Some(ChatEvent::Ban {
+            platform,
+            channel,
+            author_id: v["author_id"].as_str()?.to_owned(),
+            at,
+            duration_s: None,
+        }),
+        _ => None,
     }
 }
 
