@@ -163,6 +163,17 @@ pub enum DbAction {
     /// Delete messages older than store.retention_days and beyond
     /// store.max_messages_per_channel.
     Prune,
+    /// Copy the SQLite store (store.path, or --db) into an empty PostgreSQL
+    /// database: chat, replies, settings, saved logins (still sealed).
+    /// Show the team on the PostgreSQL store (DATABASE_URL or store.url):
+    /// every connected console and the channels it reads.
+    Team,
+    Migrate {
+        /// The PostgreSQL database, postgres://user[:password]@host[:port]/db
+        /// (default: DATABASE_URL or store.url).
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+    },
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -288,7 +299,8 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
                     temp.path().join("replay.db")
                 }
             };
-            let store = Store::open(&db, &config.store)?;
+            // A replay never writes into a team's server (DATABASE_URL).
+            let store = Store::open(&db, &file_store(&config))?;
             let opts = crate::headless::ReplayAuto {
                 speed,
                 repeat,
@@ -325,7 +337,8 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
                     temp.path().join("replay.db")
                 }
             };
-            let store = Store::open(&db, &config.store)?;
+            // A replay never writes into a team's server (DATABASE_URL).
+            let store = Store::open(&db, &file_store(&config))?;
             let options = ReplayOptions {
                 speed,
                 repeat,
@@ -380,6 +393,65 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
                 report.by_count,
                 policy.max_messages_per_channel
             )?;
+            Ok(())
+        }
+        Some(Command::Db {
+            action: DbAction::Team,
+        }) => {
+            let Some(url) = &config.store.url else {
+                bail!(
+                    "no team: the store is the SQLite file {}; set DATABASE_URL=postgres://... or [store] url",
+                    config.db_path().display()
+                );
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let members = rt.block_on(crate::store::team::roster(url.expose()))?;
+            let mut out = io::stdout().lock();
+            writeln!(
+                out,
+                "{} console(s) on {}",
+                members.len(),
+                crate::store::redact_url(url.expose())
+            )?;
+            for m in members {
+                let reads = if m.reads.is_empty() {
+                    "watching".to_string()
+                } else {
+                    format!("reads {}", m.reads.join(", "))
+                };
+                writeln!(out, "  {}: {reads}", m.member)?;
+            }
+            Ok(())
+        }
+        Some(Command::Db {
+            action: DbAction::Migrate { to },
+        }) => {
+            let url = match (&to, &config.store.url) {
+                (Some(u), _) => u.clone(),
+                (None, Some(u)) => u.expose().to_owned(),
+                (None, None) => bail!(
+                    "name the PostgreSQL database: clank db migrate --to postgres://user@host/db"
+                ),
+            };
+            if !crate::store::is_postgres_url(&url) {
+                bail!(
+                    "--to must be a postgres:// or postgresql:// URL, not {}",
+                    crate::store::redact_url(&url)
+                );
+            }
+            let report = crate::store::migrate_sqlite(config.db_path(), &url, &config.store)?;
+            let mut out = io::stdout().lock();
+            writeln!(
+                out,
+                "copied {} into {}:",
+                config.db_path().display(),
+                crate::store::redact_url(&url)
+            )?;
+            for (table, rows) in report.tables {
+                writeln!(out, "  {table}: {rows} rows")?;
+            }
             Ok(())
         }
         Some(Command::Config) => {
@@ -614,4 +686,12 @@ fn console(
     });
     store.close()?;
     result
+}
+
+/// The store settings with the file backend forced, for replays.
+fn file_store(config: &Config) -> crate::store::StoreConfig {
+    crate::store::StoreConfig {
+        url: None,
+        ..config.store.clone()
+    }
 }

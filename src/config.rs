@@ -307,6 +307,9 @@ fn apply_env(
                     .collect();
                 set_path(table, key, toml::Value::Array(items));
             }
+            EnvKind::DatabaseUrl if crate::store::is_postgres_url(raw) => {
+                set_path(table, "store.url", toml::Value::String(raw.to_string()));
+            }
             EnvKind::DatabaseUrl => {
                 let path = crate::store::parse_database_url(raw);
                 set_path(
@@ -434,6 +437,8 @@ impl Config {
 
     fn apply_cli(&mut self, o: &CliOverrides) {
         if let Some(db) = &o.db {
+            // An explicit file beats a server named in the environment.
+            self.store.url = None;
             self.store.path = Some(db.clone());
         }
         if let Some(topic) = &o.topic {
@@ -639,6 +644,30 @@ mod tests {
         assert_eq!(cfg.db_path(), Path::new("/tmp/x/clank.db"));
         assert_eq!(cfg.salience.topic, "parry timing", "CLI beats all");
         assert!(!format!("{cfg:?}").contains("super-secret-token"));
+    }
+
+    #[test]
+    fn a_postgres_database_url_selects_the_server_and_hides_its_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = "postgres://team:hunter2@db.local:5432/clank";
+        let env = |k: &str| (k == "DATABASE_URL").then(|| url.to_string());
+        let cfg = Config::load(&CliOverrides::default(), &dirs_in(dir.path()), &env).unwrap();
+        assert_eq!(cfg.store.url.as_ref().map(|u| u.expose()), Some(url));
+        assert_eq!(
+            cfg.db_path(),
+            dir.path().join("clank.db"),
+            "the file default stays"
+        );
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+        // An explicit --db file beats a server named in the environment.
+        let overrides = CliOverrides {
+            db: Some(dir.path().join("mine.db")),
+            ..Default::default()
+        };
+        let cfg = Config::load(&overrides, &dirs_in(dir.path()), &env).unwrap();
+        assert_eq!(cfg.store.url, None);
+        let err = Config::from_toml("[store]\nurl = \"mysql://x/y\"\n").unwrap_err();
+        assert!(err.to_string().contains("store.url"), "{err}");
     }
 
     #[test]

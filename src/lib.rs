@@ -39,5 +39,6 @@ pub mod secret;
 pub mod session;
 pub mod signals;
 pub mod store;
+pub mod team;
 pub mod ui;
 pub mod validate;

@@ -51,6 +51,9 @@ pub struct Live {
     pub runtime: Runtime,
     pub updates: mpsc::Receiver<Update>,
     pub hub: Hub,
+    /// This console's place in the team (PostgreSQL store only); dropping
+    /// it leaves the team.
+    pub team: Option<crate::store::team::Presence>,
 }
 
 /// Starts adapters and the runtime on the current tokio runtime.
@@ -62,6 +65,10 @@ pub async fn start(
     cancel: CancellationToken,
 ) -> Result<Live, LiveError> {
     let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(INBOUND_CAPACITY);
+    // Team mode (a PostgreSQL store): this console's presence, and the
+    // server URL and member name its adapters' gates lock channels with.
+    let mut presence = None;
+    let mut team_gates: Option<(String, String)> = None;
     let adapters: Vec<Box<dyn PlatformAdapter>> = match sources {
         Sources::Demo { file, speed } => vec![Box::new(ChatLogAdapter {
             path: file,
@@ -81,6 +88,15 @@ pub async fn start(
                 return Err(LiveError::NoPlatforms);
             }
             let mut adapters = Vec::new();
+            if let Some(url) = &config.store.url {
+                let member = config.store.member_name();
+                presence = Some(
+                    crate::store::team::join(url.expose(), &member)
+                        .await
+                        .map_err(|e| LiveError::Adapter(e.to_string()))?,
+                );
+                team_gates = Some((url.expose().to_owned(), member));
+            }
             for b in built {
                 if let Some(warning) = b.warning {
                     // Queued before anything else, so it is the first thing seen.
@@ -95,7 +111,12 @@ pub async fn start(
                             .await;
                     }
                 }
-                adapters.push(b.adapter);
+                match &team_gates {
+                    Some((url, member)) => {
+                        adapters.push(gate(config, &store, b.adapter, url, member))
+                    }
+                    None => adapters.push(b.adapter),
+                }
             }
             adapters
         }
@@ -111,5 +132,33 @@ pub async fn start(
         runtime,
         updates,
         hub,
+        team: presence,
     })
+}
+
+/// Puts a built adapter behind the team's reader lease for its channels.
+fn gate(
+    config: &Config,
+    store: &Store,
+    adapter: Box<dyn PlatformAdapter>,
+    url: &str,
+    member: &str,
+) -> Box<dyn PlatformAdapter> {
+    let platforms = adapter.platforms();
+    let entry = hub::PLATFORMS
+        .iter()
+        .find(|e| platforms.contains(&e.platform));
+    match entry {
+        Some(entry) => Box::new(crate::team::TeamGate {
+            entry,
+            name: adapter.name(),
+            first: std::sync::Mutex::new(Some(adapter)),
+            platforms,
+            config: config.clone(),
+            store: store.clone(),
+            url: url.to_owned(),
+            member: member.to_owned(),
+        }),
+        None => adapter,
+    }
 }

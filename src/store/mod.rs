@@ -22,8 +22,11 @@
 
 #[macro_use]
 mod codec;
+mod pg;
 mod schema;
 mod writer;
+
+pub use pg::{MigrateReport, is_postgres_url, migrate_sqlite, redact_url, team};
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -104,6 +107,22 @@ pub enum StoreError {
         op: &'static str,
         source: rusqlite::Error,
     },
+    #[error("invalid PostgreSQL URL {url}: {message}")]
+    PgUrl { url: String, message: String },
+    #[error("database {path}: {op} failed: {message}")]
+    Postgres {
+        path: PathBuf,
+        op: &'static str,
+        message: String,
+    },
+    #[error(
+        "database {path} is unreachable ({message}); {held} writes are held in memory and will be retried"
+    )]
+    Unavailable {
+        path: PathBuf,
+        held: usize,
+        message: String,
+    },
     #[error(
         "database {path}: {lost} writes could not be committed before the store closed: {reason}"
     )]
@@ -121,6 +140,13 @@ pub struct StoreConfig {
     /// Database file. Unset: `clank.db` in the platform's data directory.
     /// The `DATABASE_URL` environment variable (`sqlite://path`) overrides it.
     pub path: Option<PathBuf>,
+    /// A PostgreSQL server instead of the file (`postgres://user:pw@host/db`),
+    /// for a team of consoles on one database. `DATABASE_URL=postgres://...`
+    /// sets it. Never printed: it may hold a password.
+    pub url: Option<crate::secret::Secret>,
+    /// This console's name in a team (who approved a draft, who reads a
+    /// channel); two live consoles cannot share one. Unset: `user@host#pid`.
+    pub member: Option<String>,
     /// Most writes committed in one transaction (1 to 100000). Larger batches
     /// write faster; a batch also commits whenever the writer goes idle.
     pub batch_size: usize,
@@ -141,6 +167,8 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: None,
+            url: None,
+            member: None,
             batch_size: 2048,
             retention_days: 30,
             max_messages_per_channel: 1_000_000,
@@ -162,6 +190,22 @@ impl StoreConfig {
         )?;
         check_range("store.busy_timeout_ms", self.busy_timeout_ms, 0, 600_000)?;
         check_range("store.max_size_mb", self.max_size_mb, 0, 1_048_576)?;
+        if let Some(url) = &self.url
+            && !pg::is_postgres_url(url.expose())
+        {
+            return Err(ConfigError::invalid(
+                "store.url",
+                "must start with postgres:// or postgresql:// (leave it out to use the SQLite file store.path)",
+            ));
+        }
+        if let Some(member) = &self.member
+            && (member.trim().is_empty() || member.chars().count() > 64)
+        {
+            return Err(ConfigError::invalid(
+                "store.member",
+                format!("{member:?} must be 1 to 64 characters"),
+            ));
+        }
         if let Some(path) = &self.path
             && path.as_os_str().is_empty()
         {
@@ -171,6 +215,24 @@ impl StoreConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The team name of this console: `store.member`, else `user@host#pid`
+    /// (the pid keeps two consoles on one machine apart).
+    pub fn member_name(&self) -> String {
+        if let Some(m) = &self.member {
+            return m.trim().to_owned();
+        }
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "clank".into());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".into());
+        format!("{user}@{host}#{}", std::process::id())
     }
 
     /// The retention policy these settings describe, for [`Store::prune`].
@@ -526,6 +588,14 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(path: PathBuf) -> Self {
+        Shared {
+            path,
+            counters: Counters::default(),
+            last_error: Mutex::new(None),
+        }
+    }
+
     fn stats(&self) -> StoreStats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -623,9 +693,20 @@ impl fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, applies pending
-    /// migrations and starts the writer thread.
+    /// migrations and starts the writer thread. When `cfg.url` names a
+    /// PostgreSQL server, that server is the database and `path` is unused.
     pub fn open(path: &Path, cfg: &StoreConfig) -> Result<Store, StoreError> {
         cfg.validate()?;
+        if let Some(url) = &cfg.url {
+            let opened = pg::open(url.expose(), cfg)?;
+            return Ok(Store {
+                tx: opened.tx,
+                shared: opened.shared,
+                joiner: Arc::new(Joiner {
+                    handle: Mutex::new(Some(opened.handle)),
+                }),
+            });
+        }
         let path = path.to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
@@ -654,7 +735,7 @@ impl Store {
         })
     }
 
-    /// The database file.
+    /// The database file (for PostgreSQL, its URL without the password).
     pub fn path(&self) -> &Path {
         &self.shared.path
     }

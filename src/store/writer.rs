@@ -96,14 +96,14 @@ pub(super) enum Write {
 
 impl Write {
     /// How many rows-worth of work it is, for batching and loss counts.
-    fn weight(&self) -> usize {
+    pub(super) fn weight(&self) -> usize {
         match self {
             Write::InsertMany(ms) => ms.len(),
             _ => 1,
         }
     }
 
-    fn op(&self) -> &'static str {
+    pub(super) fn op(&self) -> &'static str {
         match self {
             Write::Insert(_) | Write::InsertMany(_) => "insert message",
             Write::Delete(_) => "delete message",
@@ -210,7 +210,7 @@ pub(super) enum Query {
 }
 
 impl Query {
-    fn fail(self, err: impl Fn() -> StoreError) {
+    pub(super) fn fail(self, err: impl Fn() -> StoreError) {
         // A dropped receiver only means the caller stopped waiting.
         match self {
             Query::Flush(reply) => drop(reply.send(Err(err()))),

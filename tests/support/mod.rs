@@ -6,3 +6,4 @@ pub mod fake_twitch_irc;
 pub mod fake_twitch_oauth;
 pub mod fake_youtube;
 pub mod live;
+pub mod pg;
