@@ -15,8 +15,8 @@ use clank::model::{
 };
 use clank::secret::Secret;
 use clank::store::{
-    AuthTokenRow, Metric, NewResponse, ResponseStatus, RetentionPolicy, STOPPED_BEFORE_VERDICT,
-    Store, StoreConfig, StoreError, StoredMessage,
+    AuthTokenRow, LabelAction, Metric, NewResponse, OperatorLabel, ResponseStatus, RetentionPolicy,
+    STOPPED_BEFORE_VERDICT, Store, StoreConfig, StoreError, StoredMessage,
 };
 
 /// 2026-11-21T20:00:00Z
@@ -167,7 +167,76 @@ on_both!(
     replies_move_through_their_states_and_are_claimed_once,
     logins_stay_sealed_and_adapter_state_survives_a_reopen,
     reopening_keeps_everything_and_migrates_once,
+    held_messages_and_operator_labels_round_trip,
 );
+
+/// The review lane's held messages come back until the operator decides
+/// them, and the operator's choices come back as labels with the scores
+/// they had (issue 12's tables, on both backends).
+fn held_messages_and_operator_labels_round_trip(b: &Backend) {
+    let store = b.open();
+    let chan = "#mika";
+    let held = msg(Platform::Youtube, chan, "h1", "payer", 0);
+    let held2 = msg(Platform::Twitch, chan, "h2", "viewer", 10);
+    let plain = msg(Platform::Twitch, chan, "p1", "viewer", 20);
+    for (m, reason) in [
+        (&held, Some("profanity (severe sexual)")),
+        (&held2, Some("profanity (mild)")),
+        (&plain, None),
+    ] {
+        let mut s = queued(m, 0.8, Priority::Critical);
+        s.queued_until = None;
+        s.metadata = reason.map(|r| serde_json::json!({ "held": r }));
+        store.insert_message(s).unwrap();
+    }
+    let back = store.load_held().unwrap();
+    assert_eq!(
+        back.iter()
+            .map(|(m, _, r)| (m.id.as_str(), r.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("h1", "profanity (severe sexual)"),
+            ("h2", "profanity (mild)")
+        ]
+    );
+    assert_eq!(back[0].1.as_ref().map(|s| s.score), Some(0.8));
+    store
+        .decide_held(Platform::Youtube, chan, "h1", held.at, true)
+        .unwrap();
+    let back = store.load_held().unwrap();
+    assert_eq!(
+        ids(&back.into_iter().map(|(m, _, _)| m).collect::<Vec<_>>()),
+        vec!["h2"]
+    );
+
+    for (i, action) in [LabelAction::Approved, LabelAction::Rejected]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .insert_label(OperatorLabel {
+                platform: Platform::Twitch,
+                channel: chan.into(),
+                message_id: format!("m{i}"),
+                draft_id: Some(i as i64 + 1),
+                action,
+                at: at(1_000 * i as i64),
+                salience: Salience {
+                    reasons: vec![],
+                    ..salience(0.5 + i as f64 / 10.0, Priority::High)
+                },
+            })
+            .unwrap();
+    }
+    let labels = store.labels().unwrap();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert_eq!(labels[0].action, LabelAction::Approved);
+    assert_eq!(labels[1].action, LabelAction::Rejected);
+    assert_eq!(labels[1].salience.score, 0.6);
+    assert_eq!(labels[1].salience.breakdown.authority, 0.25);
+    assert_eq!(labels[1].draft_id, Some(2));
+    assert_eq!(b.count("operator_labels"), 2);
+}
 
 fn reply(original: Option<&str>, status: ResponseStatus, t: i64) -> NewResponse {
     NewResponse {

@@ -421,6 +421,44 @@ pub struct OperatorLabel {
     pub salience: Salience,
 }
 
+impl OperatorLabel {
+    /// A label as either backend stores it (the breakdown as score,
+    /// content, authority, relevance, temporal); `None` for a row this
+    /// build cannot read (an action, platform or priority it does not
+    /// know), which is skipped rather than failing the whole read.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_stored(
+        platform: &str,
+        channel: String,
+        message_id: String,
+        draft_id: Option<i64>,
+        action: &str,
+        at_ms: i64,
+        v: [f64; 5],
+        priority: &str,
+    ) -> Option<Self> {
+        Some(OperatorLabel {
+            platform: platform.parse::<Platform>().ok()?,
+            channel,
+            message_id,
+            draft_id,
+            action: LabelAction::parse_stored(action)?,
+            at: DateTime::from_timestamp_millis(at_ms)?,
+            salience: Salience {
+                score: v[0],
+                breakdown: crate::model::SalienceBreakdown {
+                    content: v[1],
+                    authority: v[2],
+                    relevance: v[3],
+                    temporal: v[4],
+                },
+                priority: priority.parse::<crate::model::Priority>().ok()?,
+                reasons: Vec::new(),
+            },
+        })
+    }
+}
+
 /// Where a drafted reply stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResponseStatus {

@@ -16,10 +16,10 @@ use super::codec::{
     self, BreakdownOut, MESSAGE_NCOLS, Scratch, json_into, message_from_row, roles_json,
 };
 use super::{
-    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, LabelAction,
-    MessageRef, Metric, NewResponse, OperatorLabel, Platform, PruneReport, QueueRecord,
-    QueuedMessage, ResponseStatus, RetentionPolicy, STOPPED_BEFORE_VERDICT, Shared, StoreConfig,
-    StoreError, StoreStats, StoredMessage, StoredResponse,
+    AuthTokenRow, ChannelConfig, ChatMessage, Cursor, ExportQuery, ExportRow, MessageRef, Metric,
+    NewResponse, OperatorLabel, Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus,
+    RetentionPolicy, STOPPED_BEFORE_VERDICT, Shared, StoreConfig, StoreError, StoreStats,
+    StoredMessage, StoredResponse,
 };
 
 /// Where a query's answer goes.
@@ -272,13 +272,15 @@ const SQL_INSERT_LABEL: &str = "INSERT INTO operator_labels (platform, channel, 
      draft_id, action, at, score, content, authority, relevance, temporal, priority) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
+/// Every operator label, oldest first (plain SQL both backends run).
+pub(super) const SQL_LABELS: &str = "SELECT platform, channel, message_id, draft_id, action, \
+     at, score, content, authority, relevance, temporal, priority FROM operator_labels \
+     ORDER BY at, id";
+
 /// Every operator label, oldest first. A row this build cannot read (an
 /// action or platform it does not know) is skipped, not an error.
 fn labels(conn: &Connection) -> rusqlite::Result<Vec<OperatorLabel>> {
-    let mut st = conn.prepare_cached(
-        "SELECT platform, channel, message_id, draft_id, action, at, score, content, \
-         authority, relevance, temporal, priority FROM operator_labels ORDER BY at, id",
-    )?;
+    let mut st = conn.prepare_cached(SQL_LABELS)?;
     let rows = st.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -300,33 +302,9 @@ fn labels(conn: &Connection) -> rusqlite::Result<Vec<OperatorLabel>> {
     let mut out = Vec::new();
     for row in rows {
         let (platform, channel, message_id, draft_id, action, at, v, priority) = row?;
-        let (Ok(platform), Some(action), Some(at), Ok(priority)) = (
-            platform.parse::<Platform>(),
-            LabelAction::parse_stored(&action),
-            DateTime::from_timestamp_millis(at),
-            priority.parse::<crate::model::Priority>(),
-        ) else {
-            continue;
-        };
-        out.push(OperatorLabel {
-            platform,
-            channel,
-            message_id,
-            draft_id,
-            action,
-            at,
-            salience: crate::model::Salience {
-                score: v[0],
-                breakdown: crate::model::SalienceBreakdown {
-                    content: v[1],
-                    authority: v[2],
-                    relevance: v[3],
-                    temporal: v[4],
-                },
-                priority,
-                reasons: Vec::new(),
-            },
-        });
+        out.extend(OperatorLabel::from_stored(
+            &platform, channel, message_id, draft_id, &action, at, v, &priority,
+        ));
     }
     Ok(out)
 }

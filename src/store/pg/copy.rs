@@ -140,6 +140,25 @@ const TABLES: &[Table] = &[
         ],
     ),
     (
+        "operator_labels",
+        "id",
+        &[
+            ("id", Int),
+            ("platform", Text),
+            ("channel", Text),
+            ("message_id", Text),
+            ("draft_id", Int),
+            ("action", Text),
+            ("at", Int),
+            ("score", Real),
+            ("content", Real),
+            ("authority", Real),
+            ("relevance", Real),
+            ("temporal", Real),
+            ("priority", Text),
+        ],
+    ),
+    (
         "adapter_state",
         "platform, key",
         &[
@@ -291,7 +310,12 @@ pub fn migrate_sqlite(
             report.tables.push((table, copied));
         }
         // New rows continue after the copied ids.
-        for table in ["chat_messages", "chat_responses", "platform_metrics"] {
+        for table in [
+            "chat_messages",
+            "chat_responses",
+            "platform_metrics",
+            "operator_labels",
+        ] {
             tx.execute(
                 &format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \

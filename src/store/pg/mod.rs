@@ -42,8 +42,8 @@ use tokio_postgres::types::ToSql;
 
 use super::writer::{Cmd, Query, Write};
 use super::{
-    AuthTokenRow, ChannelConfig, ChatMessage, ExportQuery, ExportRow, MessageRef, Platform,
-    PruneReport, QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy,
+    AuthTokenRow, ChannelConfig, ChatMessage, ExportQuery, ExportRow, MessageRef, OperatorLabel,
+    Platform, PruneReport, QueueRecord, QueuedMessage, ResponseStatus, RetentionPolicy,
     STOPPED_BEFORE_VERDICT, Shared, StoreConfig, StoreError, StoreStats, StoredMessage,
     StoredResponse,
 };
@@ -280,6 +280,21 @@ const SQL_LOAD_QUEUE: &str = concat!(
     ", m.processed_at, m.queued_until \
      FROM chat_messages m WHERE m.queued_until > $1 ORDER BY m.queued_until"
 );
+const SQL_HELD: &str = concat!(
+    "SELECT ",
+    message_cols!(),
+    ", ",
+    salience_cols!(),
+    ", (m.metadata::jsonb ->> 'held') FROM chat_messages m \
+     WHERE (m.metadata::jsonb ->> 'held') IS NOT NULL \
+     AND (m.metadata::jsonb ->> 'decided') IS NULL ORDER BY m.created_at"
+);
+const SQL_DECIDE_HELD: &str = "UPDATE chat_messages \
+     SET metadata = jsonb_set(COALESCE(metadata, '{}')::jsonb, '{decided}', to_jsonb($5::text))::text \
+     WHERE platform = $1 AND created_at = $4 AND platform_msg_id = $3 AND channel = $2";
+const SQL_INSERT_LABEL: &str = "INSERT INTO operator_labels (platform, channel, message_id, \
+     draft_id, action, at, score, content, authority, relevance, temporal, priority) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 const SQL_QUEUE_HIGH_WATER: &str = "SELECT processed_at FROM chat_messages \
      WHERE queued_until IS NOT NULL ORDER BY queued_until DESC LIMIT 1";
 const SQL_SET_CONFIG: &str = "INSERT INTO channel_config (platform, channel, message_threshold, \
@@ -883,6 +898,37 @@ impl PgWriter {
                 )
                 .await?;
             }
+            Write::DecideHeld(m, released) => {
+                let decision = if *released { "released" } else { "discarded" };
+                exec(
+                    c,
+                    SQL_DECIDE_HELD,
+                    &[&m.platform.as_str(), &m.channel, &m.id, &m.at_ms, &decision],
+                )
+                .await?;
+            }
+            Write::Label(l) => {
+                let b = &l.salience.breakdown;
+                exec(
+                    c,
+                    SQL_INSERT_LABEL,
+                    &[
+                        &l.platform.as_str(),
+                        &l.channel,
+                        &l.message_id,
+                        &l.draft_id,
+                        &l.action.as_str(),
+                        &l.at.timestamp_millis(),
+                        &l.salience.score,
+                        &b.content,
+                        &b.authority,
+                        &b.relevance,
+                        &b.temporal,
+                        &l.salience.priority.as_str(),
+                    ],
+                )
+                .await?;
+            }
             Write::Metric(m) => {
                 exec(
                     c,
@@ -1043,7 +1089,51 @@ impl PgWriter {
                 key,
                 reply,
             } => answer!(reply, "adapter state", self.adapter_state(platform, &key)),
+            Query::Held { reply } => answer!(reply, "held messages", self.held()),
+            Query::Labels { reply } => answer!(reply, "operator labels", self.labels()),
         }
+    }
+
+    /// The review lane's undecided messages, oldest first.
+    async fn held(&self) -> R<Vec<(ChatMessage, Option<crate::model::Salience>, String)>> {
+        let c = self.client().await?;
+        let n = super::codec::MESSAGE_NCOLS;
+        let mut out = Vec::new();
+        for row in &query(&c, SQL_HELD, &[]).await? {
+            out.push((
+                rows::message(row, 0)?,
+                rows::salience(row, n)?,
+                row.try_get(n + 3)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Every operator label, oldest first; rows this build cannot read are
+    /// skipped, as on SQLite.
+    async fn labels(&self) -> R<Vec<OperatorLabel>> {
+        let c = self.client().await?;
+        let mut out = Vec::new();
+        for r in &query(&c, super::writer::SQL_LABELS, &[]).await? {
+            let v = [
+                r.try_get(6)?,
+                r.try_get(7)?,
+                r.try_get(8)?,
+                r.try_get(9)?,
+                r.try_get(10)?,
+            ];
+            out.extend(OperatorLabel::from_stored(
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+                v,
+                r.try_get(11)?,
+            ));
+        }
+        Ok(out)
     }
 
     /// One statement in autocommit: durable when it returns.
