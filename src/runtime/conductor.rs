@@ -23,7 +23,7 @@ use crate::core::CoreEvent;
 use crate::integrations::agent::{AgentClient, ChatStats, listen_guidance};
 use crate::integrations::avatar::{AvatarClient, AvatarSpeak};
 use crate::model::{
-    ChannelConfig, ChatEvent, DraftId, DraftSource, DraftState, DraftView, MessageKey,
+    ChannelConfig, ChatEvent, ChatMessage, DraftId, DraftSource, DraftState, DraftView, MessageKey,
 };
 use crate::reply::context::Guidance;
 use crate::reply::llm::LlmClient;
@@ -125,6 +125,11 @@ const MAX_SERVER_SLOTS: usize = 16;
 
 /// The longest a shutdown spends on events the adapters had already read.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Chat messages handed to the core in one round trip at most. A burst is
+/// taken from the channel as it stands (nothing waits for a batch to fill),
+/// so a quiet chat still goes one message at a time.
+const CORE_BATCH: usize = 128;
 
 pub(super) const LIVE: [DraftState; 4] = [
     DraftState::Streaming,
@@ -245,6 +250,24 @@ impl Conductor {
                         self.in_flight = self.in_flight.saturating_sub(1);
                     }
                     self.on_side(side, &cancel).await
+                }
+                // On the wall clock a burst of chat goes to the core in one
+                // round trip. (The virtual clock finishes each event's work
+                // before the next, so a replay stays one at a time.)
+                Step::Inbound(Inbound::Chat(ChatEvent::Message(m))) if !self.clock.inline() => {
+                    let mut batch = vec![m];
+                    while batch.len() < CORE_BATCH {
+                        match events.try_recv() {
+                            Ok(Inbound::Chat(ChatEvent::Message(m))) => batch.push(m),
+                            Ok(other) => {
+                                // Handled next, in its place in the order.
+                                self.held_inbound.push_back(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_messages(batch, &cancel).await
                 }
                 Step::Inbound(ev) => self.on_inbound(ev, &cancel).await,
                 Step::Verdict(id, verdict) => self.on_verdict(id, verdict).await,
@@ -743,21 +766,65 @@ impl Conductor {
             _ => None,
         };
         let out = self.core.call(CoreCmd::Handle(ev, now)).await?;
-        if let Some(m) = message
-            && !out
-                .events
-                .iter()
-                .any(|e| matches!(e, CoreEvent::Filtered { id, .. } if *id == m.id))
-        {
-            self.stats
-                .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
-            self.emit(Update::Chat {
-                message: m,
-                salience: out.salience.clone(),
-            })
-            .await;
+        if let Some(m) = message {
+            self.show(m, &out).await;
         }
         self.after_core(out, now, cancel).await
+    }
+
+    /// A run of chat messages (a burst read from the channel at once): the
+    /// same steps as [`Conductor::on_event`] for each, in order, with one
+    /// round trip to the core thread for all of them.
+    async fn on_messages(
+        &mut self,
+        mut batch: Vec<ChatMessage>,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        if batch.len() == 1
+            && let Some(m) = batch.pop()
+        {
+            return self.on_event(ChatEvent::Message(m), cancel).await;
+        }
+        let mut cmds = Vec::with_capacity(batch.len());
+        let mut shown = Vec::with_capacity(batch.len());
+        for m in batch {
+            let now = self.clock.advance(m.at);
+            if !self.model_checked {
+                self.check_model(cancel).await;
+            }
+            self.probe_llm_if_due(now, cancel).await;
+            self.summary.events += 1;
+            shown.push((m.clone(), now));
+            cmds.push(CoreCmd::Handle(ChatEvent::Message(m), now));
+        }
+        self.dirty = true;
+        let outs = self.core.call_many(cmds).await?;
+        for ((m, now), out) in shown.into_iter().zip(outs) {
+            self.show(m, &out).await;
+            // A store error on one message must not cost the rest their turn.
+            if let Err(e) = self.after_core(out, now, cancel).await {
+                self.survive(e).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The console's chat line for a message the core took (not filtered).
+    async fn show(&mut self, m: ChatMessage, out: &CoreOut) {
+        if out
+            .events
+            .iter()
+            .any(|e| matches!(e, CoreEvent::Filtered { id, .. } if *id == m.id))
+        {
+            return;
+        }
+        self.stats
+            .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
+        self.emit(Update::Chat {
+            message: m,
+            salience: out.salience.clone(),
+        })
+        .await;
     }
 
     async fn on_tick(&mut self, cancel: &CancellationToken) -> Result<(), RuntimeError> {
