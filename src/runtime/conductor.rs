@@ -126,6 +126,10 @@ const MAX_SERVER_SLOTS: usize = 16;
 /// The longest a shutdown spends on events the adapters had already read.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
+/// The longest a shutdown waits for stopping adapters' verdicts on sends
+/// in flight (they answer at once; a hung one must not hold the exit).
+const VERDICT_DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
 /// Chat messages handed to the core in one round trip at most. A burst is
 /// taken from the channel as it stands (nothing waits for a batch to fill),
 /// so a quiet chat still goes one message at a time.
@@ -311,12 +315,24 @@ impl Conductor {
         cancel: &CancellationToken,
     ) -> Result<(), RuntimeError> {
         let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        let verdicts_by = tokio::time::Instant::now() + VERDICT_DRAIN_LIMIT;
         let mut drained = 0u64;
         while tokio::time::Instant::now() < deadline {
             let ev = match self.held_inbound.pop_front() {
                 Some(ev) => ev,
                 None => match events.try_recv() {
                     Ok(ev) => ev,
+                    // Adapters stopping report the sends they never wrote
+                    // (failed) or wrote unconfirmed: wait for those verdicts
+                    // a moment, until every adapter is gone.
+                    Err(mpsc::error::TryRecvError::Empty) if !self.sending.is_empty() => {
+                        match tokio::time::timeout_at(verdicts_by.min(deadline), events.recv())
+                            .await
+                        {
+                            Ok(Some(ev)) => ev,
+                            _ => break,
+                        }
+                    }
                     Err(_) => break,
                 },
             };
