@@ -64,13 +64,44 @@ fn corpus() -> Vec<&'static str> {
 }
 
 /// Corpus line `i` of the looped stream. Each pass gets fresh message ids,
-/// so the core and the store see new messages rather than duplicates.
+/// so the core and the store see new messages rather than duplicates, and
+/// later times (`tmi-sent-ts` moved on by the corpus's span per pass), as a
+/// long stream has: repeating the same times would make every insert land
+/// in the middle of the time indexes, which no real chat does.
 fn line_at(corpus: &[&'static str], i: usize) -> std::borrow::Cow<'static, str> {
     let line = corpus[i % corpus.len()];
     match i / corpus.len() {
         0 => line.into(),
-        pass => line.replace(";id=", &format!(";id={pass}-")).into(),
+        pass => {
+            let line = line.replace(";id=", &format!(";id={pass}-"));
+            shift_sent_ts(&line, pass as i64 * corpus_span_ms()).into()
+        }
     }
+}
+
+const SENT_TS: &str = "tmi-sent-ts=";
+
+fn sent_ts(line: &str) -> Option<(usize, usize, i64)> {
+    let start = line.find(SENT_TS)? + SENT_TS.len();
+    let len = line[start..].bytes().take_while(u8::is_ascii_digit).count();
+    Some((start, start + len, line[start..start + len].parse().ok()?))
+}
+
+fn shift_sent_ts(line: &str, by_ms: i64) -> String {
+    match sent_ts(line) {
+        Some((a, b, ts)) => format!("{}{}{}", &line[..a], ts + by_ms, &line[b..]),
+        None => line.to_string(),
+    }
+}
+
+/// From the corpus's first to its last `tmi-sent-ts`, plus a second.
+fn corpus_span_ms() -> i64 {
+    static SPAN: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *SPAN.get_or_init(|| {
+        let ts: Vec<i64> = corpus().iter().filter_map(|l| sent_ts(l)).map(|t| t.2).collect();
+        let (lo, hi) = (ts.iter().min(), ts.iter().max());
+        lo.zip(hi).map_or(0, |(lo, hi)| hi - lo) + 1000
+    })
 }
 
 /// CPU seconds of this process so far, the fake server's thread left out.

@@ -834,8 +834,12 @@ impl Conductor {
         {
             return;
         }
-        self.stats
-            .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
+        // Chat statistics feed only the agent's context: without an agent
+        // they cost a lowercased copy of every word, for nobody.
+        if self.agent.is_some() {
+            self.stats
+                .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
+        }
         self.emit(Update::Chat {
             message: m,
             salience: out.salience.clone(),
