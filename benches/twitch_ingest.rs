@@ -98,7 +98,11 @@ fn shift_sent_ts(line: &str, by_ms: i64) -> String {
 fn corpus_span_ms() -> i64 {
     static SPAN: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     *SPAN.get_or_init(|| {
-        let ts: Vec<i64> = corpus().iter().filter_map(|l| sent_ts(l)).map(|t| t.2).collect();
+        let ts: Vec<i64> = corpus()
+            .iter()
+            .filter_map(|l| sent_ts(l))
+            .map(|t| t.2)
+            .collect();
         let (lo, hi) = (ts.iter().min(), ts.iter().max());
         lo.zip(hi).map_or(0, |(lo, hi)| hi - lo) + 1000
     })
@@ -133,7 +137,7 @@ struct RssTrace {
 impl RssTrace {
     fn at(&mut self, done: usize, total: usize) {
         let tenth = (total / 10).max(1);
-        if done > 0 && done.is_multiple_of(tenth) {
+        if done > 0 && done % tenth == 0 {
             self.samples.push(rss_kib() / 1024);
         }
     }
@@ -444,9 +448,10 @@ fn into_runtime(total: usize, rate: u64) {
                 break;
             };
             match u {
+                // One of these per line. (A duplicate id is shown and
+                // warned about: its warning is not counted again.)
                 Update::Chat { .. }
                 | Update::Core(CoreEvent::Filtered { .. })
-                | Update::Core(CoreEvent::Warning { .. })
                 | Update::AuthorRemoved { .. }
                 | Update::ChatRemoved { .. }
                 | Update::System(_) => {

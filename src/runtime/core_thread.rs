@@ -76,6 +76,8 @@ impl CoreCmd {
     }
 }
 
+// Unboxed for the same reason as `CoreCmd`.
+#[allow(clippy::large_enum_variant)]
 enum CoreMsg {
     One(CoreCmd, oneshot::Sender<CoreOut>),
     Many(Vec<CoreCmd>, oneshot::Sender<Vec<CoreOut>>),
