@@ -21,7 +21,15 @@ use support::live::{self, PATIENCE, privmsg};
 
 /// Lines a second the fake writes: what a debug build keeps up with on a
 /// loaded 2-core machine, so the stream is steady, not a backlog.
+/// `KILL9_RATE` and `KILL9_BIN` (a release `clank`) measure a faster flood.
 const RATE: usize = 200;
+
+fn rate() -> usize {
+    std::env::var("KILL9_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RATE)
+}
 /// How long the flood runs before the kill.
 const FLOOD: Duration = Duration::from_millis(3000);
 /// Lines written per pacing step (every 10 ms at RATE).
@@ -39,7 +47,8 @@ async fn kill_9_mid_flood_loses_only_what_was_read_in_the_last_moments() {
     )
     .unwrap();
     let home = dir.path();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clank"))
+    let bin = std::env::var("KILL9_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_clank").into());
+    let mut child = tokio::process::Command::new(bin)
         .arg("--config")
         .arg(&cfg)
         .arg("--auto")
@@ -60,7 +69,8 @@ async fn kill_9_mid_flood_loses_only_what_was_read_in_the_last_moments() {
     irc.wait_for("JOIN", 1, PATIENCE).await;
 
     // The steady flood: every STEP, the lines due by then, then an ack PING.
-    let per_step = (RATE as f64 * STEP.as_secs_f64()).round() as usize;
+    let rate = rate();
+    let per_step = (rate as f64 * STEP.as_secs_f64()).round().max(1.0) as usize;
     let started = tokio::time::Instant::now();
     let mut written = 0usize;
     while started.elapsed() < FLOOD {
@@ -85,13 +95,15 @@ async fn kill_9_mid_flood_loses_only_what_was_read_in_the_last_moments() {
             .max()
             .unwrap_or(0)
     };
+    // The rate the fake really kept (sleeps run long on a loaded machine).
+    let kept = written as f64 / started.elapsed().as_secs_f64();
     let acked_before = acked(&irc);
     child.start_kill().expect("SIGKILL");
     let status = child.wait().await.unwrap();
     assert!(!status.success(), "killed: {status:?}");
     let acked_at_kill = acked(&irc).max(acked_before);
     assert!(
-        acked_at_kill > RATE,
+        acked_at_kill > rate,
         "the flood was read (acknowledged {acked_at_kill} of {written})"
     );
 
@@ -119,15 +131,20 @@ async fn kill_9_mid_flood_loses_only_what_was_read_in_the_last_moments() {
         "stored lines are not the first {committed} of the stream"
     );
     let lost = acked_at_kill.saturating_sub(committed);
-    let window_ms = lost as f64 * 1000.0 / RATE as f64;
+    let window_ms = lost as f64 * 1000.0 / kept;
+    // Everything written and not stored, socket buffers included: the
+    // acknowledgements arrive a little late, so this bounds the loss above.
+    let unstored = written.saturating_sub(committed);
     println!(
-        "kill -9 at {RATE} msgs/s: written {written}, acknowledged by the adapter {acked_at_kill}, \
-         committed {committed}; read but lost {lost} = {window_ms:.0} ms of input"
+        "kill -9 at {kept:.0} msgs/s: written {written}, acknowledged by the adapter \
+         {acked_at_kill}, committed {committed}; read but lost {lost} = {window_ms:.0} ms of \
+         input; written but not stored {unstored} = {:.0} ms",
+        unstored as f64 * 1000.0 / kept
     );
     // Bounded in messages: a second of input is ten times the target window;
     // without commits by age a steady stream would lose its whole open batch.
     assert!(
-        lost < RATE,
+        lost < rate,
         "lost {lost} lines read by the adapter ({window_ms:.0} ms of input)"
     );
 }
