@@ -260,7 +260,9 @@ impl Conductor {
                 // before the next, so a replay stays one at a time.)
                 Step::Inbound(Inbound::Chat(ChatEvent::Message(m))) if !self.clock.inline() => {
                     let mut batch = vec![m];
-                    while batch.len() < CORE_BATCH {
+                    // Events held back come before the channel's: the batch
+                    // grows from the channel only once none is held.
+                    while batch.len() < CORE_BATCH && self.held_inbound.is_empty() {
                         match events.try_recv() {
                             Ok(Inbound::Chat(ChatEvent::Message(m))) => batch.push(m),
                             Ok(other) => {
