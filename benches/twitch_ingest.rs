@@ -1,16 +1,24 @@
-//! Twitch ingest throughput: the nymn capture looped to 1M lines
-//! (1) end to end: a loopback IRC server streams them to the real adapter
-//!     (twitch-irc transport + parser + our mapping + the bounded channel),
-//!     once to a counting consumer, once into the real core with SQLite, and
-//!     once through the whole live path (hub -> runtime: conductor, core
-//!     thread, store, updates to a front end), as `clank --auto` runs it;
-//! (2) our pure mapping of raw lines (`map_line`);
-//! (3) twitch-irc's bare parse of the same lines (IRCMessage::parse +
-//!     ServerMessage::try_from), the ceiling.
-//! Prints msgs/s, CPU seconds and peak RSS (VmHWM). Then a short criterion
-//! group over one pass of the corpus for regression tracking.
+//! Twitch ingest throughput and memory, the live path beside the replay path.
 //!
-//! `cargo bench --bench twitch_ingest` (LINES=200000 for a quicker run).
+//! Each run below goes in a process of its own (its CPU and peak RSS are
+//! its own), on the nymn capture looped to `LINES` lines (default 100,000;
+//! `LINES=1000000` for the 1M flood), unlimited and paced at 1,000 msgs/s
+//! (`RATE_LINES` lines, default 20,000):
+//! - replay: the replay path's work, `map_line` then the real core (filter,
+//!   SQLite store, salience, queue, attention) on one thread, no network;
+//! - live: a loopback IRC server streams the lines to the whole live path as
+//!   `clank --auto` and the console run it (hub -> Twitch adapter -> runtime:
+//!   conductor, core thread, store writer -> a front end reading every
+//!   update, chat lines included, as the console does);
+//! - channel / core: the adapter into a bare channel, and into the core
+//!   directly, to split the live path's cost.
+//!
+//! CPU is user + system time of the process minus the fake server's own
+//! thread. RSS is sampled every 10% of a run ("flat after warm-up").
+//! Then the pure parsers and a short criterion group for regression tracking.
+//! `SCENARIOS=live:0,replay:0` picks runs.
+//!
+//! `cargo bench --bench twitch_ingest`
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -19,8 +27,8 @@ use chrono::Utc;
 use clank::adapters::Inbound;
 use clank::adapters::twitch::{Endpoint, TwitchOptions, map_line, spawn};
 use clank::core::CoreEvent;
-use clank::model::{ChatEvent, DraftState};
-use clank::session::Update;
+use clank::model::{ChatEvent, DraftState, Platform};
+use clank::session::{Component, Health, Update};
 use criterion::{Criterion, Throughput};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -33,38 +41,159 @@ mod procfs;
 
 const CORPUS: &str = include_str!("../tests/fixtures/twitch-nymn.irc");
 
-fn lines_target() -> usize {
-    std::env::var("LINES")
+/// The fake server's thread, whose CPU is not clank's.
+const SERVER_THREAD: &str = "fake-irc";
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+        .unwrap_or(default)
+}
+
+fn lines_target() -> usize {
+    env_usize("LINES", 100_000)
+}
+
+fn rate_lines() -> usize {
+    env_usize("RATE_LINES", 20_000)
 }
 
 fn corpus() -> Vec<&'static str> {
     CORPUS.lines().filter(|l| !l.is_empty()).collect()
 }
 
-/// (user + system CPU seconds, peak RSS in KiB) of this process.
-fn usage() -> (f64, u64) {
-    (
-        procfs::process_cpu_secs(),
-        procfs::peak_rss_kib().unwrap_or(0),
-    )
+/// Corpus line `i` of the looped stream. Each pass gets fresh message ids,
+/// so the core and the store see new messages rather than duplicates, and
+/// later times (`tmi-sent-ts` moved on by the corpus's span per pass), as a
+/// long stream has: repeating the same times would make every insert land
+/// in the middle of the time indexes, which no real chat does.
+fn line_at(corpus: &[&'static str], i: usize) -> std::borrow::Cow<'static, str> {
+    let line = corpus[i % corpus.len()];
+    match i / corpus.len() {
+        0 => line.into(),
+        pass => {
+            let line = line.replace(";id=", &format!(";id={pass}-"));
+            shift_sent_ts(&line, pass as i64 * corpus_span_ms()).into()
+        }
+    }
+}
+
+const SENT_TS: &str = "tmi-sent-ts=";
+
+fn sent_ts(line: &str) -> Option<(usize, usize, i64)> {
+    let start = line.find(SENT_TS)? + SENT_TS.len();
+    let len = line[start..].bytes().take_while(u8::is_ascii_digit).count();
+    Some((start, start + len, line[start..start + len].parse().ok()?))
+}
+
+fn shift_sent_ts(line: &str, by_ms: i64) -> String {
+    match sent_ts(line) {
+        Some((a, b, ts)) => format!("{}{}{}", &line[..a], ts + by_ms, &line[b..]),
+        None => line.to_string(),
+    }
+}
+
+/// From the corpus's first to its last `tmi-sent-ts`, plus a second.
+fn corpus_span_ms() -> i64 {
+    static SPAN: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *SPAN.get_or_init(|| {
+        let ts: Vec<i64> = corpus()
+            .iter()
+            .filter_map(|l| sent_ts(l))
+            .map(|t| t.2)
+            .collect();
+        let (lo, hi) = (ts.iter().min(), ts.iter().max());
+        lo.zip(hi).map_or(0, |(lo, hi)| hi - lo) + 1000
+    })
+}
+
+/// CPU seconds of this process so far, the fake server's thread left out.
+fn clank_cpu() -> f64 {
+    procfs::process_cpu_secs() - procfs::named_threads_cpu_secs(SERVER_THREAD)
+}
+
+/// Resident set size now, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// RSS samples at each tenth of a run.
+#[derive(Default)]
+struct RssTrace {
+    samples: Vec<u64>,
+}
+
+impl RssTrace {
+    fn at(&mut self, done: usize, total: usize) {
+        let tenth = (total / 10).max(1);
+        if done > 0 && done % tenth == 0 {
+            self.samples.push(rss_kib() / 1024);
+        }
+    }
+
+    fn line(&self) -> String {
+        let s: Vec<String> = self.samples.iter().map(|m| m.to_string()).collect();
+        format!("    RSS MiB at each 10%: {}", s.join(" "))
+    }
 }
 
 fn report(name: &str, n: usize, wall: Duration, cpu: f64) {
-    let (_, hwm) = usage();
+    let hwm = procfs::peak_rss_kib().unwrap_or(0);
     println!(
-        "{name:<42} {n:>9} msgs  {:>8.3} s  {:>12.0} msgs/s  cpu {:>6.2} s  peak RSS {:>7} KiB",
+        "{name:<44} {n:>9} {:>9.2} {:>10.0} {:>11.1} {:>7.1} MiB",
         wall.as_secs_f64(),
         n as f64 / wall.as_secs_f64(),
-        cpu,
-        hwm
+        cpu * 1e6 / n.max(1) as f64,
+        hwm as f64 / 1024.0
     );
 }
 
-/// Streams `total` corpus lines to whoever logs in and joins.
-async fn serve(listener: TcpListener, total: usize) {
+fn per_thread(n: usize) {
+    let mut threads = procfs::thread_cpu_secs();
+    threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let parts: Vec<String> = threads
+        .iter()
+        .filter(|(_, s)| *s >= 0.01)
+        .map(|(name, s)| format!("{name} {:.1}", s * 1e6 / n.max(1) as f64))
+        .collect();
+    println!("    us/msg by thread: {}", parts.join(", "));
+}
+
+/// The fake Twitch IRC server on a thread of its own: streams `total`
+/// looped corpus lines to whoever logs in and joins, at `rate` lines a
+/// second (0 = as fast as the socket takes them), then keeps the socket
+/// open until the client is done.
+fn serve(total: usize, rate: u64) -> String {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(SERVER_THREAD.into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let _ = addr_tx.send(listener.local_addr().expect("addr").to_string());
+                serve_one(listener, total, rate).await;
+            });
+        })
+        .expect("server thread");
+    addr_rx.recv().expect("server address")
+}
+
+async fn serve_one(listener: TcpListener, total: usize, rate: u64) {
     let Ok((sock, _)) = listener.accept().await else {
         return;
     };
@@ -82,27 +211,92 @@ async fn serve(listener: TcpListener, total: usize) {
     }
     let corpus = corpus();
     let mut buf = Vec::with_capacity(1 << 20);
-    for i in 0..total {
-        let line = corpus[i % corpus.len()];
-        let pass = i / corpus.len();
-        if pass == 0 {
-            buf.extend_from_slice(line.as_bytes());
+    let started = tokio::time::Instant::now();
+    // Paced runs write every 10 ms what is due by then.
+    let tick = Duration::from_millis(10);
+    let mut i = 0;
+    while i < total {
+        let due = if rate == 0 {
+            total
         } else {
-            // Each pass gets fresh message ids, so the core and the store see
-            // new messages rather than duplicates they would drop early.
-            buf.extend_from_slice(line.replace(";id=", &format!(";id={pass}-")).as_bytes());
-        }
-        buf.extend_from_slice(b"\r\n");
-        if buf.len() >= 1 << 20 {
-            if write.write_all(&buf).await.is_err() {
-                return;
+            let elapsed = started.elapsed().as_secs_f64();
+            ((elapsed * rate as f64) as usize + 1).min(total)
+        };
+        while i < due {
+            buf.extend_from_slice(line_at(&corpus, i).as_bytes());
+            buf.extend_from_slice(b"\r\n");
+            i += 1;
+            if buf.len() >= 1 << 20 {
+                if write.write_all(&buf).await.is_err() {
+                    return;
+                }
+                buf.clear();
             }
-            buf.clear();
+        }
+        if write.write_all(&buf).await.is_err() {
+            return;
+        }
+        buf.clear();
+        if rate > 0 {
+            tokio::time::sleep(tick).await;
         }
     }
-    let _ = write.write_all(&buf).await;
     // Keep the socket open until the client is done.
     while let Ok(Some(_)) = lines.next_line().await {}
+}
+
+/// The replay path's own work on the same lines: map each raw line, then
+/// the real core with its SQLite store, on one thread, as `clank replay`
+/// runs it. Paced (rate > 0): on the wall clock at that rate, as live chat
+/// comes; unlimited: as fast as it goes, on the lines' own clock.
+fn replay_path(total: usize, rate: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = clank::config::Config::default();
+    let store =
+        clank::store::Store::open(&dir.path().join("replay.db"), &config.store).expect("store");
+    let corpus = corpus();
+    let first = chrono::DateTime::parse_from_rfc3339("2024-01-06T16:19:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    let (mut core, _) = clank::core::Core::new(&config, store.clone(), 7, first).expect("core");
+    let mut out = Vec::new();
+    let mut last = first;
+    let mut rss = RssTrace::default();
+    let cpu0 = clank_cpu();
+    let start = Instant::now();
+    for i in 0..total {
+        if rate > 0 {
+            let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let now = Utc::now();
+        for ev in map_line(&line_at(&corpus, i), now).unwrap_or_default() {
+            if let Inbound::Chat(ev) = ev {
+                last = last.max(ev.at());
+                let _ = core.handle(ev, last, &mut out);
+                out.clear();
+            }
+        }
+        rss.at(i + 1, total);
+    }
+    let stored = core.counters().stored;
+    drop(core);
+    let stats = store.flush().expect("flush");
+    let wall = start.elapsed();
+    let name = if rate > 0 {
+        format!("replay path (map + core), {rate} msgs/s")
+    } else {
+        "replay path (map + core), unlimited".into()
+    };
+    report(&name, total, wall, clank_cpu() - cpu0);
+    per_thread(total);
+    println!("{}", rss.line());
+    println!(
+        "    stored {stored}, committed {} in {} commits",
+        stats.inserted, stats.commits
+    );
 }
 
 /// The same stream, consumed by the real core (filter -> SQLite store ->
@@ -144,26 +338,23 @@ fn into_core(total: usize) {
         }
         (n, core.counters().stored)
     });
-    let (cpu0, _) = usage();
+    let addr = serve(total, 0);
+    let cpu0 = clank_cpu();
     let start = Instant::now();
     let cancel = CancellationToken::new();
-    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
     let endpoint = Endpoint::from_config(&addr, false).expect("endpoint");
     let opts = TwitchOptions::new(vec!["nymn".into()], endpoint);
     let task = {
         let _guard = rt.enter();
-        tokio::spawn(serve(listener, total));
         spawn(opts, None, tx, cancel.clone()).1
     };
     let (n, stored) = core_thread.join().expect("core thread");
     let wall = start.elapsed();
-    let (cpu1, _) = usage();
     report(
-        "end to end: fake server -> adapter -> core",
+        "adapter -> core (no runtime), unlimited",
         n,
         wall,
-        cpu1 - cpu0,
+        clank_cpu() - cpu0,
     );
     println!("    (core stored {stored} of them in SQLite; the rest were filtered or spam)");
     cancel.cancel();
@@ -176,15 +367,13 @@ fn end_to_end(total: usize) {
         .enable_all()
         .build()
         .expect("runtime");
+    let addr = serve(total, 0);
     rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        tokio::spawn(serve(listener, total));
         let endpoint = Endpoint::from_config(&addr, false).expect("endpoint");
         let opts = TwitchOptions::new(vec!["nymn".into()], endpoint);
         let (tx, mut rx) = mpsc::channel(4096);
         let cancel = CancellationToken::new();
-        let (cpu0, _) = usage();
+        let cpu0 = clank_cpu();
         let start = Instant::now();
         let (_h, task) = spawn(opts, None, tx, cancel.clone());
         // The corpus is 798 PRIVMSG + 2 CLEARCHAT per 800 lines: all map to
@@ -203,34 +392,31 @@ fn end_to_end(total: usize) {
             }
         }
         let wall = start.elapsed();
-        let (cpu1, _) = usage();
         report(
-            "end to end: fake server -> adapter -> channel",
+            "adapter -> channel, unlimited",
             chat,
             wall,
-            cpu1 - cpu0,
+            clank_cpu() - cpu0,
         );
         cancel.cancel();
         let _ = task.await;
     });
 }
 
-/// The whole live path, as `clank --auto` runs it: the configured Twitch
-/// adapter behind the hub, the runtime (conductor, core thread, store
-/// writer) and a front end reading every update. The LLM is down and
-/// auto-send is off, the worst case for drafts piling up. Counts a message
-/// as done when the front end sees it (shown, filtered or removed).
-fn into_runtime(total: usize) {
+/// The whole live path, as `clank --auto` and the console run it: the
+/// configured Twitch adapter behind the hub, the runtime (conductor, core
+/// thread, store writer) and a front end reading every update. The LLM is
+/// down and auto-send is off, the worst case for drafts piling up. Counts a
+/// message as done when the front end sees it (shown, filtered or removed).
+fn into_runtime(total: usize, rate: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    let addr = serve(total, rate);
     rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        tokio::spawn(serve(listener, total));
         let text = format!(
             "[twitch]\nchannels = [\"nymn\"]\nirc_addr = \"{addr}\"\ntls = false\n\
              [llm]\nurl = \"http://127.0.0.1:9\"\nretries = 0\n"
@@ -239,7 +425,7 @@ fn into_runtime(total: usize) {
         let store =
             clank::store::Store::open(&dir.path().join("live.db"), &config.store).expect("store");
         let cancel = CancellationToken::new();
-        let (cpu0, _) = usage();
+        let cpu0 = clank_cpu();
         let start = Instant::now();
         let mut live = clank::live::start(
             &config,
@@ -252,6 +438,8 @@ fn into_runtime(total: usize) {
         .expect("live starts");
         let mut done = 0usize;
         let mut drafts = 0usize;
+        let mut reconnects = 0usize;
+        let mut rss = RssTrace::default();
         while done < total {
             let Ok(Some(u)) =
                 tokio::time::timeout(Duration::from_secs(30), live.updates.recv()).await
@@ -260,55 +448,140 @@ fn into_runtime(total: usize) {
                 break;
             };
             match u {
+                // One of these per line. (A duplicate id is shown and
+                // warned about: its warning is not counted again.)
                 Update::Chat { .. }
                 | Update::Core(CoreEvent::Filtered { .. })
-                | Update::Core(CoreEvent::Warning { .. })
                 | Update::AuthorRemoved { .. }
                 | Update::ChatRemoved { .. }
-                | Update::System(_) => done += 1,
+                | Update::System(_) => {
+                    done += 1;
+                    rss.at(done, total);
+                }
                 Update::Draft(d) if d.state == DraftState::Streaming && d.text.is_empty() => {
                     drafts += 1
                 }
+                Update::Health {
+                    component: Component::Platform(Platform::Twitch),
+                    health: Health::Reconnecting { .. },
+                } => reconnects += 1,
                 _ => {}
             }
         }
         let wall = start.elapsed();
-        let (cpu1, _) = usage();
-        report(
-            "live path: fake server -> hub -> runtime",
-            done,
-            wall,
-            cpu1 - cpu0,
-        );
-        println!("    ({drafts} drafts started with the LLM down and auto-send off)");
-        for (name, secs) in procfs::thread_cpu_secs() {
-            if secs >= 0.05 {
-                println!("    thread {name:<20} {secs:>7.2} s CPU");
-            }
-        }
+        let cpu = clank_cpu() - cpu0;
+        let name = if rate > 0 {
+            format!("live path (IRC -> hub -> runtime), {rate} msgs/s")
+        } else {
+            "live path (IRC -> hub -> runtime), unlimited".into()
+        };
+        report(&name, done, wall, cpu);
+        per_thread(done);
+        println!("{}", rss.line());
         cancel.cancel();
-        let _ = live.runtime.join.await;
+        let summary = live.runtime.join.await;
         live.hub.join().await;
+        let stats = store.flush_async().await.expect("flush");
+        let counts = summary
+            .ok()
+            .and_then(|r| r.ok())
+            .map(|s| s.core["counts"].clone())
+            .unwrap_or_default();
+        println!(
+            "    {reconnects} reconnects, {drafts} drafts started (LLM down); core: {} messages, \
+             {} stored, {} filtered; store committed {} rows in {} commits, {} lost",
+            counts["messages"],
+            counts["stored"],
+            counts["filtered"],
+            stats.inserted,
+            stats.commits,
+            stats.lost
+        );
     });
 }
 
 fn loop_lines(total: usize, mut f: impl FnMut(&str)) -> (Duration, f64) {
     let corpus = corpus();
-    let (cpu0, _) = usage();
+    let cpu0 = clank_cpu();
     let start = Instant::now();
     for i in 0..total {
         f(corpus[i % corpus.len()]);
     }
     let wall = start.elapsed();
-    (wall, usage().0 - cpu0)
+    (wall, clank_cpu() - cpu0)
+}
+
+/// One measured run in a process of its own, so its CPU time and its peak
+/// RSS are its own (VmHWM cannot be reset between runs in one process).
+const SCENARIO_ENV: &str = "CLANK_INGEST_SCENARIO";
+
+/// The runs side by side: (scenario, rate in msgs/s or 0 = unlimited).
+const SCENARIOS: &[(&str, u64)] = &[
+    ("replay", 1000),
+    ("live", 1000),
+    ("replay", 0),
+    ("live", 0),
+    ("channel", 0),
+    ("core", 0),
+];
+
+fn run_child(name: &str, rate: u64) {
+    let exe = std::env::current_exe().expect("own path");
+    let out = std::process::Command::new(exe)
+        .env(SCENARIO_ENV, format!("{name}:{rate}"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("scenario runs");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
 }
 
 fn main() {
+    if let Ok(s) = std::env::var(SCENARIO_ENV) {
+        let (name, rate) = s.split_once(':').unwrap_or((s.as_str(), "0"));
+        let rate: u64 = rate.parse().unwrap_or(0);
+        let total = if rate > 0 {
+            rate_lines()
+        } else {
+            lines_target()
+        };
+        match name {
+            "replay" => replay_path(total, rate),
+            "live" => into_runtime(total, rate),
+            "channel" => end_to_end(total),
+            "core" => into_core(total),
+            other => eprintln!("unknown scenario {other}"),
+        }
+        return;
+    }
+    // `cargo test --benches` runs this in test mode: keep it short there.
+    let quick = !std::env::args().any(|a| a == "--bench");
     let total = lines_target();
-    println!("twitch ingest, nymn corpus looped to {total} lines");
-    end_to_end(total);
-    into_core(total);
-    into_runtime(total);
+    println!(
+        "twitch ingest, nymn corpus: {total} lines unlimited, {} lines paced (LINES, RATE_LINES); \
+         each run in its own process; CPU excludes the fake server's thread",
+        rate_lines()
+    );
+    println!(
+        "{:<44} {:>9} {:>9} {:>10} {:>11} {:>10}",
+        "run", "msgs", "wall s", "msgs/s", "CPU us/msg", "peak RSS"
+    );
+    let only = std::env::var("SCENARIOS").ok();
+    for &(name, rate) in SCENARIOS {
+        let key = format!("{name}:{rate}");
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|k| k == key))
+        {
+            continue;
+        }
+        if quick && rate > 0 {
+            continue;
+        }
+        run_child(name, rate);
+    }
+    if quick {
+        return;
+    }
 
     let now = Utc::now();
     let (wall, cpu) = loop_lines(total, |l| {

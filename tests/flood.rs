@@ -116,3 +116,77 @@ async fn a_flood_arrives_whole_once_each_without_a_reconnect() {
         .unwrap();
     assert_eq!((stored, rows), (FLOOD as i64, FLOOD as i64));
 }
+
+/// A burst goes to the core in batches: a deletion in the middle of one
+/// still comes in its place, after the message it deletes and before the
+/// ones sent after it, and the deleted message is gone from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_inside_a_burst_keeps_its_place_in_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let irc = FakeTwitchIrc::start(FakeConfig::default()).await;
+    let config = support::live::config(dir.path(), &irc.irc_addr(), None, "http://127.0.0.1:9");
+    let store = Store::open(config.db_path(), &config.store).unwrap();
+    let cancel = CancellationToken::new();
+    let mut run = live::start(
+        &config,
+        store.clone(),
+        Sources::Platforms,
+        false,
+        cancel.clone(),
+    )
+    .await
+    .expect("live starts");
+    irc.wait_for("JOIN", 1, PATIENCE).await;
+    while irc.connections() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    const BURST: usize = 600;
+    const DELETED: usize = 250;
+    for i in 0..BURST {
+        irc.send(&privmsg(
+            &format!("b-{i}"),
+            &format!("viewer{}", i % 13),
+            &format!("{}", 2000 + i % 13),
+            TEXTS[i % TEXTS.len()],
+        ));
+        if i == DELETED + 50 {
+            let ms = chrono::Utc::now().timestamp_millis();
+            irc.send(&format!(
+                "@login=viewer{};room-id=1;target-msg-id=b-{DELETED};tmi-sent-ts={ms} :tmi.twitch.tv CLEARMSG #{} :{}",
+                DELETED % 13,
+                support::live::CHANNEL,
+                TEXTS[DELETED % TEXTS.len()]
+            ));
+        }
+    }
+    // The order the front end sees: chat lines and the removal.
+    let mut order: Vec<String> = Vec::new();
+    while order.len() < BURST + 1 {
+        let u = match tokio::time::timeout(PATIENCE, run.updates.recv()).await {
+            Ok(Some(u)) => u,
+            other => panic!("stopped after {} of {}: {other:?}", order.len(), BURST + 1),
+        };
+        match u {
+            Update::Chat { message, .. } => order.push(message.id),
+            Update::ChatRemoved { message_ids, .. } => {
+                order.push(format!("removed {}", message_ids.join(",")))
+            }
+            _ => {}
+        }
+    }
+    let mut want: Vec<String> = (0..BURST).map(|i| format!("b-{i}")).collect();
+    want.insert(DELETED + 51, format!("removed b-{DELETED}"));
+    assert_eq!(order, want);
+    cancel.cancel();
+    run.runtime.join.await.unwrap().unwrap();
+    run.hub.join().await;
+    let ids: Vec<String> = store
+        .last_messages_async(clank::model::Platform::Twitch, support::live::CHANNEL, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids.len(), BURST - 1);
+    assert!(!ids.contains(&format!("b-{DELETED}")));
+}

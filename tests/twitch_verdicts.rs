@@ -223,3 +223,105 @@ async fn without_a_login_a_reply_is_refused_with_log_in_to_send_and_never_writte
         Some("read-only: log in to send")
     );
 }
+
+/// A reply still in the adapter's rate-limit queue when clank stops was
+/// never written, so it cannot be in chat: it is `failed` with that reason
+/// (counted, stored), not `unconfirmed`, and nothing more reaches the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_still_queued_at_shutdown_is_failed_with_its_reason_not_unconfirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let irc = FakeTwitchIrc::start(FakeConfig::default()).await;
+    let oauth = FakeTwitchOAuth::start(DeviceOutcome::ApproveAfter(0)).await;
+    let ollama = fake_ollama::start().await;
+    ollama.set_default(Reply::text("glad you asked!"));
+    let config = support::live::config(
+        dir.path(),
+        &irc.irc_addr(),
+        Some(&oauth.base_url()),
+        &ollama.url(),
+    );
+    let store = Store::open(config.db_path(), &config.store).unwrap();
+    support::live::log_in(&oauth, dir.path(), &store).await;
+    let cancel = CancellationToken::new();
+    let mut run = live::start(
+        &config,
+        store.clone(),
+        Sources::Platforms,
+        true,
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    irc.wait_for("JOIN", 1, PATIENCE).await;
+
+    // Twitch says "too fast" to the first reply: the adapter holds later
+    // sends in its queue for the next 30 s.
+    irc.config(|c| {
+        c.refuse_next
+            .push_back(("msg_ratelimit".into(), TOO_FAST.into()))
+    });
+    irc.send(&support::live::privmsg(
+        "q-1",
+        "ana",
+        "101",
+        "@clank which boss is next?",
+    ));
+    until(
+        &mut run.updates,
+        &mut seen,
+        "the first reply refused",
+        |u| is_event(u, "not_delivered", &[("status", "refused")]),
+    )
+    .await;
+    irc.send(&support::live::privmsg(
+        "q-2",
+        "bo",
+        "102",
+        "@clank and after that one?",
+    ));
+    let queued = until(
+        &mut run.updates,
+        &mut seen,
+        "the second reply sending",
+        |u| matches!(u, Update::Draft(v) if v.state == DraftState::Sending),
+    )
+    .await;
+    let Update::Draft(queued) = queued else {
+        unreachable!()
+    };
+    // The adapter takes it into its queue a moment after the runtime hands
+    // it over (a stop before that fails it as "the adapter has stopped",
+    // also never written); the wait is for that hand-over, not a measure.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Held by the rate limit: not written.
+    assert_eq!(privmsg_count(&irc), 1);
+
+    cancel.cancel();
+    let summary = run.runtime.join.await.unwrap().unwrap();
+    run.hub.join().await;
+    assert_eq!(
+        (
+            summary.sent,
+            summary.refused,
+            summary.failed,
+            summary.unconfirmed
+        ),
+        (0, 1, 1, 0),
+        "{summary:?}"
+    );
+    assert_eq!(
+        privmsg_count(&irc),
+        1,
+        "the queued reply never reached the wire"
+    );
+    let row = store.get_response_async(queued.id).await.unwrap().unwrap();
+    assert_eq!(row.status, ResponseStatus::Failed, "{row:?}");
+    assert!(row.sent_at.is_none());
+    let why = row.status_reason.unwrap_or_default();
+    assert!(
+        why.contains("never written"),
+        "{why}\n{}",
+        support::live::log(&seen)
+    );
+}

@@ -66,6 +66,10 @@ pub struct ChatContextUpdate {
 
 /// How far back "active" and the topic and sentiment counts look.
 const WINDOW: TimeDelta = TimeDelta::minutes(5);
+
+/// Messages the statistics keep at most (twice the window of a chat of
+/// about 80 messages a second); a bigger flood keeps its newest.
+const MAX_RECENT: usize = 50_000;
 const TOP_TOPICS: usize = 5;
 
 #[derive(Debug, Clone)]
@@ -135,6 +139,13 @@ impl ChatStats {
         }
         let e = self.last_at.entry(m.platform).or_insert(m.at);
         *e = (*e).max(m.at);
+        // Pruned here too, not only when a context is made: between two
+        // pushes a busy chat would otherwise pile up without bound. Under a
+        // flood the window holds at most MAX_RECENT messages (the newest).
+        self.prune(m.at);
+        if self.recent.len() >= MAX_RECENT {
+            self.recent.pop_front();
+        }
         self.recent.push_back(Seen {
             at: m.at,
             platform: m.platform,

@@ -23,7 +23,7 @@ use crate::core::CoreEvent;
 use crate::integrations::agent::{AgentClient, ChatStats, listen_guidance};
 use crate::integrations::avatar::{AvatarClient, AvatarSpeak};
 use crate::model::{
-    ChannelConfig, ChatEvent, DraftId, DraftSource, DraftState, DraftView, MessageKey,
+    ChannelConfig, ChatEvent, ChatMessage, DraftId, DraftSource, DraftState, DraftView, MessageKey,
 };
 use crate::reply::context::Guidance;
 use crate::reply::llm::LlmClient;
@@ -140,6 +140,15 @@ const MAX_SERVER_SLOTS: usize = 16;
 
 /// The longest a shutdown spends on events the adapters had already read.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// The longest a shutdown waits for stopping adapters' verdicts on sends
+/// in flight (they answer at once; a hung one must not hold the exit).
+const VERDICT_DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// Chat messages handed to the core in one round trip at most. A burst is
+/// taken from the channel as it stands (nothing waits for a batch to fill),
+/// so a quiet chat still goes one message at a time.
+const CORE_BATCH: usize = 128;
 
 pub(super) const LIVE: [DraftState; 4] = [
     DraftState::Streaming,
@@ -261,6 +270,26 @@ impl Conductor {
                     }
                     self.on_side(side, &cancel).await
                 }
+                // On the wall clock a burst of chat goes to the core in one
+                // round trip. (The virtual clock finishes each event's work
+                // before the next, so a replay stays one at a time.)
+                Step::Inbound(Inbound::Chat(ChatEvent::Message(m))) if !self.clock.inline() => {
+                    let mut batch = vec![m];
+                    // Events held back come before the channel's: the batch
+                    // grows from the channel only once none is held.
+                    while batch.len() < CORE_BATCH && self.held_inbound.is_empty() {
+                        match events.try_recv() {
+                            Ok(Inbound::Chat(ChatEvent::Message(m))) => batch.push(m),
+                            Ok(other) => {
+                                // Handled next, in its place in the order.
+                                self.held_inbound.push_back(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_messages(batch, &cancel).await
+                }
                 Step::Inbound(ev) => self.on_inbound(ev, &cancel).await,
                 Step::Verdict(id, verdict) => self.on_verdict(id, verdict).await,
                 Step::Tick => self.on_tick(&cancel).await,
@@ -303,12 +332,24 @@ impl Conductor {
         cancel: &CancellationToken,
     ) -> Result<(), RuntimeError> {
         let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        let verdicts_by = tokio::time::Instant::now() + VERDICT_DRAIN_LIMIT;
         let mut drained = 0u64;
         while tokio::time::Instant::now() < deadline {
             let ev = match self.held_inbound.pop_front() {
                 Some(ev) => ev,
                 None => match events.try_recv() {
                     Ok(ev) => ev,
+                    // Adapters stopping report the sends they never wrote
+                    // (failed) or wrote unconfirmed: wait for those verdicts
+                    // a moment, until every adapter is gone.
+                    Err(mpsc::error::TryRecvError::Empty) if !self.sending.is_empty() => {
+                        match tokio::time::timeout_at(verdicts_by.min(deadline), events.recv())
+                            .await
+                        {
+                            Ok(Some(ev)) => ev,
+                            _ => break,
+                        }
+                    }
                     Err(_) => break,
                 },
             };
@@ -784,28 +825,76 @@ impl Conductor {
             _ => None,
         };
         let out = self.core.call(CoreCmd::Handle(ev, now)).await?;
-        // Filtered and held messages stay out of the chat pane (a held one
-        // shows, masked, in the review lane).
-        if let Some(m) = message
-            && !out.events.iter().any(|e| {
-                matches!(e, CoreEvent::Filtered { id, .. } | CoreEvent::Held { id, .. } if *id == m.id)
-            })
-        {
-            self.stats
-                .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
-            if let Some(s) = &out.salience {
-                if self.scores.len() >= MAX_SCORES {
-                    self.scores.clear();
-                }
-                self.scores.insert(m.key(), s.clone());
-            }
-            self.emit(Update::Chat {
-                message: m,
-                salience: out.salience.clone(),
-            })
-            .await;
+        if let Some(m) = message {
+            self.show(m, &out).await;
         }
         self.after_core(out, now, cancel).await
+    }
+
+    /// A run of chat messages (a burst read from the channel at once): the
+    /// same steps as [`Conductor::on_event`] for each, in order, with one
+    /// round trip to the core thread for all of them.
+    async fn on_messages(
+        &mut self,
+        mut batch: Vec<ChatMessage>,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        if batch.len() == 1
+            && let Some(m) = batch.pop()
+        {
+            return self.on_event(ChatEvent::Message(m), cancel).await;
+        }
+        let mut cmds = Vec::with_capacity(batch.len());
+        let mut shown = Vec::with_capacity(batch.len());
+        for m in batch {
+            let now = self.clock.advance(m.at);
+            if !self.model_checked {
+                self.check_model(cancel).await;
+            }
+            self.probe_llm_if_due(now, cancel).await;
+            self.summary.events += 1;
+            shown.push((m.clone(), now));
+            cmds.push(CoreCmd::Handle(ChatEvent::Message(m), now));
+        }
+        self.dirty = true;
+        let outs = self.core.call_many(cmds).await?;
+        for ((m, now), out) in shown.into_iter().zip(outs) {
+            self.show(m, &out).await;
+            // A store error on one message must not cost the rest their turn.
+            if let Err(e) = self.after_core(out, now, cancel).await {
+                self.survive(e).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The console's chat line for a message the core took. Filtered and
+    /// held messages stay out of the chat pane (a held one shows, masked,
+    /// in the review lane).
+    async fn show(&mut self, m: ChatMessage, out: &CoreOut) {
+        if out.events.iter().any(|e| {
+            matches!(e, CoreEvent::Filtered { id, .. } | CoreEvent::Held { id, .. } if *id == m.id)
+        }) {
+            return;
+        }
+        // The score each shown message had, for the operator's labels.
+        if let Some(s) = &out.salience {
+            if self.scores.len() >= MAX_SCORES {
+                self.scores.clear();
+            }
+            self.scores.insert(m.key(), s.clone());
+        }
+        // Chat statistics feed only the agent's context: without an agent
+        // they cost a lowercased copy of every word, for nobody.
+        if self.agent.is_some() {
+            self.stats
+                .observe(&m, out.salience.as_ref().map_or(0.0, |s| s.score));
+        }
+        self.emit(Update::Chat {
+            message: m,
+            salience: out.salience.clone(),
+        })
+        .await;
     }
 
     async fn on_tick(&mut self, cancel: &CancellationToken) -> Result<(), RuntimeError> {

@@ -1,6 +1,7 @@
 //! The core on its own std thread: its store calls block, so it must never
-//! run on a tokio worker. The conductor talks to it through [`CoreHandle`],
-//! one command and one answer at a time.
+//! run on a tokio worker. The conductor talks to it through [`CoreHandle`]:
+//! one command and one answer, or a run of commands and their answers in
+//! one round trip (a burst of chat costs one thread wake, not one each).
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -78,7 +79,12 @@ impl CoreCmd {
     }
 }
 
-type CoreMsg = (CoreCmd, oneshot::Sender<CoreOut>);
+// Unboxed for the same reason as `CoreCmd`.
+#[allow(clippy::large_enum_variant)]
+enum CoreMsg {
+    One(CoreCmd, oneshot::Sender<CoreOut>),
+    Many(Vec<CoreCmd>, oneshot::Sender<Vec<CoreOut>>),
+}
 
 pub(super) struct CoreHandle {
     tx: std::sync::mpsc::Sender<CoreMsg>,
@@ -97,49 +103,88 @@ impl CoreHandle {
     pub async fn call(&self, cmd: CoreCmd) -> Result<CoreOut, RuntimeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send((cmd, reply))
+            .send(CoreMsg::One(cmd, reply))
+            .map_err(|_| RuntimeError::CoreGone)?;
+        rx.await.map_err(|_| RuntimeError::CoreGone)
+    }
+
+    /// Several commands in order, answered together (one answer each).
+    pub async fn call_many(&self, cmds: Vec<CoreCmd>) -> Result<Vec<CoreOut>, RuntimeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(CoreMsg::Many(cmds, reply))
             .map_err(|_| RuntimeError::CoreGone)?;
         rx.await.map_err(|_| RuntimeError::CoreGone)
     }
 }
 
+/// The core thread's state between commands.
+struct CoreState {
+    config: Config,
+    store: Store,
+    seed: u64,
+    core: Option<Core>,
+    topic: String,
+    pending_weights: Option<SalienceWeights>,
+}
+
 fn core_thread(config: Config, store: Store, seed: u64, rx: std::sync::mpsc::Receiver<CoreMsg>) {
-    let mut core: Option<Core> = None;
-    let mut topic = config.salience.topic.clone();
-    let mut pending_weights: Option<SalienceWeights> = None;
-    while let Ok((cmd, reply)) = rx.recv() {
+    let mut st = CoreState {
+        topic: config.salience.topic.clone(),
+        config,
+        store,
+        seed,
+        core: None,
+        pending_weights: None,
+    };
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            CoreMsg::One(cmd, reply) => {
+                let _ = reply.send(st.apply(cmd));
+            }
+            CoreMsg::Many(cmds, reply) => {
+                let _ = reply.send(cmds.into_iter().map(|c| st.apply(c)).collect());
+            }
+        }
+    }
+}
+
+impl CoreState {
+    fn apply(&mut self, cmd: CoreCmd) -> CoreOut {
         let mut out = CoreOut::default();
+        let (config, store, seed) = (&self.config, &self.store, self.seed);
+        let (core, topic, pending_weights) =
+            (&mut self.core, &mut self.topic, &mut self.pending_weights);
         // The core is built at the first moment it is told the time, so a
         // replay starts its attention machine at the log's first event.
         if core.is_none()
             && let Some(now) = cmd.now()
         {
-            match Core::new(&config, store.clone(), seed, now) {
+            match Core::new(config, store.clone(), seed, now) {
                 Ok((mut c, events)) => {
                     out.events = events;
-                    c.set_topic(&topic);
+                    c.set_topic(topic);
                     if let Some(w) = pending_weights.take() {
                         let _ = c.set_weights(w);
                     }
-                    core = Some(c);
+                    *core = Some(c);
                 }
                 Err(e) => {
                     out.error = Some(format!("cannot start the core: {e}"));
-                    let _ = reply.send(out);
-                    continue;
+                    return out;
                 }
             }
         }
-        let result = match (&mut core, cmd) {
+        let result = match (&mut *core, cmd) {
             (_, CoreCmd::Topic(t)) => {
-                topic = t;
+                *topic = t;
                 if let Some(c) = core.as_mut() {
-                    c.set_topic(&topic);
+                    c.set_topic(topic);
                 }
                 Ok(())
             }
             (None, CoreCmd::Weights(w)) => {
-                pending_weights = Some(w);
+                *pending_weights = Some(w);
                 Ok(())
             }
             (Some(c), CoreCmd::Weights(w)) => c.set_weights(w).map_err(|e| e.to_string()),
@@ -220,7 +265,7 @@ fn core_thread(config: Config, store: Store, seed: u64, rx: std::sync::mpsc::Rec
             out.error = Some(e);
         }
         out.attention = core.as_ref().map(|c| c.attention().state());
-        let _ = reply.send(out);
+        out
     }
 }
 

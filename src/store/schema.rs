@@ -16,7 +16,7 @@ const CACHE_KIB: i64 = 8 * 1024;
 /// Pages in the WAL before it is copied back into the database (SQLite's
 /// default is 1000). Fewer, larger checkpoints write a page rewritten by many
 /// batches only once; this bought ~40% insert throughput.
-const WAL_AUTOCHECKPOINT: i64 = 10_000;
+pub(super) const WAL_AUTOCHECKPOINT: i64 = 10_000;
 
 /// The WAL file is truncated back to this size after a checkpoint, so a burst
 /// does not leave a huge file behind.

@@ -228,7 +228,12 @@ pub async fn run(
         adapter.read_only_reason = Some("no Twitch login; run `clank login twitch` to send".into());
     }
     adapter.supervise().await;
+    adapter.fail_unwritten().await;
 }
+
+/// Why a send queued at shutdown never went out.
+pub const STOPPED_BEFORE_WRITTEN: &str =
+    "clank stopped before it was written to Twitch (never written, so not in chat)";
 
 struct PendingSend {
     draft_id: i64,
@@ -373,6 +378,24 @@ impl Adapter {
         for p in pending {
             self.result(p.draft_id, SendVerdict::Refused(SendRejection::ReadOnly))
                 .await;
+        }
+    }
+
+    /// At shutdown: sends still waiting in the rate-limit queue, or not yet
+    /// taken from the runtime, were never written, so they cannot be in
+    /// chat. Each is reported failed while the runtime still listens (it
+    /// drains verdicts on shutdown), instead of becoming "unconfirmed".
+    async fn fail_unwritten(&mut self) {
+        let mut ids: Vec<i64> = self.pending.drain(..).map(|p| p.draft_id).collect();
+        self.rx.close();
+        while let Ok(Outbound::Send { draft_id, .. }) = self.rx.try_recv() {
+            ids.push(draft_id);
+        }
+        for id in ids {
+            let verdict = SendVerdict::Failed(STOPPED_BEFORE_WRITTEN.into());
+            if !self.result(id, verdict).await {
+                return;
+            }
         }
     }
 
@@ -735,13 +758,14 @@ impl Adapter {
         };
         // Sends written but not confirmed may or may not have arrived; the
         // operator decides, we never resend on our own.
+        let why = match end {
+            SessionEnd::Stop => crate::store::STOPPED_BEFORE_VERDICT.to_string(),
+            _ => SendRejection::ConnectionLost.to_string(),
+        };
         for q in in_flight.into_values() {
             for f in q {
                 if !self
-                    .result(
-                        f.draft_id,
-                        SendVerdict::Unconfirmed(SendRejection::ConnectionLost.to_string()),
-                    )
+                    .result(f.draft_id, SendVerdict::Unconfirmed(why.clone()))
                     .await
                 {
                     return (SessionEnd::Stop, welcomed);
