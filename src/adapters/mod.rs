@@ -21,6 +21,7 @@ use crate::model::{Author, ChatEvent, Platform};
 use crate::store::Store;
 
 pub mod chatlog;
+pub mod discord;
 pub mod hub;
 pub mod twitch;
 pub mod youtube;
