@@ -62,6 +62,9 @@ pub struct FakeConfig {
     pub allow_privileged: bool,
     /// Whether a posted message comes back as MESSAGE_CREATE on the gateway.
     pub echo_posts: bool,
+    /// Whether dispatches are kept for RESUME (a benchmark turns it off so
+    /// the fake's memory does not count as the client's).
+    pub keep_log: bool,
 }
 
 impl Default for FakeConfig {
@@ -71,6 +74,7 @@ impl Default for FakeConfig {
             heartbeat_ms: 41_250,
             allow_privileged: true,
             echo_posts: true,
+            keep_log: true,
         }
     }
 }
@@ -114,6 +118,13 @@ pub struct State {
     /// The live connection's writer, if any.
     conn: Option<mpsc::UnboundedSender<WsMessage>>,
     next_id: u64,
+}
+
+impl State {
+    /// Whether a session is live (READY or RESUMED sent, connection open).
+    pub fn live(&self) -> bool {
+        self.conn.is_some() && self.session.is_some()
+    }
 }
 
 pub struct FakeDiscord {
@@ -225,7 +236,8 @@ pub fn thread(id: u64, parent: u64, name: &str) -> Value {
 
 /// GUILD_CREATE for the test guild: owner, roles, channels and one thread.
 pub fn guild_create() -> Value {
-    json!({
+    // Two halves: one json! of every field would pass the macro's recursion limit.
+    let mut g = json!({
         "id": GUILD_ID.to_string(), "name": "Mika's Den", "icon": null, "icon_hash": null,
         "splash": null, "discovery_splash": null, "owner_id": OWNER_ID.to_string(),
         "afk_channel_id": null, "afk_timeout": 300, "widget_enabled": false,
@@ -238,6 +250,8 @@ pub fn guild_create() -> Value {
         "emojis": [], "features": [], "mfa_level": 0, "application_id": null,
         "system_channel_id": null, "system_channel_flags": 0, "rules_channel_id": null,
         "max_presences": null, "max_members": 500000, "vanity_url_code": null,
+    });
+    let rest = json!({
         "description": null, "banner": null, "premium_tier": 1,
         "premium_subscription_count": 3, "preferred_locale": "en-US",
         "public_updates_channel_id": null, "max_video_channel_users": 25,
@@ -253,7 +267,11 @@ pub fn guild_create() -> Value {
         "threads": [thread(THREAD_ID, CHANNEL_ID, "boss-strats")],
         "presences": [], "stage_instances": [], "guild_scheduled_events": [],
         "soundboard_sounds": [], "lazy": true,
-    })
+    });
+    if let (Some(g), Value::Object(rest)) = (g.as_object_mut(), rest) {
+        g.extend(rest);
+    }
+    g
 }
 
 fn ready(session: &str, resume_url: &str) -> Value {
@@ -285,7 +303,9 @@ impl FakeDiscord {
     pub async fn start(config: FakeConfig) -> FakeDiscord {
         let rest = TcpListener::bind("127.0.0.1:0").await.expect("bind rest");
         let tls = TcpListener::bind("127.0.0.1:0").await.expect("bind tls");
-        let gw = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let gw = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
         let (rest_addr, tls_addr, gw_addr) = (
             rest.local_addr().unwrap(),
             tls.local_addr().unwrap(),
@@ -306,9 +326,13 @@ impl FakeDiscord {
             tasks: Vec::new(),
         };
         let shared = fake.shared();
-        fake.tasks.push(tokio::spawn(serve_rest(rest, shared.clone(), None)));
         fake.tasks
-            .push(tokio::spawn(serve_rest(tls, shared.clone(), Some(acceptor()))));
+            .push(tokio::spawn(serve_rest(rest, shared.clone(), None)));
+        fake.tasks.push(tokio::spawn(serve_rest(
+            tls,
+            shared.clone(),
+            Some(acceptor()),
+        )));
         fake.tasks.push(tokio::spawn(serve_gateway(gw, shared)));
         fake
     }
@@ -358,7 +382,10 @@ impl FakeDiscord {
     ) -> u64 {
         let id = self.next_id();
         let m = message(id, channel, author, member, content, reply_to, mentions);
-        assert!(self.dispatch("MESSAGE_CREATE", m), "no session to say it in");
+        assert!(
+            self.dispatch("MESSAGE_CREATE", m),
+            "no session to say it in"
+        );
         id
     }
 
@@ -407,8 +434,7 @@ impl FakeDiscord {
 
     /// Whether a session is live (READY or RESUMED sent, connection open).
     pub fn connected(&self) -> bool {
-        let st = self.state.lock().unwrap();
-        st.conn.is_some() && st.session.is_some()
+        self.state.lock().unwrap().live()
     }
 
     /// Waits until `pred` holds on the state, or panics after `patience`.
@@ -462,9 +488,12 @@ impl Shared {
         };
         session.seq += 1;
         let frame = json!({"op": 0, "t": t, "s": session.seq, "d": d});
-        session.log.push(frame.clone());
+        let text = frame.to_string();
+        if self.config.keep_log {
+            session.log.push(frame);
+        }
         if let Some(c) = &st.conn {
-            let _ = c.send(WsMessage::Text(frame.to_string()));
+            let _ = c.send(WsMessage::Text(text));
         }
         true
     }
@@ -503,11 +532,7 @@ fn rustls_pemfile(pem: &str) -> Vec<tokio_rustls::rustls::pki_types::Certificate
     vec![pem_body(pem).into()]
 }
 
-async fn serve_rest(
-    listener: TcpListener,
-    shared: Shared,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) {
+async fn serve_rest(listener: TcpListener, shared: Shared, tls: Option<tokio_rustls::TlsAcceptor>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             return;
@@ -558,7 +583,11 @@ async fn rest(req: Request<Incoming>, shared: &Shared, tls: bool) -> Response<Fu
     shared.tick();
     let authorized = auth.as_deref() == Some(&format!("Bot {}", shared.config.token));
     if !authorized {
-        return json_response(401, &json!({"message": "401: Unauthorized", "code": 0}), &[]);
+        return json_response(
+            401,
+            &json!({"message": "401: Unauthorized", "code": 0}),
+            &[],
+        );
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.as_str(), parts.as_slice()) {
@@ -590,7 +619,7 @@ fn post_message(
 ) -> Response<Full<Bytes>> {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let mut st = shared.state.lock().unwrap();
-    let mut record = |status: u16, st: &mut State| {
+    let record = |status: u16, st: &mut State| {
         st.posts.push(Post {
             channel: channel.to_string(),
             body: body.clone(),

@@ -117,8 +117,14 @@ mod tests {
     #[test]
     fn ids_must_be_snowflakes_and_errors_name_the_key() {
         assert!(with_channels(&["1109457951620419654"]).validate().is_ok());
-        let e = with_channels(&["#general"]).validate().unwrap_err().to_string();
-        assert!(e.contains("discord.channels") && e.contains("#general"), "{e}");
+        let e = with_channels(&["#general"])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("discord.channels") && e.contains("#general"),
+            "{e}"
+        );
         let c = DiscordConfig {
             vip_roles: vec!["0".into()],
             ..Default::default()
@@ -143,7 +149,10 @@ mod tests {
         assert!(c.validate().is_ok());
         c.api_url = "http://discord.com".into();
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("discord.api_url") && e.contains("https://"), "{e}");
+        assert!(
+            e.contains("discord.api_url") && e.contains("https://"),
+            "{e}"
+        );
         c.api_url = DEFAULT_API_URL.into();
         c.bot_token = Some(Secret::new("MTEx.secret-token-value"));
         assert!(c.validate().is_ok());

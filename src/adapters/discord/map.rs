@@ -129,8 +129,7 @@ impl Mapper {
             Event::GuildBanAdd(e) => self.purge(e.guild_id, e.user.id, now, None),
             Event::GuildMemberUpdate(e) => {
                 let key = (e.guild_id, e.user.id);
-                let Some(until) = e.communication_disabled_until.map(|t| t.unix_timestamp())
-                else {
+                let Some(until) = e.communication_disabled_until.map(|t| t.unix_timestamp()) else {
                     self.timeouts.remove(&key);
                     return Vec::new();
                 };
@@ -316,10 +315,15 @@ impl Mapper {
         }
         if let Some(ch) = inner.strip_prefix('#') {
             let id = ChannelId::new(digits(ch).filter(|&n| n > 0)?);
-            let name = self.channel_names.get(&id).map_or("channel", String::as_str);
+            let name = self
+                .channel_names
+                .get(&id)
+                .map_or("channel", String::as_str);
             return Some(format!("#{name}"));
         }
-        let emoji = inner.strip_prefix("a:").or_else(|| inner.strip_prefix(':'))?;
+        let emoji = inner
+            .strip_prefix("a:")
+            .or_else(|| inner.strip_prefix(':'))?;
         let (name, id) = emoji.rsplit_once(':')?;
         digits(id)?;
         let ok = !name.is_empty()

@@ -44,7 +44,11 @@ impl DiscordOptions {
             );
         };
         // The ids were validated as snowflakes; parsing cannot fail here.
-        let ids = |v: &[String]| v.iter().filter_map(|s| s.parse().ok()).collect::<Vec<u64>>();
+        let ids = |v: &[String]| {
+            v.iter()
+                .filter_map(|s| s.parse().ok())
+                .collect::<Vec<u64>>()
+        };
         Ok(Some(DiscordOptions {
             token,
             channels: ids(&c.channels),

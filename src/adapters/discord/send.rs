@@ -157,8 +157,7 @@ pub async fn run(
                         "Discord asked to wait {:.1} s ({} {}); serenity waits, then sends",
                         info.timeout.as_secs_f64(),
                         info.method.reqwest_method(),
-                        info.path
-                            .trim_start_matches("https://discord.com")
+                        info.path.trim_start_matches("https://discord.com")
                     ),
                 })
                 .await;

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::map::{Mapper, Roles};
 use super::send::{self, Rest, SendLimits};
 use crate::adapters::twitch::Backoff;
-use crate::adapters::{AdapterStatus, Inbound, Outbound, PlatformAdapter};
+use crate::adapters::{AdapterStatus, Inbound, NoticeKind, Outbound, PlatformAdapter};
 use crate::model::Platform;
 use crate::secret::Secret;
 
@@ -108,7 +108,8 @@ impl PlatformAdapter for DiscordAdapter {
 /// What the gateway thread passes on, in arrival order.
 enum Gw {
     Event(Box<Event>),
-    Stage(ConnectionStage),
+    /// (old, new)
+    Stage(ConnectionStage, ConnectionStage),
 }
 
 /// serenity's handler: forwards events and stage changes, nothing else.
@@ -127,7 +128,7 @@ impl RawEventHandler for Forward {
 #[async_trait]
 impl EventHandler for Forward {
     async fn shard_stage_update(&self, _ctx: Context, ev: ShardStageUpdateEvent) {
-        let _ = self.tx.send(Gw::Stage(ev.new));
+        let _ = self.tx.send(Gw::Stage(ev.old, ev.new));
     }
 }
 
@@ -238,18 +239,13 @@ async fn connect_once(
         Ok(d) => d,
         Err(e) => return Ended::Lost(format!("could not start the gateway thread: {e}")),
     };
-    let ended = loop {
-        tokio::select! {
-            biased;
-            msg = rx.recv() => match msg {
-                Some(msg) => handle(msg, mapper, inbound, attempt).await,
-                // The thread dropped its sender: its result is next.
-                None => break (&mut done).await.unwrap_or_else(|_| {
-                    Ended::Lost("the gateway thread stopped".into())
-                }),
-            },
-        }
-    };
+    // Events until the thread drops its sender; then how it ended.
+    while let Some(msg) = rx.recv().await {
+        handle(msg, mapper, inbound, attempt).await;
+    }
+    let ended = (&mut done)
+        .await
+        .unwrap_or_else(|_| Ended::Lost("the gateway thread stopped".into()));
     stop.cancel();
     ended
 }
@@ -263,8 +259,21 @@ async fn handle(msg: Gw, mapper: &mut Mapper, inbound: &mpsc::Sender<Inbound>, a
                 }
             }
         }
-        Gw::Stage(stage) => {
-            let st = match stage {
+        Gw::Stage(old, new) => {
+            // serenity sets Resuming and leaves it within one step of its
+            // shard loop, so a resume shows up as the stage it came from.
+            if old == ConnectionStage::Resuming && new == ConnectionStage::Connected {
+                let _ = inbound
+                    .send(Inbound::Notice {
+                        platform: Platform::Discord,
+                        channel: None,
+                        kind: NoticeKind::Other,
+                        text: "resumed the gateway session; Discord replayed what was missed"
+                            .into(),
+                    })
+                    .await;
+            }
+            let st = match new {
                 ConnectionStage::Connected => {
                     *attempt = 0;
                     AdapterStatus::Connected
@@ -376,7 +385,6 @@ pub fn gateway_url_ok(url: &str) -> Result<(), String> {
         "the API answered the gateway address {url:?}; only wss://, or ws:// to a loopback address, is accepted"
     ))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -69,7 +69,8 @@ impl Clock for TokioClock {
     }
 }
 
-pub(crate) type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
+pub(crate) type Limiter =
+    RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
 
 /// A GCRA quota that can never exceed `limit` messages in any `window`:
 /// a burst of half the limit, the other half spread over the window.
