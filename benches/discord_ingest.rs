@@ -77,6 +77,7 @@ fn options(fake: &FakeDiscord) -> DiscordOptions {
         address_as: Some("Mika".into()),
         backoff: Backoff::default(),
         limits: SendLimits::default(),
+        connect_patience: Duration::from_secs(2),
         seed: 7,
     }
 }

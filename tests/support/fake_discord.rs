@@ -65,6 +65,8 @@ pub struct FakeConfig {
     /// Whether dispatches are kept for RESUME (a benchmark turns it off so
     /// the fake's memory does not count as the client's).
     pub keep_log: bool,
+    /// What `/gateway` answers instead of this fake's own address.
+    pub gateway_url: Option<String>,
 }
 
 impl Default for FakeConfig {
@@ -75,6 +77,7 @@ impl Default for FakeConfig {
             allow_privileged: true,
             echo_posts: true,
             keep_log: true,
+            gateway_url: None,
         }
     }
 }
@@ -342,7 +345,11 @@ impl FakeDiscord {
             config: self.config.clone(),
             state: self.state.clone(),
             ticks: self.ticks.clone(),
-            gateway_url: self.gateway_url(),
+            gateway_url: self
+                .config
+                .gateway_url
+                .clone()
+                .unwrap_or_else(|| self.gateway_url()),
         }
     }
 

@@ -62,6 +62,7 @@ impl DiscordOptions {
             address_as,
             backoff: Backoff::default(),
             limits: SendLimits::default(),
+            connect_patience: std::time::Duration::from_secs(20),
             seed: 0,
         }))
     }

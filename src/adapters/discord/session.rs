@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::map::{Mapper, Roles};
 use super::send::{self, Rest, SendLimits};
 use crate::adapters::twitch::Backoff;
-use crate::adapters::{AdapterStatus, Inbound, NoticeKind, Outbound, PlatformAdapter};
+use crate::adapters::{AdapterStatus, Inbound, Outbound, PlatformAdapter};
 use crate::model::Platform;
 use crate::secret::Secret;
 
@@ -67,6 +67,8 @@ pub struct DiscordOptions {
     pub address_as: Option<String>,
     pub backoff: Backoff,
     pub limits: SendLimits,
+    /// How long the gateway may stay silent before the status says so.
+    pub connect_patience: Duration,
     pub seed: u64,
 }
 
@@ -240,8 +242,36 @@ async fn connect_once(
         Err(e) => return Ended::Lost(format!("could not start the gateway thread: {e}")),
     };
     // Events until the thread drops its sender; then how it ended.
-    while let Some(msg) = rx.recv().await {
-        handle(msg, mapper, inbound, attempt).await;
+    // serenity retries a shard that cannot connect every 5 s without
+    // telling anyone, so a gateway that stays silent is said out loud.
+    let mut up = false;
+    let mut told = false;
+    let mut silent_until = tokio::time::Instant::now() + options.connect_patience;
+    loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                if let Gw::Stage(_, new) = &msg {
+                    up = *new == ConnectionStage::Connected;
+                    if !up {
+                        silent_until = tokio::time::Instant::now() + options.connect_patience;
+                        told = false;
+                    }
+                }
+                handle(msg, mapper, inbound, attempt).await;
+            }
+            _ = tokio::time::sleep_until(silent_until), if !up && !told => {
+                told = true;
+                status(inbound, AdapterStatus::Reconnecting {
+                    in_s: 5,
+                    reason: format!(
+                        "no session with the gateway at {url} after {} s; serenity retries every 5 s",
+                        options.connect_patience.as_secs()
+                    ),
+                })
+                .await;
+            }
+        }
     }
     let ended = (&mut done)
         .await
@@ -261,17 +291,17 @@ async fn handle(msg: Gw, mapper: &mut Mapper, inbound: &mpsc::Sender<Inbound>, a
         }
         Gw::Stage(old, new) => {
             // serenity sets Resuming and leaves it within one step of its
-            // shard loop, so a resume shows up as the stage it came from.
-            if old == ConnectionStage::Resuming && new == ConnectionStage::Connected {
-                let _ = inbound
-                    .send(Inbound::Notice {
-                        platform: Platform::Discord,
-                        channel: None,
-                        kind: NoticeKind::Other,
-                        text: "resumed the gateway session; Discord replayed what was missed"
-                            .into(),
-                    })
-                    .await;
+            // shard loop, so a resume only shows as the stage it came from:
+            // say it then, before the new stage.
+            if old == ConnectionStage::Resuming && new != ConnectionStage::Resuming {
+                status(
+                    inbound,
+                    AdapterStatus::Reconnecting {
+                        in_s: 0,
+                        reason: "resuming the session; Discord replays what was missed".into(),
+                    },
+                )
+                .await;
             }
             let st = match new {
                 ConnectionStage::Connected => {
