@@ -110,10 +110,10 @@ pub enum Command {
     },
     /// Show the effective configuration (secrets hidden).
     Config,
-    /// Log in to a platform (Twitch: OAuth device code flow); the token is
-    /// stored encrypted beside the database.
+    /// Log in to a platform (Twitch, YouTube: OAuth device code flow); the
+    /// token is stored encrypted beside the database.
     Login {
-        /// Only `twitch` for now.
+        /// `twitch` or `youtube`.
         #[arg(value_parser = parse_platform)]
         platform: Platform,
     },
@@ -367,10 +367,14 @@ pub fn run(cli: Cli, config: Config) -> Result<()> {
     }
 }
 
-/// `clank login twitch`: device code flow, then the token sealed into the store.
+/// `clank login twitch|youtube`: device code flow, then the token sealed
+/// into the store.
 fn login(config: &Config, platform: Platform) -> Result<()> {
+    if platform == Platform::Youtube {
+        return login_youtube(config);
+    }
     if platform != Platform::Twitch {
-        bail!("login to {platform} is not supported yet (supported: twitch)");
+        bail!("login to {platform} is not supported (supported: twitch, youtube)");
     }
     let Some(client_id) = config.twitch.client_id.clone() else {
         bail!(
@@ -407,6 +411,73 @@ fn login(config: &Config, platform: Platform) -> Result<()> {
         "logged in to twitch as {}",
         token.login.as_deref().unwrap_or("(unknown)")
     );
+    Ok(())
+}
+
+/// `clank login youtube`: Google's device flow, then the channel's name
+/// (`channels.list?mine`, 1 unit) so the saved login says whose it is.
+fn login_youtube(config: &Config) -> Result<()> {
+    let yt = &config.youtube;
+    let Some(client_id) = yt.client_id.clone() else {
+        bail!(
+            "youtube.client_id is not set: create an OAuth client of type \"TVs and Limited Input devices\" in the Google Cloud console and set YOUTUBE_CLIENT_ID and YOUTUBE_CLIENT_SECRET (see the README's YouTube section)"
+        );
+    };
+    let client = crate::auth::OAuthClient::for_provider(
+        crate::auth::Provider::Google,
+        &yt.oauth_url,
+        &client_id,
+        yt.client_secret.clone(),
+    )?;
+    let vault = crate::auth::open_vault(config.db_path())?;
+    let store = Store::open(config.db_path(), &config.store)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let api = crate::adapters::youtube::api::Api::new(
+        &yt.api_url,
+        None,
+        std::time::Duration::from_secs(30),
+    )?;
+    let channel = runtime.block_on(async {
+        let mut token =
+            crate::auth::device_login_with(&client, crate::auth::YOUTUBE_SCOPES, |code| {
+                println!(
+                    "Open {} and enter the code {} (it expires in {} s).",
+                    code.verification_uri, code.user_code, code.expires_in
+                );
+            })
+            .await?;
+        let channel = api.my_channel(&token.access).await?;
+        if let Some((_, title)) = &channel {
+            token.login = Some(title.clone());
+        }
+        // That call cost the project a unit: the adapter's governor counts it.
+        let day = crate::adapters::youtube::quota::pacific_day(chrono::Utc::now());
+        let key = crate::adapters::youtube::quota_key(&day);
+        let used: u32 = store
+            .adapter_state_async(Platform::Youtube, &key)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        store
+            .set_adapter_state_async(
+                Platform::Youtube,
+                &key,
+                &used.saturating_add(yt.videos_list_cost).to_string(),
+            )
+            .await?;
+        crate::auth::save_token(&vault, &store, Platform::Youtube, &token).await?;
+        anyhow::Ok(channel)
+    })?;
+    store.close()?;
+    match channel {
+        Some((id, title)) => println!("logged in to youtube as {title} (channel {id})"),
+        None => println!(
+            "logged in to youtube (this Google account has no YouTube channel yet: sends will be refused)"
+        ),
+    }
     Ok(())
 }
 

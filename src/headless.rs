@@ -77,7 +77,9 @@ pub fn update_json(u: &Update) -> Option<Value> {
         | Update::ChatRemoved { .. }
         | Update::AuthorRemoved { .. }
         | Update::Draft(_)
-        | Update::Snapshot(_) => None,
+        | Update::Snapshot(_)
+        // Every poll refreshes it: the log would be mostly quota.
+        | Update::Quota { .. } => None,
     }
 }
 

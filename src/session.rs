@@ -107,6 +107,11 @@ pub enum Update {
     /// A platform event that is not chat (raid, sub, announcement, chat
     /// cleared): a system line in the chat pane.
     System(SystemLine),
+    /// Where a platform's API quota stands, shown beside its health.
+    Quota {
+        platform: Platform,
+        text: String,
+    },
     /// Something failed that the operator should see (never fatal).
     Error {
         at: DateTime<Utc>,

@@ -164,3 +164,26 @@ fn not_delivered_list() {
     keys(&mut app, "n");
     check("not_delivered_empty", &mut app);
 }
+
+/// YouTube's quota figures (a `Quota` update from the adapter's notices)
+/// sit beside its health in the header, the latest replacing the last.
+#[test]
+fn the_header_shows_the_latest_youtube_quota() {
+    let mut app = busy_app(UiConfig::default());
+    for text in [
+        "quota 6/10000 · 9994 left · out 23:10 UTC",
+        "quota 11/10000 · 9989 left · lasts to reset",
+    ] {
+        app.handle(AppEvent::Update(Update::Quota {
+            platform: Platform::Youtube,
+            text: text.into(),
+        }));
+    }
+    let screen = render(&app, 160, 30);
+    let header: String = screen.lines().take(3).collect::<Vec<_>>().join("\n");
+    assert!(
+        header.contains("youtube ⟳ 12s (quota 11/10000 · 9989 left · lasts to reset)"),
+        "{header}"
+    );
+    assert!(!screen.contains("9994 left"), "{screen}");
+}

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use clank::adapters::Backoff;
 use clank::adapters::hub::{self, Hub};
-use clank::adapters::twitch::Backoff;
 use clank::adapters::youtube::{YoutubeOptions, page_token_key, quota_key, run};
 use clank::adapters::{
     AdapterStatus, Inbound, NoticeKind, Outbound, SendRejection, SendVerdict, SubKind,
@@ -28,7 +28,7 @@ use clank::model::{ChatEvent, PaidKind, Platform, Role};
 use clank::secret::Secret;
 use clank::store::{Store, StoreConfig};
 use serde_json::json;
-use support::fake_youtube::{FakeYoutube, KEY, TOKEN, Video, item, text};
+use support::fake_youtube::{FakeYoutube, KEY, StreamMode, TOKEN, Video, item, text};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,12 @@ fn morning() -> DateTime<Utc> {
 fn options(fake: &FakeYoutube) -> YoutubeOptions {
     YoutubeOptions {
         video_id: VIDEO.into(),
+        channel: None,
+        // These tests are about polling; streaming has its own.
+        streaming: false,
+        // A silence timer would fire at once on the paused clock.
+        stream_idle: None,
+        search_cost: 100,
         api_url: fake.base_url(),
         api_key: Some(Secret::new(KEY)),
         daily_quota: 10_000,
@@ -230,7 +236,7 @@ async fn the_hub_entry_reads_every_event_kind_no_faster_than_the_server_asks() {
     fake.push([owner, moderator]);
 
     let config = Config::from_toml(&format!(
-        "[youtube]\nvideo_id = \"{VIDEO}\"\napi_key = \"{KEY}\"\napi_url = \"{}\"\nstream_hours = 0.5\n",
+        "[youtube]\nvideo_id = \"{VIDEO}\"\napi_key = \"{KEY}\"\napi_url = \"{}\"\nstream_hours = 0.5\nstreaming = false\n",
         fake.base_url()
     ))
     .unwrap();
@@ -385,9 +391,27 @@ async fn the_hub_entry_reads_every_event_kind_no_faster_than_the_server_asks() {
         all.iter()
             .any(|e| matches!(e, Inbound::Notice { text, .. } if text == "poll: Which boss?"))
     );
-    // The day's budget is shown once connected: a lookup and one list so far.
-    assert!(all.iter().any(|e| matches!(e,
-        Inbound::Notice { text, .. } if text.starts_with("quota 6 of 10000 units used, 9994 left (400 kept for replies)"))));
+    // The day's budget goes to the header after every call: the lookup,
+    // then each list (polling every 3 s would spend it before the reset).
+    let quota: Vec<_> = all
+        .iter()
+        .filter_map(|e| match e {
+            Inbound::Notice {
+                kind: NoticeKind::Quota,
+                text,
+                ..
+            } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(quota.len() >= 4, "{quota:?}");
+    for (q, used) in quota.iter().zip([1, 6, 11, 16]) {
+        let left = 10_000 - used;
+        assert!(
+            q.starts_with(&format!("quota {used}/10000 · {left} left · out ")),
+            "{quota:?}"
+        );
+    }
     // Every message once, though six pages were read.
     assert_eq!(seen.message_ids().len(), 5);
 }
@@ -828,4 +852,214 @@ async fn a_refused_page_token_restarts_from_the_recent_history() {
         Inbound::Notice { text, .. } if text.contains("page token was refused"))));
     // The history read again is the same message; the store drops the copy.
     assert_eq!(seen.message_ids(), vec!["a", "a"]);
+}
+
+/// Streaming is the default: one connection gives the history and then
+/// each push; when Google drops it, the next one opens from the last page
+/// token (paced like a poll, so a stream that keeps dropping never spends
+/// faster than polling would), and nothing is read twice or skipped.
+#[tokio::test(start_paused = true)]
+async fn streaming_pushes_then_drops_and_resumes_from_the_last_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let fake = FakeYoutube::start(vec![Video::Live("chat1".into())]).await;
+    fake.state.lock().unwrap().stream = StreamMode::PagesThenDrop(2);
+    fake.push([text("h1", "Ann", "early"), text("h2", "Bob", "hi")]);
+    let (tx, rx) = mpsc::channel(256);
+    let (_out_tx, out_rx) = mpsc::channel(8);
+    let cancel = CancellationToken::new();
+    let opts = YoutubeOptions {
+        streaming: true,
+        ..options(&fake)
+    };
+    let task = tokio::spawn(run(opts, store.clone(), None, tx, out_rx, cancel.clone()));
+    let seen = Seen::drain(rx, &fake.ticks);
+
+    until(&seen, || seen.message_ids().len() == 2).await;
+    fake.push([text("s1", "Cat", "pushed while streaming")]);
+    until(&seen, || seen.message_ids().len() == 3).await;
+    // The fake dropped the stream after its second page: the adapter opens
+    // the next from p3 and reads what came meanwhile.
+    until(&seen, || fake.streams().len() == 2).await;
+    fake.push([text("s2", "Dan", "after the drop")]);
+    until(&seen, || seen.message_ids().len() == 4).await;
+    cancel.cancel();
+    task.await.unwrap();
+
+    assert_eq!(seen.message_ids(), vec!["h1", "h2", "s1", "s2"]);
+    let streams = fake.streams();
+    assert_eq!(streams[0].query["liveChatId"], "chat1");
+    assert_eq!(streams[0].query["part"], "id,snippet,authorDetails");
+    assert!(!streams[0].query.contains_key("pageToken"));
+    assert_eq!(streams[1].query["pageToken"], "p3");
+    // Paced like a poll after the drop: never sooner than the server's 3 s.
+    assert!(streams[1].at - streams[0].at >= Duration::from_secs(3));
+    assert!(fake.lists().is_empty(), "no polling while streaming works");
+    assert!(seen.has_status(|s| matches!(s, AdapterStatus::ReadOnly { .. })));
+    // Every lookup (1) and every stream connection (5) is counted.
+    let used = store
+        .adapter_state_async(Platform::Youtube, &quota_key("2026-12-02"))
+        .await
+        .unwrap();
+    let expected = fake.lookups().len() + 5 * fake.streams().len();
+    assert_eq!(used, Some(expected.to_string()), "{:#?}", seen.statuses());
+    assert_eq!(
+        store
+            .adapter_state_async(Platform::Youtube, &page_token_key("chat1"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("p4")
+    );
+}
+
+/// A stream Google refuses (404 here) is not retried: the adapter says so
+/// once and polls `list` for the rest of the run.
+#[tokio::test(start_paused = true)]
+async fn a_refused_stream_falls_back_to_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let fake = FakeYoutube::start(vec![Video::Live("chat1".into())]).await;
+    fake.push([text("h1", "Ann", "early")]);
+    let (tx, rx) = mpsc::channel(256);
+    let (_out_tx, out_rx) = mpsc::channel(8);
+    let cancel = CancellationToken::new();
+    let opts = YoutubeOptions {
+        streaming: true,
+        ..options(&fake)
+    };
+    let task = tokio::spawn(run(opts, store.clone(), None, tx, out_rx, cancel.clone()));
+    let seen = Seen::drain(rx, &fake.ticks);
+    until(&seen, || fake.lists().len() >= 3).await;
+    fake.push([text("p1", "Bob", "polled")]);
+    until(&seen, || seen.message_ids().len() == 2).await;
+    cancel.cancel();
+    task.await.unwrap();
+
+    assert_eq!(
+        fake.streams().len(),
+        1,
+        "a refused stream is not asked again"
+    );
+    assert!(seen.all().iter().any(|e| matches!(e,
+        Inbound::Notice { text, .. } if text.contains("streaming is not available") && text.contains("polling"))));
+    assert_eq!(seen.message_ids(), vec!["h1", "p1"]);
+}
+
+/// A channel instead of a video, without an owner login: the handle's id
+/// once (`channels.list`, 1 unit), then `search.list` (100 units) no more
+/// than every 15 minutes while the channel is not live, then the video's
+/// chat as usual. Sends go to the channel as configured.
+#[tokio::test(start_paused = true)]
+async fn a_handle_is_looked_up_and_searched_for_its_live_video_sparingly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let fake = FakeYoutube::start(vec![Video::Live("chat1".into())]).await;
+    fake.push([text("h1", "Ann", "hello")]);
+    let (tx, rx) = mpsc::channel(256);
+    let (_out_tx, out_rx) = mpsc::channel(8);
+    let cancel = CancellationToken::new();
+    let opts = YoutubeOptions {
+        video_id: "@mikavt".into(),
+        channel: Some("@mikavt".into()),
+        ..options(&fake)
+    };
+    let task = tokio::spawn(run(opts, store.clone(), None, tx, out_rx, cancel.clone()));
+    let seen = Seen::drain(rx, &fake.ticks);
+    until(&seen, || {
+        seen.has_status(|s| {
+            matches!(s, AdapterStatus::Reconnecting { reason, .. }
+            if reason.contains("waiting for live") && reason.contains("100 units"))
+        })
+    })
+    .await;
+    fake.state.lock().unwrap().search_live = Some(VIDEO.into());
+    until(&seen, || seen.message_ids().len() == 1).await;
+    cancel.cancel();
+    task.await.unwrap();
+
+    let handles = fake.requests(support::fake_youtube::CHANNELS);
+    assert_eq!(handles.len(), 1, "the handle is looked up once");
+    assert_eq!(handles[0].query["forHandle"], "@mikavt");
+    let searches = fake.requests(support::fake_youtube::SEARCH);
+    assert_eq!(searches.len(), 2);
+    assert_eq!(searches[0].query["channelId"], "UCmikavt0000000000000");
+    assert_eq!(searches[0].query["eventType"], "live");
+    assert_eq!(searches[0].query["type"], "video");
+    assert!(searches[1].at - searches[0].at >= Duration::from_secs(900));
+    assert_eq!(fake.lookups()[0].query["id"], VIDEO);
+    let msg = seen
+        .all()
+        .into_iter()
+        .find_map(|e| match e {
+            Inbound::Chat(ChatEvent::Message(m)) => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(msg.channel, "@mikavt");
+    // 1 (handle) + 2 × 100 (searches) + 1 (videos.list) + 5 (list).
+    let used = store
+        .adapter_state_async(Platform::Youtube, &quota_key("2026-12-02"))
+        .await
+        .unwrap();
+    assert_eq!(used.as_deref(), Some("207"));
+}
+
+/// Streaming, the header's projection counts reconnects, not polls: a
+/// stream that stays open lasts the day, where polling every 3 s would not.
+#[tokio::test(start_paused = true)]
+async fn a_long_lived_stream_projects_the_budget_to_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let fake = FakeYoutube::start(vec![Video::Live("chat1".into())]).await;
+    fake.state.lock().unwrap().stream = StreamMode::PagesThenDrop(usize::MAX);
+    fake.push([text("h1", "Ann", "early")]);
+    let (tx, rx) = mpsc::channel(256);
+    let (otx, out_rx) = mpsc::channel(8);
+    let cancel = CancellationToken::new();
+    let creds = Arc::new(StaticCredentials(Credentials {
+        login: "me".into(),
+        token: Secret::new(TOKEN),
+    }));
+    let opts = YoutubeOptions {
+        streaming: true,
+        ..options(&fake)
+    };
+    let task = tokio::spawn(run(opts, store, Some(creds), tx, out_rx, cancel.clone()));
+    let seen = Seen::drain(rx, &fake.ticks);
+    until(&seen, || seen.message_ids().len() == 1).await;
+    // A send while the stream is open is answered, and its 20 units show.
+    otx.send(Outbound::Send {
+        draft_id: 9,
+        platform: Platform::Youtube,
+        channel: VIDEO.into(),
+        text: "hello stream".into(),
+        reply_to: None,
+    })
+    .await
+    .unwrap();
+    until(&seen, || {
+        seen.all()
+            .iter()
+            .any(|e| matches!(e, Inbound::SendResult { draft_id: 9, .. }))
+    })
+    .await;
+    cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(fake.streams().len(), 1);
+    assert_eq!(fake.state.lock().unwrap().inserted, vec!["hello stream"]);
+    let last = seen
+        .all()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e {
+            Inbound::Notice {
+                kind: NoticeKind::Quota,
+                text,
+                ..
+            } => Some(text),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(last, "quota 26/10000 · 9974 left · lasts to reset");
 }

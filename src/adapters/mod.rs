@@ -20,6 +20,9 @@ use crate::config::Config;
 use crate::model::{Author, ChatEvent, Platform};
 use crate::store::Store;
 
+pub use backoff::Backoff;
+
+pub mod backoff;
 pub mod chatlog;
 pub mod discord;
 pub mod hub;
@@ -195,6 +198,9 @@ pub enum NoticeKind {
     AuthFailed,
     /// The channel is suspended, unavailable or similar.
     ChannelUnavailable,
+    /// Where the platform's API quota stands (units used, left, projected
+    /// run-out): the console keeps the latest beside the platform's health.
+    Quota,
     /// Anything else the platform said.
     Other,
 }

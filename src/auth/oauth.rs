@@ -1,7 +1,8 @@
-//! Twitch OAuth over HTTP: the device code flow (`POST /oauth2/device`, then
-//! polling `POST /oauth2/token`), refresh with the rotated refresh token, and
-//! `GET /oauth2/validate`. The base URL is configurable so tests can point it
-//! at a loopback fake.
+//! OAuth over HTTP for Twitch and Google: the device code flow (RFC 8628:
+//! ask for a code, then poll the token endpoint), refresh, and Twitch's
+//! `GET /oauth2/validate`. The two services speak the same grant with
+//! different paths, parameter names and error fields ([`Provider`]). The
+//! base URL is configurable so tests can point it at a loopback fake.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,47 @@ use crate::secret::Secret;
 
 /// Twitch's identity service.
 pub const DEFAULT_BASE_URL: &str = "https://id.twitch.tv";
+
+/// Google's OAuth 2.0 server (device code and token endpoints).
+pub const GOOGLE_BASE_URL: &str = "https://oauth2.googleapis.com";
+
+/// Which OAuth service a client talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// `id.twitch.tv`: `/oauth2/device`, `/oauth2/token`, `/oauth2/validate`;
+    /// errors in `message`; scopes in `scopes`; refresh tokens rotate.
+    Twitch,
+    /// `oauth2.googleapis.com`: `/device/code`, `/token`; errors in `error`
+    /// (RFC 8628 names); scopes in `scope`; no validate endpoint.
+    Google,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Twitch => "Twitch",
+            Provider::Google => "Google",
+        }
+    }
+    fn device_path(self) -> &'static str {
+        match self {
+            Provider::Twitch => "/oauth2/device",
+            Provider::Google => "/device/code",
+        }
+    }
+    fn token_path(self) -> &'static str {
+        match self {
+            Provider::Twitch => "/oauth2/token",
+            Provider::Google => "/token",
+        }
+    }
+    fn scope_param(self) -> &'static str {
+        match self {
+            Provider::Twitch => "scopes",
+            Provider::Google => "scope",
+        }
+    }
+}
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN_S: i64 = 300;
@@ -47,9 +89,17 @@ pub struct Validation {
 struct DeviceResponse {
     device_code: String,
     user_code: String,
+    /// Google spells it `verification_url`.
+    #[serde(alias = "verification_url")]
     verification_uri: String,
     expires_in: u64,
+    /// RFC 8628 makes it optional, with 5 s as the default.
+    #[serde(default = "default_interval")]
     interval: u64,
+}
+
+fn default_interval() -> u64 {
+    5
 }
 
 #[derive(Deserialize)]
@@ -57,14 +107,33 @@ struct TokenResponse {
     access_token: String,
     refresh_token: Option<String>,
     expires_in: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scope_list")]
     scope: Vec<String>,
+}
+
+/// Twitch sends the granted scopes as a list, Google as one
+/// space-separated string.
+fn scope_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        Text(String),
+        None(()),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(l) => l,
+        Either::Text(t) => t.split_whitespace().map(str::to_string).collect(),
+        Either::None(()) => Vec::new(),
+    })
 }
 
 #[derive(Deserialize)]
 struct ErrorResponse {
     #[serde(default)]
     message: String,
+    #[serde(default)]
+    error: String,
 }
 
 impl TokenResponse {
@@ -81,10 +150,11 @@ impl TokenResponse {
     }
 }
 
-/// An HTTP client for one Twitch application.
+/// An HTTP client for one OAuth application (Twitch or Google).
 #[derive(Clone)]
 pub struct OAuthClient {
     http: reqwest::Client,
+    provider: Provider,
     base: String,
     client_id: String,
     client_secret: Option<Secret>,
@@ -93,6 +163,7 @@ pub struct OAuthClient {
 impl std::fmt::Debug for OAuthClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuthClient")
+            .field("provider", &self.provider)
             .field("base", &self.base)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
@@ -112,6 +183,17 @@ impl OAuthClient {
         client_id: &str,
         client_secret: Option<Secret>,
     ) -> Result<Self, AuthError> {
+        Self::for_provider(Provider::Twitch, base_url, client_id, client_secret)
+    }
+
+    /// A client for `provider`. Google's "TVs and Limited Input devices"
+    /// clients come with a secret that the token endpoint requires.
+    pub fn for_provider(
+        provider: Provider,
+        base_url: &str,
+        client_id: &str,
+        client_secret: Option<Secret>,
+    ) -> Result<Self, AuthError> {
         let mut tls = crate::adapters::twitch::connect::default_tls_config()
             .map(|c| (*c).clone())
             .map_err(|e| AuthError::Network(format!("TLS setup failed: {e}")))?;
@@ -124,6 +206,7 @@ impl OAuthClient {
             .map_err(net)?;
         Ok(Self {
             http,
+            provider,
             base: base_url.trim_end_matches('/').to_string(),
             client_id: client_id.to_string(),
             client_secret,
@@ -134,20 +217,24 @@ impl OAuthClient {
         format!("{}{}", self.base, path)
     }
 
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
     /// Step 1 of the device flow.
     pub async fn start_device(&self, scopes: &[&str]) -> Result<DeviceCode, AuthError> {
         let resp = self
             .http
-            .post(self.url("/oauth2/device"))
+            .post(self.url(self.provider.device_path()))
             .form(&[
                 ("client_id", self.client_id.as_str()),
-                ("scopes", &scopes.join(" ")),
+                (self.provider.scope_param(), &scopes.join(" ")),
             ])
             .send()
             .await
             .map_err(net)?;
         if !resp.status().is_success() {
-            return Err(protocol_error(resp).await);
+            return Err(self.protocol_error(resp).await);
         }
         let d: DeviceResponse = resp
             .json()
@@ -179,16 +266,18 @@ impl OAuthClient {
             }
             let mut form = vec![
                 ("client_id", self.client_id.as_str()),
-                ("scopes", scopes.as_str()),
                 ("device_code", code.device_code.expose()),
                 ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ];
+            if self.provider == Provider::Twitch {
+                form.push(("scopes", scopes.as_str()));
+            }
             if let Some(s) = &self.client_secret {
                 form.push(("client_secret", s.expose()));
             }
             let resp = self
                 .http
-                .post(self.url("/oauth2/token"))
+                .post(self.url(self.provider.token_path()))
                 .form(&form)
                 .send()
                 .await
@@ -200,7 +289,7 @@ impl OAuthClient {
                     .map(TokenResponse::into_token)
                     .map_err(|e| AuthError::Protocol(e.without_url().to_string()));
             }
-            let message = error_message(resp).await;
+            let message = self.error_message(resp).await;
             match message.as_str() {
                 "authorization_pending" => {}
                 "slow_down" => interval += Duration::from_secs(5),
@@ -226,7 +315,7 @@ impl OAuthClient {
         }
         let resp = self
             .http
-            .post(self.url("/oauth2/token"))
+            .post(self.url(self.provider.token_path()))
             .form(&form)
             .send()
             .await
@@ -246,11 +335,17 @@ impl OAuthClient {
         if status.as_u16() == 400 || status.as_u16() == 401 {
             return Err(AuthError::Revoked);
         }
-        Err(protocol_error(resp).await)
+        Err(self.protocol_error(resp).await)
     }
 
     /// `GET /oauth2/validate`; 401 is [`AuthError::Revoked`].
     pub async fn validate(&self, access: &Secret) -> Result<Validation, AuthError> {
+        if self.provider != Provider::Twitch {
+            return Err(AuthError::Protocol(format!(
+                "{} has no validate endpoint",
+                self.provider.name()
+            )));
+        }
         let resp = self
             .http
             .get(self.url("/oauth2/validate"))
@@ -262,25 +357,30 @@ impl OAuthClient {
             return Err(AuthError::Revoked);
         }
         if !resp.status().is_success() {
-            return Err(protocol_error(resp).await);
+            return Err(self.protocol_error(resp).await);
         }
         resp.json()
             .await
             .map_err(|e| AuthError::Protocol(e.without_url().to_string()))
     }
-}
 
-async fn error_message(resp: reqwest::Response) -> String {
-    resp.json::<ErrorResponse>()
-        .await
-        .map(|e| e.message)
-        .unwrap_or_default()
-}
+    /// The error code of a refused request: Twitch puts it in `message`
+    /// (its `error` is the HTTP reason), Google in `error`.
+    async fn error_message(&self, resp: reqwest::Response) -> String {
+        let Ok(e) = resp.json::<ErrorResponse>().await else {
+            return String::new();
+        };
+        match self.provider {
+            Provider::Twitch => e.message,
+            Provider::Google => e.error,
+        }
+    }
 
-async fn protocol_error(resp: reqwest::Response) -> AuthError {
-    let status = resp.status();
-    let message = error_message(resp).await;
-    AuthError::Protocol(format!("HTTP {status}: {message}"))
+    async fn protocol_error(&self, resp: reqwest::Response) -> AuthError {
+        let status = resp.status();
+        let message = self.error_message(resp).await;
+        AuthError::Protocol(format!("HTTP {status}: {message}"))
+    }
 }
 
 /// The whole device login: asks for a code, hands it to `on_code` (the CLI
@@ -293,11 +393,24 @@ pub async fn device_login(
     on_code: impl Fn(&DeviceCode),
 ) -> Result<Token, AuthError> {
     let client = OAuthClient::new(base_url, client_id, None)?;
+    device_login_with(&client, scopes, on_code).await
+}
+
+/// The device login with a ready client (either provider). Only Twitch
+/// tells the login name here; Google's is looked up by the caller (the
+/// YouTube channel, through the Data API).
+pub async fn device_login_with(
+    client: &OAuthClient,
+    scopes: &[&str],
+    on_code: impl Fn(&DeviceCode),
+) -> Result<Token, AuthError> {
     let code = client.start_device(scopes).await?;
     on_code(&code);
     let mut token = client.poll_device(&code, scopes).await?;
-    let v = client.validate(&token.access).await?;
-    token.login = Some(v.login);
+    if client.provider == Provider::Twitch {
+        let v = client.validate(&token.access).await?;
+        token.login = Some(v.login);
+    }
     Ok(token)
 }
 
@@ -308,8 +421,13 @@ pub trait TokenSink: Send + Sync {
     async fn save(&self, token: &Token) -> Result<(), String>;
 }
 
-/// A refreshing Twitch login: the [`CredentialSource`] the adapter uses.
-pub struct TwitchAuth {
+/// The refreshing Twitch login, by its old name.
+pub type TwitchAuth = RefreshingAuth;
+
+/// A refreshing login (Twitch or Google): the [`CredentialSource`] an
+/// adapter uses. Twitch tokens are validated at start-up, as Twitch asks;
+/// Google has no such endpoint, so a refused call triggers the refresh.
+pub struct RefreshingAuth {
     client: OAuthClient,
     token: tokio::sync::Mutex<Token>,
     persist: Arc<dyn TokenSink>,
@@ -317,7 +435,7 @@ pub struct TwitchAuth {
     validated: std::sync::atomic::AtomicBool,
 }
 
-impl TwitchAuth {
+impl RefreshingAuth {
     pub fn new(client: OAuthClient, token: Token, persist: Arc<dyn TokenSink>) -> Self {
         Self {
             client,
@@ -337,13 +455,16 @@ impl TwitchAuth {
         }
         *token = fresh;
         self.persist.save(token).await.map_err(AuthError::Persist)?;
-        tracing::info!(target: "clank::auth", "twitch token refreshed");
+        tracing::info!(target: "clank::auth", provider = self.client.provider.name(), "token refreshed");
         Ok(())
     }
 
     async fn ensure_login(&self, token: &mut Token) -> Result<String, AuthError> {
         if let Some(l) = &token.login {
             return Ok(l.clone());
+        }
+        if self.client.provider != Provider::Twitch {
+            return Ok(String::new());
         }
         let v = self.client.validate(&token.access).await?;
         token.login = Some(v.login.clone());
@@ -353,11 +474,12 @@ impl TwitchAuth {
 }
 
 #[async_trait]
-impl CredentialSource for TwitchAuth {
+impl CredentialSource for RefreshingAuth {
     async fn credentials(&self) -> Result<Credentials, AuthError> {
-        if !self
-            .validated
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        if self.client.provider == Provider::Twitch
+            && !self
+                .validated
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
             && let Err(e) = self.validate().await
         {
             // A network failure leaves the flag unset, to try again next time.
@@ -392,6 +514,9 @@ impl CredentialSource for TwitchAuth {
     }
 
     async fn validate(&self) -> Result<(), AuthError> {
+        if self.client.provider != Provider::Twitch {
+            return Ok(());
+        }
         let mut token = self.token.lock().await;
         match self.client.validate(&token.access).await {
             Ok(v) => {

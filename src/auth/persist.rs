@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::oauth::{OAuthClient, TokenSink, TwitchAuth};
+use super::oauth::{OAuthClient, RefreshingAuth, TokenSink};
 use super::vault::{SealedToken, TokenVault, VaultError};
 use super::{AuthError, CredentialSource, Token};
 use crate::model::Platform;
@@ -33,7 +33,7 @@ pub enum LoginStoreError {
     Auth(#[from] AuthError),
 }
 
-/// Seals and saves a token (after `clank login twitch`, and on every refresh).
+/// Seals and saves a token (after `clank login`, and on every refresh).
 /// Durable when it returns.
 pub async fn save_token(
     vault: &TokenVault,
@@ -68,16 +68,24 @@ pub async fn load_token(
     }
 }
 
-/// Seals each rotated Twitch token into the store.
+/// Opens (or creates) the key file beside the database: the one vault both
+/// `clank login` and the adapters use.
+pub fn open_vault(db_path: &Path) -> Result<TokenVault, VaultError> {
+    let dir = db_path.parent().unwrap_or_else(|| Path::new("."));
+    TokenVault::open_or_create(&key_path(dir))
+}
+
+/// Seals each refreshed token of one platform into the store.
 pub struct StoreSink {
     pub vault: Arc<TokenVault>,
     pub store: Store,
+    pub platform: Platform,
 }
 
 #[async_trait]
 impl TokenSink for StoreSink {
     async fn save(&self, token: &Token) -> Result<(), String> {
-        save_token(&self.vault, &self.store, Platform::Twitch, token)
+        save_token(&self.vault, &self.store, self.platform, token)
             .await
             .map_err(|e| e.to_string())
     }
@@ -93,13 +101,28 @@ pub async fn twitch_credentials(
     vault: Arc<TokenVault>,
     store: Store,
 ) -> Result<Option<Arc<dyn CredentialSource>>, LoginStoreError> {
-    let Some(token) = load_token(&vault, &store, Platform::Twitch).await? else {
+    let client = OAuthClient::new(oauth_base_url, client_id, client_secret)?;
+    stored_credentials(Platform::Twitch, client, vault, store).await
+}
+
+/// The saved login of `platform`, refreshed through `client` (whose
+/// provider must be the platform's), or `Ok(None)` when nobody logged in.
+pub async fn stored_credentials(
+    platform: Platform,
+    client: OAuthClient,
+    vault: Arc<TokenVault>,
+    store: Store,
+) -> Result<Option<Arc<dyn CredentialSource>>, LoginStoreError> {
+    let Some(token) = load_token(&vault, &store, platform).await? else {
         return Ok(None);
     };
-    let client = OAuthClient::new(oauth_base_url, client_id, client_secret)?;
-    Ok(Some(Arc::new(TwitchAuth::new(
+    Ok(Some(Arc::new(RefreshingAuth::new(
         client,
         token,
-        Arc::new(StoreSink { vault, store }),
+        Arc::new(StoreSink {
+            vault,
+            store,
+            platform,
+        }),
     ))))
 }

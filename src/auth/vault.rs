@@ -39,7 +39,7 @@ pub enum VaultError {
         source: std::io::Error,
     },
     #[error(
-        "the token key file {path} is not a clank key (expected 64 hex digits); move it away and run `clank login twitch` again"
+        "the token key file {path} is not a clank key (expected 64 hex digits); move it away and run `clank login twitch` and `clank login youtube` again"
     )]
     KeyFormat { path: PathBuf },
     #[error(
@@ -47,7 +47,7 @@ pub enum VaultError {
     )]
     KeyPermissions { path: PathBuf, mode: u32 },
     #[error(
-        "the saved login cannot be decrypted (wrong key file or a tampered database row); run `clank login twitch` again"
+        "the saved login cannot be decrypted (wrong key file or a tampered database row); run `clank login` for that platform again"
     )]
     Undecryptable,
     #[error("encrypting the token failed")]
@@ -280,7 +280,7 @@ mod tests {
         let b = TokenVault::open_or_create(&dir.path().join("b.key")).unwrap();
         let sealed = a.seal(&token()).unwrap();
         let err = b.open(&sealed).unwrap_err();
-        assert!(err.to_string().contains("clank login twitch"), "{err}");
+        assert!(err.to_string().contains("clank login"), "{err}");
         for i in [0, 5, sealed.0.len() - 1] {
             let mut bad = sealed.clone();
             bad.0[i] ^= 0x01;

@@ -17,7 +17,7 @@ use super::clock::RunClock;
 use super::core_thread::{CoreCmd, CoreHandle, CoreOut};
 use super::{RunSummary, RuntimeError};
 use crate::adapters::hub::Router;
-use crate::adapters::{AdapterStatus, Inbound, SubKind};
+use crate::adapters::{AdapterStatus, Inbound, NoticeKind, SubKind};
 use crate::config::Config;
 use crate::core::CoreEvent;
 use crate::integrations::agent::{AgentClient, ChatStats, listen_guidance};
@@ -538,6 +538,15 @@ impl Conductor {
                     }
                     other => self.error(format!("{platform} #{channel}: {other}")).await,
                 }
+                Ok(())
+            }
+            Inbound::Notice {
+                platform,
+                kind: NoticeKind::Quota,
+                text,
+                ..
+            } => {
+                self.emit(Update::Quota { platform, text }).await;
                 Ok(())
             }
             Inbound::Notice {

@@ -330,6 +330,8 @@ pub struct App {
     /// goes through `Sending`, so a new verdict may be retried again).
     asked: HashMap<DraftId, Asked>,
     pub health: Vec<(Component, Health)>,
+    /// The latest quota figures per platform (YouTube's units).
+    pub quota: Vec<(Platform, String)>,
     pub notices: VecDeque<Notice>,
     pub metrics: Metrics,
     pub focus: Focus,
@@ -364,6 +366,7 @@ impl App {
             acted: HashSet::new(),
             asked: HashMap::new(),
             health: Vec::new(),
+            quota: Vec::new(),
             notices: VecDeque::new(),
             metrics: Metrics::default(),
             focus: Focus::Queue,
@@ -470,6 +473,12 @@ impl App {
             }
             Update::Snapshot(s) => self.snapshot(*s),
             Update::Error { at, what } => self.notice(at, Level::Error, what),
+            Update::Quota { platform, text } => {
+                match self.quota.iter_mut().find(|(p, _)| *p == platform) {
+                    Some(slot) => slot.1 = text,
+                    None => self.quota.push((platform, text)),
+                }
+            }
             Update::System(line) => self.push_system(line),
             Update::Pipeline(ev) => self.pipeline_event(ev),
         }

@@ -25,7 +25,7 @@ pub use map::{
     read_irc_capture_events,
 };
 pub use send::{SendLimits, clean_outgoing};
-pub use session::{AdapterGone, Backoff, TwitchAdapter, TwitchHandle, TwitchOptions, run, spawn};
+pub use session::{AdapterGone, TwitchAdapter, TwitchHandle, TwitchOptions, run, spawn};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -21,6 +21,7 @@ use twitch_irc::transport::Transport as _;
 use super::connect::{Endpoint, connect};
 use super::map::map_irc_message;
 use super::send::{SendGate, SendLimits, clean_outgoing};
+use crate::adapters::backoff::Backoff;
 use crate::adapters::{AdapterStatus, Inbound, NoticeKind, Outbound, SendRejection, SendVerdict};
 use crate::auth::{CredentialSource, Credentials};
 use crate::model::Platform;
@@ -33,33 +34,6 @@ const JOIN_CHUNK: usize = 20;
 const JOIN_PAUSE: Duration = Duration::from_secs(11);
 /// After a `msg_ratelimit` NOTICE, stop sending for this long.
 const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(30);
-
-/// Reconnect timing: `initial * 2^attempt`, capped at `max`, then a uniform
-/// pick in `[d/2, d]` so many clients do not reconnect in lockstep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(120),
-        }
-    }
-}
-
-impl Backoff {
-    /// The delay before attempt `attempt` (0-based).
-    pub fn delay(&self, attempt: u32, rng: &mut ChaCha8Rng) -> Duration {
-        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
-        let full = self.initial.saturating_mul(factor).min(self.max);
-        let half = full / 2;
-        half + full.saturating_sub(half).mul_f64(rng.random::<f64>())
-    }
-}
 
 /// A PRIVMSG written and waiting for Twitch's USERSTATE or NOTICE.
 struct InFlight {
@@ -362,8 +336,11 @@ impl Adapter {
                         (None, _) => None,
                     };
                     if let Some(err) = failed {
-                        self.drop_to_read_only(format!("Twitch refused the login ({text}): {err}"))
-                            .await;
+                        self.drop_to_read_only(format!(
+                            "Twitch refused the login ({text}): {}",
+                            err.for_platform(P)
+                        ))
+                        .await;
                     }
                     (
                         format!("login refused: {text}"),
@@ -497,7 +474,7 @@ impl Adapter {
                     });
                 }
                 Err(e) if e.needs_login() => {
-                    self.drop_to_read_only(e.to_string()).await;
+                    self.drop_to_read_only(e.for_platform(P)).await;
                 }
                 Err(e) => return Err(SessionEnd::Lost(e.to_string())),
             }
@@ -856,21 +833,5 @@ mod tests {
             ep,
         );
         assert_eq!(o.channels, vec!["mikavt", "ok_1"]);
-    }
-
-    #[test]
-    fn backoff_grows_caps_and_jitters() {
-        let b = Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        for attempt in 0..30 {
-            let full = Duration::from_secs(1u64 << attempt.min(10)).min(b.max);
-            let d = b.delay(attempt, &mut rng);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-        }
-        let a: Vec<_> = (0..5).map(|_| b.delay(6, &mut rng)).collect();
-        assert!(a.windows(2).any(|w| w[0] != w[1]), "jittered: {a:?}");
     }
 }

@@ -135,6 +135,20 @@ impl Governor {
         Some(now + ChronoDuration::milliseconds((lasts * 1000.0) as i64))
     }
 
+    /// The short form of [`Governor::summary`] for the console header.
+    pub fn header(&self, projected_end: Option<DateTime<Utc>>) -> String {
+        let end = match projected_end {
+            Some(t) => format!("out {} UTC", t.format("%H:%M")),
+            None => "lasts to reset".to_string(),
+        };
+        format!(
+            "quota {}/{} · {} left · {end}",
+            self.used,
+            self.budget,
+            self.left()
+        )
+    }
+
     /// One line for the operator: used, left, and when it runs out.
     pub fn summary(&self, projected_end: Option<DateTime<Utc>>) -> String {
         let end = match projected_end {

@@ -87,6 +87,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         l2.push(Span::styled(p.as_str(), t.platform(p)));
         l2.push(Span::raw(" "));
         l2.push(health_span(app, health));
+        if let Some((_, q)) = app.quota.iter().find(|(x, _)| *x == p) {
+            l2.push(Span::styled(format!(" ({q})"), t.dim));
+        }
         l2.push(Span::raw("  "));
     }
     l2.push(sep.clone());
