@@ -13,9 +13,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use clank::adapters::Backoff;
 use clank::adapters::Inbound;
 use clank::adapters::discord::{DiscordOptions, Mapper, Rest, Roles, SendLimits, run};
-use clank::adapters::twitch::Backoff;
 use clank::model::ChatEvent;
 use clank::secret::Secret;
 use serde_json::{Value, json};

@@ -11,11 +11,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clank::adapters::Backoff;
 use clank::adapters::discord::{
     ADVICE_INTENTS, ADVICE_TOKEN, DiscordOptions, Rest, Roles, SendLimits, intents, run,
 };
 use clank::adapters::hub::{self, Hub};
-use clank::adapters::twitch::Backoff;
 use clank::adapters::{AdapterStatus, Inbound, NoticeKind, Outbound, SendRejection, SendVerdict};
 use clank::config::Config;
 use clank::model::{ChatEvent, ChatMessage, Platform, Role};

@@ -19,7 +19,7 @@ pub use send::{Rest, SendLimits, allowed_mentions, clean_outgoing};
 pub use session::{ADVICE_INTENTS, ADVICE_TOKEN, DiscordAdapter, DiscordOptions, intents, run};
 
 use super::{AdapterContext, Built, PlatformEntry};
-use crate::adapters::twitch::Backoff;
+use crate::adapters::Backoff;
 use crate::model::Platform;
 
 /// Discord's entry in the hub's list of platforms.

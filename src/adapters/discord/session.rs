@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::map::{Mapper, Roles};
 use super::send::{self, Rest, SendLimits};
-use crate::adapters::twitch::Backoff;
+use crate::adapters::Backoff;
 use crate::adapters::{AdapterStatus, Inbound, Outbound, PlatformAdapter};
 use crate::model::Platform;
 use crate::secret::Secret;
