@@ -9,6 +9,7 @@ use serde::Deserialize;
 // Re-exported so that callers above config (cli, runtime, live) keep one path.
 pub use crate::validate::ConfigError;
 
+use crate::adapters::discord::config::DiscordConfig;
 use crate::adapters::twitch::config::TwitchConfig;
 use crate::adapters::youtube::config::YoutubeConfig;
 use crate::engine::attention::AttentionConfig;
@@ -103,16 +104,6 @@ impl ChannelDefaults {
             model: None,
         }
     }
-}
-
-/// Discord.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DiscordConfig {
-    /// Bot token (env `DISCORD_BOT_TOKEN`).
-    pub bot_token: Option<Secret>,
-    /// Channel ids to read.
-    pub channels: Vec<String>,
 }
 
 /// The autonomous agent ("Autoliza") webhook.
@@ -215,7 +206,6 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
         "filter.blocked_words_file",
         EnvKind::Str,
     ),
-    ("DISCORD_BOT_TOKEN", "discord.bot_token", EnvKind::Str),
     ("OLLAMA_URL", "llm.url", EnvKind::Str),
     ("OLLAMA_MODEL", "llm.model", EnvKind::Str),
     ("OLLAMA_TIMEOUT", "llm.timeout_s", EnvKind::Int),
@@ -235,6 +225,7 @@ fn env_keys() -> impl Iterator<Item = &'static (&'static str, &'static str, EnvK
         .iter()
         .chain(TwitchConfig::ENV)
         .chain(YoutubeConfig::ENV)
+        .chain(DiscordConfig::ENV)
 }
 
 fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
@@ -487,6 +478,7 @@ impl Config {
         }
         self.twitch.validate()?;
         self.youtube.validate()?;
+        self.discord.validate()?;
         self.llm.validate()?;
         self.reply.validate()?;
         self.ui.validate()?;

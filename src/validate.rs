@@ -60,6 +60,31 @@ pub fn check_url(key: &str, url: Option<&str>) -> Result<(), ConfigError> {
     }
 }
 
+/// An API key or token must never cross the network in clear: plain http
+/// is for a loopback fake only.
+pub fn check_plain_http_loopback(key: &str, url: &str) -> Result<(), ConfigError> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Ok(());
+    };
+    let host_port = rest.split('/').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!("{url:?} is plain http to a non-loopback host; use https://"),
+        ))
+    }
+}
+
 /// How an environment variable's text becomes a config value.
 #[derive(Debug, Clone, Copy)]
 pub enum EnvKind {

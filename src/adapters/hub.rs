@@ -28,7 +28,11 @@ use crate::store::Store;
 const OUTBOUND_CAPACITY: usize = 64;
 
 /// Every platform clank can read: one entry each.
-pub const PLATFORMS: &[PlatformEntry] = &[super::twitch::ENTRY, super::youtube::ENTRY];
+pub const PLATFORMS: &[PlatformEntry] = &[
+    super::twitch::ENTRY,
+    super::youtube::ENTRY,
+    super::discord::ENTRY,
+];
 
 /// Builds the adapters of every configured platform, in [`PLATFORMS`] order.
 /// A platform whose adapter cannot be built is an error naming it.

@@ -24,6 +24,7 @@ pub use backoff::Backoff;
 
 pub mod backoff;
 pub mod chatlog;
+pub mod discord;
 pub mod hub;
 pub mod twitch;
 pub mod youtube;

@@ -1,5 +1,6 @@
 pub mod fake_agent;
 pub mod fake_avatar;
+pub mod fake_discord;
 pub mod fake_ollama;
 pub mod fake_openai;
 pub mod fake_twitch_irc;

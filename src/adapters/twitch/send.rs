@@ -69,11 +69,12 @@ impl Clock for TokioClock {
     }
 }
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
+pub(crate) type Limiter =
+    RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
 
 /// A GCRA quota that can never exceed `limit` messages in any `window`:
 /// a burst of half the limit, the other half spread over the window.
-fn window_quota(limit: u32, window: Duration) -> Quota {
+pub(crate) fn window_quota(limit: u32, window: Duration) -> Quota {
     let half = (limit / 2).max(1);
     let period = window / half;
     let burst = NonZeroU32::new(limit - half).unwrap_or(NonZeroU32::MIN);

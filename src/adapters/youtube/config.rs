@@ -3,7 +3,9 @@
 use serde::Deserialize;
 
 use crate::secret::Secret;
-use crate::validate::{ConfigError, EnvKind, EnvVar, check_range, check_url};
+use crate::validate::{
+    ConfigError, EnvKind, EnvVar, check_plain_http_loopback, check_range, check_url,
+};
 
 /// YouTube Live Chat through the official Data API v3.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -153,31 +155,6 @@ impl YoutubeConfig {
         )?;
         check_range("youtube.waiting_retry_s", self.waiting_retry_s, 5, 3_600)?;
         check_range("youtube.max_results", self.max_results, 200, 2_000)
-    }
-}
-
-/// An API key or token must never cross the network in clear: plain http
-/// is for a loopback fake only.
-fn check_plain_http_loopback(key: &str, url: &str) -> Result<(), ConfigError> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Ok(());
-    };
-    let host_port = rest.split('/').next().unwrap_or("");
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
-    };
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(
-            key,
-            format!("{url:?} is plain http to a non-loopback host; use https://"),
-        ))
     }
 }
 
