@@ -262,115 +262,59 @@ pub fn render(frame: &mut Frame, areas: &Areas, app: &App) {
 /// The refused, failed and unconfirmed drafts, two rows each: what it said,
 /// then why it did not go out (or what the operator already asked).
 fn not_delivered(frame: &mut Frame, app: &App, sel: usize) {
-    let full = frame.area();
-    let t = &app.theme;
-    let list = app.not_delivered();
-    // Borders, two rows per draft (one for an empty list), the key hints.
-    let want = 2 + 2 * list.len().max(1) + 1;
-    let h = u16::try_from(want).unwrap_or(u16::MAX);
-    let area = centered(full, full.width.saturating_sub(4).max(40), h);
-    let block = popup(app, format!(" not delivered ({}) ", list.len()));
-    let inner = block.inner(area);
-    frame.render_widget(Clear, area);
-    frame.render_widget(block, area);
-    if inner.height == 0 {
-        return;
-    }
-    let [body, hints] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
     let key = |a| app.keymap.label(a);
-    frame.render_widget(
-        Paragraph::new(Line::styled(
-            format!(
+    let list = app.not_delivered();
+    two_row_list(
+        frame,
+        app,
+        TwoRowList {
+            title: format!(" not delivered ({}) ", list.len()),
+            hints: format!(
                 " {} retry · {} discard · {}/{} choose · Esc closes",
                 key(Action::Retry),
                 key(Action::Discard),
                 key(Action::Down),
                 key(Action::Up),
             ),
-            t.dim,
-        )),
-        hints,
+            empty: " nothing to review: every reply went out or was dealt with",
+            len: list.len(),
+            sel,
+        },
+        |i, selected, width| entry(app, list[i], selected, width),
     );
-    if list.is_empty() {
-        frame.render_widget(
-            Paragraph::new(Line::styled(
-                " nothing to review: every reply went out or was dealt with",
-                t.dim,
-            )),
-            body,
-        );
-        return;
-    }
-    let sel = sel.min(list.len() - 1);
-    let fit = usize::from(body.height / 2).max(1);
-    let width = usize::from(body.width);
-    let lines: Vec<Line> = list
-        .iter()
-        .enumerate()
-        .skip(list_offset(sel, fit))
-        .take(fit)
-        .flat_map(|(i, d)| entry(app, d, i == sel, width))
-        .collect();
-    frame.render_widget(Paragraph::new(lines), body);
 }
 
 /// The review lane: held messages, two rows each: who and the masked text,
 /// then why it is held. Enter releases into the queue, x discards.
 fn review(frame: &mut Frame, app: &App, sel: usize) {
-    let full = frame.area();
+    let key = |a| app.keymap.label(a);
     let t = &app.theme;
     let list = app.held();
-    let want = 2 + 2 * list.len().max(1) + 1;
-    let h = u16::try_from(want).unwrap_or(u16::MAX);
-    let area = centered(full, full.width.saturating_sub(4).max(40), h);
-    let block = popup(app, format!(" held for review ({}) ", list.len()));
-    let inner = block.inner(area);
-    frame.render_widget(Clear, area);
-    frame.render_widget(block, area);
-    if inner.height == 0 {
-        return;
-    }
-    let [body, hints] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
-    let key = |a| app.keymap.label(a);
-    frame.render_widget(
-        Paragraph::new(Line::styled(
-            format!(
+    two_row_list(
+        frame,
+        app,
+        TwoRowList {
+            title: format!(" held for review ({}) ", list.len()),
+            hints: format!(
                 " {} release to the queue · {} discard · {}/{} choose · Esc closes",
                 key(Action::Approve),
                 key(Action::Reject),
                 key(Action::Down),
                 key(Action::Up),
             ),
-            t.dim,
-        )),
-        hints,
-    );
-    if list.is_empty() {
-        frame.render_widget(
-            Paragraph::new(Line::styled(
-                " nothing held: every flagged message so far was clearly blocked or passed",
-                t.dim,
-            )),
-            body,
-        );
-        return;
-    }
-    let sel = sel.min(list.len() - 1);
-    let fit = usize::from(body.height / 2).max(1);
-    let width = usize::from(body.width);
-    let lines: Vec<Line> = list
-        .iter()
-        .enumerate()
-        .skip(list_offset(sel, fit))
-        .take(fit)
-        .flat_map(|(i, h)| {
+            empty: " nothing held: every flagged message so far was clearly blocked or passed",
+            len: list.len(),
+            sel,
+        },
+        |i, selected, width| {
+            let h = &list[i];
             let m = &h.message;
             let paid = m
                 .paid
                 .as_ref()
                 .map(|p| format!("{} {:.2} ", p.currency, p.amount))
                 .unwrap_or_default();
-            let head = format!("{}{} ", if i == sel { "›" } else { " " }, m.author.name);
+            let head = format!("{}{} ", if selected { "›" } else { " " }, m.author.name);
             let rest = width.saturating_sub(head.chars().count() + paid.chars().count() + 3);
             let mut first = Line::from(vec![
                 Span::styled(platform_tag(m.platform), t.platform(m.platform)),
@@ -378,12 +322,58 @@ fn review(frame: &mut Frame, app: &App, sel: usize) {
                 Span::styled(paid, t.warn),
                 Span::styled(ellipsize(&m.text, rest), t.text),
             ]);
-            if i == sel {
+            if selected {
                 first = first.style(t.selected);
             }
             let second = Line::styled(ellipsize(&format!("     why: {}", h.reason), width), t.warn);
             [first, second]
-        })
+        },
+    );
+}
+
+/// What a popup list of two-row entries shows around its entries.
+struct TwoRowList {
+    title: String,
+    hints: String,
+    empty: &'static str,
+    len: usize,
+    sel: usize,
+}
+
+/// A centred popup sized to its entries (two rows each), the key hints on
+/// its last row, scrolled so the selected entry stays in view.
+fn two_row_list<'a>(
+    frame: &mut Frame,
+    app: &App,
+    list: TwoRowList,
+    row: impl Fn(usize, bool, usize) -> [Line<'a>; 2],
+) {
+    let full = frame.area();
+    let t = &app.theme;
+    // Borders, two rows per entry (one for an empty list), the key hints.
+    let want = 2 + 2 * list.len.max(1) + 1;
+    let h = u16::try_from(want).unwrap_or(u16::MAX);
+    let area = centered(full, full.width.saturating_sub(4).max(40), h);
+    let block = popup(app, list.title);
+    let inner = block.inner(area);
+    frame.render_widget(Clear, area);
+    frame.render_widget(block, area);
+    if inner.height == 0 {
+        return;
+    }
+    let [body, hints] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(Line::styled(list.hints, t.dim)), hints);
+    if list.len == 0 {
+        frame.render_widget(Paragraph::new(Line::styled(list.empty, t.dim)), body);
+        return;
+    }
+    let sel = list.sel.min(list.len - 1);
+    let fit = usize::from(body.height / 2).max(1);
+    let width = usize::from(body.width);
+    let lines: Vec<Line> = (0..list.len)
+        .skip(list_offset(sel, fit))
+        .take(fit)
+        .flat_map(|i| row(i, i == sel, width))
         .collect();
     frame.render_widget(Paragraph::new(lines), body);
 }
