@@ -180,7 +180,7 @@ impl PlatformAdapter for TeamGate {
         inbound: mpsc::Sender<Inbound>,
         mut outbound: mpsc::Receiver<Outbound>,
         cancel: CancellationToken,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    ) -> crate::adapters::BoxFuture<'static, ()> {
         Box::pin(async move {
             loop {
                 let lease = match self.wait_for_lease(&inbound, &mut outbound, &cancel).await {

@@ -321,7 +321,7 @@ pub trait PlatformAdapter: Send + 'static {
         inbound: mpsc::Sender<Inbound>,
         outbound: mpsc::Receiver<Outbound>,
         cancel: CancellationToken,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    ) -> BoxFuture<'static, ()>;
 }
 
 /// What building an adapter needs beside its own config section.

@@ -102,7 +102,7 @@ impl PlatformAdapter for DiscordAdapter {
         inbound: mpsc::Sender<Inbound>,
         outbound: mpsc::Receiver<Outbound>,
         cancel: CancellationToken,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    ) -> crate::adapters::BoxFuture<'static, ()> {
         Box::pin(run(self.options, inbound, outbound, cancel))
     }
 }

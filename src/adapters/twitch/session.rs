@@ -178,7 +178,7 @@ impl crate::adapters::PlatformAdapter for TwitchAdapter {
         inbound: mpsc::Sender<Inbound>,
         outbound: mpsc::Receiver<Outbound>,
         cancel: CancellationToken,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    ) -> crate::adapters::BoxFuture<'static, ()> {
         Box::pin(run(
             self.options,
             self.credentials,

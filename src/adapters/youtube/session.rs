@@ -138,7 +138,7 @@ impl PlatformAdapter for YoutubeAdapter {
         inbound: mpsc::Sender<Inbound>,
         outbound: mpsc::Receiver<Outbound>,
         cancel: CancellationToken,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    ) -> crate::adapters::BoxFuture<'static, ()> {
         Box::pin(run(
             self.options,
             self.store,
