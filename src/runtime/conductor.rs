@@ -287,44 +287,41 @@ impl Conductor {
                 Step::Inbound(Inbound::Chat(ChatEvent::Message(m))) if !self.clock.inline() => {
                     let mut batch = vec![m];
                     let linger_until = tokio::time::Instant::now() + CHAT_LINGER;
+                    let mut lingered = false;
                     // Events held back come before the channel's: the batch
                     // grows from the channel only once none is held.
                     while batch.len() < CORE_BATCH && self.held_inbound.is_empty() {
-                        let next = match events.try_recv() {
-                            Ok(ev) => Some(ev),
-                            Err(mpsc::error::TryRecvError::Disconnected) => None,
-                            Err(mpsc::error::TryRecvError::Empty) => {
-                                // Wait a moment for the rest of the burst;
-                                // an operator's key or a stop ends the wait.
-                                tokio::select! {
-                                    biased;
-                                    _ = cancel.cancelled() => break,
-                                    req = requests.recv(), if requests_open => match req {
-                                        // Served before the batch's next event.
-                                        Some(req) => {
-                                            early_request = Some(req);
-                                            break;
-                                        }
-                                        None => {
-                                            requests_open = false;
-                                            continue;
-                                        }
-                                    },
-                                    ev = events.recv() => ev,
-                                    _ = tokio::time::sleep_until(linger_until) => break,
-                                }
-                            }
-                        };
-                        match next {
-                            Some(Inbound::Chat(ChatEvent::Message(m))) => batch.push(m),
-                            Some(other) => {
+                        match events.try_recv() {
+                            Ok(Inbound::Chat(ChatEvent::Message(m))) => batch.push(m),
+                            Ok(other) => {
                                 // Handled next, in its place in the order.
                                 self.held_inbound.push_back(other);
                                 break;
                             }
-                            None => {
+                            Err(mpsc::error::TryRecvError::Disconnected) => {
                                 sources_open = false;
                                 break;
+                            }
+                            Err(mpsc::error::TryRecvError::Empty) if lingered => break,
+                            Err(mpsc::error::TryRecvError::Empty) => {
+                                // Let the rest of the burst arrive, then take
+                                // it all at once (waking for each arrival
+                                // would cost what the batch saves). An
+                                // operator's key or a stop ends the wait.
+                                lingered = true;
+                                tokio::select! {
+                                    biased;
+                                    _ = cancel.cancelled() => break,
+                                    req = requests.recv(), if requests_open => match req {
+                                        // Served right after this batch.
+                                        Some(req) => {
+                                            early_request = Some(req);
+                                            break;
+                                        }
+                                        None => requests_open = false,
+                                    },
+                                    _ = tokio::time::sleep_until(linger_until) => {}
+                                }
                             }
                         }
                     }
