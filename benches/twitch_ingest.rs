@@ -171,7 +171,7 @@ fn per_thread(n: usize) {
     // Wakes explain a paced run's cost: on this kind of VM each one costs
     // tens of microseconds whatever the thread does once awake.
     let mut switches = procfs::thread_switches();
-    switches.sort_by(|a, b| b.1.cmp(&a.1));
+    switches.sort_by_key(|s| std::cmp::Reverse(s.1));
     let parts: Vec<String> = switches
         .iter()
         .filter(|(_, s)| *s > 0)
