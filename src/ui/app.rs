@@ -351,6 +351,8 @@ pub struct App {
     draft_sel: Option<DraftId>,
     /// Messages scrolled back from the newest (0 = following the chat).
     pub chat_scroll: usize,
+    /// Team mode: who is connected and who reads (shown in the header).
+    pub team: Option<crate::session::TeamView>,
     quit: bool,
 }
 
@@ -386,6 +388,7 @@ impl App {
             queue_sel: None,
             draft_sel: None,
             chat_scroll: 0,
+            team: None,
             quit: false,
         }
     }
@@ -492,6 +495,7 @@ impl App {
             }
             Update::System(line) => self.push_system(line),
             Update::Pipeline(ev) => self.pipeline_event(ev),
+            Update::Team(t) => self.team = Some(t),
         }
     }
 

@@ -551,7 +551,7 @@ pub async fn link(
     member: &str,
     cancel: CancellationToken,
     out: tokio::sync::mpsc::Sender<TeamEvent>,
-    mut publish: tokio::sync::mpsc::Receiver<serde_json::Value>,
+    publish: &mut tokio::sync::mpsc::Receiver<serde_json::Value>,
 ) -> Result<(), StoreError> {
     use futures_util::StreamExt;
     let mut config = parse_url(url)?;
