@@ -134,13 +134,19 @@ impl TeamGate {
         {
             Ok(taken) => {
                 for d in taken {
-                    tracing::info!(id = d.row.id, "sending a draft the team approved before the takeover");
+                    tracing::info!(
+                        id = d.row.id,
+                        "sending a draft the team approved before the takeover"
+                    );
                     let _ = inbound.send(Inbound::Team(TeamEvent::SendTaken(d))).await;
                 }
             }
             Err(e) => {
-                self.notice(inbound, format!("could not pick up the team's approved drafts: {e}"))
-                    .await
+                self.notice(
+                    inbound,
+                    format!("could not pick up the team's approved drafts: {e}"),
+                )
+                .await
             }
         }
     }
@@ -167,7 +173,9 @@ impl TeamGate {
                 let verdict = SendVerdict::Failed(format!(
                     "the team database could not confirm this console may send it: {e}"
                 ));
-                let _ = inbound.send(Inbound::SendResult { draft_id, verdict }).await;
+                let _ = inbound
+                    .send(Inbound::SendResult { draft_id, verdict })
+                    .await;
             }
         }
     }

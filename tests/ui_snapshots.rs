@@ -261,7 +261,8 @@ fn team_header_and_a_shared_draft() {
         reader_attention: Some(("alice@studio#1".into(), AttentionState::DeepFocus)),
     })));
     let mut d = testkit::draft(90, "m-team", "thanks from the team!", DraftState::Sending);
-    d.team = Some("drafted by alice@studio#1 · approved by here · sent through alice@studio#1".into());
+    d.team =
+        Some("drafted by alice@studio#1 · approved by here · sent through alice@studio#1".into());
     app.handle(AppEvent::Update(Update::Draft(d)));
     check("team", &mut app);
 }

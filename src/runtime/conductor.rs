@@ -1819,8 +1819,10 @@ impl Conductor {
                 .claim_response_async(id, &WAITING, ResponseStatus::Rejected, None)
                 .await?;
             if !won {
-                self.error(format!("draft {id} was already approved or settled by the team"))
-                    .await;
+                self.error(format!(
+                    "draft {id} was already approved or settled by the team"
+                ))
+                .await;
                 return Ok(());
             }
         } else {

@@ -72,7 +72,7 @@ impl Conductor {
             let view = d.view.clone();
             self.emit(Update::Draft(view)).await;
         }
-        if self.sent_elsewhere(id, platform, &channel) {
+        if self.sent_elsewhere(id, platform, &channel).await {
             // Team mode: the console reading the channel takes the claim
             // and sends it; its verdict comes back as a team event.
             self.log(PipelineEvent::Decision {
@@ -80,7 +80,9 @@ impl Conductor {
                 id: Some(id),
                 message_id: self.drafts.get(&id).and_then(|d| d.view.message_id.clone()),
                 action: "send".into(),
-                reason: format!("approved here; the console reading {platform} #{channel} sends it"),
+                reason: format!(
+                    "approved here; the console reading {platform} #{channel} sends it"
+                ),
             })
             .await;
             return Ok(());

@@ -76,7 +76,13 @@ fn state_of(status: ResponseStatus) -> DraftState {
 /// Who did what to a draft, as the drafts pane says it ("drafted by a ·
 /// approved by b · sent by c"); this console is "here".
 pub fn team_note(d: &TeamDraft, me: &str) -> Option<String> {
-    let name = |m: &str| if m == me { "here".to_string() } else { m.to_string() };
+    let name = |m: &str| {
+        if m == me {
+            "here".to_string()
+        } else {
+            m.to_string()
+        }
+    };
     let mut parts = Vec::new();
     if let Some(m) = &d.drafted_by {
         parts.push(format!("drafted by {}", name(m)));
@@ -217,10 +223,12 @@ impl Conductor {
                 id: mid.clone(),
             })
         {
-            let out = self
+            let mut out = self
                 .core
                 .call(CoreCmd::TakeQueued(d.row.platform, mid.clone(), now))
                 .await?;
+            // Not queued here (yet, or any more) is fine: nothing to drop.
+            out.error = None;
             // Its job (if still queued) meets the answered mark: no draft.
             self.after_core(out, now, &self.shutdown.clone()).await?;
         }
@@ -274,7 +282,11 @@ impl Conductor {
                 // The bot spoke in the channel: this console's core
                 // counts it as the reader's did.
                 self.core
-                    .call(CoreCmd::BotMessage(d.row.platform, d.row.channel.clone(), now))
+                    .call(CoreCmd::BotMessage(
+                        d.row.platform,
+                        d.row.channel.clone(),
+                        now,
+                    ))
                     .await?;
                 self.log(PipelineEvent::Sent {
                     at: now,
@@ -393,10 +405,26 @@ impl Conductor {
 
     /// After a claim won here: `true` when another console (the channel's
     /// reader) sends it, so this one only waits for the team's verdict.
-    pub(super) fn sent_elsewhere(&mut self, id: DraftId, platform: Platform, channel: &str) -> bool {
+    pub(super) async fn sent_elsewhere(
+        &mut self,
+        id: DraftId,
+        platform: Platform,
+        channel: &str,
+    ) -> bool {
         match self.team.as_mut() {
             Some(team) if !team.reads(platform, channel) => {
                 team.remote_sends.insert(id);
+                if let Some(d) = self.drafts.get_mut(&id) {
+                    let mut note = d
+                        .owner
+                        .as_ref()
+                        .map(|o| format!("drafted by {o} · "))
+                        .unwrap_or_default();
+                    note.push_str("approved by here · waiting for the channel's reader to send it");
+                    d.view.team = Some(note);
+                    let view = d.view.clone();
+                    self.emit(Update::Draft(view)).await;
+                }
                 true
             }
             _ => false,

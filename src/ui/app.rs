@@ -1274,7 +1274,10 @@ impl App {
     }
 
     fn page(&self) -> usize {
-        let areas = super::views::areas(Rect::new(0, 0, self.size.0, self.size.1), self.team.is_some());
+        let areas = super::views::areas(
+            Rect::new(0, 0, self.size.0, self.size.1),
+            self.team.is_some(),
+        );
         usize::from(areas.chat.height.saturating_sub(2)).max(1)
     }
 
@@ -1322,7 +1325,10 @@ impl App {
         if !self.config.mouse || !matches!(self.mode, Mode::Normal) {
             return;
         }
-        let areas = super::views::areas(Rect::new(0, 0, self.size.0, self.size.1), self.team.is_some());
+        let areas = super::views::areas(
+            Rect::new(0, 0, self.size.0, self.size.1),
+            self.team.is_some(),
+        );
         let pos = Position::new(m.column, m.row);
         let pane = if areas.chat.contains(pos) {
             Some(Focus::Chat)

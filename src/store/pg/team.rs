@@ -671,13 +671,14 @@ pub async fn link(
             continue;
         }
         let Some(id) = v["id"].as_i64() else { continue };
-        let Some(mut d) = read_draft(&client, id)
-            .await
-            .map_err(|message| StoreError::Postgres {
-                path: super::redact_url(url).into(),
-                op: "read notified draft",
-                message,
-            })?
+        let Some(mut d) =
+            read_draft(&client, id)
+                .await
+                .map_err(|message| StoreError::Postgres {
+                    path: super::redact_url(url).into(),
+                    op: "read notified draft",
+                    message,
+                })?
         else {
             continue;
         };

@@ -153,7 +153,11 @@ fn team_line(app: &App, team: &TeamView) -> Line<'static> {
         if i > 0 {
             l.push(Span::styled(" · ", t.dim));
         }
-        let you = if m.member == team.me { " (this console)" } else { "" };
+        let you = if m.member == team.me {
+            " (this console)"
+        } else {
+            ""
+        };
         l.push(Span::styled(format!("{}{you}", m.member), t.text));
         if m.reads.is_empty() {
             l.push(Span::styled(" watching", t.dim));
