@@ -369,6 +369,21 @@ async fn an_approval_on_either_console_is_sent_once_even_when_both_approve_at_on
         ),
         2
     );
+
+    // 3. A watcher that dies (no goodbye) leaves the reader's team row at
+    // once: the reader waits on its presence lock, no polling.
+    assert!(
+        Command::new("kill")
+            .args(["-9", &t.watcher.pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    t.reader
+        .wait("the team row without the killed watcher", |s| {
+            s.contains(" team 1 ").then_some(())
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,6 +433,13 @@ async fn after_kill_9_of_the_reader_the_new_reader_sends_an_approval_it_never_se
     t.watcher
         .wait("the draft sent", |s| {
             s.contains(&format!("#{id} SENT")).then_some(())
+        })
+        .await;
+    // Its header: the team is this console alone, and it reads now.
+    t.watcher
+        .wait("the team row after the takeover", |s| {
+            (s.contains(" team 1 ") && s.contains("(this console) reads twitch #mikavt"))
+                .then_some(())
         })
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -192,6 +192,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     END $$;
     CREATE TRIGGER chat_responses_note AFTER INSERT OR UPDATE ON chat_responses
         FOR EACH ROW EXECUTE FUNCTION clank_draft_note();
+    CREATE INDEX chat_responses_live ON chat_responses (id)
+        WHERE status IN ('pending', 'approved', 'edited', 'sending');
     "#,
 ];
 

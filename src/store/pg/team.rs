@@ -413,6 +413,11 @@ const SQL_DRAFT: &str = "SELECT r.id, r.platform, r.channel, m.platform_msg_id, 
      FROM chat_responses r LEFT JOIN chat_messages m ON m.id = r.original_message_id \
      WHERE r.id = $1";
 
+/// The team's drafts still waiting or on their way, but another console's.
+const SQL_LIVE_DRAFTS: &str = "SELECT id FROM chat_responses \
+     WHERE status IN ('pending', 'approved', 'edited', 'sending') \
+     AND drafted_by IS DISTINCT FROM $1 ORDER BY id";
+
 /// A claimed draft becomes this console's to send only if it is the live
 /// reader of the draft's channel, and only once (`sent_by` was empty).
 const SQL_TAKE_NOTIFIED: &str = "UPDATE chat_responses c SET sent_by = $2 \
@@ -585,6 +590,26 @@ pub async fn link(
         .await
         .map_err(|e| team_err(url, "listen", e))?;
     let me = as_application_name(member);
+    // Drafts the team made before this console listened: shown at once
+    // (listening first, so none falls between the two).
+    let waiting = client
+        .query(SQL_LIVE_DRAFTS, &[&member])
+        .await
+        .map_err(|e| team_err(url, "read the team's drafts", e))?;
+    for r in waiting {
+        let draft = read_draft(&client, r.get(0))
+            .await
+            .map_err(|message| StoreError::Postgres {
+                path: super::redact_url(url).into(),
+                op: "read the team's drafts",
+                message,
+            })?;
+        if let Some(d) = draft
+            && out.send(TeamEvent::Draft(d)).await.is_err()
+        {
+            return Ok(());
+        }
+    }
     let (gone_tx, mut gone_rx) = tokio::sync::mpsc::channel::<String>(16);
     let mut watched: std::collections::HashMap<String, AbortOnDrop> = Default::default();
     let mut last_attention: Option<serde_json::Value> = None;
