@@ -597,13 +597,14 @@ pub async fn link(
         .await
         .map_err(|e| team_err(url, "read the team's drafts", e))?;
     for r in waiting {
-        let draft = read_draft(&client, r.get(0))
-            .await
-            .map_err(|message| StoreError::Postgres {
-                path: super::redact_url(url).into(),
-                op: "read the team's drafts",
-                message,
-            })?;
+        let draft =
+            read_draft(&client, r.get(0))
+                .await
+                .map_err(|message| StoreError::Postgres {
+                    path: super::redact_url(url).into(),
+                    op: "read the team's drafts",
+                    message,
+                })?;
         if let Some(d) = draft
             && out.send(TeamEvent::Draft(d)).await.is_err()
         {
