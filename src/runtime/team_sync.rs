@@ -445,3 +445,58 @@ impl Conductor {
             .is_some_and(|t| !t.reads(platform, channel))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredResponse;
+
+    fn draft(status: ResponseStatus, claimed: Option<&str>, sent: Option<&str>) -> TeamDraft {
+        TeamDraft {
+            row: StoredResponse {
+                id: 7,
+                platform: Platform::Twitch,
+                channel: "c".into(),
+                original_id: Some("m1".into()),
+                response_text: "hi".into(),
+                response_type: "fallback".into(),
+                attention_state: None,
+                generation_time_ms: None,
+                agent_context: None,
+                status,
+                created_at: chrono::Utc::now(),
+                sent_at: None,
+                status_reason: None,
+            },
+            drafted_by: Some("ana".into()),
+            claimed_by: claimed.map(str::to_owned),
+            sent_by: sent.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_note_says_who_drafted_approved_and_sent_a_draft() {
+        let d = draft(ResponseStatus::Pending, None, None);
+        assert_eq!(team_note(&d, "bo").as_deref(), Some("drafted by ana"));
+        let d = draft(ResponseStatus::Sending, Some("bo"), None);
+        assert_eq!(
+            team_note(&d, "bo").as_deref(),
+            Some("drafted by ana · approved by here · waiting for the channel's reader to send it")
+        );
+        let d = draft(ResponseStatus::Sent, Some("bo"), Some("ana"));
+        assert_eq!(
+            team_note(&d, "ana").as_deref(),
+            Some("drafted by here · approved by bo · sent through here")
+        );
+        let d = draft(ResponseStatus::Rejected, Some("bo"), None);
+        assert_eq!(
+            team_note(&d, "cy").as_deref(),
+            Some("drafted by ana · rejected by bo")
+        );
+        let v = view_of(&draft(ResponseStatus::Unconfirmed, None, None), "cy");
+        assert_eq!(
+            (v.state, v.source, v.message_id.as_deref()),
+            (DraftState::Unconfirmed, DraftSource::Fallback, Some("m1"))
+        );
+    }
+}
