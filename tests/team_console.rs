@@ -236,6 +236,12 @@ async fn team() -> Team {
         })
         .await;
     }
+    // The watcher's header shows the reader's attention state, pushed.
+    watcher
+        .wait("the reader's state on the watcher", |s| {
+            s.contains(" reads it)").then_some(())
+        })
+        .await;
     let reads = support::pg::query_text(
         &url,
         "SELECT member FROM team_readers WHERE channel = 'mikavt'",

@@ -975,9 +975,9 @@ impl Conductor {
             }
             self.emit(Update::Core(ev)).await;
         }
-        if state_changed {
-            self.publish_attention().await;
-        }
+        // Team mode: the readers' state, for the others' headers (sent
+        // only when it changed).
+        self.publish_attention().await;
         for job in out.jobs {
             self.start_draft(job.goal, job.channel, false, cancel)
                 .await?;

@@ -20,7 +20,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let sep = Span::styled(" │ ", t.dim);
     let mut l1 = vec![Span::styled(" clank ", t.title)];
+    // A watching team console shows the reading console's state: that is
+    // the streamer's attention the team works with.
+    let reader_state = app.team.as_ref().and_then(|team| {
+        let watching = team
+            .members
+            .iter()
+            .all(|m| m.member != team.me || m.reads.is_empty());
+        team.reader_attention
+            .as_ref()
+            .filter(|_| watching)
+            .map(|(who, s)| (who.clone(), *s))
+    });
     match &app.snapshot {
+        Some(_) if reader_state.is_some() => {
+            if let Some((who, state)) = reader_state {
+                l1.push(sep.clone());
+                l1.push(Span::styled(
+                    format!("● {}", state_label(state)),
+                    t.state(state),
+                ));
+                l1.push(Span::styled(format!(" (as {who} reads it)"), t.dim));
+            }
+        }
         Some(s) => {
             l1.push(sep.clone());
             l1.push(Span::styled(
