@@ -589,6 +589,11 @@ pub async fn link(
         .batch_execute("LISTEN clank_draft; LISTEN clank_team")
         .await
         .map_err(|e| team_err(url, "listen", e))?;
+    // Listening now: the readers say their state again, for this console.
+    client
+        .execute(SQL_NOTE_ROSTER, &[])
+        .await
+        .map_err(|e| team_err(url, "listen", e))?;
     let me = as_application_name(member);
     // Drafts the team made before this console listened: shown at once
     // (listening first, so none falls between the two).
