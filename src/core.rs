@@ -214,6 +214,11 @@ pub struct Core {
     held: Vec<HeldMessage>,
     /// Quiet time before a starter (`channel_defaults.quiet_after_s`); `None` = off.
     quiet_after: Option<chrono::TimeDelta>,
+    /// Inside [`Core::begin_batch`]: messages to store, sent to the store
+    /// writer as one write at [`Core::end_batch`] (or before any other
+    /// store call, so the store sees every write in order). A burst then
+    /// wakes the writer thread once instead of once per message.
+    pending_inserts: Option<Vec<StoredMessage>>,
 }
 
 impl Core {
@@ -315,6 +320,7 @@ impl Core {
                     i64::try_from(config.channel_defaults.quiet_after_s).unwrap_or(86_400),
                 )
             }),
+            pending_inserts: None,
         };
         // A restored message re-delivered after the restart is a duplicate.
         let restored_ids: Vec<_> = core
@@ -443,6 +449,44 @@ impl Core {
         std::mem::take(&mut self.selected)
     }
 
+    /// Starts collecting stored messages for one write (a burst of chat on
+    /// the live path). Replays never batch, so their store sees each write
+    /// as it happens.
+    pub fn begin_batch(&mut self) {
+        if self.pending_inserts.is_none() {
+            self.pending_inserts = Some(Vec::new());
+        }
+    }
+
+    /// Sends what [`Core::begin_batch`] collected, in order, as one write.
+    pub fn end_batch(&mut self) -> Result<(), CoreError> {
+        let out = self.flush_inserts();
+        self.pending_inserts = None;
+        out
+    }
+
+    /// Sends the messages collected so far; the batch stays open.
+    fn flush_inserts(&mut self) -> Result<(), CoreError> {
+        match self.pending_inserts.as_mut() {
+            Some(p) if !p.is_empty() => {
+                let batch = std::mem::take(p);
+                Ok(self.store.insert_messages(batch)?)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Stores a message now, or with the rest of the batch.
+    fn store_message(&mut self, m: StoredMessage) -> Result<(), CoreError> {
+        match self.pending_inserts.as_mut() {
+            Some(p) => {
+                p.push(m);
+                Ok(())
+            }
+            None => Ok(self.store.insert_message(m)?),
+        }
+    }
+
     /// The score of the message passed to the last [`Core::handle`], if it was scored.
     pub fn take_last_salience(&mut self) -> Option<Salience> {
         self.last_salience.take()
@@ -488,6 +532,7 @@ impl Core {
         if self.channel_configs[slot].contains_key(channel) {
             return Ok(&self.channel_configs[slot][channel]);
         }
+        self.flush_inserts()?;
         let stored = self.store.channel_config(platform, channel)?;
         // A channel with no row yet gets the configured defaults, not the built-in ones.
         let cfg = stored.unwrap_or_else(|| self.channel_defaults.clone());
@@ -497,7 +542,9 @@ impl Core {
     }
 
     /// Takes a message off the store's copy of the queue.
-    fn dequeue(&self, m: &ChatMessage) -> Result<(), CoreError> {
+    fn dequeue(&mut self, m: &ChatMessage) -> Result<(), CoreError> {
+        // The message may still be in the batch: store it first.
+        self.flush_inserts()?;
         Ok(self.store.dequeue(m.platform, &m.channel, &m.id, m.at)?)
     }
 
@@ -691,6 +738,7 @@ impl Core {
                     .queue
                     .remove_author(platform, &channel, &author_id)
                     .len();
+                self.flush_inserts()?;
                 self.store.purge_author(platform, &channel, &author_id)?;
                 let what = match duration_s {
                     Some(s) => format!("author {author_id} timed out for {s} s: messages purged"),
@@ -743,7 +791,7 @@ impl Core {
             }
         }
         if let Some(parsed) = commands::parse(&message.text) {
-            self.store.insert_message(StoredMessage {
+            self.store_message(StoredMessage {
                 message: message.clone(),
                 salience: None,
                 attention_state: Some(self.attention.state()),
@@ -807,7 +855,7 @@ impl Core {
         // The broadcaster's and the bot's own messages are kept for context
         // but never queued: nothing there for the bot to answer.
         if message.author.has(Role::Broadcaster) || self.triggers.is_bot(&message.author.name) {
-            self.store.insert_message(StoredMessage {
+            self.store_message(StoredMessage {
                 message,
                 salience: Some(salience),
                 attention_state: Some(self.attention.state()),
@@ -846,7 +894,7 @@ impl Core {
                 (false, None)
             }
         };
-        self.store.insert_message(StoredMessage {
+        self.store_message(StoredMessage {
             queued_until: stored.queued_until.filter(|_| queued),
             ..stored
         })?;
@@ -868,7 +916,7 @@ impl Core {
         out: &mut Vec<CoreEvent>,
     ) -> Result<(), CoreError> {
         let salience = self.salience.score(&message, now);
-        self.store.insert_message(StoredMessage {
+        self.store_message(StoredMessage {
             message: message.clone(),
             salience: Some(salience.clone()),
             attention_state: Some(self.attention.state()),

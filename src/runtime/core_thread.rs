@@ -143,7 +143,18 @@ fn core_thread(config: Config, store: Store, seed: u64, rx: std::sync::mpsc::Rec
                 let _ = reply.send(st.apply(cmd));
             }
             CoreMsg::Many(cmds, reply) => {
-                let _ = reply.send(cmds.into_iter().map(|c| st.apply(c)).collect());
+                // The burst's messages reach the store writer as one write.
+                if let Some(c) = st.core.as_mut() {
+                    c.begin_batch();
+                }
+                let mut outs: Vec<CoreOut> = cmds.into_iter().map(|c| st.apply(c)).collect();
+                if let Some(c) = st.core.as_mut()
+                    && let Err(e) = c.end_batch()
+                    && let Some(last) = outs.last_mut()
+                {
+                    last.error.get_or_insert_with(|| e.to_string());
+                }
+                let _ = reply.send(outs);
             }
         }
     }

@@ -48,6 +48,15 @@ use writer::{Cmd, Query, Reply, Write};
 /// memory stays flat when the disk is slower than chat (about 400 bytes each).
 const CHANNEL_CAPACITY: usize = 4096;
 
+/// Rows (a write's [`Write::weight`]) that may wait for the writer before
+/// senders wait. The channel bounds commands, and one `InsertMany` carries a
+/// whole burst: without this, 4,096 bursts of 128 messages could queue.
+const QUEUED_ROWS_LIMIT: usize = CHANNEL_CAPACITY;
+
+/// How often a sender over [`QUEUED_ROWS_LIMIT`] looks again (only while
+/// the disk is slower than chat: the sender is then the one to slow down).
+const QUEUED_ROWS_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Messages per page when `export` walks a channel (bounds its working set).
 const EXPORT_PAGE: usize = 2048;
 
@@ -623,6 +632,8 @@ struct Shared {
     path: PathBuf,
     counters: Counters,
     last_error: Mutex<Option<String>>,
+    /// Rows sent and not yet taken by the writer (see [`QUEUED_ROWS_LIMIT`]).
+    queued_rows: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -631,7 +642,20 @@ impl Shared {
             path,
             counters: Counters::default(),
             last_error: Mutex::new(None),
+            queued_rows: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Whether `rows` more may be queued now. One write always may when
+    /// nothing waits, however large, so a big import still goes through.
+    fn room_for(&self, rows: usize) -> bool {
+        let queued = self.queued_rows.load(Ordering::Acquire);
+        queued == 0 || queued + rows <= QUEUED_ROWS_LIMIT
+    }
+
+    /// The writer took a write off the channel.
+    pub(super) fn taken(&self, rows: usize) {
+        self.queued_rows.fetch_sub(rows, Ordering::AcqRel);
     }
 
     fn stats(&self) -> StoreStats {
@@ -753,11 +777,7 @@ impl Store {
             })?;
         }
         let conn = schema::open(&path, cfg)?;
-        let shared = Arc::new(Shared {
-            path: path.clone(),
-            counters: Counters::default(),
-            last_error: Mutex::new(None),
-        });
+        let shared = Arc::new(Shared::new(path.clone()));
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let writer = writer::Writer::new(conn, Arc::clone(&shared), cfg);
         let handle = std::thread::Builder::new()
@@ -790,16 +810,27 @@ impl Store {
     }
 
     fn write(&self, w: Write) -> Result<(), StoreError> {
-        self.tx
-            .blocking_send(Cmd::Write(w))
-            .map_err(|_| self.shared.closed())
+        let rows = w.weight();
+        while !self.shared.room_for(rows) && !self.tx.is_closed() {
+            std::thread::sleep(QUEUED_ROWS_PAUSE);
+        }
+        self.shared.queued_rows.fetch_add(rows, Ordering::AcqRel);
+        self.tx.blocking_send(Cmd::Write(w)).map_err(|_| {
+            self.shared.taken(rows);
+            self.shared.closed()
+        })
     }
 
     async fn write_async(&self, w: Write) -> Result<(), StoreError> {
-        self.tx
-            .send(Cmd::Write(w))
-            .await
-            .map_err(|_| self.shared.closed())
+        let rows = w.weight();
+        while !self.shared.room_for(rows) && !self.tx.is_closed() {
+            tokio::time::sleep(QUEUED_ROWS_PAUSE).await;
+        }
+        self.shared.queued_rows.fetch_add(rows, Ordering::AcqRel);
+        self.tx.send(Cmd::Write(w)).await.map_err(|_| {
+            self.shared.taken(rows);
+            self.shared.closed()
+        })
     }
 
     fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Query) -> Result<T, StoreError> {

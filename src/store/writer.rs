@@ -839,7 +839,10 @@ impl Writer {
     ) {
         for cmd in buf.drain(..) {
             match cmd {
-                Cmd::Write(w) => self.write(w),
+                Cmd::Write(w) => {
+                    self.shared.taken(w.weight());
+                    self.write(w)
+                }
                 Cmd::Query(q) => self.query(q),
                 Cmd::Shutdown(reply) => {
                     // Refuse new commands but still apply what is queued.

@@ -638,6 +638,7 @@ impl PgWriter {
             for cmd in buf.drain(..) {
                 match cmd {
                     Cmd::Write(w) => {
+                        self.shared.taken(w.weight());
                         self.weight += w.weight();
                         self.batch.push(w);
                         if self.weight >= self.batch_size && self.down.is_none() {
