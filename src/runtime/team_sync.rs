@@ -143,6 +143,7 @@ impl Conductor {
                 // The team sees this console's state from now on.
                 team.published = None;
                 self.publish_attention().await;
+                self.adopt_orphans();
             }
             TeamEvent::Roster(members) => {
                 team.view.members = members;
@@ -162,6 +163,7 @@ impl Conductor {
                 }
                 let view = team.view.clone();
                 self.emit(Update::Team(view)).await;
+                self.adopt_orphans();
             }
             TeamEvent::Attention { member, state } => {
                 team.view.reader_attention = Some((member, state));
@@ -172,6 +174,38 @@ impl Conductor {
             TeamEvent::SendTaken(d) => self.send_taken(d).await?,
         }
         Ok(())
+    }
+
+    /// Drafts of a console that left the team are adopted by the reader of
+    /// their channel: it expires them (or sends them once approved) as its
+    /// own, so none waits forever.
+    fn adopt_orphans(&mut self) {
+        let Some(team) = self.team.as_ref() else {
+            return;
+        };
+        if team.view.members.is_empty() {
+            return;
+        }
+        let live: HashSet<&str> = team
+            .view
+            .members
+            .iter()
+            .map(|m| m.member.as_str())
+            .collect();
+        let ttl = chrono::Duration::seconds(self.policy.config().draft_ttl_s as i64);
+        let mut due: Option<chrono::DateTime<chrono::Utc>> = None;
+        for d in self.drafts.values_mut() {
+            if d.owner.as_deref().is_some_and(|o| !live.contains(o))
+                && team.reads(d.view.platform, &d.view.channel)
+            {
+                d.owner = None;
+                let at = d.created_at + ttl;
+                due = Some(due.map_or(at, |t| t.min(at)));
+            }
+        }
+        if let Some(at) = due {
+            self.next_expiry = Some(self.next_expiry.map_or(at, |t| t.min(at)));
+        }
     }
 
     /// Tells the team this console's attention state when it reads a
