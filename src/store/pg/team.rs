@@ -413,10 +413,14 @@ const SQL_DRAFT: &str = "SELECT r.id, r.platform, r.channel, m.platform_msg_id, 
      FROM chat_responses r LEFT JOIN chat_messages m ON m.id = r.original_message_id \
      WHERE r.id = $1";
 
-/// The team's drafts still waiting or on their way, but another console's.
+/// The drafts of the other running consoles (or approved by one) still
+/// waiting or on their way; a gone console's are expired as a console
+/// starts, so not shown.
 const SQL_LIVE_DRAFTS: &str = "SELECT id FROM chat_responses \
      WHERE status IN ('pending', 'approved', 'edited', 'sending') \
-     AND drafted_by IS DISTINCT FROM $1 ORDER BY id";
+     AND drafted_by IS DISTINCT FROM $1 \
+     AND (drafted_by IN (SELECT member FROM team_live) \
+     OR claimed_by IN (SELECT member FROM team_live)) ORDER BY id";
 
 /// A claimed draft becomes this console's to send only if it is the live
 /// reader of the draft's channel, and only once (`sent_by` was empty).
