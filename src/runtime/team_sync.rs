@@ -176,6 +176,36 @@ impl Conductor {
         Ok(())
     }
 
+    /// A team draft as this console keeps it: with the message goal it had
+    /// here already (its own draft, or one seen before), else a goal that
+    /// carries only its channel (a retry needs no more).
+    fn shared_draft(
+        &self,
+        old: Option<LiveDraft>,
+        d: &TeamDraft,
+        view: DraftView,
+        me: &str,
+    ) -> LiveDraft {
+        let (goal, channel, created_at) = match old {
+            Some(o) => (o.goal, o.channel, o.created_at),
+            None => (
+                DraftGoal::Unprompted {
+                    platform: d.row.platform,
+                    channel: d.row.channel.clone(),
+                },
+                self.config.channel_defaults.to_channel_config(),
+                d.row.created_at,
+            ),
+        };
+        LiveDraft {
+            view,
+            goal,
+            channel,
+            created_at,
+            owner: d.drafted_by.clone().filter(|m| m != me),
+        }
+    }
+
     /// Drafts of a console that left the team are adopted by the reader of
     /// their channel: it expires them (or sends them once approved) as its
     /// own, so none waits forever.
@@ -267,35 +297,15 @@ impl Conductor {
             self.after_core(out, now, &self.shutdown.clone()).await?;
         }
         if live {
-            // Kept with its message goal when this console had it already.
-            let (goal, channel, created_at) = match self
-                .drafts
-                .remove(&id)
-                .or_else(|| self.undelivered.remove(&id))
-            {
-                Some(old) => (old.goal, old.channel, old.created_at),
-                None => (
-                    DraftGoal::Unprompted {
-                        platform: d.row.platform,
-                        channel: d.row.channel.clone(),
-                    },
-                    self.config.channel_defaults.to_channel_config(),
-                    d.row.created_at,
-                ),
-            };
             if status == ResponseStatus::Sending && d.sent_by.is_some() {
                 view.why = None;
             }
-            self.drafts.insert(
-                id,
-                LiveDraft {
-                    view: view.clone(),
-                    goal,
-                    channel,
-                    created_at,
-                    owner: d.drafted_by.clone().filter(|m| *m != me),
-                },
-            );
+            let old = self
+                .drafts
+                .remove(&id)
+                .or_else(|| self.undelivered.remove(&id));
+            let entry = self.shared_draft(old, &d, view.clone(), &me);
+            self.drafts.insert(id, entry);
             self.emit(Update::Draft(view)).await;
             return Ok(());
         }
@@ -333,27 +343,8 @@ impl Conductor {
                 .await;
             }
             ResponseStatus::Refused | ResponseStatus::Failed | ResponseStatus::Unconfirmed => {
-                let (goal, channel, created_at) = match old {
-                    Some(o) => (o.goal, o.channel, o.created_at),
-                    None => (
-                        DraftGoal::Unprompted {
-                            platform: d.row.platform,
-                            channel: d.row.channel.clone(),
-                        },
-                        self.config.channel_defaults.to_channel_config(),
-                        d.row.created_at,
-                    ),
-                };
-                self.undelivered.insert(
-                    id,
-                    LiveDraft {
-                        view: view.clone(),
-                        goal,
-                        channel,
-                        created_at,
-                        owner: d.drafted_by.clone().filter(|m| *m != me),
-                    },
-                );
+                let entry = self.shared_draft(old, &d, view.clone(), &me);
+                self.undelivered.insert(id, entry);
             }
             _ => {}
         }
@@ -377,31 +368,12 @@ impl Conductor {
         let mut view = view_of(&d, &me);
         view.state = DraftState::Sending;
         view.why = None;
-        let (goal, channel, created_at) = match self
+        let old = self
             .drafts
             .remove(&id)
-            .or_else(|| self.undelivered.remove(&id))
-        {
-            Some(old) => (old.goal, old.channel, old.created_at),
-            None => (
-                DraftGoal::Unprompted {
-                    platform: d.row.platform,
-                    channel: d.row.channel.clone(),
-                },
-                self.config.channel_defaults.to_channel_config(),
-                d.row.created_at,
-            ),
-        };
-        self.drafts.insert(
-            id,
-            LiveDraft {
-                view: view.clone(),
-                goal,
-                channel,
-                created_at,
-                owner: d.drafted_by.clone().filter(|m| *m != me),
-            },
-        );
+            .or_else(|| self.undelivered.remove(&id));
+        let entry = self.shared_draft(old, &d, view.clone(), &me);
+        self.drafts.insert(id, entry);
         self.emit(Update::Draft(view.clone())).await;
         self.log(PipelineEvent::Decision {
             at: now,
