@@ -168,6 +168,16 @@ fn per_thread(n: usize) {
         .map(|(name, s)| format!("{name} {:.1}", s * 1e6 / n.max(1) as f64))
         .collect();
     println!("    us/msg by thread: {}", parts.join(", "));
+    // Wakes explain a paced run's cost: on this kind of VM each one costs
+    // tens of microseconds whatever the thread does once awake.
+    let mut switches = procfs::thread_switches();
+    switches.sort_by_key(|s| std::cmp::Reverse(s.1));
+    let parts: Vec<String> = switches
+        .iter()
+        .filter(|(_, s)| *s > 0)
+        .map(|(name, s)| format!("{name} {:.1}", *s as f64 * 100.0 / n.max(1) as f64))
+        .collect();
+    println!("    wakes per 100 msgs by thread: {}", parts.join(", "));
 }
 
 /// The fake Twitch IRC server on a thread of its own: streams `total`

@@ -35,7 +35,10 @@ pub enum Sources {
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
     #[error(
-        "no platform is configured: set [twitch] channels (or TWITCH_CHANNELS), or try `clank demo`"
+        "no platform is configured: set [twitch] channels (TWITCH_CHANNELS), \
+         [youtube] video_id or channel (YOUTUBE_VIDEO_ID, YOUTUBE_CHANNEL), \
+         or [discord] channels with a bot token (DISCORD_CHANNELS, DISCORD_BOT_TOKEN); \
+         or try `clank demo`"
     )]
     NoPlatforms,
     #[error("{0}")]

@@ -56,3 +56,25 @@ pub fn named_threads_cpu_secs(name: &str) -> f64 {
         .map(|(_, s)| s)
         .sum()
 }
+
+/// Context switches (voluntary + involuntary) of each live thread of this
+/// process, by thread name: about one per wake-up, which is what a paced
+/// run pays for more than for its messages.
+pub fn thread_switches() -> Vec<(String, u64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+            let switches = status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum();
+            Some((name.trim().to_string(), switches))
+        })
+        .collect()
+}

@@ -82,7 +82,10 @@ pub(super) struct Conductor {
     /// Learning from the operator: the score each recent message had (a
     /// label needs it), the choices so far (this run's and the store's),
     /// drafts already labelled, and the fitted weights to offer.
-    pub scores: HashMap<MessageKey, crate::model::Salience>,
+    /// Keyed by [`score_key`]: a hash, not the message's id string, since
+    /// this holds tens of thousands of entries (the id strings were a fifth
+    /// of a 1M-message flood's peak RSS).
+    pub scores: HashMap<u64, crate::model::Salience>,
     pub choices: Vec<crate::engine::tuning::Choice>,
     pub labelled: HashSet<DraftId>,
     pub suggestion: Option<crate::engine::tuning::Suggestion>,
@@ -137,7 +140,16 @@ pub(super) struct Conductor {
 
 /// Scores of recent messages kept for labels; a draft is approved within
 /// minutes of its message, so starting over when full loses next to none.
-const MAX_SCORES: usize = 50_000;
+/// 20,000 is 20 s of a 1,000 msgs/s raid and minutes of an ordinary chat;
+/// 50,000 cost 12 MB of peak RSS under a flood.
+const MAX_SCORES: usize = 20_000;
+
+/// The key of a message's score in [`Conductor::scores`]: a 64-bit hash of
+/// platform and id (a false match needs a collision among 20,000 entries).
+fn score_key(key: &MessageKey) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
+}
 
 /// Most drafts at once taken from a server's own slot count.
 const MAX_SERVER_SLOTS: usize = 16;
@@ -932,7 +944,7 @@ impl Conductor {
             if self.scores.len() >= MAX_SCORES {
                 self.scores.clear();
             }
-            self.scores.insert(m.key(), s.clone());
+            self.scores.insert(score_key(&m.key()), s.clone());
         }
         // Chat statistics feed only the agent's context: without an agent
         // they cost a lowercased copy of every word, for nobody.
@@ -984,7 +996,7 @@ impl Conductor {
             // answered, its label needs the score it was held with.
             for h in &s.held {
                 self.scores
-                    .entry(h.message.key())
+                    .entry(score_key(&h.message.key()))
                     .or_insert_with(|| h.salience.clone());
             }
             self.emit(Update::Snapshot(s)).await;
@@ -1815,7 +1827,7 @@ impl Conductor {
         let Some(m) = d.goal.message() else {
             return;
         };
-        let Some(salience) = self.scores.get(&m.key()).cloned() else {
+        let Some(salience) = self.scores.get(&score_key(&m.key())).cloned() else {
             return;
         };
         if !self.labelled.insert(id) {
