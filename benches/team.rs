@@ -1,7 +1,9 @@
 //! PostgreSQL beside SQLite, in the same run on the same machine: insert
 //! rows/s through the store handle, "last 200 in a channel" p50/p99 at a
 //! million rows, and LISTEN/NOTIFY latency between two processes (a child
-//! process stores messages; this one hears them through `team::listen_chat`).
+//! process stores messages; this one hears them through `team::listen_chat`;
+//! then the child drafts replies and records their verdicts, and this one
+//! hears each through the team link as another console's drafts pane does).
 //!
 //! PostgreSQL is a throwaway server started by `tests/support/pg.rs`. By
 //! default it runs with the test settings (fsync off); set
@@ -28,6 +30,7 @@ mod procfs;
 const CHANNELS: u64 = 12;
 const BASE_MS: i64 = 1_795_291_200_000;
 const CHILD_ENV: &str = "CLANK_TEAM_BENCH_CHILD_URL";
+const CHILD_KIND_ENV: &str = "CLANK_TEAM_BENCH_CHILD_KIND";
 const NOTIFY_SAMPLES: usize = 300;
 
 fn rows() -> u64 {
@@ -165,6 +168,106 @@ fn child(url: &str) {
     store.close().expect("close");
 }
 
+/// The child for drafts: inserts a draft (its send time as the text), then
+/// records its verdict (the verdict's send time as the reason), every 20 ms.
+fn child_drafts(url: &str) {
+    use clank::store::{NewResponse, ResponseStatus};
+    let cfg = StoreConfig {
+        url: Some(Secret::new(url)),
+        member: Some("bench-child".into()),
+        ..StoreConfig::default()
+    };
+    let store = Store::open(std::path::Path::new("unused.db"), &cfg).expect("open");
+    for _ in 0..(NOTIFY_SAMPLES / 2 + 25) {
+        let id = store
+            .insert_response(NewResponse {
+                platform: Platform::Twitch,
+                channel: "channel0".into(),
+                original_id: None,
+                original_at: None,
+                response_text: now_ns().to_string(),
+                response_type: "llm".into(),
+                attention_state: None,
+                generation_time_ms: None,
+                agent_context: None,
+                status: ResponseStatus::Pending,
+                created_at: chrono::Utc::now(),
+            })
+            .expect("draft");
+        std::thread::sleep(Duration::from_millis(20));
+        let at = now_ns().to_string();
+        store
+            .set_response_verdict(id, ResponseStatus::Sent, Some(&at), chrono::Utc::now())
+            .expect("verdict");
+        store.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    store.close().expect("close");
+}
+
+/// Draft latency between two processes: a draft stored (and its verdict
+/// recorded) in the child, read in full by this process's team link.
+fn draft_latency(url: &str) {
+    use clank::store::ResponseStatus;
+    use clank::store::team::TeamEvent;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (drafts, verdicts) = rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let (_publish_tx, mut publish_rx) = tokio::sync::mpsc::channel(4);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let link = {
+            let (url, cancel) = (url.to_owned(), cancel.clone());
+            tokio::spawn(async move {
+                team::link(&url, "bench-parent", cancel, tx, &mut publish_rx).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut proc = tokio::process::Command::new(std::env::current_exe().expect("exe"))
+            .env(CHILD_ENV, url)
+            .env(CHILD_KIND_ENV, "drafts")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("child starts");
+        let (mut drafts, mut verdicts) = (Vec::new(), Vec::new());
+        while drafts.len() + verdicts.len() < NOTIFY_SAMPLES {
+            let event = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .expect("a notification within 30 s")
+                .expect("link alive");
+            let TeamEvent::Draft(d) = event else {
+                continue;
+            };
+            let (list, sent) = match d.row.status {
+                ResponseStatus::Pending => (&mut drafts, d.row.response_text.parse::<u128>()),
+                ResponseStatus::Sent => (
+                    &mut verdicts,
+                    d.row.status_reason.unwrap_or_default().parse::<u128>(),
+                ),
+                _ => continue,
+            };
+            let sent = sent.expect("send time");
+            list.push(Duration::from_nanos((now_ns().saturating_sub(sent)) as u64));
+        }
+        cancel.cancel();
+        let _ = link.await;
+        let _ = proc.wait().await;
+        (drafts, verdicts)
+    });
+    for (what, mut lat) in [("a new draft", drafts), ("a draft's verdict", verdicts)] {
+        lat.sort();
+        if lat.is_empty() {
+            continue;
+        }
+        println!(
+            "postgres: {what} between two processes (store call to the row read by the other console's team link): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+            pct(&lat, 0.5).as_secs_f64() * 1e3,
+            pct(&lat, 0.99).as_secs_f64() * 1e3,
+            lat[lat.len() - 1].as_secs_f64() * 1e3,
+            lat.len()
+        );
+    }
+}
+
 fn notify_latency(url: &str) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let lat = rt.block_on(async {
@@ -213,7 +316,10 @@ fn notify_latency(url: &str) {
 
 fn main() {
     if let Ok(url) = std::env::var(CHILD_ENV) {
-        child(&url);
+        match std::env::var(CHILD_KIND_ENV).as_deref() {
+            Ok("drafts") => child_drafts(&url),
+            _ => child(&url),
+        }
         return;
     }
     // `cargo bench` passes --bench; `cargo test --benches` runs this
@@ -237,4 +343,5 @@ fn main() {
     run("postgres", &store, rows);
     drop(store);
     notify_latency(&url);
+    draft_latency(&url);
 }

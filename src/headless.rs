@@ -63,6 +63,12 @@ pub fn update_json(u: &Update) -> Option<Value> {
             }
             Some(v)
         }
+        Update::Team(t) => Some(json!({
+            "event": "team",
+            "me": t.me,
+            "members": t.members.iter().map(|m| json!({"member": m.member, "reads": m.reads})).collect::<Vec<_>>(),
+            "reader_attention": t.reader_attention.as_ref().map(|(m, s)| json!({"member": m, "state": s.as_str()})),
+        })),
         Update::System(line) => {
             let mut v = json!({"event": "system"});
             if let (Some(obj), Ok(Value::Object(l))) =

@@ -126,8 +126,27 @@ pub async fn start(
             adapters
         }
     };
+    let mut team_link = None;
+    if let Some((url, member)) = team_gates {
+        let (publish_tx, publish_rx) = mpsc::channel(16);
+        let notice_on = adapters
+            .iter()
+            .flat_map(|a| a.platforms())
+            .next()
+            .unwrap_or(crate::model::Platform::Twitch);
+        tokio::spawn(crate::team::run_link(
+            url,
+            member.clone(),
+            inbound_tx.clone(),
+            publish_rx,
+            notice_on,
+            cancel.clone(),
+        ));
+        team_link = Some((member, publish_tx));
+    }
     let hub = Hub::start(adapters, inbound_tx, cancel.clone());
     let mut options = RuntimeOptions::new(config.clone(), store, inbound_rx);
+    options.team = team_link;
     options.router = hub.router();
     options.auto_send = auto_send;
     options.cancel = cancel;

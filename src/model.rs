@@ -465,6 +465,8 @@ pub struct DraftView {
     /// The platform's length limit, for the "123/500" counter.
     pub limit: usize,
     pub time_to_first_token_ms: Option<u64>,
+    /// Team mode: who drafted, approved and sent it, when not only this console.
+    pub team: Option<String>,
 }
 
 #[cfg(test)]

@@ -136,6 +136,19 @@ pub enum Update {
         at: DateTime<Utc>,
         what: String,
     },
+    /// Team mode: who is connected, who reads what, the reader's state.
+    Team(TeamView),
+}
+
+/// The team as the console header shows it (PostgreSQL store only).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TeamView {
+    /// This console's member name.
+    pub me: String,
+    /// Every connected console and the channels it reads.
+    pub members: Vec<crate::store::team::TeamMember>,
+    /// The attention state a reading console last published.
+    pub reader_attention: Option<(String, crate::model::AttentionState)>,
 }
 
 /// The kinds of system lines.

@@ -5,8 +5,10 @@
 //! and waits; when
 //! the reader dies the server hands the lease over and the gate starts the
 //! adapter (Twitch joins, YouTube resumes from its stored page token).
-//! Sends go out through the reading console only: here they fail with a
-//! reason saying who reads.
+//! Sends go out through the reading console only: a draft approved on a
+//! watching console is claimed there and taken and sent here (see
+//! `store::team::link`); the reading gate checks each send with one
+//! conditional UPDATE so no draft is written by two adapters.
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use crate::adapters::{
 };
 use crate::config::Config;
 use crate::model::Platform;
+use crate::store::team::TeamEvent;
 use crate::store::{Store, team};
 
 /// Pause before trying again when the server cannot be reached.
@@ -111,8 +114,74 @@ impl TeamGate {
         }
     }
 
-    /// Not reading: shows the reader's chat, refuses sends, waits for the
-    /// lease. `None` when cancelled or the runtime went away.
+    /// Tells the conductor which channels this console reads now.
+    async fn reading(&self, inbound: &mpsc::Sender<Inbound>, on: bool) {
+        let ev = TeamEvent::Reading {
+            channels: self.channels(),
+            on,
+        };
+        let _ = inbound.send(Inbound::Team(ev)).await;
+    }
+
+    /// Just took the channels over: approvals nobody sent yet are this
+    /// console's to send, once (see `ReaderLease::pick_up`).
+    async fn pick_up(&self, lease: &team::ReaderLease, inbound: &mpsc::Sender<Inbound>) {
+        let ttl = chrono::Duration::seconds(self.config.auto.draft_ttl_s as i64);
+        let fresh_since = (chrono::Utc::now() - ttl).timestamp_millis();
+        match lease
+            .pick_up(&self.member, &self.channels(), fresh_since)
+            .await
+        {
+            Ok(taken) => {
+                for d in taken {
+                    tracing::info!(
+                        id = d.row.id,
+                        "sending a draft the team approved before the takeover"
+                    );
+                    let _ = inbound.send(Inbound::Team(TeamEvent::SendTaken(d))).await;
+                }
+            }
+            Err(e) => {
+                self.notice(
+                    inbound,
+                    format!("could not pick up the team's approved drafts: {e}"),
+                )
+                .await
+            }
+        }
+    }
+
+    /// A send from this console's conductor while it reads: written only
+    /// if no other console's adapter took the draft (one conditional
+    /// UPDATE on the lease's own connection).
+    async fn forward(
+        &self,
+        lease: &team::ReaderLease,
+        out: Outbound,
+        inner: &mpsc::Sender<Outbound>,
+        inbound: &mpsc::Sender<Inbound>,
+    ) {
+        let Outbound::Send { draft_id, .. } = &out;
+        let draft_id = *draft_id;
+        match lease.take_send(draft_id, &self.member).await {
+            Ok(true) => {
+                let _ = inner.send(out).await;
+            }
+            // Another console settled it; the team link reports how.
+            Ok(false) => tracing::warn!(draft_id, "draft already sent or settled by the team"),
+            Err(e) => {
+                let verdict = SendVerdict::Failed(format!(
+                    "the team database could not confirm this console may send it: {e}"
+                ));
+                let _ = inbound
+                    .send(Inbound::SendResult { draft_id, verdict })
+                    .await;
+            }
+        }
+    }
+
+    /// Not reading: shows the reader's chat, leaves sends to the reader,
+    /// waits for the lease. `None` when cancelled or the runtime went away.
     async fn wait_for_lease(
         &self,
         inbound: &mpsc::Sender<Inbound>,
@@ -142,15 +211,10 @@ impl TeamGate {
                     }
                 }
                 out = outbound.recv() => match out {
+                    // Claimed here, so the reading console's team link
+                    // takes it and sends it; the verdict comes from there.
                     Some(Outbound::Send { draft_id, .. }) => {
-                        let why = format!(
-                            "another console of the team reads {}; it sends, this one cannot",
-                            self.shown()
-                        );
-                        let verdict = SendVerdict::Failed(why);
-                        if inbound.send(Inbound::SendResult { draft_id, verdict }).await.is_err() {
-                            return None;
-                        }
+                        tracing::debug!(draft_id, "the team's reader sends this draft");
                     }
                     None => return None,
                 },
@@ -220,6 +284,8 @@ impl PlatformAdapter for TeamGate {
                 let mut run =
                     tokio::spawn(adapter.run(inbound.clone(), inner_rx, run_cancel.clone()));
                 let lost = lease.lost();
+                self.reading(&inbound, true).await;
+                self.pick_up(&lease, &inbound).await;
                 loop {
                     tokio::select! {
                         _ = cancel.cancelled() => {
@@ -242,13 +308,64 @@ impl PlatformAdapter for TeamGate {
                             return;
                         }
                         out = outbound.recv() => match out {
-                            Some(out) => { let _ = inner_tx.send(out).await; }
+                            Some(out) => self.forward(&lease, out, &inner_tx, &inbound).await,
                             None => { run_cancel.cancel(); let _ = (&mut run).await; return; }
                         },
                     }
                 }
+                self.reading(&inbound, false).await;
                 drop(lease);
             }
         })
+    }
+}
+
+/// Runs the team link for the whole session (reconnecting after a lost
+/// connection): the other consoles' drafts, approvals, roster and reader
+/// state reach the conductor as `Inbound::Team`; what the conductor
+/// publishes goes out as NOTIFY.
+pub async fn run_link(
+    url: String,
+    member: String,
+    inbound: mpsc::Sender<Inbound>,
+    mut publish: mpsc::Receiver<serde_json::Value>,
+    notice_on: Platform,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (tx, mut rx) = mpsc::channel(256);
+        let forward = async {
+            while let Some(ev) = rx.recv().await {
+                if inbound.send(Inbound::Team(ev)).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let (r, ()) = tokio::join!(
+            team::link(&url, &member, cancel.clone(), tx, &mut publish),
+            forward
+        );
+        if cancel.is_cancelled() || inbound.is_closed() {
+            return;
+        }
+        let why = match r {
+            Ok(()) => "closed".to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(error = %why, "team link down");
+        let _ = inbound
+            .send(Inbound::Notice {
+                platform: notice_on,
+                channel: None,
+                kind: NoticeKind::Other,
+                text: format!(
+                    "team link down ({why}); the others' drafts show again when it is back"
+                ),
+            })
+            .await;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(RETRY) => {}
+        }
     }
 }

@@ -7,10 +7,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::fake_ollama::{self, Reply};
+use support::tmux::Tmux;
 
 /// What the fake model says to every draft request: an ordinary friendly reply.
 const ANSWER: &str = "Thanks for hanging out with us tonight, great question!";
@@ -18,73 +19,6 @@ const ANSWER: &str = "Thanks for hanging out with us tonight, great question!";
 const EDITED: &str = "edited by the e2e test, thanks for watching";
 /// How long any one wait may take before the test gives up.
 const DEADLINE: Duration = Duration::from_secs(90);
-
-/// A tmux server on its own socket, so parallel tests never share one; the
-/// server (and clank inside it) is killed when this drops, even on panic.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(socket: String, script: &Path) -> Tmux {
-        let tmux = Tmux { socket };
-        // `-f /dev/null`: the developer's ~/.tmux.conf must not change keys or size.
-        let out = tmux.run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "clank",
-            "-x",
-            "160",
-            "-y",
-            "48",
-            "sh",
-            script.to_str().expect("utf-8 path"),
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("running tmux")
-    }
-
-    /// Named keys (`Tab`, `Enter`, `Home`, `C-k`) or single characters.
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "clank"];
-        args.extend_from_slice(keys);
-        let out = self.run(&args);
-        assert!(out.status.success(), "send-keys {keys:?} failed");
-    }
-
-    /// Text typed literally, character by character.
-    fn type_text(&self, text: &str) {
-        let out = self.run(&["send-keys", "-t", "clank", "-l", text]);
-        assert!(out.status.success(), "send-keys -l failed");
-    }
-
-    fn screen(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-t", "clank"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
 
 /// Polls the screen until `found` returns `Some`, pressing `nudge` keys before
 /// each look; fails with the last screen and the log if the deadline passes.

@@ -268,3 +268,176 @@ async fn a_console_hears_new_chat_and_a_channel_has_one_reader_at_a_time() {
     .unwrap();
     assert!(!b.lost().is_cancelled());
 }
+
+/// The shared-draft protocol at the store level, two consoles ("a" reads
+/// the channel, "w" watches): a's new draft reaches w through the team
+/// link; w's approval (the claim) is taken by a's link, once, because a
+/// reads the channel; a's gate may write it, nobody else may. With no
+/// reader, a claim waits; the console that takes the channel over picks
+/// it up once, marks a dead console's in-flight send unconfirmed and a
+/// stale approval failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_taken_once_by_the_reader_and_picked_up_after_a_takeover() {
+    use clank::model::Platform;
+    use clank::store::team::{self, TeamEvent};
+    use clank::store::{NewResponse, ResponseStatus, Store, StoreConfig};
+    let url = support::pg::fresh_database_url();
+    let open = |member: &str| {
+        let cfg = StoreConfig {
+            url: Some(clank::secret::Secret::new(url.clone())),
+            member: Some(member.into()),
+            ..StoreConfig::default()
+        };
+        Store::open(std::path::Path::new("unused.db"), &cfg).unwrap()
+    };
+    let (sa, sw) = (open("a"), open("w"));
+    let _here = (
+        team::join(&url, "a").await.unwrap(),
+        team::join(&url, "w").await.unwrap(),
+    );
+    let channels = vec![(Platform::Twitch, "c".to_string())];
+    let lease_a = team::acquire_reader(&url, "a", &channels).await.unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let link = |member: &'static str| {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (url, cancel) = (url.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let (_keep, mut publish) = tokio::sync::mpsc::channel(1);
+            team::link(&url, member, cancel, tx, &mut publish).await
+        });
+        rx
+    };
+    let (mut to_a, mut to_w) = (link("a"), link("w"));
+    async fn next(
+        rx: &mut tokio::sync::mpsc::Receiver<TeamEvent>,
+    ) -> Result<TeamEvent, tokio::time::error::Elapsed> {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match rx.recv().await {
+                    Some(TeamEvent::Roster(_) | TeamEvent::Attention { .. }) => continue,
+                    Some(ev) => return ev,
+                    None => panic!("link ended"),
+                }
+            }
+        })
+        .await
+    }
+    // Both links listen once their first roster arrived.
+    for rx in [&mut to_a, &mut to_w] {
+        let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert!(matches!(first, Ok(Some(TeamEvent::Roster(_)))), "{first:?}");
+    }
+    let draft = |status: ResponseStatus, age_s: i64| NewResponse {
+        platform: Platform::Twitch,
+        channel: "c".into(),
+        original_id: None,
+        original_at: None,
+        response_text: "hello team".into(),
+        response_type: "llm".into(),
+        attention_state: None,
+        generation_time_ms: None,
+        agent_context: None,
+        status,
+        created_at: chrono::Utc::now() - chrono::Duration::seconds(age_s),
+    };
+    let id = sa
+        .insert_response_async(draft(ResponseStatus::Pending, 0))
+        .await
+        .unwrap();
+    match next(&mut to_w).await.expect("w hears a's draft") {
+        TeamEvent::Draft(d) => {
+            assert_eq!((d.row.id, d.row.status), (id, ResponseStatus::Pending));
+            assert_eq!(d.drafted_by.as_deref(), Some("a"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // w approves: one claim wins; a's link takes it to send.
+    let sendable = [ResponseStatus::Pending];
+    assert!(
+        sw.claim_response_async(id, &sendable, ResponseStatus::Sending, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !sa.claim_response_async(id, &sendable, ResponseStatus::Sending, None)
+            .await
+            .unwrap()
+    );
+    match next(&mut to_a).await.expect("a hears w's claim") {
+        TeamEvent::SendTaken(d) => {
+            assert_eq!(d.row.id, id);
+            assert_eq!(d.claimed_by.as_deref(), Some("w"));
+            assert_eq!(d.sent_by.as_deref(), Some("a"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        lease_a.take_send(id, "a").await.unwrap(),
+        "a's gate writes it"
+    );
+    assert!(
+        !lease_a.take_send(id, "x").await.unwrap(),
+        "nobody else may"
+    );
+    match next(&mut to_w).await.expect("w hears the take") {
+        TeamEvent::Draft(d) => assert_eq!(d.sent_by.as_deref(), Some("a")),
+        other => panic!("{other:?}"),
+    }
+
+    // The reader goes. A claim now waits for the next reader.
+    drop(lease_a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = sa
+        .insert_response_async(draft(ResponseStatus::Pending, 0))
+        .await
+        .unwrap();
+    let stale = sa
+        .insert_response_async(draft(ResponseStatus::Pending, 3600))
+        .await
+        .unwrap();
+    let orphan = sa
+        .insert_response_async(draft(ResponseStatus::Pending, 0))
+        .await
+        .unwrap();
+    for d in [waiting, stale, orphan] {
+        assert!(
+            sw.claim_response_async(d, &sendable, ResponseStatus::Sending, None)
+                .await
+                .unwrap()
+        );
+    }
+    support::pg::run_sql(
+        &url,
+        &format!("UPDATE chat_responses SET sent_by = 'ghost' WHERE id = {orphan}"),
+    )
+    .unwrap();
+    let lease_w = team::acquire_reader(&url, "w", &channels).await.unwrap();
+    let fresh_since = (chrono::Utc::now() - chrono::Duration::seconds(600)).timestamp_millis();
+    let taken = lease_w.pick_up("w", &channels, fresh_since).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|d| d.row.id).collect::<Vec<_>>(),
+        vec![waiting]
+    );
+    assert!(
+        lease_w
+            .pick_up("w", &channels, fresh_since)
+            .await
+            .unwrap()
+            .is_empty(),
+        "once"
+    );
+    let status = |d: i64| {
+        support::pg::query_text(
+            &url,
+            &format!("SELECT status FROM chat_responses WHERE id = {d}"),
+        )
+    };
+    assert_eq!(status(stale).as_deref(), Some("failed"));
+    assert_eq!(status(orphan).as_deref(), Some("unconfirmed"));
+    assert_eq!(
+        status(id).as_deref(),
+        Some("sending"),
+        "a live console's send is its own to settle"
+    );
+    cancel.cancel();
+}

@@ -585,7 +585,7 @@ fn mouse_wheel_scrolls_and_click_focuses() {
     app.handle(at(MouseEventKind::Down(MouseButton::Left), 5, 10));
     assert_eq!(app.focus, Focus::Chat);
     // Third row of the queue list.
-    let areas = clank::ui::views::areas(ratatui::layout::Rect::new(0, 0, 80, 24));
+    let areas = clank::ui::views::areas(ratatui::layout::Rect::new(0, 0, 80, 24), false);
     app.handle(at(
         MouseEventKind::Down(MouseButton::Left),
         areas.queue.x + 3,

@@ -236,3 +236,33 @@ fn review_lane_shows_held_messages_masked_and_releases_to_the_queue() {
     )));
     assert!(again.is_empty(), "nothing left to decide: {again:?}");
 }
+
+/// Team mode: the header's third row lists the connected consoles, which
+/// one reads the channel (with the state it published) and marks this
+/// console; a draft of the reader's shows who drafted and approved it.
+#[test]
+fn team_header_and_a_shared_draft() {
+    use clank::model::{AttentionState, DraftState};
+    use clank::session::TeamView;
+    use clank::store::team::TeamMember;
+    let mut app = busy_app(UiConfig::default());
+    app.handle(AppEvent::Update(Update::Team(TeamView {
+        me: "bob@desk#2".into(),
+        members: vec![
+            TeamMember {
+                member: "alice@studio#1".into(),
+                reads: vec!["twitch #mika".into()],
+            },
+            TeamMember {
+                member: "bob@desk#2".into(),
+                reads: vec![],
+            },
+        ],
+        reader_attention: Some(("alice@studio#1".into(), AttentionState::DeepFocus)),
+    })));
+    let mut d = testkit::draft(90, "m-team", "thanks from the team!", DraftState::Sending);
+    d.team =
+        Some("drafted by alice@studio#1 · approved by here · sent through alice@studio#1".into());
+    app.handle(AppEvent::Update(Update::Draft(d)));
+    check("team", &mut app);
+}

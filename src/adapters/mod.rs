@@ -117,6 +117,9 @@ pub enum Inbound {
     Ended { adapter: String, detail: String },
     /// The platform's verdict on one [`Outbound::Send`]; exactly once per draft.
     SendResult { draft_id: i64, verdict: SendVerdict },
+    /// Team mode (PostgreSQL): what the other consoles did to the shared
+    /// drafts, who is connected, and which channels this console reads.
+    Team(crate::store::team::TeamEvent),
 }
 
 impl Inbound {

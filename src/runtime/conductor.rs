@@ -39,6 +39,8 @@ pub(super) struct LiveDraft {
     pub goal: DraftGoal,
     pub channel: ChannelConfig,
     pub created_at: DateTime<Utc>,
+    /// Team mode: the console that drafted it, when not this one.
+    pub owner: Option<String>,
 }
 
 /// Results of slow work (an LLM draft, an HTTP call), done beside the
@@ -132,6 +134,8 @@ pub(super) struct Conductor {
     pub finite_sources: usize,
     /// The run's cancel token (for work started outside a request or event).
     pub shutdown: CancellationToken,
+    /// Team mode (PostgreSQL store): shared drafts, roster, reader's state.
+    pub team: Option<super::team_sync::TeamCtx>,
 }
 
 /// Scores of recent messages kept for labels; a draft is approved within
@@ -159,6 +163,14 @@ const VERDICT_DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 /// Chat messages handed to the core in one round trip at most.
 const CORE_BATCH: usize = 128;
+
+/// Stored states of a draft nobody decided on yet (team mode: a rejection
+/// or an expiry is a claim from these, so it cannot undo an approval).
+const WAITING: [ResponseStatus; 3] = [
+    ResponseStatus::Pending,
+    ResponseStatus::Approved,
+    ResponseStatus::Edited,
+];
 
 /// How long a chat message waits for others to join its round trip to the
 /// core (wall clock only). At ordinary rates messages arrive a few at a time,
@@ -774,6 +786,7 @@ impl Conductor {
             // Room settings and our own badges matter to the adapter's send
             // limits, which it keeps itself.
             Inbound::RoomState { .. } | Inbound::SelfState { .. } => Ok(()),
+            Inbound::Team(ev) => self.on_team(ev).await,
         }
     }
 
@@ -992,7 +1005,7 @@ impl Conductor {
     }
 
     /// Everything that follows a core call: its events, drafts, expiry, agent.
-    async fn after_core(
+    pub(super) async fn after_core(
         &mut self,
         out: CoreOut,
         now: DateTime<Utc>,
@@ -1011,6 +1024,9 @@ impl Conductor {
             }
             self.emit(Update::Core(ev)).await;
         }
+        // Team mode: the readers' state, for the others' headers (sent
+        // only when it changed).
+        self.publish_attention().await;
         for job in out.jobs {
             self.start_draft(job.goal, job.channel, false, cancel)
                 .await?;
@@ -1069,6 +1085,11 @@ impl Conductor {
                 reason: "paused by the operator".into(),
             })
             .await;
+            return Ok(());
+        }
+        // In a team only the channel's reader drafts; the others show its
+        // drafts (every console's core selects the same messages).
+        if !regenerate && self.drafts_elsewhere(goal.platform(), goal.channel()) {
             return Ok(());
         }
         // Under auto-send, a draft that can only expire waiting for the
@@ -1156,6 +1177,7 @@ impl Conductor {
             why: None,
             limit: platform.max_message_chars(),
             time_to_first_token_ms: None,
+            team: None,
         };
         self.emit(Update::Draft(view.clone())).await;
         self.summary.drafts += 1;
@@ -1168,6 +1190,7 @@ impl Conductor {
                 goal: goal.clone(),
                 channel,
                 created_at: now,
+                owner: None,
             },
         );
         let drafter = self.drafter.clone();
@@ -1461,6 +1484,10 @@ impl Conductor {
     }
 
     async fn withdraw(&mut self, id: DraftId, why: &str) {
+        if self.foreign(id) {
+            // Its owner withdraws it; the team hears.
+            return;
+        }
         let now = self.now();
         let Some(d) = self.drafts.get_mut(&id) else {
             return;
@@ -1547,6 +1574,7 @@ impl Conductor {
                     d.view.state,
                     DraftState::Pending | DraftState::Approved | DraftState::Edited
                 ) && now - d.created_at >= ttl
+                    && d.owner.is_none()
             })
             .map(|(k, _)| *k)
             .collect();
@@ -1557,10 +1585,19 @@ impl Conductor {
             }
             if let Some(mut d) = self.drafts.remove(&id) {
                 self.summary.expired += 1;
-                let _ = self
-                    .store
-                    .set_response_status_async(id, ResponseStatus::Expired, None)
-                    .await;
+                if self.team.is_some() {
+                    // Another console may have approved it just now: only
+                    // a draft still waiting expires.
+                    let _ = self
+                        .store
+                        .claim_response_async(id, &WAITING, ResponseStatus::Expired, None)
+                        .await;
+                } else {
+                    let _ = self
+                        .store
+                        .set_response_status_async(id, ResponseStatus::Expired, None)
+                        .await;
+                }
                 d.view.state = DraftState::Expired;
                 d.view.why = Some("nobody approved it in time".into());
                 self.emit(Update::Draft(d.view)).await;
@@ -1583,6 +1620,8 @@ impl Conductor {
             .iter()
             // Edited drafts are operator-approved too (an edit sends).
             .filter(|(_, d)| matches!(d.view.state, DraftState::Approved | DraftState::Edited))
+            // Another console's approved draft is its to send.
+            .filter(|(_, d)| d.owner.is_none())
             .map(|(k, _)| *k)
             .collect();
         for id in approved {
@@ -1652,6 +1691,13 @@ impl Conductor {
                 let Some(d) = self.drafts.get(&id) else {
                     return Ok(());
                 };
+                if let Some(owner) = &d.owner {
+                    let what = format!(
+                        "draft {id} was drafted by {owner}: regenerate it there (or reject it here)"
+                    );
+                    self.error(what).await;
+                    return Ok(());
+                }
                 let (goal, channel) = (d.goal.clone(), d.channel.clone());
                 self.reject(id, "regenerated").await?;
                 self.start_draft(goal, channel, true, cancel).await?;
@@ -1814,11 +1860,27 @@ impl Conductor {
         if !LIVE.contains(&d.view.state) {
             return Ok(());
         }
+        if self.team.is_some() {
+            // Another console may have approved it meanwhile: the first
+            // decision the server applies stands.
+            let won = self
+                .store
+                .claim_response_async(id, &WAITING, ResponseStatus::Rejected, None)
+                .await?;
+            if !won {
+                self.error(format!(
+                    "draft {id} was already approved or settled by the team"
+                ))
+                .await;
+                return Ok(());
+            }
+        } else {
+            self.store
+                .set_response_status_async(id, ResponseStatus::Rejected, None)
+                .await?;
+        }
         self.summary.rejected += 1;
         self.rejected_total += 1;
-        self.store
-            .set_response_status_async(id, ResponseStatus::Rejected, None)
-            .await?;
         d.view.state = DraftState::Rejected;
         d.view.why = Some(why.to_string());
         self.emit(Update::Draft(d.view)).await;

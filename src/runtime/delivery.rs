@@ -72,6 +72,21 @@ impl Conductor {
             let view = d.view.clone();
             self.emit(Update::Draft(view)).await;
         }
+        if self.sent_elsewhere(id, platform, &channel).await {
+            // Team mode: the console reading the channel takes the claim
+            // and sends it; its verdict comes back as a team event.
+            self.log(PipelineEvent::Decision {
+                at: now,
+                id: Some(id),
+                message_id: self.drafts.get(&id).and_then(|d| d.view.message_id.clone()),
+                action: "send".into(),
+                reason: format!(
+                    "approved here; the console reading {platform} #{channel} sends it"
+                ),
+            })
+            .await;
+            return Ok(());
+        }
         // The attempt counts against the rate limit whatever the verdict.
         self.policy.record_send(platform, &channel, now);
         match self.router.send(platform, out) {
@@ -319,6 +334,7 @@ impl Conductor {
                 why: row.status_reason,
                 limit: row.platform.max_message_chars(),
                 time_to_first_token_ms: None,
+                team: None,
             };
             self.emit(Update::Draft(view.clone())).await;
             self.undelivered.insert(
@@ -333,6 +349,7 @@ impl Conductor {
                     },
                     channel: self.config.channel_defaults.to_channel_config(),
                     created_at: row.created_at,
+                    owner: None,
                 },
             );
         }

@@ -32,6 +32,7 @@ mod clock;
 mod conductor;
 mod core_thread;
 mod delivery;
+mod team_sync;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -103,6 +104,9 @@ pub struct RuntimeOptions {
     /// reported unconfirmed.
     pub verdict_timeout: Duration,
     pub cancel: CancellationToken,
+    /// Team mode: this console's member name and where to publish what the
+    /// team should hear (the team link); `None` with a SQLite store.
+    pub team: Option<(String, mpsc::Sender<serde_json::Value>)>,
 }
 
 impl RuntimeOptions {
@@ -125,6 +129,7 @@ impl RuntimeOptions {
             update_capacity: 4096,
             verdict_timeout,
             cancel: CancellationToken::new(),
+            team: None,
         }
     }
 }
@@ -274,6 +279,9 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         sources_ended: 0,
         finite_sources: opts.finite_sources,
         shutdown: opts.cancel.clone(),
+        team: opts
+            .team
+            .map(|(member, publish)| team_sync::TeamCtx::new(member, publish)),
     };
     let join = tokio::spawn(conductor.run(
         opts.inbound,

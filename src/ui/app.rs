@@ -351,6 +351,8 @@ pub struct App {
     draft_sel: Option<DraftId>,
     /// Messages scrolled back from the newest (0 = following the chat).
     pub chat_scroll: usize,
+    /// Team mode: who is connected and who reads (shown in the header).
+    pub team: Option<crate::session::TeamView>,
     quit: bool,
 }
 
@@ -386,6 +388,7 @@ impl App {
             queue_sel: None,
             draft_sel: None,
             chat_scroll: 0,
+            team: None,
             quit: false,
         }
     }
@@ -492,6 +495,7 @@ impl App {
             }
             Update::System(line) => self.push_system(line),
             Update::Pipeline(ev) => self.pipeline_event(ev),
+            Update::Team(t) => self.team = Some(t),
         }
     }
 
@@ -1270,7 +1274,10 @@ impl App {
     }
 
     fn page(&self) -> usize {
-        let areas = super::views::areas(Rect::new(0, 0, self.size.0, self.size.1));
+        let areas = super::views::areas(
+            Rect::new(0, 0, self.size.0, self.size.1),
+            self.team.is_some(),
+        );
         usize::from(areas.chat.height.saturating_sub(2)).max(1)
     }
 
@@ -1318,7 +1325,10 @@ impl App {
         if !self.config.mouse || !matches!(self.mode, Mode::Normal) {
             return;
         }
-        let areas = super::views::areas(Rect::new(0, 0, self.size.0, self.size.1));
+        let areas = super::views::areas(
+            Rect::new(0, 0, self.size.0, self.size.1),
+            self.team.is_some(),
+        );
         let pos = Position::new(m.column, m.row);
         let pane = if areas.chat.contains(pos) {
             Some(Focus::Chat)

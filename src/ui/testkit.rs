@@ -71,6 +71,7 @@ pub fn draft(id: i64, message_id: &str, text: &str, state: DraftState) -> DraftV
         why: None,
         limit: Platform::Twitch.max_message_chars(),
         time_to_first_token_ms: Some(180 + id as u64 * 10),
+        team: None,
     }
 }
 

@@ -8,3 +8,4 @@ pub mod fake_twitch_oauth;
 pub mod fake_youtube;
 pub mod live;
 pub mod pg;
+pub mod tmux;

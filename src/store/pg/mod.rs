@@ -141,12 +141,15 @@ pub(super) struct Opened {
 /// Connects, migrates and starts the backend thread. Blocks until the
 /// schema is ready, so a wrong URL or an unreachable server fails here.
 pub(super) fn open(url: &str, cfg: &StoreConfig) -> Result<Opened, StoreError> {
-    let pg_config = parse_url(url)?;
+    let mut pg_config = parse_url(url)?;
     let path = PathBuf::from(display_config(&pg_config));
     let shared = Arc::new(Shared::new(path.clone()));
     let (tx, rx) = mpsc::channel(super::CHANNEL_CAPACITY);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let member = cfg.member_name();
+    // The draft trigger names the writing console by its session's
+    // application_name, so the others know whose change it was.
+    pg_config.application_name(&member);
     let batch_size = cfg.batch_size;
     let shared2 = Arc::clone(&shared);
     let handle = std::thread::Builder::new()
@@ -324,9 +327,15 @@ const SQL_RESPONSE_TEXT: &str = "UPDATE chat_responses SET response_text = $2, \
 const SQL_EXPIRE_UNSENT: &str = "UPDATE chat_responses SET status = 'expired' \
      WHERE status IN ('pending', 'approved', 'edited') AND (drafted_by IS NULL \
      OR drafted_by = $1 OR drafted_by NOT IN (SELECT member FROM team_live))";
+/// Sends this member or a dead one handed to an adapter may be in chat, as
+/// may this member's own claims. Another console's approval no adapter
+/// took yet (`sent_by` empty) is left to the channel's reader, which sends
+/// it once (`team::ReaderLease::pick_up`).
 const SQL_UNCONFIRM_SENDING: &str = "UPDATE chat_responses SET status = 'unconfirmed', \
-     status_reason = $1 WHERE status = 'sending' AND (drafted_by IS NULL \
-     OR drafted_by = $2 OR drafted_by NOT IN (SELECT member FROM team_live))";
+     status_reason = $1 WHERE status = 'sending' AND (sent_by = $2 \
+     OR sent_by NOT IN (SELECT member FROM team_live) OR (sent_by IS NULL AND (claimed_by = $2 \
+     OR (claimed_by IS NULL AND (drafted_by IS NULL OR drafted_by = $2 \
+     OR drafted_by NOT IN (SELECT member FROM team_live))))))";
 const SQL_SENT_RESPONSE_FOR: &str = "SELECT id FROM chat_responses \
      WHERE original_message_id = $1 AND status IN ('sending', 'sent', 'unconfirmed') LIMIT 1";
 /// One conditional UPDATE: whichever console's claim the server applies

@@ -174,6 +174,27 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE (metadata::jsonb ->> 'held') IS NOT NULL
           AND (metadata::jsonb ->> 'decided') IS NULL;
     "#,
+    // 4: shared drafts. `sent_by` is the reading console that handed an
+    // approved draft to its adapter (taken with one conditional UPDATE, so
+    // a claim is sent once even when the approver is another console or the
+    // reader changed). Every change of a draft row is pushed to the team at
+    // commit by a trigger, so no write path can forget to tell the others;
+    // `by` is the writing console (its connections carry its member name as
+    // application_name) so a console can skip its own changes.
+    r#"
+    ALTER TABLE chat_responses ADD COLUMN sent_by TEXT;
+    CREATE FUNCTION clank_draft_note() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('clank_draft', json_build_object(
+            'id', NEW.id, 'status', NEW.status,
+            'by', current_setting('application_name'))::text);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER chat_responses_note AFTER INSERT OR UPDATE ON chat_responses
+        FOR EACH ROW EXECUTE FUNCTION clank_draft_note();
+    CREATE INDEX chat_responses_live ON chat_responses (id)
+        WHERE status IN ('pending', 'approved', 'edited', 'sending');
+    "#,
 ];
 
 /// The schema version this build writes.

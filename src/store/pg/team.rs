@@ -68,7 +68,19 @@ const SQL_LOCK: &str =
     "SELECT pg_advisory_lock(hashtextextended('clank-reader:' || $1 || ':' || $2, 0))";
 
 async fn connect(url: &str) -> Result<(Client, JoinHandle<()>, CancellationToken), StoreError> {
-    let config = parse_url(url)?;
+    connect_as(url, None).await
+}
+
+/// Connects with `member` as the session's application_name, so draft
+/// changes made on it count as this console's (see the draft trigger).
+async fn connect_as(
+    url: &str,
+    member: Option<&str>,
+) -> Result<(Client, JoinHandle<()>, CancellationToken), StoreError> {
+    let mut config = parse_url(url)?;
+    if let Some(m) = member {
+        config.application_name(m);
+    }
     let shown = display_config(&config);
     let (client, conn) = config
         .connect(NoTls)
@@ -137,6 +149,15 @@ pub async fn join(url: &str, member: &str) -> Result<Presence, StoreError> {
         )
         .await
         .map_err(|e| team_err(url, "join team", e))?;
+    // Held while this console runs: the others wait on it to see it leave.
+    client
+        .execute(SQL_MEMBER_LOCK, &[&member])
+        .await
+        .map_err(|e| team_err(url, "join team", e))?;
+    client
+        .execute(SQL_NOTE_ROSTER, &[])
+        .await
+        .map_err(|e| team_err(url, "join team", e))?;
     Ok(Presence {
         _client: client,
         task,
@@ -152,7 +173,7 @@ pub async fn acquire_reader(
     member: &str,
     channels: &[(Platform, String)],
 ) -> Result<ReaderLease, StoreError> {
-    let (client, task, lost) = connect(url).await?;
+    let (client, task, lost) = connect_as(url, Some(member)).await?;
     let mut keys: Vec<(&str, &str)> = channels
         .iter()
         .map(|(p, c)| (p.as_str(), c.as_str()))
@@ -177,6 +198,10 @@ pub async fn acquire_reader(
             .await
             .map_err(|e| team_err(url, "record reader", e))?;
     }
+    client
+        .execute(SQL_NOTE_ROSTER, &[])
+        .await
+        .map_err(|e| team_err(url, "record reader", e))?;
     Ok(ReaderLease { client, task, lost })
 }
 
@@ -347,5 +372,369 @@ struct AbortOnDrop(JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// A draft row as the team sees it: the reply, and who drafted, approved
+/// (claimed) and sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamDraft {
+    pub row: crate::store::StoredResponse,
+    pub drafted_by: Option<String>,
+    pub claimed_by: Option<String>,
+    pub sent_by: Option<String>,
+}
+
+/// What the team pushed to this console.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TeamEvent {
+    /// Another console drafted, approved, sent or dropped a draft.
+    Draft(TeamDraft),
+    /// A draft another console approved (or a dead reader left unsent) is
+    /// this console's to send: it reads the channel and won the take.
+    SendTaken(TeamDraft),
+    /// This console now reads (`on`) or stopped reading these channels.
+    Reading {
+        channels: Vec<(Platform, String)>,
+        on: bool,
+    },
+    /// Who is connected and what each reads.
+    Roster(Vec<TeamMember>),
+    /// A reading console's attention state.
+    Attention {
+        member: String,
+        state: crate::model::AttentionState,
+    },
+}
+
+const SQL_DRAFT: &str = "SELECT r.id, r.platform, r.channel, m.platform_msg_id, r.response_text, \
+     r.response_type, r.attention_state, r.generation_time_ms, r.agent_context, r.status, \
+     r.created_at, r.sent_at, r.status_reason, r.drafted_by, r.claimed_by, r.sent_by \
+     FROM chat_responses r LEFT JOIN chat_messages m ON m.id = r.original_message_id \
+     WHERE r.id = $1";
+
+/// The drafts of the other running consoles (or approved by one) still
+/// waiting or on their way; a gone console's are expired as a console
+/// starts, so not shown.
+const SQL_LIVE_DRAFTS: &str = "SELECT id FROM chat_responses \
+     WHERE status IN ('pending', 'approved', 'edited', 'sending') \
+     AND drafted_by IS DISTINCT FROM $1 \
+     AND (drafted_by IN (SELECT member FROM team_live) \
+     OR claimed_by IN (SELECT member FROM team_live)) ORDER BY id";
+
+/// A claimed draft becomes this console's to send only if it is the live
+/// reader of the draft's channel, and only once (`sent_by` was empty).
+const SQL_TAKE_NOTIFIED: &str = "UPDATE chat_responses c SET sent_by = $2 \
+     WHERE c.id = $1 AND c.status = 'sending' AND c.sent_by IS NULL AND EXISTS ( \
+     SELECT 1 FROM team_readers t WHERE t.platform = c.platform AND t.channel = c.channel \
+     AND t.member = $2 AND t.backend_pid IN (SELECT pid FROM pg_stat_activity)) RETURNING c.id";
+
+/// The reading gate's check before its adapter writes a claimed draft:
+/// nobody else handed it to an adapter.
+const SQL_TAKE_OWN: &str = "UPDATE chat_responses SET sent_by = $2 \
+     WHERE id = $1 AND status = 'sending' AND (sent_by IS NULL OR sent_by = $2) RETURNING id";
+
+/// On taking a channel over: sends a dead console had handed to its
+/// adapter may be in chat (unconfirmed, never resent) ...
+const SQL_PICKUP_ORPHANED: &str = "UPDATE chat_responses SET status = 'unconfirmed', \
+     status_reason = $4 WHERE status = 'sending' AND platform = $1 AND channel = $2 \
+     AND sent_by IS NOT NULL AND sent_by <> $3 \
+     AND sent_by NOT IN (SELECT member FROM team_live)";
+/// ... approvals nobody sent yet go out once, through this console ...
+const SQL_PICKUP_CLAIMED: &str = "UPDATE chat_responses SET sent_by = $3 \
+     WHERE status = 'sending' AND platform = $1 AND channel = $2 AND sent_by IS NULL \
+     AND claimed_by IS NOT NULL AND created_at >= $4 RETURNING id";
+/// ... unless they went stale waiting.
+const SQL_PICKUP_STALE: &str = "UPDATE chat_responses SET status = 'failed', status_reason = $4 \
+     WHERE status = 'sending' AND platform = $1 AND channel = $2 AND sent_by IS NULL \
+     AND claimed_by IS NOT NULL AND created_at < $3";
+
+const ORPHANED: &str = "the console sending it stopped before the platform answered";
+const STALE: &str = "approved, but no console of the team read the channel to send it in time";
+
+async fn read_draft(client: &Client, id: i64) -> Result<Option<TeamDraft>, String> {
+    let Some(r) = client
+        .query_opt(SQL_DRAFT, &[&id])
+        .await
+        .map_err(|e| describe(&e))?
+    else {
+        return Ok(None);
+    };
+    let row = super::rows::response(&r).map_err(|e| e.describe())?;
+    let get = |i: usize| r.try_get::<_, Option<String>>(i).map_err(|e| describe(&e));
+    Ok(Some(TeamDraft {
+        row,
+        drafted_by: get(13)?,
+        claimed_by: get(14)?,
+        sent_by: get(15)?,
+    }))
+}
+
+impl ReaderLease {
+    /// The reading console's last check before its adapter writes draft
+    /// `id`: true if this console may send it (nobody else has). Fails
+    /// when the lease's connection is gone (then it must not send).
+    pub async fn take_send(&self, id: i64, member: &str) -> Result<bool, String> {
+        self.client
+            .query_opt(SQL_TAKE_OWN, &[&id, &member])
+            .await
+            .map(|r| r.is_some())
+            .map_err(|e| describe(&e))
+    }
+
+    /// Right after taking `channels` over: marks what a dead console had
+    /// handed to its adapter unconfirmed, fails approvals older than
+    /// `fresh_since_ms`, and takes the others to send them once here.
+    pub async fn pick_up(
+        &self,
+        member: &str,
+        channels: &[(Platform, String)],
+        fresh_since_ms: i64,
+    ) -> Result<Vec<TeamDraft>, String> {
+        let mut taken = Vec::new();
+        for (p, c) in channels {
+            let p = p.as_str();
+            let e = |e: tokio_postgres::Error| describe(&e);
+            self.client
+                .execute(SQL_PICKUP_ORPHANED, &[&p, c, &member, &ORPHANED])
+                .await
+                .map_err(e)?;
+            self.client
+                .execute(SQL_PICKUP_STALE, &[&p, c, &fresh_since_ms, &STALE])
+                .await
+                .map_err(e)?;
+            for r in self
+                .client
+                .query(SQL_PICKUP_CLAIMED, &[&p, c, &member, &fresh_since_ms])
+                .await
+                .map_err(e)?
+            {
+                if let Some(d) = read_draft(&self.client, r.get(0)).await? {
+                    taken.push(d);
+                }
+            }
+        }
+        Ok(taken)
+    }
+}
+
+/// The advisory lock a console holds on its presence connection while it
+/// runs: the others wait on it to learn at once when it is gone.
+const SQL_MEMBER_LOCK: &str = "SELECT pg_advisory_lock(hashtextextended('clank-member:' || $1, 0))";
+
+/// Tells the team that who is connected or who reads changed.
+const SQL_NOTE_ROSTER: &str = "SELECT pg_notify('clank_team', '{\"kind\":\"roster\"}')";
+
+/// The member name as the server keeps it in `application_name` (printable
+/// ASCII, at most 63 bytes), to recognise this console's own changes.
+fn as_application_name(member: &str) -> String {
+    let mut s: String = member
+        .chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect();
+    s.truncate(63);
+    s
+}
+
+/// Waits until `member`'s console is gone (its presence lock is free),
+/// then says so on `gone`.
+async fn watch_member(url: String, member: String, gone: tokio::sync::mpsc::Sender<String>) {
+    let Ok((client, task, _)) = connect(&url).await else {
+        return;
+    };
+    if client.execute(SQL_MEMBER_LOCK, &[&member]).await.is_ok() {
+        let _ = gone.send(member).await;
+    }
+    drop(client);
+    let _ = task.await;
+}
+
+/// The team link: LISTENs for the team's draft changes (`clank_draft`,
+/// from the trigger on `chat_responses`) and roster and attention news
+/// (`clank_team`), hands them to `out` as [`TeamEvent`]s, takes claimed
+/// drafts to send when this console is their channel's reader, and
+/// publishes what `publish` gives it (this console's attention state).
+/// Runs until `cancel`, `out` goes, or the connection ends (an error).
+pub async fn link(
+    url: &str,
+    member: &str,
+    cancel: CancellationToken,
+    out: tokio::sync::mpsc::Sender<TeamEvent>,
+    publish: &mut tokio::sync::mpsc::Receiver<serde_json::Value>,
+) -> Result<(), StoreError> {
+    use futures_util::StreamExt;
+    let mut config = parse_url(url)?;
+    config.application_name(member);
+    let (client, mut conn) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| team_err(url, "connect (team link)", e))?;
+    let (note_tx, mut note_rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
+    let pump = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(m) = messages.next().await {
+            match m {
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                    let draft = n.channel() == "clank_draft";
+                    if note_tx.send((draft, n.payload().to_owned())).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %describe(&e), "team link lost its connection");
+                    return;
+                }
+            }
+        }
+    });
+    let _abort = AbortOnDrop(pump);
+    client
+        .batch_execute("LISTEN clank_draft; LISTEN clank_team")
+        .await
+        .map_err(|e| team_err(url, "listen", e))?;
+    // Listening now: the readers say their state again, for this console.
+    client
+        .execute(SQL_NOTE_ROSTER, &[])
+        .await
+        .map_err(|e| team_err(url, "listen", e))?;
+    let me = as_application_name(member);
+    // Drafts the team made before this console listened: shown at once
+    // (listening first, so none falls between the two).
+    let waiting = client
+        .query(SQL_LIVE_DRAFTS, &[&member])
+        .await
+        .map_err(|e| team_err(url, "read the team's drafts", e))?;
+    for r in waiting {
+        let draft =
+            read_draft(&client, r.get(0))
+                .await
+                .map_err(|message| StoreError::Postgres {
+                    path: super::redact_url(url).into(),
+                    op: "read the team's drafts",
+                    message,
+                })?;
+        if let Some(d) = draft
+            && out.send(TeamEvent::Draft(d)).await.is_err()
+        {
+            return Ok(());
+        }
+    }
+    let (gone_tx, mut gone_rx) = tokio::sync::mpsc::channel::<String>(16);
+    let mut watched: std::collections::HashMap<String, AbortOnDrop> = Default::default();
+    let mut last_attention: Option<serde_json::Value> = None;
+    let mut refresh = true;
+    loop {
+        if refresh {
+            refresh = false;
+            let members = roster(url).await?;
+            watched.retain(|m, _| members.iter().any(|x| &x.member == m));
+            for m in &members {
+                if m.member != member && !watched.contains_key(&m.member) {
+                    let task = tokio::spawn(watch_member(
+                        url.to_owned(),
+                        m.member.clone(),
+                        gone_tx.clone(),
+                    ));
+                    watched.insert(m.member.clone(), AbortOnDrop(task));
+                }
+            }
+            if out.send(TeamEvent::Roster(members)).await.is_err() {
+                return Ok(());
+            }
+        }
+        let (draft, payload) = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            Some(m) = gone_rx.recv() => {
+                watched.remove(&m);
+                refresh = true;
+                continue;
+            }
+            Some(p) = publish.recv() => {
+                if p["kind"] == "attention" {
+                    last_attention = Some(p.clone());
+                }
+                client
+                    .execute("SELECT pg_notify('clank_team', $1)", &[&p.to_string()])
+                    .await
+                    .map_err(|e| team_err(url, "publish", e))?;
+                continue;
+            }
+            note = note_rx.recv() => match note {
+                Some(note) => note,
+                None => return Err(StoreError::Postgres {
+                    path: super::redact_url(url).into(),
+                    op: "team link",
+                    message: "connection closed".into(),
+                }),
+            },
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&payload) else {
+            tracing::warn!(payload, "unreadable team notification");
+            continue;
+        };
+        if !draft {
+            match v["kind"].as_str() {
+                Some("roster") => {
+                    refresh = true;
+                    // Someone new: tell them the state this console reads in.
+                    if let Some(p) = &last_attention {
+                        client
+                            .execute("SELECT pg_notify('clank_team', $1)", &[&p.to_string()])
+                            .await
+                            .map_err(|e| team_err(url, "publish", e))?;
+                    }
+                }
+                Some("attention") if v["member"].as_str() != Some(member) => {
+                    let state = v["state"].as_str().and_then(|s| s.parse().ok());
+                    if let (Some(m), Some(state)) = (v["member"].as_str(), state) {
+                        let ev = TeamEvent::Attention {
+                            member: m.to_owned(),
+                            state,
+                        };
+                        if out.send(ev).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        // This console's own changes are already in its view.
+        if v["by"].as_str() == Some(me.as_str()) {
+            continue;
+        }
+        let Some(id) = v["id"].as_i64() else { continue };
+        let Some(mut d) =
+            read_draft(&client, id)
+                .await
+                .map_err(|message| StoreError::Postgres {
+                    path: super::redact_url(url).into(),
+                    op: "read notified draft",
+                    message,
+                })?
+        else {
+            continue;
+        };
+        let mut taken = false;
+        if d.row.status == crate::store::ResponseStatus::Sending && d.sent_by.is_none() {
+            taken = client
+                .query_opt(SQL_TAKE_NOTIFIED, &[&id, &member])
+                .await
+                .map_err(|e| team_err(url, "take a claimed draft", e))?
+                .is_some();
+            if taken {
+                d.sent_by = Some(member.to_owned());
+            }
+        }
+        let ev = if taken {
+            TeamEvent::SendTaken(d)
+        } else {
+            TeamEvent::Draft(d)
+        };
+        if out.send(ev).await.is_err() {
+            return Ok(());
+        }
     }
 }

@@ -179,6 +179,9 @@ fn detail<'a>(app: &'a App, d: &'a DraftView) -> Vec<Line<'a>> {
     if let Some(why) = &d.why {
         lines.push(Line::styled(format!("why: {why}"), t.warn));
     }
+    if let Some(team) = &d.team {
+        lines.push(Line::styled(format!("team: {team}"), t.dim));
+    }
     if d.state.not_delivered() {
         let key = |a| app.keymap.label(a);
         lines.push(match app.asked(d.id) {

@@ -11,7 +11,7 @@ use ratatui::widgets::Paragraph;
 
 use super::fmt_duration;
 use crate::model::Platform;
-use crate::session::{Component, Health};
+use crate::session::{Component, Health, TeamView};
 use crate::ui::app::App;
 use crate::ui::keymap::Action;
 use crate::ui::theme::state_label;
@@ -20,7 +20,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let sep = Span::styled(" │ ", t.dim);
     let mut l1 = vec![Span::styled(" clank ", t.title)];
+    // A watching team console shows the reading console's state: that is
+    // the streamer's attention the team works with.
+    let reader_state = app.team.as_ref().and_then(|team| {
+        let watching = team
+            .members
+            .iter()
+            .all(|m| m.member != team.me || m.reads.is_empty());
+        team.reader_attention
+            .as_ref()
+            .filter(|_| watching)
+            .map(|(who, s)| (who.clone(), *s))
+    });
     match &app.snapshot {
+        Some(_) if reader_state.is_some() => {
+            if let Some((who, state)) = reader_state {
+                l1.push(sep.clone());
+                l1.push(Span::styled(
+                    format!("● {}", state_label(state)),
+                    t.state(state),
+                ));
+                l1.push(Span::styled(format!(" (as {who} reads it)"), t.dim));
+            }
+        }
         Some(s) => {
             l1.push(sep.clone());
             l1.push(Span::styled(
@@ -134,10 +156,55 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         l2.push(sep);
         l2.push(Span::styled(format!("{writing} writing"), t.dim));
     }
-    frame.render_widget(
-        Paragraph::new(vec![Line::from(l1), Line::from(l2)]).style(t.header),
-        area,
-    );
+    let mut lines = vec![Line::from(l1), Line::from(l2)];
+    if let Some(team) = &app.team {
+        lines.push(team_line(app, team));
+    }
+    frame.render_widget(Paragraph::new(lines).style(t.header), area);
+}
+
+/// The team row: each connected console (this one marked), what it reads,
+/// and the reading console's attention state.
+fn team_line(app: &App, team: &TeamView) -> Line<'static> {
+    let t = &app.theme;
+    let mut l = vec![Span::styled(
+        format!(" team {} ", team.members.len()),
+        t.title,
+    )];
+    for (i, m) in team.members.iter().enumerate() {
+        if i > 0 {
+            l.push(Span::styled(" · ", t.dim));
+        }
+        let you = if m.member == team.me {
+            " (this console)"
+        } else {
+            ""
+        };
+        l.push(Span::styled(format!("{}{you}", m.member), t.text));
+        if m.reads.is_empty() {
+            l.push(Span::styled(" watching", t.dim));
+        } else {
+            l.push(Span::styled(format!(" reads {}", m.reads.join(", ")), t.ok));
+            let state = if m.member == team.me {
+                app.snapshot.as_ref().map(|s| s.state)
+            } else {
+                team.reader_attention
+                    .as_ref()
+                    .filter(|(who, _)| *who == m.member)
+                    .map(|(_, s)| *s)
+            };
+            if let Some(state) = state {
+                l.push(Span::styled(
+                    format!(" ● {}", state_label(state)),
+                    t.state(state),
+                ));
+            }
+        }
+    }
+    if team.members.is_empty() {
+        l.push(Span::styled("connecting…", t.dim));
+    }
+    Line::from(l)
 }
 
 fn health_span(app: &App, h: Option<&Health>) -> Span<'static> {

@@ -32,10 +32,11 @@ const TALL: u16 = 36;
 /// From this width queue and drafts sit side by side instead of stacked.
 const WIDE: u16 = 140;
 
-pub fn areas(r: Rect) -> Areas {
+/// The console's areas; a team console's header has a third row (the team).
+pub fn areas(r: Rect, team: bool) -> Areas {
     let metrics_h = if r.height >= TALL { 9 } else { 1 };
     let [header, body, metrics, footer] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(if team { 3 } else { 2 }),
         Constraint::Min(3),
         Constraint::Length(metrics_h),
         Constraint::Length(1),
@@ -75,7 +76,7 @@ pub fn areas(r: Rect) -> Areas {
 
 /// Renders the whole console.
 pub fn draw(frame: &mut Frame, app: &App) {
-    let a = areas(frame.area());
+    let a = areas(frame.area(), app.team.is_some());
     header::render(frame, a.header, app);
     chat::render(frame, a.chat, app);
     queue::render(frame, a.queue, app);
