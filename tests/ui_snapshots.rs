@@ -189,6 +189,24 @@ fn the_header_shows_the_latest_youtube_quota() {
     assert!(!screen.contains("9994 left"), "{screen}");
 }
 
+/// A platform resuming at once (Discord's gateway resume) says "now", not a
+/// countdown of zero seconds.
+#[test]
+fn a_reconnect_under_way_says_now_not_zero_seconds() {
+    let mut app = busy_app(UiConfig::default());
+    app.handle(AppEvent::Update(Update::Health {
+        component: clank::session::Component::Platform(Platform::Discord),
+        health: clank::session::Health::Reconnecting {
+            in_s: 0,
+            reason: "resuming the gateway session".into(),
+        },
+    }));
+    let screen = render(&app, 160, 30);
+    let header: String = screen.lines().take(3).collect::<Vec<_>>().join("\n");
+    assert!(header.contains("discord ⟳ now"), "{header}");
+    assert!(!header.contains("⟳ 0s"), "{header}");
+}
+
 #[test]
 fn review_lane_shows_held_messages_masked_and_releases_to_the_queue() {
     let mut app = held_app(UiConfig::default());

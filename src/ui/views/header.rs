@@ -214,6 +214,8 @@ fn health_span(app: &App, h: Option<&Health>) -> Span<'static> {
         Some(Health::Connecting) => ("connecting".into(), t.warn),
         Some(Health::Connected) => ("● up".into(), t.ok),
         Some(Health::ReadOnly) => ("◐ read-only".into(), t.warn),
+        // 0 s is a resume or a retry under way (Discord resumes at once).
+        Some(Health::Reconnecting { in_s: 0, .. }) => ("⟳ now".to_string(), t.warn),
         Some(Health::Reconnecting { in_s, .. }) => (format!("⟳ {in_s}s"), t.warn),
         Some(Health::Down { .. }) => ("✗ down".into(), t.bad),
         Some(Health::Slow { .. }) => ("◔ slow".into(), t.warn),
