@@ -441,3 +441,105 @@ async fn a_claim_is_taken_once_by_the_reader_and_picked_up_after_a_takeover() {
     );
     cancel.cancel();
 }
+
+/// YouTube through the team gate: two real `clank --auto` consoles poll one
+/// fake Data API through one PostgreSQL database. Only the reader polls; it
+/// keeps its page token in the shared store, so after `kill -9` the console
+/// that takes over asks for the next page from there: nothing said before
+/// the kill is stored twice, nothing said after it is missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_youtube_reader_killed_is_replaced_by_one_that_resumes_from_the_stored_page_token() {
+    use support::fake_youtube::{FakeYoutube, KEY, Video, text};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::pg::fresh_database_url();
+    let fake = FakeYoutube::start(vec![Video::Live("chat1".into())]).await;
+    fake.state.lock().unwrap().interval_ms = 200;
+    fake.push((1..=5).map(|i| text(&format!("y{i}"), "Ann", &format!("hi {i}"))));
+    let cfg = dir.path().join("clank.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[youtube]
+api_key = "{KEY}"
+video_id = "vid1"
+api_url = "{}"
+streaming = false
+[store]
+path = "{}"
+[llm]
+url = "http://127.0.0.1:9"
+retries = 0
+"#,
+            fake.base_url(),
+            dir.path().join("unused.db").display()
+        ),
+    )
+    .unwrap();
+    let mut children: Vec<tokio::process::Child> =
+        (0..2).map(|_| clank(&cfg, dir.path(), &url)).collect();
+    // The reader polls once the schema is in place.
+    eventually("the reader's first poll", PATIENCE, || {
+        !fake.lists().is_empty()
+    })
+    .await;
+    let count = |sql: &str| support::pg::query_i64(&url, sql);
+    eventually("the first 5 messages stored", PATIENCE, || {
+        count("SELECT count(*) FROM chat_messages") == 5
+    })
+    .await;
+    let token = || {
+        support::pg::query_text(
+            &url,
+            "SELECT value FROM adapter_state WHERE platform = 'youtube' AND key = 'page_token:chat1'",
+        )
+    };
+    eventually("the reader's page token stored", PATIENCE, || {
+        token().as_deref() == Some("p5")
+    })
+    .await;
+
+    let reader = support::pg::query_text(
+        &url,
+        "SELECT member FROM team_readers WHERE platform = 'youtube'",
+    )
+    .expect("a reader is recorded");
+    let pid: u32 = reader.rsplit('#').next().unwrap().parse().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lists_before = fake.lists().len();
+    // Said while nobody reads.
+    fake.push((6..=10).map(|i| text(&format!("y{i}"), "Ann", &format!("hi {i}"))));
+    eventually("all 10 messages stored", PATIENCE, || {
+        count("SELECT count(*) FROM chat_messages") >= 10
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(count("SELECT count(*) FROM chat_messages"), 10);
+    assert_eq!(
+        count("SELECT count(DISTINCT platform_msg_id) FROM chat_messages"),
+        10,
+        "no message stored twice"
+    );
+    let new_reader = support::pg::query_text(
+        &url,
+        "SELECT member FROM team_readers WHERE platform = 'youtube'",
+    )
+    .unwrap();
+    assert_ne!(new_reader, reader, "the other console reads now");
+    let resumed = fake.lists()[lists_before..]
+        .first()
+        .map(|r| r.query.get("pageToken").cloned());
+    assert_eq!(
+        resumed,
+        Some(Some("p5".to_string())),
+        "the new reader's first page starts where the old one stopped"
+    );
+    for c in &mut children {
+        let _ = c.start_kill();
+    }
+}
