@@ -697,6 +697,12 @@ impl PruneJob {
 /// issue's 100 ms target, so the rest of the path fits in the other half.
 const MAX_BATCH_AGE: Duration = Duration::from_millis(50);
 
+/// A batch this old commits as soon as the channel is empty instead of
+/// waiting out [`MAX_BATCH_AGE`]: chat that comes in bursts (the live path
+/// sends one every ~20 ms) then commits right after a burst rather than on a
+/// timer of its own, which saves the writer a wake-up per commit.
+const EARLY_COMMIT_AGE: Duration = Duration::from_millis(30);
+
 pub(super) struct Writer {
     conn: Connection,
     shared: Arc<Shared>,
@@ -767,6 +773,7 @@ impl Writer {
                     self.tx_started,
                     self.held.is_empty() && shutdown.is_none(),
                 )
+                && started.elapsed() < EARLY_COMMIT_AGE
             {
                 // Group commit: an open batch waits for more writes until it
                 // is MAX_BATCH_AGE old. Committing whenever the channel
