@@ -255,38 +255,9 @@ pub async fn listen_chat(
     cancel: CancellationToken,
     out: tokio::sync::mpsc::Sender<ChatEvent>,
 ) -> Result<(), StoreError> {
-    use futures_util::StreamExt;
     let config = parse_url(url)?;
-    let (client, mut conn) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| team_err(url, "connect (listen)", e))?;
-    // The connection task forwards notifications; the client stays free
-    // for the reads they trigger.
-    let (note_tx, mut note_rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
-    let pump = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
-        while let Some(m) = messages.next().await {
-            match m {
-                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
-                    let chat = n.channel() == "clank_chat";
-                    if note_tx.send((chat, n.payload().to_owned())).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %describe(&e), "team chat listener lost its connection");
-                    return;
-                }
-            }
-        }
-    });
-    let _abort = AbortOnDrop(pump);
-    client
-        .batch_execute("LISTEN clank_chat; LISTEN clank_mod")
-        .await
-        .map_err(|e| team_err(url, "listen", e))?;
+    let (client, mut note_rx, _pump) =
+        listening(url, &config, "connect (listen)", "clank_chat", "clank_mod").await?;
     let read = client
         .prepare(concat!(
             "SELECT ",
@@ -365,6 +336,53 @@ fn moderation(payload: &str) -> Option<ChatEvent> {
         }),
         _ => None,
     }
+}
+
+/// Notifications as (came on the first channel, payload).
+type Notes = tokio::sync::mpsc::UnboundedReceiver<(bool, String)>;
+
+/// A connection that LISTENs on `first` and `second`, with a task that
+/// forwards its notifications (the client stays free for the reads they
+/// trigger). The task ends when the returned guard is dropped.
+async fn listening(
+    url: &str,
+    config: &tokio_postgres::Config,
+    op: &'static str,
+    first: &'static str,
+    second: &'static str,
+) -> Result<(Client, Notes, AbortOnDrop), StoreError> {
+    use futures_util::StreamExt;
+    let (client, mut conn) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| team_err(url, op, e))?;
+    let (note_tx, note_rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
+    let pump = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(m) = messages.next().await {
+            match m {
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                    if note_tx
+                        .send((n.channel() == first, n.payload().to_owned()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %describe(&e), listen = first, "team listener lost its connection");
+                    return;
+                }
+            }
+        }
+    });
+    let guard = AbortOnDrop(pump);
+    client
+        .batch_execute(&format!("LISTEN {first}; LISTEN {second}"))
+        .await
+        .map_err(|e| team_err(url, "listen", e))?;
+    Ok((client, note_rx, guard))
 }
 
 struct AbortOnDrop(JoinHandle<()>);
@@ -562,37 +580,16 @@ pub async fn link(
     out: tokio::sync::mpsc::Sender<TeamEvent>,
     publish: &mut tokio::sync::mpsc::Receiver<serde_json::Value>,
 ) -> Result<(), StoreError> {
-    use futures_util::StreamExt;
     let mut config = parse_url(url)?;
     config.application_name(member);
-    let (client, mut conn) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| team_err(url, "connect (team link)", e))?;
-    let (note_tx, mut note_rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
-    let pump = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
-        while let Some(m) = messages.next().await {
-            match m {
-                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
-                    let draft = n.channel() == "clank_draft";
-                    if note_tx.send((draft, n.payload().to_owned())).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %describe(&e), "team link lost its connection");
-                    return;
-                }
-            }
-        }
-    });
-    let _abort = AbortOnDrop(pump);
-    client
-        .batch_execute("LISTEN clank_draft; LISTEN clank_team")
-        .await
-        .map_err(|e| team_err(url, "listen", e))?;
+    let (client, mut note_rx, _pump) = listening(
+        url,
+        &config,
+        "connect (team link)",
+        "clank_draft",
+        "clank_team",
+    )
+    .await?;
     // Listening now: the readers say their state again, for this console.
     client
         .execute(SQL_NOTE_ROSTER, &[])
