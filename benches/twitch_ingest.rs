@@ -6,6 +6,13 @@
 //! (`RATE_LINES` lines, default 20,000):
 //! - replay: the replay path's work, `map_line` then the real core (filter,
 //!   SQLite store, salience, queue, attention) on one thread, no network;
+//!   paced, one message at a time as it falls due;
+//! - replay20: the same, paced, handed its messages in 20 ms bursts as the
+//!   live path's conductor takes them (`CHAT_LINGER`): the live path's
+//!   reference at the same rate and cadence. (On this kind of VM a paced
+//!   run's cost per message depends on how often threads wake more than on
+//!   the work: the replay path costs ~120 us/msg one at a time, ~50 in 20 ms
+//!   bursts, ~32 in 100 ms bursts and ~22 flat out.)
 //! - live: a loopback IRC server streams the lines to the whole live path as
 //!   `clank --auto` and the console run it (hub -> Twitch adapter -> runtime:
 //!   conductor, core thread, store writer -> a front end reading every
@@ -14,9 +21,12 @@
 //!   directly, to split the live path's cost.
 //!
 //! CPU is user + system time of the process minus the fake server's own
-//! thread. RSS is sampled every 10% of a run ("flat after warm-up").
+//! thread, after the first `WARMUP_LINES` messages (default 2,000 or a fifth
+//! of the run; start-up and the whole run's figure are printed beside it). RSS is sampled every 10% of a run ("flat after warm-up").
 //! Then the pure parsers and a short criterion group for regression tracking.
 //! `SCENARIOS=live:0,replay:0` picks runs.
+//! (Figures on a shared VM drift by 1.5x between runs: compare a run with
+//! its reference from the same invocation, not with an older figure.)
 //!
 //! `cargo bench --bench twitch_ingest`
 
@@ -159,25 +169,66 @@ fn report(name: &str, n: usize, wall: Duration, cpu: f64) {
     );
 }
 
-fn per_thread(n: usize) {
-    let mut threads = procfs::thread_cpu_secs();
-    threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+/// Each thread's CPU and wakes since `base`, per message of the `n`
+/// measured. Wakes explain a paced run's cost: on this kind of VM each one
+/// costs tens of microseconds whatever the thread does once awake.
+fn per_thread(n: usize, base: &[procfs::ThreadSample]) {
+    let mut threads = procfs::thread_samples_since(base);
+    threads.sort_by(|a, b| b.cpu_secs.total_cmp(&a.cpu_secs));
+    let per_msg = |x: f64| x / n.max(1) as f64;
     let parts: Vec<String> = threads
         .iter()
-        .filter(|(_, s)| *s >= 0.01)
-        .map(|(name, s)| format!("{name} {:.1}", s * 1e6 / n.max(1) as f64))
+        .filter(|t| t.cpu_secs >= 0.01)
+        .map(|t| format!("{} {:.1}", t.name, per_msg(t.cpu_secs * 1e6)))
         .collect();
     println!("    us/msg by thread: {}", parts.join(", "));
-    // Wakes explain a paced run's cost: on this kind of VM each one costs
-    // tens of microseconds whatever the thread does once awake.
-    let mut switches = procfs::thread_switches();
-    switches.sort_by_key(|s| std::cmp::Reverse(s.1));
-    let parts: Vec<String> = switches
+    threads.sort_by_key(|t| std::cmp::Reverse(t.switches));
+    let parts: Vec<String> = threads
         .iter()
-        .filter(|(_, s)| *s > 0)
-        .map(|(name, s)| format!("{name} {:.1}", *s as f64 * 100.0 / n.max(1) as f64))
+        .filter(|t| t.switches > 0)
+        .map(|t| format!("{} {:.1}", t.name, per_msg(t.switches as f64 * 100.0)))
         .collect();
     println!("    wakes per 100 msgs by thread: {}", parts.join(", "));
+}
+
+/// Messages a run takes before its measured part starts: the first
+/// seconds pay one-time costs (the profanity trie built on first use, maps
+/// and arenas growing to size) that a stream pays once, not per message.
+fn warmup_lines(total: usize) -> usize {
+    env_usize("WARMUP_LINES", 2_000).min(total / 5)
+}
+
+/// The measured part of a run: CPU, wall time and threads from the end of
+/// the warm-up on.
+struct Window {
+    cpu0: f64,
+    start: Instant,
+    threads: Vec<procfs::ThreadSample>,
+    from: usize,
+}
+
+impl Window {
+    fn open(from: usize) -> Self {
+        Window {
+            cpu0: clank_cpu(),
+            start: Instant::now(),
+            threads: procfs::thread_samples(),
+            from,
+        }
+    }
+
+    /// Prints the run's line for the messages after the warm-up and the
+    /// per-thread figures, plus the whole run's CPU for reference.
+    fn report(&self, name: &str, done: usize, whole_cpu: f64) {
+        let n = done.saturating_sub(self.from);
+        report(name, n, self.start.elapsed(), clank_cpu() - self.cpu0);
+        per_thread(n, &self.threads);
+        println!(
+            "    after {} warm-up msgs; whole run incl. start-up: {:.1} us/msg",
+            self.from,
+            whole_cpu * 1e6 / done.max(1) as f64
+        );
+    }
 }
 
 /// The fake Twitch IRC server on a thread of its own: streams `total`
@@ -258,8 +309,9 @@ async fn serve_one(listener: TcpListener, total: usize, rate: u64) {
 /// The replay path's own work on the same lines: map each raw line, then
 /// the real core with its SQLite store, on one thread, as `clank replay`
 /// runs it. Paced (rate > 0): on the wall clock at that rate, as live chat
-/// comes; unlimited: as fast as it goes, on the lines' own clock.
-fn replay_path(total: usize, rate: u64) {
+/// comes, `burst` messages at a time; unlimited: as fast as it goes, on the
+/// lines' own clock.
+fn replay_path(total: usize, rate: u64, burst: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = clank::config::Config::default();
     let store =
@@ -274,9 +326,14 @@ fn replay_path(total: usize, rate: u64) {
     let mut rss = RssTrace::default();
     let cpu0 = clank_cpu();
     let start = Instant::now();
+    let warmup = warmup_lines(total);
+    let mut window = Window::open(0);
     for i in 0..total {
+        if i == warmup {
+            window = Window::open(warmup);
+        }
         if rate > 0 {
-            let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+            let due = start + Duration::from_secs_f64((i / burst * burst) as f64 / rate as f64);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
@@ -294,14 +351,14 @@ fn replay_path(total: usize, rate: u64) {
     let stored = core.counters().stored;
     drop(core);
     let stats = store.flush().expect("flush");
-    let wall = start.elapsed();
-    let name = if rate > 0 {
+    let name = if rate > 0 && burst > 1 {
+        format!("replay path, {rate} msgs/s in {burst}-msg bursts")
+    } else if rate > 0 {
         format!("replay path (map + core), {rate} msgs/s")
     } else {
         "replay path (map + core), unlimited".into()
     };
-    report(&name, total, wall, clank_cpu() - cpu0);
-    per_thread(total);
+    window.report(&name, total, clank_cpu() - cpu0);
     println!("{}", rss.line());
     println!(
         "    stored {stored}, committed {} in {} commits",
@@ -421,7 +478,7 @@ fn end_to_end(total: usize) {
 fn into_runtime(total: usize, rate: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(env_usize("WORKERS", 2))
         .enable_all()
         .build()
         .expect("runtime");
@@ -436,7 +493,6 @@ fn into_runtime(total: usize, rate: u64) {
             clank::store::Store::open(&dir.path().join("live.db"), &config.store).expect("store");
         let cancel = CancellationToken::new();
         let cpu0 = clank_cpu();
-        let start = Instant::now();
         let mut live = clank::live::start(
             &config,
             store.clone(),
@@ -450,6 +506,8 @@ fn into_runtime(total: usize, rate: u64) {
         let mut drafts = 0usize;
         let mut reconnects = 0usize;
         let mut rss = RssTrace::default();
+        let warmup = warmup_lines(total);
+        let mut window = Window::open(0);
         while done < total {
             let Ok(Some(u)) =
                 tokio::time::timeout(Duration::from_secs(30), live.updates.recv()).await
@@ -467,6 +525,9 @@ fn into_runtime(total: usize, rate: u64) {
                 | Update::System(_) => {
                     done += 1;
                     rss.at(done, total);
+                    if done == warmup {
+                        window = Window::open(warmup);
+                    }
                 }
                 Update::Draft(d) if d.state == DraftState::Streaming && d.text.is_empty() => {
                     drafts += 1
@@ -478,15 +539,13 @@ fn into_runtime(total: usize, rate: u64) {
                 _ => {}
             }
         }
-        let wall = start.elapsed();
         let cpu = clank_cpu() - cpu0;
         let name = if rate > 0 {
             format!("live path (IRC -> hub -> runtime), {rate} msgs/s")
         } else {
             "live path (IRC -> hub -> runtime), unlimited".into()
         };
-        report(&name, done, wall, cpu);
-        per_thread(done);
+        window.report(&name, done, cpu);
         println!("{}", rss.line());
         cancel.cancel();
         let summary = live.runtime.join.await;
@@ -528,6 +587,7 @@ const SCENARIO_ENV: &str = "CLANK_INGEST_SCENARIO";
 /// The runs side by side: (scenario, rate in msgs/s or 0 = unlimited).
 const SCENARIOS: &[(&str, u64)] = &[
     ("replay", 1000),
+    ("replay20", 1000),
     ("live", 1000),
     ("replay", 0),
     ("live", 0),
@@ -555,7 +615,9 @@ fn main() {
             lines_target()
         };
         match name {
-            "replay" => replay_path(total, rate),
+            "replay" => replay_path(total, rate, 1),
+            // The live path's conductor lingers 20 ms for a burst.
+            "replay20" => replay_path(total, rate, (rate as usize / 50).max(1)),
             "live" => into_runtime(total, rate),
             "channel" => end_to_end(total),
             "core" => into_core(total),

@@ -57,24 +57,58 @@ pub fn named_threads_cpu_secs(name: &str) -> f64 {
         .sum()
 }
 
-/// Context switches (voluntary + involuntary) of each live thread of this
-/// process, by thread name: about one per wake-up, which is what a paced
-/// run pays for more than for its messages.
-pub fn thread_switches() -> Vec<(String, u64)> {
+/// One thread's counters at a moment: its id, name, CPU seconds and
+/// context switches, so two samples can be told apart by thread.
+#[derive(Clone, Debug)]
+pub struct ThreadSample {
+    pub tid: u64,
+    pub name: String,
+    pub cpu_secs: f64,
+    pub switches: u64,
+}
+
+/// A sample of every live thread of this process.
+pub fn thread_samples() -> Vec<ThreadSample> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
     tasks
         .flatten()
         .filter_map(|t| {
-            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let (name, cpu_secs) =
+                name_and_cpu(&std::fs::read_to_string(t.path().join("stat")).ok()?)?;
             let status = std::fs::read_to_string(t.path().join("status")).ok()?;
-            let switches = status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches:"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .sum();
-            Some((name.trim().to_string(), switches))
+            let switches = switches_in(&status);
+            Some(ThreadSample {
+                tid,
+                name,
+                cpu_secs,
+                switches,
+            })
         })
         .collect()
+}
+
+/// Each thread's CPU seconds and switches since `base` (threads started
+/// since count from zero; threads gone since are left out).
+pub fn thread_samples_since(base: &[ThreadSample]) -> Vec<ThreadSample> {
+    thread_samples()
+        .into_iter()
+        .map(|mut t| {
+            if let Some(b) = base.iter().find(|b| b.tid == t.tid) {
+                t.cpu_secs -= b.cpu_secs;
+                t.switches = t.switches.saturating_sub(b.switches);
+            }
+            t
+        })
+        .collect()
+}
+
+fn switches_in(status: &str) -> u64 {
+    status
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
 }
