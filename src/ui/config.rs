@@ -27,7 +27,8 @@ pub struct UiConfig {
     pub show_deleted: ShowDeleted,
     /// Chat messages kept in the console's scrollback (100..=1000000).
     pub scrollback: usize,
-    /// Highest redraw rate in frames per second (1..=60).
+    /// Highest redraw rate in frames per second (1..=60). Under a flood of
+    /// chat, frames that only add chat come at most 10 times a second.
     pub max_fps: u32,
     /// Mouse: wheel scrolls, click focuses and selects.
     pub mouse: bool,

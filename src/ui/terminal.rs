@@ -29,6 +29,26 @@ use crate::session::{Request, Update};
 /// Most updates applied between two frames, so a flood cannot starve keys.
 const UPDATE_BATCH: usize = 2048;
 
+/// Updates since the last frame above which chat counts as a flood (600 a
+/// second at 30 fps).
+const FLOOD_UPDATES: usize = 20;
+
+/// Under a flood, a frame that only shows new chat comes at most this often:
+/// nobody reads 1,000 messages a second line by line, and a frame of a
+/// scrolling 200x50 console costs ~1.3 ms (a third of clank's CPU at 1,000
+/// msgs/s at 30 fps). A key still redraws at `ui.max_fps`.
+const FLOOD_FRAME: Duration = Duration::from_millis(100);
+
+/// The least time between the last frame and the next: `min_frame`
+/// (`ui.max_fps`), or [`FLOOD_FRAME`] when only a flood of chat changed.
+fn frame_gap(min_frame: Duration, input_since_draw: bool, updates_since_draw: usize) -> Duration {
+    if !input_since_draw && updates_since_draw > FLOOD_UPDATES {
+        FLOOD_FRAME.max(min_frame)
+    } else {
+        min_frame
+    }
+}
+
 /// Puts the terminal back the way the shell expects it.
 pub fn restore() -> io::Result<()> {
     let raw = disable_raw_mode();
@@ -127,9 +147,13 @@ async fn event_loop(
     let mut last_draw = Instant::now() - min_frame;
     let mut updates_open = true;
     let mut out: Vec<Request> = Vec::new();
+    // What the next frame shows: the operator's own input (keys, mouse,
+    // resize) never waits longer than `min_frame`.
+    let mut input_since_draw = false;
+    let mut updates_since_draw = 0usize;
 
     loop {
-        let next_frame = last_draw + min_frame;
+        let next_frame = last_draw + frame_gap(min_frame, input_since_draw, updates_since_draw);
         tokio::select! {
             // SIGINT / SIGTERM: leave like `q` does, so the terminal is restored.
             _ = shutdown.cancelled() => break,
@@ -138,6 +162,7 @@ async fn event_loop(
                     if let Some(ev) = app_event(ev) {
                         out.extend(app.handle(ev));
                         dirty = true;
+                        input_since_draw = true;
                     }
                 }
                 Some(Err(e)) => return Err(e.into()),
@@ -146,11 +171,13 @@ async fn event_loop(
             up = updates.recv(), if updates_open => match up {
                 Some(u) => {
                     app.handle(AppEvent::Update(u));
+                    updates_since_draw += 1;
                     for _ in 0..UPDATE_BATCH {
                         match updates.try_recv() {
                             Ok(u) => { app.handle(AppEvent::Update(u)); }
                             Err(_) => break,
                         }
+                        updates_since_draw += 1;
                     }
                     dirty = true;
                 }
@@ -172,6 +199,8 @@ async fn event_loop(
                 terminal.draw(|f| views::draw(f, &app))?;
                 last_draw = Instant::now();
                 dirty = false;
+                input_since_draw = false;
+                updates_since_draw = 0;
             }
         }
         for r in out.drain(..) {
@@ -190,4 +219,34 @@ async fn event_loop(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME_30_FPS: Duration = Duration::from_millis(33);
+
+    #[test]
+    fn ordinary_chat_redraws_at_max_fps() {
+        assert_eq!(frame_gap(FRAME_30_FPS, false, 0), FRAME_30_FPS);
+        assert_eq!(frame_gap(FRAME_30_FPS, false, FLOOD_UPDATES), FRAME_30_FPS);
+    }
+
+    #[test]
+    fn a_flood_of_chat_redraws_at_most_ten_times_a_second() {
+        assert_eq!(
+            frame_gap(FRAME_30_FPS, false, FLOOD_UPDATES + 1),
+            FLOOD_FRAME
+        );
+        assert_eq!(frame_gap(FRAME_30_FPS, false, 5_000), FLOOD_FRAME);
+        // A slower max_fps than the flood's stays as configured.
+        let one_fps = Duration::from_secs(1);
+        assert_eq!(frame_gap(one_fps, false, 5_000), one_fps);
+    }
+
+    #[test]
+    fn a_key_during_a_flood_redraws_at_max_fps() {
+        assert_eq!(frame_gap(FRAME_30_FPS, true, 5_000), FRAME_30_FPS);
+    }
 }
