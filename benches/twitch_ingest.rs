@@ -10,9 +10,10 @@
 //! - replay20: the same, paced, handed its messages in 20 ms bursts as the
 //!   live path's conductor takes them (`CHAT_LINGER`): the live path's
 //!   reference at the same rate and cadence. (On this kind of VM a paced
-//!   run's cost per message depends on how often threads wake more than on
-//!   the work: the replay path costs ~120 us/msg one at a time, ~50 in 20 ms
-//!   bursts, ~32 in 100 ms bursts and ~22 flat out.)
+//!   run's cost per message follows the size of the bursts more than the
+//!   work, each burst running on cold caches: the replay path costs ~120
+//!   us/msg one at a time, ~50 in 20 ms bursts, ~32 in 100 ms bursts and ~22
+//!   flat out.)
 //! - live: a loopback IRC server streams the lines to the whole live path as
 //!   `clank --auto` and the console run it (hub -> Twitch adapter -> runtime:
 //!   conductor, core thread, store writer -> a front end reading every
@@ -22,7 +23,8 @@
 //!
 //! CPU is user + system time of the process minus the fake server's own
 //! thread, after the first `WARMUP_LINES` messages (default 2,000 or a fifth
-//! of the run; start-up and the whole run's figure are printed beside it). RSS is sampled every 10% of a run ("flat after warm-up").
+//! of the run; the whole run's figure, start-up included, is printed
+//! beside it). RSS is sampled every 10% of a run ("flat after warm-up").
 //! Then the pure parsers and a short criterion group for regression tracking.
 //! `SCENARIOS=live:0,replay:0` picks runs.
 //! (Figures on a shared VM drift by 1.5x between runs: compare a run with
@@ -169,9 +171,9 @@ fn report(name: &str, n: usize, wall: Duration, cpu: f64) {
     );
 }
 
-/// Each thread's CPU and wakes since `base`, per message of the `n`
-/// measured. Wakes explain a paced run's cost: on this kind of VM each one
-/// costs tens of microseconds whatever the thread does once awake.
+/// Each thread's CPU and wakes (context switches) since `base`, per message
+/// of the `n` measured: where a run's time goes, and how often each thread
+/// was handed work.
 fn per_thread(n: usize, base: &[procfs::ThreadSample]) {
     let mut threads = procfs::thread_samples_since(base);
     threads.sort_by(|a, b| b.cpu_secs.total_cmp(&a.cpu_secs));
@@ -478,7 +480,7 @@ fn end_to_end(total: usize) {
 fn into_runtime(total: usize, rate: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(env_usize("WORKERS", 2))
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");

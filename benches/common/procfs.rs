@@ -38,13 +38,9 @@ pub fn process_cpu_secs() -> f64 {
 
 /// CPU seconds of each live thread of this process, by thread name.
 pub fn thread_cpu_secs() -> Vec<(String, f64)> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
-        .filter_map(|s| name_and_cpu(&s))
+    thread_samples()
+        .into_iter()
+        .map(|t| (t.name, t.cpu_secs))
         .collect()
 }
 
