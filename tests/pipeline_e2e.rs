@@ -1215,3 +1215,91 @@ async fn a_send_still_waiting_at_shutdown_is_left_unconfirmed_not_sending() {
         )
     );
 }
+
+/// A full disk mid-run: the summary counts as stored only the rows the
+/// file holds, and the store's health says it is down once an outage (with
+/// its counts refreshed now and then), not once per failed batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_said_once_and_the_summary_counts_only_committed_rows() {
+    let env = Env::new();
+    let url = format!("http://{}", fake_ollama::free_addr());
+    // A 1 MiB cap stands in for a full disk: SQLite answers SQLITE_FULL alike.
+    let config = env.config(&url, "[store]\nmax_size_mb = 1\nbatch_size = 16");
+    let db = env.path("full.db");
+    let mut d = Driven::start(config.clone(), &db);
+    const N: i64 = 400;
+    let started = std::time::Instant::now();
+    let tx = d.tx.clone();
+    let feeder = tokio::spawn(async move {
+        for i in 0..N {
+            let ChatEvent::Message(mut m) = plain_message(i, i) else {
+                unreachable!()
+            };
+            m.text = format!("{i} a long message to fill the disk quickly ").repeat(100);
+            if tx.send(Inbound::Chat(ChatEvent::Message(m))).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut feeder = feeder;
+    loop {
+        tokio::select! {
+            done = &mut feeder => {
+                done.unwrap();
+                break;
+            }
+            Some(u) = d.rt.updates.recv() => {
+                if let Some(v) = headless::update_json(&u) {
+                    d.seen.push(v);
+                }
+            }
+        }
+    }
+    // What was fed and not yet handled is drained by the stop.
+    d.rt.cancel.cancel();
+    while let Ok(Some(u)) = tokio::time::timeout(Duration::from_secs(30), d.rt.updates.recv()).await
+    {
+        if let Some(v) = headless::update_json(&u) {
+            d.seen.push(v);
+        }
+    }
+    let summary = d.rt.join.await.unwrap().unwrap();
+    assert!(summary.store_lost > 0, "the cap was never hit: {summary:?}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: u64 = conn
+        .query_row("SELECT COUNT(*) FROM chat_messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(summary.stored, rows, "{summary:?}");
+    assert!(rows < N as u64, "{rows}");
+    let downs: Vec<&Value> = d
+        .seen
+        .iter()
+        .filter(|v| v["component"] == "store" && v["status"] == "down")
+        .collect();
+    assert!(!downs.is_empty(), "the outage was never shown");
+    assert!(
+        downs[0]["reason"].as_str().unwrap_or("").contains("full"),
+        "{:?}",
+        downs[0]
+    );
+    // Said once an outage, then again at most every 5 s with fresh counts;
+    // a batch that commits in between ends the outage (the store is up),
+    // and the next failure is a new one. Before: a line per failed batch.
+    let ups = d
+        .seen
+        .iter()
+        .filter(|v| v["component"] == "store" && v["status"] == "connected")
+        .count();
+    let refreshes = started.elapsed().as_secs() as usize / 5;
+    assert!(
+        downs.len() <= 1 + ups + refreshes,
+        "{} store health lines, {ups} recoveries, {refreshes} refreshes due: {downs:#?}",
+        downs.len()
+    );
+    assert!(
+        (downs.len() as u64) < summary.store_lost / 4,
+        "{} lines for {} lost writes",
+        downs.len(),
+        summary.store_lost
+    );
+}

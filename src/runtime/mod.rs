@@ -172,6 +172,13 @@ pub struct RunSummary {
     pub platform_events: u64,
     pub agent_updates: u64,
     pub avatar_calls: u64,
+    /// Chat messages this run committed to the store: what the file holds
+    /// (a batch a full disk rolled back is not counted). The core's own
+    /// `stored` count is what it handed to the store.
+    pub stored: u64,
+    /// Writes the store dropped during this run (a full disk, a failed
+    /// statement).
+    pub store_lost: u64,
     /// The core's counters and time per state.
     pub core: serde_json::Value,
 }
@@ -252,6 +259,8 @@ pub fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         next_expiry: None,
         store_errors_seen: opts.store.error_count(),
         store_commits_at_error: 0,
+        store_down_said: None,
+        store_at_start: opts.store.stats(),
         undelivered: BTreeMap::new(),
         verdict_timeout: opts.verdict_timeout,
         updates: updates_tx,
