@@ -7,13 +7,13 @@
 //! - replay: the replay path's work, `map_line` then the real core (filter,
 //!   SQLite store, salience, queue, attention) on one thread, no network;
 //!   paced, one message at a time as it falls due;
-//! - replay20: the same, paced, handed its messages in 20 ms bursts as the
-//!   live path's conductor takes them (`CHAT_LINGER`): the live path's
-//!   reference at the same rate and cadence. (On this kind of VM a paced
-//!   run's cost per message follows the size of the bursts more than the
-//!   work, each burst running on cold caches: the replay path costs ~120
-//!   us/msg one at a time, ~50 in 20 ms bursts, ~32 in 100 ms bursts and ~22
-//!   flat out.)
+//! - replay50 (any `replay<ms>`): the same, paced, handed its messages in
+//!   50 ms bursts as the live path's conductor takes them (`CHAT_LINGER`),
+//!   each burst committed at once: the live path's reference at the same
+//!   rate and cadence. (On this kind of VM a paced run's cost per message
+//!   follows the size of the bursts more than the work, each burst running
+//!   on cold caches: the replay path costs ~120 us/msg one at a time, ~50 in
+//!   20 ms bursts, ~32 in 100 ms bursts and ~22 flat out.)
 //! - live: a loopback IRC server streams the lines to the whole live path as
 //!   `clank --auto` and the console run it (hub -> Twitch adapter -> runtime:
 //!   conductor, core thread, store writer -> a front end reading every
@@ -348,6 +348,10 @@ fn replay_path(total: usize, rate: u64, burst: usize) {
                 out.clear();
             }
         }
+        // The end of a burst: its rows commit at once, as the live path's.
+        if burst > 1 && (i + 1) % burst == 0 {
+            store.commit_soon();
+        }
         rss.at(i + 1, total);
     }
     let stored = core.counters().stored;
@@ -589,7 +593,7 @@ const SCENARIO_ENV: &str = "CLANK_INGEST_SCENARIO";
 /// The runs side by side: (scenario, rate in msgs/s or 0 = unlimited).
 const SCENARIOS: &[(&str, u64)] = &[
     ("replay", 1000),
-    ("replay20", 1000),
+    ("replay50", 1000),
     ("live", 1000),
     ("replay", 0),
     ("live", 0),
@@ -618,8 +622,12 @@ fn main() {
         };
         match name {
             "replay" => replay_path(total, rate, 1),
-            // The live path's conductor lingers 20 ms for a burst.
-            "replay20" => replay_path(total, rate, (rate as usize / 50).max(1)),
+            // replay<ms>: bursts of <ms> as the live path's conductor
+            // gathers them (it lingers 50 ms).
+            burst if burst.starts_with("replay") && burst[6..].parse::<u64>().is_ok() => {
+                let ms = burst[6..].parse::<u64>().unwrap_or(1);
+                replay_path(total, rate, ((rate * ms / 1000) as usize).max(1))
+            }
             "live" => into_runtime(total, rate),
             "channel" => end_to_end(total),
             "core" => into_core(total),

@@ -21,7 +21,8 @@ use crate::store::Store;
 /// Room for a burst of chat between the adapters and the core; past it the
 /// adapters wait, which slows their sockets instead of growing memory.
 /// It must hold what arrives while the conductor lets a small batch wait for
-/// company (`CHAT_LINGER`, 20 ms): 1,024 capped a flood at 51k msgs/s.
+/// company (`CHAT_LINGER`) when a flood begins: 1,024 capped a flood at 51k
+/// msgs/s.
 pub const INBOUND_CAPACITY: usize = 2048;
 
 /// Where the chat comes from.

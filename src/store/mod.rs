@@ -1429,6 +1429,16 @@ impl Store {
             .await
     }
 
+    /// Asks for the writes sent so far to be committed as soon as the
+    /// writer has applied them, without waiting for a reply: the sender's
+    /// burst is over, so the batch need not wait for company (the live path
+    /// sends one per burst it read, which bounds what a `kill -9` can lose
+    /// to the burst's own wait). Dropped when the channel is full: a full
+    /// channel commits by size anyway.
+    pub fn commit_soon(&self) {
+        let _ = self.tx.try_send(Cmd::CommitSoon);
+    }
+
     /// Waits until every write sent before it is committed; returns the counters.
     pub fn flush(&self) -> Result<StoreStats, StoreError> {
         self.ask(Query::Flush)

@@ -48,6 +48,11 @@ pub(super) enum Cmd {
     Query(Query),
     /// Apply everything queued, stop, reply with the final counters.
     Shutdown(Reply<StoreStats>),
+    /// The sender's burst of writes is over: commit as soon as the channel
+    /// is empty instead of waiting for more (see [`Store::commit_soon`]).
+    ///
+    /// [`Store::commit_soon`]: super::Store::commit_soon
+    CommitSoon,
 }
 
 /// Fire-and-forget changes, applied in order inside the open transaction.
@@ -698,9 +703,10 @@ impl PruneJob {
 const MAX_BATCH_AGE: Duration = Duration::from_millis(50);
 
 /// A batch this old commits as soon as the channel is empty instead of
-/// waiting out [`MAX_BATCH_AGE`]: chat that comes in bursts (the live path
-/// sends one every ~20 ms) then commits right after a burst rather than on a
-/// timer of its own, which saves the writer a wake-up per commit.
+/// waiting out [`MAX_BATCH_AGE`]: writes that come in bursts then commit
+/// right after a burst rather than on a timer of its own, which saves the
+/// writer a wake-up per commit. (The live path says when its burst is over,
+/// [`Cmd::CommitSoon`], and its batches commit at once.)
 const EARLY_COMMIT_AGE: Duration = Duration::from_millis(30);
 
 pub(super) struct Writer {
@@ -732,6 +738,9 @@ pub(super) struct Writer {
     /// checkpoint gave the WAL's space back (see `recover_space`).
     disk_full: std::cell::Cell<Option<std::time::Instant>>,
     checkpoint_tried: Option<std::time::Instant>,
+    /// A [`Cmd::CommitSoon`] came since the last commit: the open batch
+    /// does not wait for company.
+    commit_soon: bool,
 }
 
 impl Writer {
@@ -752,6 +761,7 @@ impl Writer {
             authors: AuthorCache::default(),
             disk_full: std::cell::Cell::new(None),
             checkpoint_tried: None,
+            commit_soon: false,
         }
     }
 
@@ -771,7 +781,7 @@ impl Writer {
                 && let (Some(timer), Some(started), true) = (
                     &timer,
                     self.tx_started,
-                    self.held.is_empty() && shutdown.is_none(),
+                    self.held.is_empty() && shutdown.is_none() && !self.commit_soon,
                 )
                 && started.elapsed() < EARLY_COMMIT_AGE
             {
@@ -851,6 +861,7 @@ impl Writer {
                     self.write(w)
                 }
                 Cmd::Query(q) => self.query(q),
+                Cmd::CommitSoon => self.commit_soon = true,
                 Cmd::Shutdown(reply) => {
                     // Refuse new commands but still apply what is queued.
                     rx.close();
@@ -1056,6 +1067,7 @@ impl Writer {
     }
 
     fn commit(&mut self) {
+        self.commit_soon = false;
         if self.conn.is_autocommit() {
             self.pending = 0;
             return;

@@ -646,6 +646,8 @@ impl PgWriter {
                         }
                     }
                     Cmd::Query(q) => self.query(q).await,
+                    // This writer flushes whenever the channel empties.
+                    Cmd::CommitSoon => {}
                     Cmd::Shutdown(reply) => {
                         rx.close();
                         shutdown = Some(reply);
