@@ -3,7 +3,7 @@
 //! is armed only when something changed, so an idle console sleeps. The
 //! terminal is restored on quit, on error and on panic.
 
-use std::io::{self, Stdout};
+use std::io::{self, BufWriter, Stdout};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -107,6 +107,10 @@ fn app_event(ev: Event) -> Option<AppEvent> {
     }
 }
 
+/// Bytes of escape codes a frame is gathered in before it is written (a
+/// full redraw of a 200x50 console is ~30 KiB; ratatui flushes each frame).
+const FRAME_BUFFER: usize = 64 * 1024;
+
 /// Runs the console until the operator quits. `updates` come from the
 /// runtime; the operator's `requests` go back to it (ending with
 /// `Request::Quit`). Logging must already go to a file, never the screen.
@@ -121,7 +125,11 @@ pub async fn run(
     let app = App::new(config.ui.clone(), config.salience.weights, Utc::now()).with_offset(offset);
     install_panic_hook();
     let guard = TerminalGuard::enter(config.ui.mouse)?;
-    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    // A frame goes to the terminal in one write: through `Stdout` alone it
+    // went in 1 KiB pieces (five or six writes a frame under a flood), and
+    // a terminal may show a half-drawn frame between them.
+    let out = BufWriter::with_capacity(FRAME_BUFFER, io::stdout());
+    let mut terminal = Terminal::new(CrosstermBackend::new(out))?;
     terminal.clear()?;
     let result = event_loop(&mut terminal, app, updates, requests, shutdown).await;
     drop(terminal);
@@ -130,7 +138,7 @@ pub async fn run(
 }
 
 async fn event_loop(
-    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    terminal: &mut Terminal<CrosstermBackend<BufWriter<Stdout>>>,
     mut app: App,
     mut updates: mpsc::Receiver<Update>,
     requests: mpsc::Sender<Request>,
