@@ -620,12 +620,14 @@ fn main() {
         } else {
             lines_target()
         };
+        // replay<ms>: bursts of <ms> as the live path's conductor gathers
+        // them (it lingers 50 ms).
+        let burst_ms = name
+            .strip_prefix("replay")
+            .and_then(|ms| ms.parse::<u64>().ok());
         match name {
             "replay" => replay_path(total, rate, 1),
-            // replay<ms>: bursts of <ms> as the live path's conductor
-            // gathers them (it lingers 50 ms).
-            burst if burst.starts_with("replay") && burst[6..].parse::<u64>().is_ok() => {
-                let ms = burst[6..].parse::<u64>().unwrap_or(1);
+            _ if let Some(ms) = burst_ms => {
                 replay_path(total, rate, ((rate * ms / 1000) as usize).max(1))
             }
             "live" => into_runtime(total, rate),

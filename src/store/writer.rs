@@ -738,8 +738,8 @@ pub(super) struct Writer {
     /// checkpoint gave the WAL's space back (see `recover_space`).
     disk_full: std::cell::Cell<Option<std::time::Instant>>,
     checkpoint_tried: Option<std::time::Instant>,
-    /// A [`Cmd::CommitSoon`] came since the last commit: the open batch
-    /// does not wait for company.
+    /// A [`Cmd::CommitSoon`] came for the open batch: it does not wait for
+    /// company.
     commit_soon: bool,
 }
 
@@ -861,7 +861,9 @@ impl Writer {
                     self.write(w)
                 }
                 Cmd::Query(q) => self.query(q),
-                Cmd::CommitSoon => self.commit_soon = true,
+                // Only an open batch is hurried: a hint that finds everything
+                // committed must not cut the next batch's wait short.
+                Cmd::CommitSoon => self.commit_soon = self.tx_started.is_some(),
                 Cmd::Shutdown(reply) => {
                     // Refuse new commands but still apply what is queued.
                     rx.close();
