@@ -7,8 +7,8 @@
 //! - replay: the replay path's work, `map_line` then the real core (filter,
 //!   SQLite store, salience, queue, attention) on one thread, no network;
 //!   paced, one message at a time as it falls due;
-//! - replay50 (any `replay<ms>`): the same, paced, handed its messages in
-//!   50 ms bursts as the live path's conductor takes them (`CHAT_LINGER`),
+//! - replay40 (any `replay<ms>`): the same, paced, handed its messages in
+//!   40 ms bursts as the live path's conductor takes them (`CHAT_LINGER`),
 //!   each burst committed at once: the live path's reference at the same
 //!   rate and cadence. (On this kind of VM a paced run's cost per message
 //!   follows the size of the bursts more than the work, each burst running
@@ -593,7 +593,7 @@ const SCENARIO_ENV: &str = "CLANK_INGEST_SCENARIO";
 /// The runs side by side: (scenario, rate in msgs/s or 0 = unlimited).
 const SCENARIOS: &[(&str, u64)] = &[
     ("replay", 1000),
-    ("replay50", 1000),
+    ("replay40", 1000),
     ("live", 1000),
     ("replay", 0),
     ("live", 0),
@@ -621,7 +621,7 @@ fn main() {
             lines_target()
         };
         // replay<ms>: bursts of <ms> as the live path's conductor gathers
-        // them (it lingers 50 ms).
+        // them (it lingers 40 ms).
         let burst_ms = name
             .strip_prefix("replay")
             .and_then(|ms| ms.parse::<u64>().ok());

@@ -188,14 +188,14 @@ const WAITING: [ResponseStatus; 3] = [
 /// and every round trip runs the core thread and the store writer on caches
 /// the other threads have evicted since: the cost per message follows the
 /// size of the bursts more than the work. At 1,000 msgs/s the live path cost
-/// 56-72 us/msg with 20 ms bursts and a commit every ~50 ms, and 51-55 with
-/// 60 ms bursts each committed at once (`Store::commit_soon`), 48-51 with
-/// 80 ms. What a `kill -9` can lose is this wait plus one round trip and a
-/// commit: 60 ms lost up to 89 ms of input at 1,000 msgs/s (1 kill in 8),
-/// so 50 keeps it well inside the 100 ms allowed. Nobody sees 50 ms on a
+/// 53-68 us/msg with 20 ms bursts and a commit every ~50 ms, 42-49 with 50
+/// ms bursts each committed at once (`Store::commit_soon`), 48-51 with 80
+/// ms. What a `kill -9` can lose is this wait plus one round trip and a
+/// commit: with 50 ms, 88 ms of input in 4 kills of 20 at 1,000 msgs/s, so
+/// 40 keeps a margin under the 100 ms allowed. Nobody sees 40 ms on a
 /// console that redraws chat at most every 33 ms (100 ms under a flood).
 /// Under a flood a round trip fills before the wait ends.
-const CHAT_LINGER: Duration = Duration::from_millis(50);
+const CHAT_LINGER: Duration = Duration::from_millis(40);
 
 pub(super) const LIVE: [DraftState; 4] = [
     DraftState::Streaming,
@@ -366,12 +366,14 @@ impl Conductor {
                             }
                         }
                     }
-                    // A burst that did not fill the round trip is all there
-                    // was: its rows commit now rather than wait for the next
-                    // burst (under a flood, batches fill and commit by size).
-                    let burst_over = lingered && batch.len() < CORE_BATCH;
+                    // The channel ran dry while this batch gathered: its rows
+                    // commit now rather than wait out the store's own batch
+                    // age on top of the wait here (a backlog under a flood
+                    // never lingers and commits by size). A full batch counts
+                    // too: at 3,600 msgs/s, hinting only short ones let a
+                    // kill -9 lose 80 ms.
                     let outcome = self.on_messages(batch, &cancel).await;
-                    if burst_over {
+                    if lingered {
                         self.store.commit_soon();
                     }
                     outcome
