@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use clank::adapters::Inbound;
+use clank::adapters::twitch::map::{fast_privmsg, map_irc_message};
 use clank::adapters::twitch::{map_line, read_irc_capture};
 use clank::model::ChatEvent;
 use rand::{Rng, SeedableRng};
@@ -191,5 +192,68 @@ fn a_capture_of_random_lines_accounts_for_every_line() {
     assert!(
         errors.windows(2).all(|w| w[0] < w[1]),
         "errors name increasing lines"
+    );
+}
+
+/// What twitch-irc's own parse and the full mapping make of a line.
+fn full_parse(line: &str, at: DateTime<Utc>) -> Result<Vec<Inbound>, String> {
+    let irc = twitch_irc::message::IRCMessage::parse(line).map_err(|e| e.to_string())?;
+    map_irc_message(irc, at)
+}
+
+/// A generated line bent the ways a server or a proxy could bend it: tags
+/// repeated (the last one wins), double spaces, a lower-case command, a
+/// prefix without a host, a text without its colon, escapes, an ACTION.
+fn mutate(rng: &mut ChaCha8Rng, line: &str) -> String {
+    match rng.random_range(0..10) {
+        0 => line.replacen(";", ";id=dup-1;user-id=;", 1),
+        1 => line.replacen(" PRIVMSG ", "  PRIVMSG ", 1),
+        2 => line.replacen(" PRIVMSG ", " privmsg ", 1),
+        3 => line.replacen(":rin!rin@rin.tmi.twitch.tv", ":rin", 1),
+        4 => line.replacen("PRIVMSG #mikavt :", "PRIVMSG #mikavt ", 1),
+        5 => line.replacen("PRIVMSG #mikavt :", "PRIVMSG #mikavt  :", 1),
+        6 => line.replacen("display-name=", "display-name=\\sRin\\s", 1),
+        7 => line.replacen("PRIVMSG #mikavt :", "PRIVMSG #mikavt :\u{1}ACTION ", 1) + "\u{1}",
+        8 => line.replacen("@", "@display-name=Rin\\:\\\\x;", 1),
+        _ => line.to_string(),
+    }
+}
+
+#[test]
+fn the_fast_privmsg_reading_agrees_with_the_full_parse() {
+    let at = DateTime::<Utc>::UNIX_EPOCH;
+    let same = |line: &str| -> bool {
+        let Some(fast) = fast_privmsg(line, at) else {
+            return false;
+        };
+        let full = full_parse(line, at);
+        assert_eq!(
+            full,
+            Ok(vec![Inbound::Chat(ChatEvent::Message(fast))]),
+            "{line}"
+        );
+        true
+    };
+    // Every chat message of the real capture takes the fast reading.
+    let capture = include_str!("fixtures/twitch-nymn.irc");
+    let privmsgs = capture.lines().filter(|l| l.contains(" PRIVMSG #")).count();
+    let fast = capture.lines().filter(|l| same(l)).count();
+    assert_eq!((fast, privmsgs), (798, 798));
+    // Random and bent lines: whenever the fast reading answers, it answers
+    // what the full parse does; it declines the rest.
+    let mut rng = ChaCha8Rng::seed_from_u64(0xfa57);
+    let (mut answered, mut declined) = (0, 0);
+    for _ in 0..40_000 {
+        let line = generate(&mut rng).line;
+        let line = mutate(&mut rng, &line);
+        if same(&line) {
+            answered += 1;
+        } else {
+            declined += 1;
+        }
+    }
+    assert!(
+        answered > 1_000 && declined > 10_000,
+        "{answered} {declined}"
     );
 }
