@@ -1,22 +1,19 @@
-//! Opening the IRC socket: a twitch-irc `MakeConnection` whose address comes
-//! from config (twitch-irc's own connectors hard-code irc.chat.twitch.tv), TLS
-//! with rustls and the webpki roots, and the check that refuses plain text to
-//! anything but loopback.
+//! Opening the IRC socket at the configured address (twitch-irc's own
+//! connectors hard-code irc.chat.twitch.tv), TLS with rustls and the webpki
+//! roots, and the check that refuses plain text to anything but loopback.
 
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types::ServerName};
-use twitch_irc::transport::tcp::{MakeConnection, TCPTransport, TCPTransportConnectError};
 
 use crate::validate::ConfigError;
 
-/// A socket twitch-irc can read lines from and write lines to.
+/// A socket IRC lines are read from and written to.
 pub trait IrcSocket: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> IrcSocket for T {}
 
@@ -55,47 +52,22 @@ impl Endpoint {
     }
 }
 
-tokio::task_local! {
-    // twitch-irc's `MakeConnection::new_socket` takes no arguments, so the
-    // address travels in a task-local scoped around `TCPTransport::new()`:
-    // unlike a global it keeps concurrent adapters (and parallel tests) apart.
-    static ENDPOINT: Endpoint;
-}
-
-/// The connector twitch-irc's [`TCPTransport`] uses to open the socket.
-pub struct ConfiguredConnector;
-
-#[async_trait]
-impl MakeConnection for ConfiguredConnector {
-    type Socket = Box<dyn IrcSocket>;
-
-    async fn new_socket() -> Result<Self::Socket, TCPTransportConnectError> {
-        let ep = ENDPOINT
-            .try_with(Clone::clone)
-            .map_err(|_| io::Error::other("no IRC endpoint in scope (internal error)"))?;
-        let tcp = TcpStream::connect((ep.host.as_str(), ep.port)).await?;
-        // Chat lines are small and latency matters more than throughput.
-        tcp.set_nodelay(true)?;
-        match ep.tls {
-            None => Ok(Box::new(tcp)),
-            Some(cfg) => {
-                let name = ServerName::try_from(ep.host.clone()).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidInput, format!("bad TLS name: {e}"))
-                })?;
-                let tls = TlsConnector::from(cfg).connect(name, tcp).await?;
-                Ok(Box::new(tls))
-            }
+/// Opens the socket to `endpoint`: TCP, then TLS unless the endpoint is
+/// plain-text loopback.
+pub async fn connect(endpoint: &Endpoint) -> io::Result<Box<dyn IrcSocket>> {
+    let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await?;
+    // Chat lines are small and latency matters more than throughput.
+    tcp.set_nodelay(true)?;
+    match &endpoint.tls {
+        None => Ok(Box::new(tcp)),
+        Some(cfg) => {
+            let name = ServerName::try_from(endpoint.host.clone()).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("bad TLS name: {e}"))
+            })?;
+            let tls = TlsConnector::from(cfg.clone()).connect(name, tcp).await?;
+            Ok(Box::new(tls))
         }
     }
-}
-
-/// The twitch-irc transport over [`ConfiguredConnector`].
-pub type Transport = TCPTransport<ConfiguredConnector>;
-
-/// Opens a twitch-irc transport to `endpoint`.
-pub async fn connect(endpoint: Endpoint) -> Result<Transport, TCPTransportConnectError> {
-    use twitch_irc::transport::Transport as _;
-    ENDPOINT.scope(endpoint, Transport::new()).await
 }
 
 /// rustls with aws-lc-rs (the provider reqwest already brings) and the

@@ -8,23 +8,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use either::Either;
-use futures_util::{SinkExt, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use twitch_irc::message::{IRCMessage, IRCTags};
-use twitch_irc::transport::Transport as _;
 
 use super::connect::{Endpoint, connect};
-use super::map::map_irc_message;
+use super::map::{fast_privmsg, map_irc_message};
 use super::send::{SendGate, SendLimits, clean_outgoing};
+use super::wire::{Line, LineReader, LineWriter};
 use crate::adapters::backoff::Backoff;
 use crate::adapters::{AdapterStatus, Inbound, NoticeKind, Outbound, SendRejection, SendVerdict};
 use crate::auth::{CredentialSource, Credentials};
-use crate::model::Platform;
+use crate::model::{ChatEvent, Platform};
 use crate::secret::Secret;
 
 const P: Platform = Platform::Twitch;
@@ -522,13 +520,15 @@ impl Adapter {
         let timeout = self.opts.connect_timeout;
         let transport = tokio::select! {
             _ = self.cancel.cancelled() => return (SessionEnd::Stop, false),
-            r = tokio::time::timeout(timeout, connect(self.opts.endpoint.clone())) => match r {
+            r = tokio::time::timeout(timeout, connect(&self.opts.endpoint)) => match r {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => return (SessionEnd::Lost(format!("cannot connect to {}:{}: {e}", self.opts.endpoint.host, self.opts.endpoint.port)), false),
                 Err(_) => return (SessionEnd::Lost(format!("connecting to {}:{} timed out", self.opts.endpoint.host, self.opts.endpoint.port)), false),
             }
         };
-        let (mut incoming, mut outgoing) = transport.split();
+        let (read_half, write_half) = tokio::io::split(transport);
+        let mut incoming = LineReader::new(read_half);
+        let mut outgoing = LineWriter::new(write_half);
 
         let mut hello = vec![cmd("CAP", &["REQ", "twitch.tv/tags twitch.tv/commands"])];
         if let Some(pass) = &login.pass {
@@ -552,7 +552,7 @@ impl Adapter {
         let mut in_flight: HashMap<String, VecDeque<InFlight>> = HashMap::new();
         let mut joined_status: std::collections::HashSet<String> = Default::default();
 
-        let end = loop {
+        let end = 'session: loop {
             let now = Instant::now();
             // The next moment something is due without any input.
             let ping_due = match ping_sent {
@@ -574,128 +574,149 @@ impl Adapter {
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => break SessionEnd::Stop,
-                line = incoming.next() => {
-                    let irc = match line {
-                        None => break SessionEnd::Lost("the server closed the connection".into()),
-                        Some(Err(Either::Left(e))) => break SessionEnd::Lost(format!("read failed: {e}")),
-                        Some(Err(Either::Right(e))) => {
-                            tracing::warn!(target: "clank::twitch", error = %e, "unparsable IRC line skipped");
-                            continue;
-                        }
-                        Some(Ok(irc)) => irc,
-                    };
+                read = incoming.fill() => {
+                    match read {
+                        Ok(0) => break SessionEnd::Lost("the server closed the connection".into()),
+                        Ok(_) => {}
+                        Err(e) => break SessionEnd::Lost(format!("read failed: {e}")),
+                    }
                     last_rx = Instant::now();
                     ping_sent = None;
-                    match irc.command.as_str() {
-                        "PING" => {
-                            let pong = IRCMessage::new_simple("PONG".into(), irc.params.clone());
-                            if let Err(e) = outgoing.send(pong).await {
-                                break SessionEnd::Lost(format!("write failed: {e}"));
+                    // Every complete line of this read, in order, before the
+                    // next wait: one wake for a burst, not one per line.
+                    while let Some(line) = incoming.next_line() {
+                        let line = match line {
+                            Line::Text(line) => line,
+                            Line::TooLong { len } => {
+                                tracing::warn!(target: "clank::twitch", len, max = super::map::MAX_IRC_LINE_BYTES, "over-long IRC line skipped");
+                                continue;
+                            }
+                        };
+                        // The hot path: an ordinary chat message, read in place.
+                        if let Some(m) = fast_privmsg(&line, Utc::now()) {
+                            if !self.emit(Inbound::Chat(ChatEvent::Message(m))).await {
+                                break 'session SessionEnd::Stop;
                             }
                             continue;
                         }
-                        "PONG" => continue,
-                        "RECONNECT" => break SessionEnd::ReconnectRequested,
-                        "001" => {
-                            welcomed = true;
-                            welcome_deadline = None;
-                            let st = if authed {
-                                AdapterStatus::Connected
-                            } else {
-                                AdapterStatus::ReadOnly {
-                                    reason: self.read_only_reason.clone().unwrap_or_else(|| "anonymous".into()),
+                        let irc = match IRCMessage::parse(&line) {
+                            Ok(irc) => irc,
+                            Err(e) => {
+                                tracing::warn!(target: "clank::twitch", error = %e, "unparsable IRC line skipped");
+                                continue;
+                            }
+                        };
+                        match irc.command.as_str() {
+                            "PING" => {
+                                let pong = IRCMessage::new_simple("PONG".into(), irc.params.clone());
+                                if let Err(e) = outgoing.send(pong).await {
+                                    break 'session SessionEnd::Lost(format!("write failed: {e}"));
                                 }
-                            };
-                            if !self.status(None, st).await {
-                                break SessionEnd::Stop;
+                                continue;
                             }
-                            join_queue = self.opts.channels.iter().cloned().collect();
-                            next_join = Instant::now();
-                            next_validate = Instant::now() + self.opts.validate_every;
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    let events = match map_irc_message(irc, Utc::now()) {
-                        Ok(ev) => ev,
-                        Err(why) => {
-                            tracing::warn!(target: "clank::twitch", %why, "IRC line not mapped");
-                            continue;
-                        }
-                    };
-                    let mut stop = None;
-                    for ev in events {
-                        match &ev {
-                            Inbound::Notice { kind: NoticeKind::AuthFailed, text, channel: None, .. } => {
-                                stop = Some(SessionEnd::AuthFailed(text.clone()));
-                            }
-                            Inbound::Notice { kind, text, channel: Some(ch), .. } => {
-                                let ch = ch.clone();
-                                let rejection = match kind {
-                                    NoticeKind::Duplicate => Some(SendRejection::Duplicate),
-                                    NoticeKind::RateLimited | NoticeKind::SlowMode => Some(SendRejection::RateLimited(text.clone())),
-                                    NoticeKind::Banned => Some(SendRejection::Banned(text.clone())),
-                                    _ => None,
-                                };
-                                if *kind == NoticeKind::RateLimited {
-                                    self.paused_until = Some(Instant::now() + RATE_LIMIT_PAUSE);
-                                }
-                                let rejection = rejection.or_else(|| {
-                                    // Other msg_* notices right after a send are its refusal
-                                    // (followers-only, emote-only, ...).
-                                    in_flight.get(&ch).is_some_and(|q| !q.is_empty()).then(|| SendRejection::Platform(text.clone()))
-                                });
-                                if let Some(r) = rejection
-                                    && let Some(f) = in_flight.get_mut(&ch).and_then(VecDeque::pop_front)
-                                {
-                                    // Refused, so not in chat: the same text may go
-                                    // again (an operator's retry is no duplicate).
-                                    self.gate.forget_sent(&ch, &f.text);
-                                    if !self.result(f.draft_id, SendVerdict::Refused(r)).await {
-                                        stop = Some(SessionEnd::Stop);
+                            "PONG" => continue,
+                            "RECONNECT" => break 'session SessionEnd::ReconnectRequested,
+                            "001" => {
+                                welcomed = true;
+                                welcome_deadline = None;
+                                let st = if authed {
+                                    AdapterStatus::Connected
+                                } else {
+                                    AdapterStatus::ReadOnly {
+                                        reason: self.read_only_reason.clone().unwrap_or_else(|| "anonymous".into()),
                                     }
-                                }
-                                let channel_status = match kind {
-                                    NoticeKind::ChannelUnavailable => Some(AdapterStatus::Down { reason: text.clone() }),
-                                    NoticeKind::Banned => Some(AdapterStatus::ReadOnly { reason: text.clone() }),
-                                    _ => None,
                                 };
-                                if let Some(st) = channel_status
-                                    && !self.status(Some(ch.clone()), st).await
-                                {
-                                    stop = Some(SessionEnd::Stop);
+                                if !self.status(None, st).await {
+                                    break 'session SessionEnd::Stop;
                                 }
-                            }
-                            Inbound::SelfState { channel, privileged, .. } => {
-                                self.gate.set_privileged(channel, *privileged);
-                                if let Some(f) = in_flight.get_mut(channel).and_then(VecDeque::pop_front)
-                                    && !self.result(f.draft_id, SendVerdict::Sent).await
-                                {
-                                    stop = Some(SessionEnd::Stop);
-                                }
-                            }
-                            Inbound::RoomState { channel, slow_mode_s, .. } => {
-                                if let Some(s) = slow_mode_s {
-                                    self.gate.set_slow_mode(channel, *s);
-                                }
-                                // The first ROOMSTATE after JOIN means the join worked.
-                                if joined_status.insert(channel.clone()) {
-                                    let st = if authed { AdapterStatus::Connected } else {
-                                        AdapterStatus::ReadOnly { reason: self.read_only_reason.clone().unwrap_or_else(|| "anonymous".into()) }
-                                    };
-                                    if !self.status(Some(channel.clone()), st).await {
-                                        stop = Some(SessionEnd::Stop);
-                                    }
-                                }
+                                join_queue = self.opts.channels.iter().cloned().collect();
+                                next_join = Instant::now();
+                                next_validate = Instant::now() + self.opts.validate_every;
+                                continue;
                             }
                             _ => {}
                         }
-                        if !self.emit(ev).await {
-                            stop = Some(SessionEnd::Stop);
+                        let events = match map_irc_message(irc, Utc::now()) {
+                            Ok(ev) => ev,
+                            Err(why) => {
+                                tracing::warn!(target: "clank::twitch", %why, "IRC line not mapped");
+                                continue;
+                            }
+                        };
+                        let mut stop = None;
+                        for ev in events {
+                            match &ev {
+                                Inbound::Notice { kind: NoticeKind::AuthFailed, text, channel: None, .. } => {
+                                    stop = Some(SessionEnd::AuthFailed(text.clone()));
+                                }
+                                Inbound::Notice { kind, text, channel: Some(ch), .. } => {
+                                    let ch = ch.clone();
+                                    let rejection = match kind {
+                                        NoticeKind::Duplicate => Some(SendRejection::Duplicate),
+                                        NoticeKind::RateLimited | NoticeKind::SlowMode => Some(SendRejection::RateLimited(text.clone())),
+                                        NoticeKind::Banned => Some(SendRejection::Banned(text.clone())),
+                                        _ => None,
+                                    };
+                                    if *kind == NoticeKind::RateLimited {
+                                        self.paused_until = Some(Instant::now() + RATE_LIMIT_PAUSE);
+                                    }
+                                    let rejection = rejection.or_else(|| {
+                                        // Other msg_* notices right after a send are its refusal
+                                        // (followers-only, emote-only, ...).
+                                        in_flight.get(&ch).is_some_and(|q| !q.is_empty()).then(|| SendRejection::Platform(text.clone()))
+                                    });
+                                    if let Some(r) = rejection
+                                        && let Some(f) = in_flight.get_mut(&ch).and_then(VecDeque::pop_front)
+                                    {
+                                        // Refused, so not in chat: the same text may go
+                                        // again (an operator's retry is no duplicate).
+                                        self.gate.forget_sent(&ch, &f.text);
+                                        if !self.result(f.draft_id, SendVerdict::Refused(r)).await {
+                                            stop = Some(SessionEnd::Stop);
+                                        }
+                                    }
+                                    let channel_status = match kind {
+                                        NoticeKind::ChannelUnavailable => Some(AdapterStatus::Down { reason: text.clone() }),
+                                        NoticeKind::Banned => Some(AdapterStatus::ReadOnly { reason: text.clone() }),
+                                        _ => None,
+                                    };
+                                    if let Some(st) = channel_status
+                                        && !self.status(Some(ch.clone()), st).await
+                                    {
+                                        stop = Some(SessionEnd::Stop);
+                                    }
+                                }
+                                Inbound::SelfState { channel, privileged, .. } => {
+                                    self.gate.set_privileged(channel, *privileged);
+                                    if let Some(f) = in_flight.get_mut(channel).and_then(VecDeque::pop_front)
+                                        && !self.result(f.draft_id, SendVerdict::Sent).await
+                                    {
+                                        stop = Some(SessionEnd::Stop);
+                                    }
+                                }
+                                Inbound::RoomState { channel, slow_mode_s, .. } => {
+                                    if let Some(s) = slow_mode_s {
+                                        self.gate.set_slow_mode(channel, *s);
+                                    }
+                                    // The first ROOMSTATE after JOIN means the join worked.
+                                    if joined_status.insert(channel.clone()) {
+                                        let st = if authed { AdapterStatus::Connected } else {
+                                            AdapterStatus::ReadOnly { reason: self.read_only_reason.clone().unwrap_or_else(|| "anonymous".into()) }
+                                        };
+                                        if !self.status(Some(channel.clone()), st).await {
+                                            stop = Some(SessionEnd::Stop);
+                                        }
+                                    }
+                                }
+                                _ => {}
+                            }
+                            if !self.emit(ev).await {
+                                stop = Some(SessionEnd::Stop);
+                            }
                         }
-                    }
-                    if let Some(end) = stop {
-                        break end;
+                        if let Some(end) = stop {
+                            break 'session end;
+                        }
                     }
                 }
                 cmd = self.rx.recv(), if self.rx_open && self.pending.len() < self.opts.max_pending_sends => {
@@ -788,7 +809,7 @@ impl Adapter {
     /// (the gate's answer sets the next attempt). `Ok(false)` = stop.
     async fn send_next(
         &mut self,
-        outgoing: &mut <super::connect::Transport as twitch_irc::transport::Transport>::Outgoing,
+        outgoing: &mut LineWriter<tokio::io::WriteHalf<Box<dyn super::connect::IrcSocket>>>,
         in_flight: &mut HashMap<String, VecDeque<InFlight>>,
     ) -> Result<bool, String> {
         let now = Instant::now();
