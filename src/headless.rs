@@ -214,7 +214,7 @@ pub fn live_auto(
 ) -> Result<RunSummary, HeadlessError> {
     tokio_runtime()?.block_on(async move {
         let cancel = CancellationToken::new();
-        let live = crate::live::start(config, store, sources, true, cancel.clone())
+        let live = crate::live::start_headless(config, store, sources, true, cancel.clone())
             .await
             .map_err(|e| HeadlessError::Live(e.to_string()))?;
         crate::signals::cancel_on_signals(cancel.clone());
