@@ -275,8 +275,8 @@ async fn serve_one(listener: TcpListener, total: usize, rate: u64) {
     let corpus = corpus();
     let mut buf = Vec::with_capacity(1 << 20);
     let started = tokio::time::Instant::now();
-    // Paced runs write every 10 ms what is due by then.
-    let tick = Duration::from_millis(10);
+    // Paced runs write every 10 ms (FAKE_TICK_MS) what is due by then.
+    let tick = Duration::from_millis(env_usize("FAKE_TICK_MS", 10) as u64);
     let mut i = 0;
     while i < total {
         let due = if rate == 0 {

@@ -30,6 +30,15 @@ const P: Platform = Platform::Twitch;
 /// Twitch lets an account join 20 channels per 10 s.
 const JOIN_CHUNK: usize = 20;
 const JOIN_PAUSE: Duration = Duration::from_secs(11);
+/// After a read that found chat trickling in (less than [`BUSY_READ`]), the
+/// socket is left to gather the next lines this long before it is read
+/// again: Twitch may send each message on its own, and a wake per message
+/// costs more than the message. (Sends, PINGs and shutdown do not wait.)
+const READ_PACE: Duration = Duration::from_millis(20);
+
+/// A read at least this big means a backlog: read again at once.
+const BUSY_READ: usize = 16 * 1024;
+
 /// After a `msg_ratelimit` NOTICE, stop sending for this long.
 const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(30);
 
@@ -551,6 +560,7 @@ impl Adapter {
         let mut next_validate = Instant::now() + self.opts.validate_every;
         let mut in_flight: HashMap<String, VecDeque<InFlight>> = HashMap::new();
         let mut joined_status: std::collections::HashSet<String> = Default::default();
+        let mut read_not_before = Instant::now();
 
         let end = 'session: loop {
             let now = Instant::now();
@@ -574,9 +584,10 @@ impl Adapter {
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => break SessionEnd::Stop,
-                read = incoming.fill() => {
+                read = incoming.fill(), if now >= read_not_before => {
                     match read {
                         Ok(0) => break SessionEnd::Lost("the server closed the connection".into()),
+                        Ok(n) if n < BUSY_READ => read_not_before = Instant::now() + READ_PACE,
                         Ok(_) => {}
                         Err(e) => break SessionEnd::Lost(format!("read failed: {e}")),
                     }
@@ -719,6 +730,7 @@ impl Adapter {
                         }
                     }
                 }
+                _ = sleep_until(read_not_before), if now < read_not_before => {}
                 cmd = self.rx.recv(), if self.rx_open && self.pending.len() < self.opts.max_pending_sends => {
                     match cmd {
                         Some(cmd) => if !self.accept(cmd).await { break SessionEnd::Stop },
