@@ -26,7 +26,9 @@
 //! of the run; the whole run's figure, start-up included, is printed
 //! beside it). RSS is sampled every 10% of a run ("flat after warm-up").
 //! Then the pure parsers and a short criterion group for regression tracking.
-//! `SCENARIOS=live:0,replay:0` picks runs.
+//! `SCENARIOS=live:0,replay:0` picks runs. The paced fake server writes
+//! what is due every 10 ms; `FAKE_TICK_MS=1` writes every millisecond,
+//! closer to Twitch sending each message on its own.
 //! (Figures on a shared VM drift by 1.5x between runs: compare a run with
 //! its reference from the same invocation, not with an older figure.)
 //!
