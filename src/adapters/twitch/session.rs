@@ -584,6 +584,64 @@ impl Adapter {
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => break SessionEnd::Stop,
+                cmd = self.rx.recv(), if self.rx_open && self.pending.len() < self.opts.max_pending_sends => {
+                    match cmd {
+                        Some(cmd) => if !self.accept(cmd).await { break SessionEnd::Stop },
+                        None => self.rx_open = false,
+                    }
+                }
+                _ = sleep_until(send_due.unwrap_or(far)), if send_due.is_some() => {
+                    match self.send_next(&mut outgoing, &mut in_flight).await {
+                        Ok(true) => {}
+                        Ok(false) => break SessionEnd::Stop,
+                        Err(e) => break SessionEnd::Lost(e),
+                    }
+                }
+                _ = sleep_until(next_join), if welcomed && !join_queue.is_empty() => {
+                    let n = join_queue.len().min(JOIN_CHUNK);
+                    let list: Vec<String> = join_queue.drain(..n).map(|c| format!("#{c}")).collect();
+                    if let Err(e) = outgoing.send(cmd("JOIN", &[&list.join(",")])).await {
+                        break SessionEnd::Lost(format!("write failed: {e}"));
+                    }
+                    next_join = Instant::now() + JOIN_PAUSE;
+                }
+                _ = sleep_until(ping_due) => {
+                    if ping_sent.is_some() {
+                        break SessionEnd::Lost(format!("no answer to PING within {} s", self.opts.pong_timeout.as_secs()));
+                    }
+                    if let Err(e) = outgoing.send(cmd("PING", &["tmi.twitch.tv"])).await {
+                        break SessionEnd::Lost(format!("write failed: {e}"));
+                    }
+                    ping_sent = Some(Instant::now());
+                }
+                _ = sleep_until(welcome_deadline.unwrap_or(far)), if welcome_deadline.is_some() => {
+                    break SessionEnd::Lost("the server did not welcome the login in time".into());
+                }
+                _ = sleep_until(confirm_due.unwrap_or(far)), if confirm_due.is_some() => {
+                    let now = Instant::now();
+                    let mut done = Vec::new();
+                    for q in in_flight.values_mut() {
+                        while q.front().is_some_and(|f| f.at + self.opts.confirm_timeout <= now) {
+                            if let Some(f) = q.pop_front() { done.push(f.draft_id); }
+                        }
+                    }
+                    let why = format!("Twitch answered neither USERSTATE nor NOTICE within {} s", self.opts.confirm_timeout.as_secs());
+                    for id in done {
+                        if !self.result(id, SendVerdict::Unconfirmed(why.clone())).await { return (SessionEnd::Stop, welcomed); }
+                    }
+                }
+                _ = sleep_until(next_validate), if welcomed && authed => {
+                    next_validate = Instant::now() + self.opts.validate_every;
+                    if let Some(src) = self.creds.clone() {
+                        match src.validate().await {
+                            Ok(()) => {}
+                            Err(e) if e.needs_login() => break SessionEnd::TokenRevoked(e.to_string()),
+                            Err(e) => tracing::warn!(target: "clank::twitch", error = %e, "token validation failed; will retry"),
+                        }
+                    }
+                }
+                // Reading comes last: a backlog that is always ready must not
+                // starve sends, PINGs, joins and the timers above.
                 read = incoming.fill(), if now >= read_not_before => {
                     match read {
                         Ok(0) => break SessionEnd::Lost("the server closed the connection".into()),
@@ -731,62 +789,6 @@ impl Adapter {
                     }
                 }
                 _ = sleep_until(read_not_before), if now < read_not_before => {}
-                cmd = self.rx.recv(), if self.rx_open && self.pending.len() < self.opts.max_pending_sends => {
-                    match cmd {
-                        Some(cmd) => if !self.accept(cmd).await { break SessionEnd::Stop },
-                        None => self.rx_open = false,
-                    }
-                }
-                _ = sleep_until(send_due.unwrap_or(far)), if send_due.is_some() => {
-                    match self.send_next(&mut outgoing, &mut in_flight).await {
-                        Ok(true) => {}
-                        Ok(false) => break SessionEnd::Stop,
-                        Err(e) => break SessionEnd::Lost(e),
-                    }
-                }
-                _ = sleep_until(next_join), if welcomed && !join_queue.is_empty() => {
-                    let n = join_queue.len().min(JOIN_CHUNK);
-                    let list: Vec<String> = join_queue.drain(..n).map(|c| format!("#{c}")).collect();
-                    if let Err(e) = outgoing.send(cmd("JOIN", &[&list.join(",")])).await {
-                        break SessionEnd::Lost(format!("write failed: {e}"));
-                    }
-                    next_join = Instant::now() + JOIN_PAUSE;
-                }
-                _ = sleep_until(ping_due) => {
-                    if ping_sent.is_some() {
-                        break SessionEnd::Lost(format!("no answer to PING within {} s", self.opts.pong_timeout.as_secs()));
-                    }
-                    if let Err(e) = outgoing.send(cmd("PING", &["tmi.twitch.tv"])).await {
-                        break SessionEnd::Lost(format!("write failed: {e}"));
-                    }
-                    ping_sent = Some(Instant::now());
-                }
-                _ = sleep_until(welcome_deadline.unwrap_or(far)), if welcome_deadline.is_some() => {
-                    break SessionEnd::Lost("the server did not welcome the login in time".into());
-                }
-                _ = sleep_until(confirm_due.unwrap_or(far)), if confirm_due.is_some() => {
-                    let now = Instant::now();
-                    let mut done = Vec::new();
-                    for q in in_flight.values_mut() {
-                        while q.front().is_some_and(|f| f.at + self.opts.confirm_timeout <= now) {
-                            if let Some(f) = q.pop_front() { done.push(f.draft_id); }
-                        }
-                    }
-                    let why = format!("Twitch answered neither USERSTATE nor NOTICE within {} s", self.opts.confirm_timeout.as_secs());
-                    for id in done {
-                        if !self.result(id, SendVerdict::Unconfirmed(why.clone())).await { return (SessionEnd::Stop, welcomed); }
-                    }
-                }
-                _ = sleep_until(next_validate), if welcomed && authed => {
-                    next_validate = Instant::now() + self.opts.validate_every;
-                    if let Some(src) = self.creds.clone() {
-                        match src.validate().await {
-                            Ok(()) => {}
-                            Err(e) if e.needs_login() => break SessionEnd::TokenRevoked(e.to_string()),
-                            Err(e) => tracing::warn!(target: "clank::twitch", error = %e, "token validation failed; will retry"),
-                        }
-                    }
-                }
             }
         };
         // Sends written but not confirmed may or may not have arrived; the

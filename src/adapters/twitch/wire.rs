@@ -63,26 +63,26 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         let (from, end) = loop {
             let pending = &self.buf[self.start..];
             let Some(i) = pending.iter().position(|&b| b == b'\n') else {
-                if self.skipping.is_some() || pending.len() > MAX_IRC_LINE_BYTES {
+                // (One byte of slack: the line's CR may be in already.)
+                if self.skipping.is_some() || pending.len() > MAX_IRC_LINE_BYTES + 1 {
                     // Drop what came of the over-long line; its length counts on.
                     *self.skipping.get_or_insert(0) += pending.len();
                     self.start = self.buf.len();
                 }
                 return None;
             };
-            let (from, end) = (self.start, self.start + i);
+            let (from, mut end) = (self.start, self.start + i);
             self.start = end + 1;
+            // Every CR before the LF goes, as `map::map_line` trims them.
+            while end > from && self.buf[end - 1] == b'\r' {
+                end -= 1;
+            }
             let skipped = self.skipping.take();
-            if skipped.is_some() || i > MAX_IRC_LINE_BYTES {
+            if skipped.is_some() || end - from > MAX_IRC_LINE_BYTES {
                 return Some(Line::TooLong {
-                    len: skipped.unwrap_or(0) + i,
+                    len: skipped.unwrap_or(0) + (end - from),
                 });
             }
-            let end = if end > from && self.buf[end - 1] == b'\r' {
-                end - 1
-            } else {
-                end
-            };
             if end > from {
                 break (from, end);
             }
@@ -147,7 +147,7 @@ mod tests {
 
     #[tokio::test]
     async fn lines_split_across_reads_come_whole_and_without_crlf() {
-        let got = lines_of(&[b"PING :a\r\nPRIV", b"MSG #c :hi\r", b"\n\r\n\nlast\n"]).await;
+        let got = lines_of(&[b"PING :a\r\nPRIV", b"MSG #c :hi\r", b"\n\r\n\nlast\r\r\n"]).await;
         assert_eq!(got, ["PING :a", "PRIVMSG #c :hi", "last"]);
     }
 
@@ -159,10 +159,20 @@ mod tests {
             got,
             [
                 "one".to_string(),
-                format!("<too long: {}>", MAX_IRC_LINE_BYTES + 10 + 3),
+                format!("<too long: {}>", MAX_IRC_LINE_BYTES + 10 + 2),
                 "two".to_string()
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_line_of_exactly_the_limit_still_arrives() {
+        let mut line = vec![b'x'; MAX_IRC_LINE_BYTES];
+        line.extend_from_slice(b"\r\n");
+        let got = lines_of(&[&line, b"next\r\n"]).await;
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), MAX_IRC_LINE_BYTES);
+        assert_eq!(got[1], "next");
     }
 
     #[tokio::test]
