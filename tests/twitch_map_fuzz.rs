@@ -257,3 +257,139 @@ fn the_fast_privmsg_reading_agrees_with_the_full_parse() {
         "{answered} {declined}"
     );
 }
+
+/// A PRIVMSG that twitch-irc's strict reading accepts, as Twitch sends one
+/// (a reply, bits, a sub badge, an emote at the start of the text).
+fn strict_template(id: u32) -> Vec<(String, String)> {
+    [
+        ("badge-info", "subscriber/14"),
+        ("badges", "moderator/1,subscriber/12"),
+        ("bits", "100"),
+        ("color", "#1E90FF"),
+        ("display-name", "Rin"),
+        ("emotes", "25:0-4"),
+        ("first-msg", "0"),
+        ("flags", ""),
+        ("mod", "1"),
+        ("reply-parent-display-name", "Mika"),
+        ("reply-parent-msg-body", "hi\\sthere"),
+        ("reply-parent-msg-id", "p-1"),
+        ("reply-parent-user-id", "5"),
+        ("reply-parent-user-login", "mika"),
+        ("returning-chatter", "1"),
+        ("room-id", "1"),
+        ("subscriber", "1"),
+        ("tmi-sent-ts", "1704557984095"),
+        ("turbo", "0"),
+        ("user-id", "11"),
+        ("user-type", "mod"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([("id".to_string(), format!("m-{id}"))])
+    .collect()
+}
+
+/// Values one tag may take instead of the template's, valid or not.
+const BENT_VALUES: &[(&str, &[&str])] = &[
+    ("bits", &["0", "", "-1", "abc", "18446744073709551616", "7"]),
+    (
+        "tmi-sent-ts",
+        &["", "-5", "+5", "99999999999999999", "x", "0"],
+    ),
+    (
+        "display-name",
+        &["Rin\\s", "\\sRin", "", "R\\:in", "Rin\\", "Ri\\an", "猫🦀"],
+    ),
+    (
+        "badges",
+        &[
+            "",
+            "broadcaster/1",
+            "/1",
+            "founder/0",
+            "x",
+            "vip/1,partner/1",
+        ],
+    ),
+    (
+        "badge-info",
+        &["founder/3", "subscriber/x", "", "subscriber/"],
+    ),
+    ("user-id", &["", "\\s7"]),
+    ("id", &["", "a\\sb", "x;"]),
+    ("returning-chatter", &["0", "", "1"]),
+    ("first-msg", &["1", ""]),
+    ("mod", &["0", "", "1"]),
+    ("reply-parent-msg-id", &["", "p\\:2"]),
+    ("reply-parent-user-id", &[""]),
+    ("color", &["", "red", "#12345"]),
+];
+
+const BENT_TEXTS: &[&str] = &[
+    "Kappa hello",
+    "Kappa",
+    "\u{1}ACTION waves\u{1}",
+    "\u{1}ACTION \u{1}",
+    "",
+    "Kappa 猫🦀 é",
+    "Kappa  two  spaces ",
+];
+
+#[test]
+fn the_fast_reading_agrees_with_twitch_irc_strict_reading() {
+    use twitch_irc::message::{IRCMessage, ServerMessage};
+    let at = DateTime::<Utc>::UNIX_EPOCH;
+    let mut rng = ChaCha8Rng::seed_from_u64(0x57_1c7);
+    let (mut fast_and_strict, mut fast_only, mut declined) = (0, 0, 0);
+    for n in 0..20_000u32 {
+        let mut tags = strict_template(n);
+        for _ in 0..rng.random_range(0..3) {
+            let (key, values) = BENT_VALUES[rng.random_range(0..BENT_VALUES.len())];
+            let value = values[rng.random_range(0..values.len())].to_string();
+            match rng.random_range(0..6) {
+                // Dropped, or given twice (the last one counts).
+                0 => tags.retain(|(k, _)| k != key),
+                1 => tags.push((key.to_string(), value)),
+                _ => {
+                    for (k, v) in tags.iter_mut() {
+                        if k == key {
+                            *v = value.clone();
+                        }
+                    }
+                }
+            }
+        }
+        let text = BENT_TEXTS[rng.random_range(0..BENT_TEXTS.len())];
+        let raw_tags = tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        let line = format!("@{raw_tags} :rin!rin@rin.tmi.twitch.tv PRIVMSG #mikavt :{text}");
+        let Some(fast) = fast_privmsg(&line, at) else {
+            declined += 1;
+            continue;
+        };
+        assert_eq!(
+            full_parse(&line, at),
+            Ok(vec![Inbound::Chat(ChatEvent::Message(fast))]),
+            "{line}"
+        );
+        let strict = IRCMessage::parse(&line)
+            .ok()
+            .is_some_and(|irc| ServerMessage::try_from(irc).is_ok());
+        if strict {
+            fast_and_strict += 1;
+        } else {
+            fast_only += 1;
+        }
+    }
+    eprintln!("fast and strict {fast_and_strict}, fast only {fast_only}, declined {declined}");
+    // Both of the full parse's ways are compared, and the fast reading
+    // declines what it must.
+    assert!(
+        fast_and_strict > 5_000 && fast_only > 1_000 && declined > 1_000,
+        "{fast_and_strict} {fast_only} {declined}"
+    );
+}
