@@ -505,6 +505,7 @@ fn into_runtime(total: usize, rate: u64) {
             &config,
             store.clone(),
             clank::live::Sources::Platforms,
+            clank::live::Front::Console,
             false,
             cancel.clone(),
         )

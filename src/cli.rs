@@ -664,8 +664,15 @@ fn console(
         .context("starting the async runtime")?;
     let result = runtime.block_on(async {
         let cancel = tokio_util::sync::CancellationToken::new();
-        let live =
-            crate::live::start(config, store.clone(), sources, auto_send, cancel.clone()).await?;
+        let live = crate::live::start(
+            config,
+            store.clone(),
+            sources,
+            crate::live::Front::Console,
+            auto_send,
+            cancel.clone(),
+        )
+        .await?;
         crate::signals::cancel_on_signals(cancel.clone());
         let ui = crate::ui::run(
             config,

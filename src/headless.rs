@@ -214,9 +214,16 @@ pub fn live_auto(
 ) -> Result<RunSummary, HeadlessError> {
     tokio_runtime()?.block_on(async move {
         let cancel = CancellationToken::new();
-        let live = crate::live::start_headless(config, store, sources, true, cancel.clone())
-            .await
-            .map_err(|e| HeadlessError::Live(e.to_string()))?;
+        let live = crate::live::start(
+            config,
+            store,
+            sources,
+            crate::live::Front::Headless,
+            true,
+            cancel.clone(),
+        )
+        .await
+        .map_err(|e| HeadlessError::Live(e.to_string()))?;
         crate::signals::cancel_on_signals(cancel.clone());
         let _requests = live.runtime.requests;
         let printed = print_updates(live.updates, true, &mut LineFlushed(&mut *out)).await;

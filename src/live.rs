@@ -62,37 +62,24 @@ pub struct Live {
     pub team: Option<crate::store::team::Presence>,
 }
 
-/// Starts adapters and the runtime on the current tokio runtime, for a
-/// console: the runtime sends it snapshots (queue, attention, counts).
+/// Who watches the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// A console: the runtime sends it snapshots (queue, attention, counts).
+    Console,
+    /// `--auto`: no console, so no snapshots (four a second, each a copy of
+    /// the top 300 of the queue: a fifth of the core thread's work at 1,000
+    /// msgs/s) and no "ignored" labels for drafts nobody saw.
+    Headless,
+}
+
+/// Starts adapters and the runtime on the current tokio runtime.
 pub async fn start(
     config: &Config,
     store: Store,
     sources: Sources,
+    front: Front,
     auto_send: bool,
-    cancel: CancellationToken,
-) -> Result<Live, LiveError> {
-    start_with(config, store, sources, auto_send, true, cancel).await
-}
-
-/// As [`start`], for `--auto`: no console, so no snapshots (four a second,
-/// each a copy of the top 300 of the queue: a fifth of the core thread's
-/// work at 1,000 msgs/s) and no "ignored" labels for drafts nobody saw.
-pub async fn start_headless(
-    config: &Config,
-    store: Store,
-    sources: Sources,
-    auto_send: bool,
-    cancel: CancellationToken,
-) -> Result<Live, LiveError> {
-    start_with(config, store, sources, auto_send, false, cancel).await
-}
-
-async fn start_with(
-    config: &Config,
-    store: Store,
-    sources: Sources,
-    auto_send: bool,
-    snapshots: bool,
     cancel: CancellationToken,
 ) -> Result<Live, LiveError> {
     let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(INBOUND_CAPACITY);
@@ -175,7 +162,7 @@ async fn start_with(
     options.team = team_link;
     options.router = hub.router();
     options.auto_send = auto_send;
-    options.snapshots = snapshots;
+    options.snapshots = front == Front::Console;
     options.cancel = cancel;
     let mut runtime = runtime::start(options)?;
     let updates = std::mem::replace(&mut runtime.updates, mpsc::channel(1).1);

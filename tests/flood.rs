@@ -40,6 +40,7 @@ async fn a_flood_arrives_whole_once_each_without_a_reconnect() {
         &config,
         store.clone(),
         Sources::Platforms,
+        live::Front::Console,
         false,
         cancel.clone(),
     )
@@ -131,6 +132,7 @@ async fn a_deletion_inside_a_burst_keeps_its_place_in_the_order() {
         &config,
         store.clone(),
         Sources::Platforms,
+        live::Front::Console,
         false,
         cancel.clone(),
     )

@@ -57,6 +57,7 @@ async fn userstate_settles_sent_and_a_ratelimit_notice_settles_refused_with_its_
         &config,
         store.clone(),
         Sources::Platforms,
+        live::Front::Console,
         true,
         cancel.clone(),
     )
@@ -171,6 +172,7 @@ async fn without_a_login_a_reply_is_refused_with_log_in_to_send_and_never_writte
         &config,
         store.clone(),
         Sources::Platforms,
+        live::Front::Console,
         true,
         cancel.clone(),
     )
@@ -247,6 +249,7 @@ async fn a_reply_still_queued_at_shutdown_is_failed_with_its_reason_not_unconfir
         &config,
         store.clone(),
         Sources::Platforms,
+        live::Front::Console,
         true,
         cancel.clone(),
     )
