@@ -389,9 +389,10 @@ struct PrivmsgTags<'a> {
 }
 
 impl<'a> PrivmsgTags<'a> {
-    /// Keeps `value` when `key` is one a chat message is read from.
-    fn take(&mut self, key: &str, value: Cow<'a, str>) {
-        let slot = match key {
+    /// Where the value of `key` is kept, or `None` when a chat message is
+    /// not read from it (so its value is never unescaped).
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
+        Some(match key {
             "id" => &mut self.id,
             "user-id" => &mut self.user_id,
             "display-name" => &mut self.display_name,
@@ -403,15 +404,16 @@ impl<'a> PrivmsgTags<'a> {
             "returning-chatter" => &mut self.returning_chatter,
             "bits" => &mut self.bits,
             "reply-parent-msg-id" => &mut self.reply_parent_msg_id,
-            _ => return,
-        };
-        *slot = Some(value);
+            _ => return None,
+        })
     }
 
     fn from_map(tags: &'a std::collections::HashMap<String, String>) -> Self {
         let mut out = Self::default();
         for (k, v) in tags {
-            out.take(k, Cow::Borrowed(v.as_str()));
+            if let Some(slot) = out.slot(k) {
+                *slot = Some(Cow::Borrowed(v.as_str()));
+            }
         }
         out
     }
@@ -576,7 +578,11 @@ pub fn fast_privmsg(line: &str, received_at: DateTime<Utc>) -> Option<ChatMessag
     let mut tags = PrivmsgTags::default();
     for raw in raw_tags.split(';') {
         let (key, value) = raw.split_once('=').unwrap_or((raw, ""));
-        tags.take(key, unescape_tag(value));
+        // Most of a PRIVMSG's tags (emotes, color, flags, ...) are not
+        // read, so only the kept ones pay for unescaping.
+        if let Some(slot) = tags.slot(key) {
+            *slot = Some(unescape_tag(value));
+        }
     }
     nonempty(&tags.id)?;
     nonempty(&tags.user_id)?;
