@@ -15,20 +15,15 @@ pub fn wrap<'a>(spans: &[Span<'a>], width: usize, indent: usize) -> Vec<Line<'a>
     let mut word: Vec<(char, ratatui::style::Style)> = Vec::new();
     let mut word_w = 0usize;
 
+    // Each char joins the line's last span when it has the same style, so a
+    // line is a few spans rather than one per word (each span costs ratatui
+    // a pass of its own when the frame is drawn).
     let flush_word = |word: &mut Vec<(char, ratatui::style::Style)>, cur: &mut Vec<Span<'a>>| {
-        let mut text = String::new();
-        let mut style = None;
-        for (c, s) in word.drain(..) {
-            if style.is_some_and(|st| st != s) {
-                if let Some(st) = style {
-                    push_merged(cur, std::mem::take(&mut text), st);
-                }
+        for (c, style) in word.drain(..) {
+            match cur.last_mut() {
+                Some(last) if last.style == style => last.content.to_mut().push(c),
+                _ => cur.push(Span::styled(c.to_string(), style)),
             }
-            style = Some(s);
-            text.push(c);
-        }
-        if let Some(st) = style {
-            push_merged(cur, text, st);
         }
     };
 
@@ -64,16 +59,6 @@ pub fn wrap<'a>(spans: &[Span<'a>], width: usize, indent: usize) -> Vec<Line<'a>
         lines.push(Line::from(cur));
     }
     lines
-}
-
-/// Appends `text` to the line's last span when it has the same style, so a
-/// line is a few spans rather than one per word (each span costs ratatui a
-/// pass of its own when the frame is drawn).
-fn push_merged<'a>(cur: &mut Vec<Span<'a>>, text: String, style: ratatui::style::Style) {
-    match cur.last_mut() {
-        Some(last) if last.style == style => last.content.to_mut().push_str(&text),
-        _ => cur.push(Span::styled(text, style)),
-    }
 }
 
 fn indent_of(lines: &[Line], indent: usize) -> usize {
