@@ -651,6 +651,8 @@ impl Adapter {
                     }
                     last_rx = Instant::now();
                     ping_sent = None;
+                    // One clock read for the lines of one read: they arrived together.
+                    let received_at = Utc::now();
                     // Every complete line of this read, in order, before the
                     // next wait: one wake for a burst, not one per line.
                     while let Some(line) = incoming.next_line() {
@@ -662,7 +664,7 @@ impl Adapter {
                             }
                         };
                         // The hot path: an ordinary chat message, read in place.
-                        if let Some(m) = fast_privmsg(&line, Utc::now()) {
+                        if let Some(m) = fast_privmsg(&line, received_at) {
                             if !self.emit(Inbound::Chat(ChatEvent::Message(m))).await {
                                 break 'session SessionEnd::Stop;
                             }
@@ -688,14 +690,7 @@ impl Adapter {
                             "001" => {
                                 welcomed = true;
                                 welcome_deadline = None;
-                                let st = if authed {
-                                    AdapterStatus::Connected
-                                } else {
-                                    AdapterStatus::ReadOnly {
-                                        reason: self.read_only_reason.clone().unwrap_or_else(|| "anonymous".into()),
-                                    }
-                                };
-                                if !self.status(None, st).await {
+                                if !self.status(None, self.login_status(authed)).await {
                                     break 'session SessionEnd::Stop;
                                 }
                                 join_queue = self.opts.channels.iter().cloned().collect();
@@ -705,85 +700,14 @@ impl Adapter {
                             }
                             _ => {}
                         }
-                        let events = match map_irc_message(irc, Utc::now()) {
+                        let events = match map_irc_message(irc, received_at) {
                             Ok(ev) => ev,
                             Err(why) => {
                                 tracing::warn!(target: "clank::twitch", %why, "IRC line not mapped");
                                 continue;
                             }
                         };
-                        let mut stop = None;
-                        for ev in events {
-                            match &ev {
-                                Inbound::Notice { kind: NoticeKind::AuthFailed, text, channel: None, .. } => {
-                                    stop = Some(SessionEnd::AuthFailed(text.clone()));
-                                }
-                                Inbound::Notice { kind, text, channel: Some(ch), .. } => {
-                                    let ch = ch.clone();
-                                    let rejection = match kind {
-                                        NoticeKind::Duplicate => Some(SendRejection::Duplicate),
-                                        NoticeKind::RateLimited | NoticeKind::SlowMode => Some(SendRejection::RateLimited(text.clone())),
-                                        NoticeKind::Banned => Some(SendRejection::Banned(text.clone())),
-                                        _ => None,
-                                    };
-                                    if *kind == NoticeKind::RateLimited {
-                                        self.paused_until = Some(Instant::now() + RATE_LIMIT_PAUSE);
-                                    }
-                                    let rejection = rejection.or_else(|| {
-                                        // Other msg_* notices right after a send are its refusal
-                                        // (followers-only, emote-only, ...).
-                                        in_flight.get(&ch).is_some_and(|q| !q.is_empty()).then(|| SendRejection::Platform(text.clone()))
-                                    });
-                                    if let Some(r) = rejection
-                                        && let Some(f) = in_flight.get_mut(&ch).and_then(VecDeque::pop_front)
-                                    {
-                                        // Refused, so not in chat: the same text may go
-                                        // again (an operator's retry is no duplicate).
-                                        self.gate.forget_sent(&ch, &f.text);
-                                        if !self.result(f.draft_id, SendVerdict::Refused(r)).await {
-                                            stop = Some(SessionEnd::Stop);
-                                        }
-                                    }
-                                    let channel_status = match kind {
-                                        NoticeKind::ChannelUnavailable => Some(AdapterStatus::Down { reason: text.clone() }),
-                                        NoticeKind::Banned => Some(AdapterStatus::ReadOnly { reason: text.clone() }),
-                                        _ => None,
-                                    };
-                                    if let Some(st) = channel_status
-                                        && !self.status(Some(ch.clone()), st).await
-                                    {
-                                        stop = Some(SessionEnd::Stop);
-                                    }
-                                }
-                                Inbound::SelfState { channel, privileged, .. } => {
-                                    self.gate.set_privileged(channel, *privileged);
-                                    if let Some(f) = in_flight.get_mut(channel).and_then(VecDeque::pop_front)
-                                        && !self.result(f.draft_id, SendVerdict::Sent).await
-                                    {
-                                        stop = Some(SessionEnd::Stop);
-                                    }
-                                }
-                                Inbound::RoomState { channel, slow_mode_s, .. } => {
-                                    if let Some(s) = slow_mode_s {
-                                        self.gate.set_slow_mode(channel, *s);
-                                    }
-                                    // The first ROOMSTATE after JOIN means the join worked.
-                                    if joined_status.insert(channel.clone()) {
-                                        let st = if authed { AdapterStatus::Connected } else {
-                                            AdapterStatus::ReadOnly { reason: self.read_only_reason.clone().unwrap_or_else(|| "anonymous".into()) }
-                                        };
-                                        if !self.status(Some(channel.clone()), st).await {
-                                            stop = Some(SessionEnd::Stop);
-                                        }
-                                    }
-                                }
-                                _ => {}
-                            }
-                            if !self.emit(ev).await {
-                                stop = Some(SessionEnd::Stop);
-                            }
-                        }
-                        if let Some(end) = stop {
+                        if let Some(end) = self.on_events(events, &mut in_flight, &mut joined_status, authed).await {
                             break 'session end;
                         }
                     }
@@ -808,6 +732,130 @@ impl Adapter {
             }
         }
         (end, welcomed)
+    }
+
+    /// What the login allows: sending, or reading only (and why).
+    fn login_status(&self, authed: bool) -> AdapterStatus {
+        if authed {
+            AdapterStatus::Connected
+        } else {
+            AdapterStatus::ReadOnly {
+                reason: self
+                    .read_only_reason
+                    .clone()
+                    .unwrap_or_else(|| "anonymous".into()),
+            }
+        }
+    }
+
+    /// Acts on the events of one mapped line (a refused or confirmed send,
+    /// a join that worked, a lost login) and passes each on. Returns how the
+    /// session ends when one of them ends it.
+    async fn on_events(
+        &mut self,
+        events: Vec<Inbound>,
+        in_flight: &mut HashMap<String, VecDeque<InFlight>>,
+        joined_status: &mut std::collections::HashSet<String>,
+        authed: bool,
+    ) -> Option<SessionEnd> {
+        let mut stop = None;
+        for ev in events {
+            match &ev {
+                Inbound::Notice {
+                    kind: NoticeKind::AuthFailed,
+                    text,
+                    channel: None,
+                    ..
+                } => {
+                    stop = Some(SessionEnd::AuthFailed(text.clone()));
+                }
+                Inbound::Notice {
+                    kind,
+                    text,
+                    channel: Some(ch),
+                    ..
+                } => {
+                    let ch = ch.clone();
+                    let rejection = match kind {
+                        NoticeKind::Duplicate => Some(SendRejection::Duplicate),
+                        NoticeKind::RateLimited | NoticeKind::SlowMode => {
+                            Some(SendRejection::RateLimited(text.clone()))
+                        }
+                        NoticeKind::Banned => Some(SendRejection::Banned(text.clone())),
+                        _ => None,
+                    };
+                    if *kind == NoticeKind::RateLimited {
+                        self.paused_until = Some(Instant::now() + RATE_LIMIT_PAUSE);
+                    }
+                    let rejection = rejection.or_else(|| {
+                        // Other msg_* notices right after a send are its refusal
+                        // (followers-only, emote-only, ...).
+                        in_flight
+                            .get(&ch)
+                            .is_some_and(|q| !q.is_empty())
+                            .then(|| SendRejection::Platform(text.clone()))
+                    });
+                    if let Some(r) = rejection
+                        && let Some(f) = in_flight.get_mut(&ch).and_then(VecDeque::pop_front)
+                    {
+                        // Refused, so not in chat: the same text may go
+                        // again (an operator's retry is no duplicate).
+                        self.gate.forget_sent(&ch, &f.text);
+                        if !self.result(f.draft_id, SendVerdict::Refused(r)).await {
+                            stop = Some(SessionEnd::Stop);
+                        }
+                    }
+                    let channel_status = match kind {
+                        NoticeKind::ChannelUnavailable => Some(AdapterStatus::Down {
+                            reason: text.clone(),
+                        }),
+                        NoticeKind::Banned => Some(AdapterStatus::ReadOnly {
+                            reason: text.clone(),
+                        }),
+                        _ => None,
+                    };
+                    if let Some(st) = channel_status
+                        && !self.status(Some(ch.clone()), st).await
+                    {
+                        stop = Some(SessionEnd::Stop);
+                    }
+                }
+                Inbound::SelfState {
+                    channel,
+                    privileged,
+                    ..
+                } => {
+                    self.gate.set_privileged(channel, *privileged);
+                    if let Some(f) = in_flight.get_mut(channel).and_then(VecDeque::pop_front)
+                        && !self.result(f.draft_id, SendVerdict::Sent).await
+                    {
+                        stop = Some(SessionEnd::Stop);
+                    }
+                }
+                Inbound::RoomState {
+                    channel,
+                    slow_mode_s,
+                    ..
+                } => {
+                    if let Some(s) = slow_mode_s {
+                        self.gate.set_slow_mode(channel, *s);
+                    }
+                    // The first ROOMSTATE after JOIN means the join worked.
+                    if joined_status.insert(channel.clone())
+                        && !self
+                            .status(Some(channel.clone()), self.login_status(authed))
+                            .await
+                    {
+                        stop = Some(SessionEnd::Stop);
+                    }
+                }
+                _ => {}
+            }
+            if !self.emit(ev).await {
+                stop = Some(SessionEnd::Stop);
+            }
+        }
+        stop
     }
 
     /// When the front of the queue may go out, or `None` when nothing waits.
