@@ -211,9 +211,11 @@ async fn reconnects_with_capped_jittered_backoff_and_rejoins() {
         assert!(reason.contains("closed"), "{reason}");
         let caps = r.fake.wait_for("CAP REQ", i + 2, LIMIT).await;
         let waited = caps[i + 1].at - dropped_at;
+        // The close is seen at the next read, which the read pacing may
+        // hold back up to 100 ms after the last one; 100 ms more of slack.
         assert!(
             waited >= Duration::from_millis(full * 500)
-                && waited <= Duration::from_millis(full * 1000 + 50),
+                && waited <= Duration::from_millis(full * 1000 + 200),
             "attempt {i}: waited {waited:?}"
         );
         let joins = r.fake.wait_for("JOIN", i + 2, LIMIT).await;
