@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -254,8 +255,8 @@ impl Core {
                 .into_iter()
                 .filter_map(|(record, message, salience)| {
                     salience.map(|salience| QueueEntry {
-                        message,
-                        salience,
+                        message: Arc::new(message),
+                        salience: Arc::new(salience),
                         enqueued_at: record.enqueued_at,
                         expires_at: record
                             .expires_at
@@ -510,7 +511,7 @@ impl Core {
         if let Some(e) = &entry {
             self.dequeue(&e.message)?;
         }
-        Ok(entry.map(|e| (e.message, e.salience.priority)))
+        Ok(entry.map(|e| (Arc::unwrap_or_clone(e.message), e.salience.priority)))
     }
 
     /// A channel's settings: its stored row, else the configured defaults.
@@ -667,7 +668,7 @@ impl Core {
         self.dequeue(&entry.message)?;
         if decision.respond {
             self.counters.selected += 1;
-            self.selected.push(entry.message.clone());
+            self.selected.push(ChatMessage::clone(&entry.message));
             out.push(CoreEvent::Selected {
                 at: now,
                 id: entry.message.id.clone(),
@@ -880,8 +881,8 @@ impl Core {
         let entry = QueueEntry {
             expires_at,
             enqueued_at: now,
-            message,
-            salience,
+            message: Arc::new(message),
+            salience: Arc::new(salience),
         };
         let (queued, evicted) = match self.queue.push(entry) {
             PushOutcome::Inserted | PushOutcome::Replaced => (true, None),
@@ -1006,8 +1007,8 @@ impl Core {
         let entry = QueueEntry {
             expires_at: now + self.queue.max_age(),
             enqueued_at: now,
-            message: h.message,
-            salience: h.salience,
+            message: Arc::new(h.message),
+            salience: Arc::new(h.salience),
         };
         let queued = match self.queue.push(entry) {
             PushOutcome::Inserted | PushOutcome::Replaced => true,

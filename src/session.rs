@@ -3,6 +3,8 @@
 //! ([`Update`]) and what the operator can ask of it ([`Request`]). Plain data:
 //! the console is a view over these, never the place where logic lives.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -10,11 +12,12 @@ use crate::core::CoreEvent;
 use crate::engine::salience::SalienceWeights;
 use crate::model::{AttentionState, ChatMessage, DraftId, DraftView, Platform, Salience};
 
-/// One queued message with its score, for the salience queue view.
+/// One queued message with its score, for the salience queue view; shared
+/// with the core's queue entry, not copied.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueItem {
-    pub message: ChatMessage,
-    pub salience: Salience,
+    pub message: Arc<ChatMessage>,
+    pub salience: Arc<Salience>,
 }
 
 /// A message in the review lane, for the console: `message.text` is

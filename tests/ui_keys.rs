@@ -477,7 +477,7 @@ fn enter_on_a_queued_message_without_a_draft_asks_for_one() {
         asked,
         Some(vec![Request::DraftFor {
             platform: item.platform,
-            message_id: item.id
+            message_id: item.id.clone()
         }])
     );
 }

@@ -768,7 +768,7 @@ impl App {
             .rev()
             .filter_map(ChatLine::message)
             .find(matches)
-            .or_else(|| self.ranked().iter().map(|r| &r.message).find(matches))
+            .or_else(|| self.ranked().iter().map(|r| &*r.message).find(matches))
     }
 
     /// The draft the drafts pane shows and draft keys act on: in the queue,

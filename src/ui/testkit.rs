@@ -1,6 +1,8 @@
 //! Fixed sample data and a text renderer for the console's tests, snapshots
 //! and benchmarks: a deterministic clock, messages, drafts and snapshots.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -104,8 +106,9 @@ pub fn snapshot(queue: Vec<QueueItem>) -> Snapshot {
 pub fn rank(queue: &mut [QueueItem], weights: &SalienceWeights) {
     let thresholds = SalienceConfig::default().thresholds;
     for item in queue.iter_mut() {
-        item.salience.score = weights.combine(&item.salience.breakdown);
-        item.salience.priority = thresholds.priority(item.salience.score);
+        let salience = Arc::make_mut(&mut item.salience);
+        salience.score = weights.combine(&salience.breakdown);
+        salience.priority = thresholds.priority(salience.score);
     }
     queue.sort_by(|a, b| {
         b.salience
@@ -198,8 +201,8 @@ pub fn busy_app(config: UiConfig) -> App {
         }));
         if i % 2 == 1 || *name == "bigfan" {
             queue.push(QueueItem {
-                message: m,
-                salience: s,
+                message: Arc::new(m),
+                salience: Arc::new(s),
             });
         }
     }
