@@ -217,7 +217,8 @@ pub struct Core {
     quiet_after: Option<chrono::TimeDelta>,
     /// Inside [`Core::begin_batch`]: messages to store, sent to the store
     /// writer as one write at [`Core::end_batch`] (or before any other
-    /// store call, so the store sees every write in order). A burst then
+    /// store call, so the store sees every write in order; a dequeue of a
+    /// message still here clears its mark in place instead). A burst then
     /// wakes the writer thread once instead of once per message.
     pending_inserts: Option<Vec<StoredMessage>>,
 }
@@ -544,8 +545,21 @@ impl Core {
 
     /// Takes a message off the store's copy of the queue.
     fn dequeue(&mut self, m: &ChatMessage) -> Result<(), CoreError> {
-        // The message may still be in the batch: store it first.
-        self.flush_inserts()?;
+        // Still in the batch: its row goes out without the mark, so no
+        // UPDATE at all. (Flushing the batch first, as this did, cut every
+        // batch to one row under a flood, when each new message evicts the
+        // worst one, and cost an UPDATE per message besides.)
+        if let Some(row) = self.pending_inserts.as_mut().and_then(|p| {
+            p.iter_mut().rev().find(|s| {
+                s.message.id == m.id
+                    && s.message.platform == m.platform
+                    && s.message.channel == m.channel
+            })
+        }) {
+            row.queued_until = None;
+            return Ok(());
+        }
+        // Sent already: the store applies writes in order, after its insert.
         Ok(self.store.dequeue(m.platform, &m.channel, &m.id, m.at)?)
     }
 

@@ -206,3 +206,54 @@ fn a_deletion_after_a_restart_finds_the_message_by_id() {
     drop(core);
     store.close().unwrap();
 }
+
+/// A burst on the live path goes to the store as one batch. With the queue
+/// full, each new message evicts the worst; an evicted message still in the
+/// batch is stored without its queue mark (no UPDATE), one sent earlier is
+/// dequeued by an UPDATE. Either way the persisted queue is the core's.
+#[test]
+fn a_burst_into_a_full_queue_persists_exactly_the_core_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clank.db");
+    let mut config = Config::default();
+    config.queue.max_size = 5;
+    let events: Vec<ChatEvent> = demo_events()
+        .into_iter()
+        .filter(|e| matches!(e, ChatEvent::Message(_)))
+        .take(120)
+        .collect();
+    let store = Store::open(&db, &config.store).unwrap();
+    let (mut core, _) = Core::new(&config, store.clone(), 3, events[0].at()).unwrap();
+    let mut out = Vec::new();
+    // Three bursts: the later ones evict messages stored by the earlier.
+    for burst in events.chunks(40) {
+        core.begin_batch();
+        for ev in burst {
+            core.handle(ev.clone(), ev.at(), &mut out).unwrap();
+        }
+        core.end_batch().unwrap();
+    }
+    let now = events[events.len() - 1].at();
+    let mut in_core: Vec<String> = core
+        .queue()
+        .iter_sorted()
+        .filter(|e| e.expires_at > now)
+        .map(|e| e.message.id.clone())
+        .collect();
+    assert_eq!(in_core.len(), 5, "the queue is full");
+    store.flush().unwrap();
+    let mut persisted: Vec<String> = store
+        .load_queue(now)
+        .unwrap()
+        .into_iter()
+        .map(|(_, m, _)| m.id)
+        .collect();
+    in_core.sort();
+    persisted.sort();
+    assert_eq!(persisted, in_core);
+    let stored = core.counters().stored;
+    assert!(stored > 100, "most of the burst is stored: {stored}");
+    assert_eq!(count_rows(&db), stored as i64, "each stored message once");
+    drop(core);
+    store.close().unwrap();
+}
