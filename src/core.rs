@@ -221,6 +221,10 @@ pub struct Core {
     /// message still here clears its mark in place instead). A burst then
     /// wakes the writer thread once instead of once per message.
     pending_inserts: Option<Vec<StoredMessage>>,
+    /// Inside a batch: queued messages stored by an earlier batch and gone
+    /// from the queue since, dequeued in the store with this batch's rows
+    /// (one wake of the writer for the burst, not one per eviction).
+    pending_dequeues: Vec<Arc<ChatMessage>>,
 }
 
 impl Core {
@@ -323,6 +327,7 @@ impl Core {
                 )
             }),
             pending_inserts: None,
+            pending_dequeues: Vec::new(),
         };
         // A restored message re-delivered after the restart is a duplicate.
         let restored_ids: Vec<_> = core
@@ -469,13 +474,16 @@ impl Core {
 
     /// Sends the messages collected so far; the batch stays open.
     fn flush_inserts(&mut self) -> Result<(), CoreError> {
-        match self.pending_inserts.as_mut() {
-            Some(p) if !p.is_empty() => {
-                let batch = std::mem::take(p);
-                Ok(self.store.insert_messages(batch)?)
-            }
-            _ => Ok(()),
+        if let Some(p) = self.pending_inserts.as_mut()
+            && !p.is_empty()
+        {
+            let batch = std::mem::take(p);
+            self.store.insert_messages(batch)?;
         }
+        for m in std::mem::take(&mut self.pending_dequeues) {
+            self.store.dequeue(m.platform, &m.channel, &m.id, m.at)?;
+        }
+        Ok(())
     }
 
     /// Stores a message now, or with the rest of the batch.
@@ -544,23 +552,26 @@ impl Core {
     }
 
     /// Takes a message off the store's copy of the queue.
-    fn dequeue(&mut self, m: &ChatMessage) -> Result<(), CoreError> {
-        // Still in the batch: its row goes out without the mark, so no
-        // UPDATE at all. (Flushing the batch first, as this did, cut every
-        // batch to one row under a flood, when each new message evicts the
-        // worst one, and cost an UPDATE per message besides.)
-        if let Some(row) = self.pending_inserts.as_mut().and_then(|p| {
-            p.iter_mut().rev().find(|s| {
-                s.message.id == m.id
-                    && s.message.platform == m.platform
-                    && s.message.channel == m.channel
-            })
+    fn dequeue(&mut self, m: &Arc<ChatMessage>) -> Result<(), CoreError> {
+        // Flushing the batch first, as this did, cut every batch to one row
+        // under a flood (each new message evicts the worst one), with an
+        // UPDATE per message besides.
+        let Some(pending) = self.pending_inserts.as_mut() else {
+            return Ok(self.store.dequeue(m.platform, &m.channel, &m.id, m.at)?);
+        };
+        // Still in the batch: its row goes out without the mark, no UPDATE.
+        if let Some(row) = pending.iter_mut().rev().find(|s| {
+            s.message.id == m.id
+                && s.message.platform == m.platform
+                && s.message.channel == m.channel
         }) {
             row.queued_until = None;
-            return Ok(());
+        } else {
+            // Stored by an earlier batch: dequeued with this one's rows
+            // (the store applies writes in order, after its insert).
+            self.pending_dequeues.push(Arc::clone(m));
         }
-        // Sent already: the store applies writes in order, after its insert.
-        Ok(self.store.dequeue(m.platform, &m.channel, &m.id, m.at)?)
+        Ok(())
     }
 
     /// The id's slot in `recent_ids`. A 64-bit hash instead of the strings:
