@@ -9,8 +9,9 @@
 //!   paced, one message at a time as it falls due;
 //! - replay40 (any `replay<ms>`): the same, paced, handed its messages in
 //!   40 ms bursts as the live path's conductor takes them (`CHAT_LINGER`),
-//!   each burst committed at once: the live path's reference at the same
-//!   rate and cadence. (On this kind of VM a paced run's cost per message
+//!   each burst committed at once; replay100 in 100 ms bursts, as the
+//!   Twitch adapter reads chat faster than ten a second (`READ_PACE`): the
+//!   live path's references at the same rate and cadence. (On this kind of VM a paced run's cost per message
 //!   follows the size of the bursts more than the work, each burst running
 //!   on cold caches: the replay path costs ~120 us/msg one at a time, ~50 in
 //!   20 ms bursts, ~32 in 100 ms bursts and ~22 flat out.)
@@ -597,6 +598,7 @@ const SCENARIO_ENV: &str = "CLANK_INGEST_SCENARIO";
 const SCENARIOS: &[(&str, u64)] = &[
     ("replay", 1000),
     ("replay40", 1000),
+    ("replay100", 1000),
     ("live", 1000),
     ("replay", 0),
     ("live", 0),
