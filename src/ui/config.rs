@@ -28,7 +28,8 @@ pub struct UiConfig {
     /// Chat messages kept in the console's scrollback (100..=1000000).
     pub scrollback: usize,
     /// Highest redraw rate in frames per second (1..=60). Under a flood of
-    /// chat, frames that only add chat come at most 10 times a second.
+    /// chat, frames that only add chat come at most 10 times a second (5
+    /// under a heavy flood, 600 updates a second and more).
     pub max_fps: u32,
     /// Mouse: wheel scrolls, click focuses and selects.
     pub mouse: bool,
