@@ -11,10 +11,11 @@
 //!   40 ms bursts as the live path's conductor takes them (`CHAT_LINGER`),
 //!   each burst committed at once; replay100 in 100 ms bursts, as the
 //!   Twitch adapter reads chat faster than ten a second (`READ_PACE`): the
-//!   live path's references at the same rate and cadence. (On this kind of VM a paced run's cost per message
-//!   follows the size of the bursts more than the work, each burst running
-//!   on cold caches: the replay path costs ~120 us/msg one at a time, ~50 in
-//!   20 ms bursts, ~32 in 100 ms bursts and ~22 flat out.)
+//!   live path's references at the same rate and cadence. (On this kind of
+//!   VM a paced run's cost per message follows the size of the bursts more
+//!   than the work, each burst running on cold caches: the replay path
+//!   costs ~120 us/msg one at a time, ~50 in 20 ms bursts, ~32 in 100 ms
+//!   bursts and ~22 flat out.)
 //! - live: a loopback IRC server streams the lines to the whole live path as
 //!   `clank --auto` and the console run it (hub -> Twitch adapter -> runtime:
 //!   conductor, core thread, store writer -> a front end reading every

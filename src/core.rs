@@ -553,13 +553,14 @@ impl Core {
 
     /// Takes a message off the store's copy of the queue.
     fn dequeue(&mut self, m: &Arc<ChatMessage>) -> Result<(), CoreError> {
-        // Flushing the batch first, as this did, cut every batch to one row
-        // under a flood (each new message evicts the worst one), with an
-        // UPDATE per message besides.
+        // Not flushing the batch here: under a flood each new message
+        // evicts the worst one, and a flush per eviction sent every burst
+        // to the store one row at a time, with an UPDATE per row besides.
         let Some(pending) = self.pending_inserts.as_mut() else {
             return Ok(self.store.dequeue(m.platform, &m.channel, &m.id, m.at)?);
         };
         // Still in the batch: its row goes out without the mark, no UPDATE.
+        // (A batch is one conductor round trip, at most 128 rows: a scan.)
         if let Some(row) = pending.iter_mut().rev().find(|s| {
             s.message.id == m.id
                 && s.message.platform == m.platform
