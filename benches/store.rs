@@ -73,7 +73,7 @@ fn message(rng: &mut ChaCha8Rng, ids: Ids, n: u64, t_ms: i64) -> StoredMessage {
     let score = rng.random::<f64>();
     let at = DateTime::from_timestamp_millis(BASE_MS + t_ms).expect("in range");
     StoredMessage {
-        message: ChatMessage {
+        message: std::sync::Arc::new(ChatMessage {
             platform,
             channel,
             id: match ids {
@@ -98,8 +98,8 @@ fn message(rng: &mut ChaCha8Rng, ids: Ids, n: u64, t_ms: i64) -> StoredMessage {
             text,
             paid: None,
             reply_to: None,
-        },
-        salience: Some(Salience {
+        }),
+        salience: Some(std::sync::Arc::new(Salience {
             score,
             breakdown: SalienceBreakdown {
                 content: score,
@@ -109,7 +109,7 @@ fn message(rng: &mut ChaCha8Rng, ids: Ids, n: u64, t_ms: i64) -> StoredMessage {
             },
             priority: Priority::Low,
             reasons: vec![],
-        }),
+        })),
         attention_state: None,
         metadata: None,
         processed_at: Some(at),

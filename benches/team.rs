@@ -45,7 +45,7 @@ fn message(n: u64, text: String, at_ms: i64) -> StoredMessage {
     let author = (n * 7919) % 5000;
     let at = DateTime::from_timestamp_millis(at_ms).expect("in range");
     StoredMessage {
-        message: ChatMessage {
+        message: std::sync::Arc::new(ChatMessage {
             platform: Platform::ALL[(c % 3) as usize],
             channel: format!("channel{c}"),
             // Random-looking, like Twitch's UUIDs.
@@ -62,8 +62,8 @@ fn message(n: u64, text: String, at_ms: i64) -> StoredMessage {
             text,
             paid: None,
             reply_to: None,
-        },
-        salience: Some(Salience {
+        }),
+        salience: Some(std::sync::Arc::new(Salience {
             score: 0.5,
             breakdown: SalienceBreakdown {
                 content: 0.5,
@@ -73,7 +73,7 @@ fn message(n: u64, text: String, at_ms: i64) -> StoredMessage {
             },
             priority: Priority::Low,
             reasons: vec![],
-        }),
+        })),
         attention_state: None,
         metadata: None,
         processed_at: Some(at),

@@ -44,14 +44,15 @@ fn frames(c: &mut Criterion) {
 fn updates(c: &mut Criterion) {
     let mut app = busy_app(UiConfig::default());
     flood(&mut app, 10_000);
-    let m = message(
+    // Shared, as the conductor sends them.
+    let m = std::sync::Arc::new(message(
         clank::model::Platform::Twitch,
         "x",
         "viewer",
         "what build is this?",
         5,
-    );
-    let s = salience(0.5, 0.5, 0.5, 0.5);
+    ));
+    let s = std::sync::Arc::new(salience(0.5, 0.5, 0.5, 0.5));
     c.bench_function("apply_chat_update_at_10k_scrollback", |b| {
         b.iter(|| {
             app.handle(AppEvent::Update(Update::Chat {

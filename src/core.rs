@@ -210,7 +210,7 @@ pub struct Core {
     /// the reply pipeline needs the whole message, the event carries only its id.
     selected: Vec<ChatMessage>,
     /// The score of the message handled last (for the console's chat view).
-    last_salience: Option<Salience>,
+    last_salience: Option<Arc<Salience>>,
     /// The review lane, oldest first.
     held: Vec<HeldMessage>,
     /// Quiet time before a starter (`channel_defaults.quiet_after_s`); `None` = off.
@@ -498,7 +498,7 @@ impl Core {
     }
 
     /// The score of the message passed to the last [`Core::handle`], if it was scored.
-    pub fn take_last_salience(&mut self) -> Option<Salience> {
+    pub fn take_last_salience(&mut self) -> Option<Arc<Salience>> {
         self.last_salience.take()
     }
 
@@ -728,7 +728,7 @@ impl Core {
         self.last_salience = None;
         self.advance(now, out)?;
         match event {
-            ChatEvent::Message(message) => self.handle_message(message, now, out),
+            ChatEvent::Message(message) => self.handle_message(Arc::new(message), now, out),
             ChatEvent::Delete {
                 platform,
                 channel,
@@ -783,9 +783,22 @@ impl Core {
         }
     }
 
+    /// [`Core::handle`] for a chat message the caller keeps a share of (the
+    /// live path shows it on the console too): no copy is made of it.
+    pub fn handle_shared(
+        &mut self,
+        message: Arc<ChatMessage>,
+        now: DateTime<Utc>,
+        out: &mut Vec<CoreEvent>,
+    ) -> Result<(), CoreError> {
+        self.last_salience = None;
+        self.advance(now, out)?;
+        self.handle_message(message, now, out)
+    }
+
     fn handle_message(
         &mut self,
-        message: ChatMessage,
+        message: Arc<ChatMessage>,
         now: DateTime<Utc>,
         out: &mut Vec<CoreEvent>,
     ) -> Result<(), CoreError> {
@@ -811,7 +824,7 @@ impl Core {
                 self.forget_stored(message.platform, &message.id);
                 out.push(CoreEvent::Filtered {
                     at: now,
-                    id: message.id,
+                    id: message.id.clone(),
                     reason,
                 });
                 return Ok(());
@@ -849,8 +862,8 @@ impl Core {
             out.push(CoreEvent::Command {
                 at: now,
                 platform: message.platform,
-                channel: message.channel,
-                id: message.id,
+                channel: message.channel.clone(),
+                id: message.id.clone(),
                 reply: reply.text,
                 changed: reply.changed,
             });
@@ -858,7 +871,7 @@ impl Core {
         }
 
         let started = Instant::now();
-        let salience = self.salience.score(&message, now);
+        let salience = Arc::new(self.salience.score(&message, now));
         if started.elapsed() > self.salience_budget {
             self.counters.slow_scores += 1;
         }
@@ -877,7 +890,7 @@ impl Core {
             self.counters.triggers += 1;
             out.push(trigger_event(&trigger));
         }
-        self.last_salience = Some(salience.clone());
+        self.last_salience = Some(Arc::clone(&salience));
 
         // The broadcaster's and the bot's own messages are kept for context
         // but never queued: nothing there for the bot to answer.
@@ -907,8 +920,8 @@ impl Core {
         let entry = QueueEntry {
             expires_at,
             enqueued_at: now,
-            message: Arc::new(message),
-            salience: Arc::new(salience),
+            message,
+            salience,
         };
         let (queued, evicted) = match self.queue.push(entry) {
             PushOutcome::Inserted | PushOutcome::Replaced => (true, None),
@@ -937,12 +950,12 @@ impl Core {
     /// unmasked until the operator decides.
     fn hold(
         &mut self,
-        message: ChatMessage,
+        message: Arc<ChatMessage>,
         reason: String,
         now: DateTime<Utc>,
         out: &mut Vec<CoreEvent>,
     ) -> Result<(), CoreError> {
-        let salience = self.salience.score(&message, now);
+        let salience = Arc::new(self.salience.score(&message, now));
         self.store_message(StoredMessage {
             message: message.clone(),
             salience: Some(salience.clone()),
@@ -981,10 +994,10 @@ impl Core {
             });
         }
         self.held.push(HeldMessage {
-            message,
+            message: Arc::unwrap_or_clone(message),
             masked,
             reason,
-            salience,
+            salience: Arc::unwrap_or_clone(salience),
             held_at: now,
         });
         Ok(())

@@ -97,9 +97,10 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
     /// A chat message that passed the input filter, with its score.
+    /// Shared with the core's queue and the store's batch, not copied.
     Chat {
-        message: ChatMessage,
-        salience: Option<Salience>,
+        message: Arc<ChatMessage>,
+        salience: Option<Arc<Salience>>,
     },
     /// A message left the chat (deleted by a moderator or its author banned).
     ChatRemoved {

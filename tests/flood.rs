@@ -84,7 +84,7 @@ async fn a_flood_arrives_whole_once_each_without_a_reconnect() {
         };
         match u {
             Update::Chat { message, .. } if !seen.insert(message.id.clone()) => {
-                doubled.push(message.id)
+                doubled.push(message.id.clone())
             }
             Update::Core(CoreEvent::Filtered { id, .. }) => {
                 panic!("a clean message was filtered: {id}")
@@ -169,7 +169,7 @@ async fn a_deletion_inside_a_burst_keeps_its_place_in_the_order() {
             other => panic!("stopped after {} of {}: {other:?}", order.len(), BURST + 1),
         };
         match u {
-            Update::Chat { message, .. } => order.push(message.id),
+            Update::Chat { message, .. } => order.push(message.id.clone()),
             Update::ChatRemoved { message_ids, .. } => {
                 order.push(format!("removed {}", message_ids.join(",")))
             }

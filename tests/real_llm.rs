@@ -60,7 +60,7 @@ async fn drafts_against_a_real_local_server() {
         // The store's sync calls block: not on the async worker itself.
         tokio::task::block_in_place(|| {
             store.insert_message(StoredMessage {
-                message: m.clone(),
+                message: m.clone().into(),
                 salience: None,
                 attention_state: None,
                 metadata: None,

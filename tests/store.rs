@@ -62,8 +62,8 @@ fn salience(score: f64, priority: Priority) -> Salience {
 /// queue from its own time for two minutes.
 fn queued(m: &ChatMessage, score: f64, priority: Priority) -> StoredMessage {
     StoredMessage {
-        message: m.clone(),
-        salience: Some(salience(score, priority)),
+        message: m.clone().into(),
+        salience: Some(salience(score, priority).into()),
         attention_state: None,
         metadata: None,
         processed_at: Some(m.at),

@@ -62,8 +62,8 @@ fn salience(score: f64, priority: Priority) -> Salience {
 
 fn queued(m: &ChatMessage, score: f64, priority: Priority) -> StoredMessage {
     StoredMessage {
-        message: m.clone(),
-        salience: Some(salience(score, priority)),
+        message: m.clone().into(),
+        salience: Some(salience(score, priority).into()),
         attention_state: None,
         metadata: None,
         processed_at: Some(m.at),
@@ -484,8 +484,8 @@ fn messages_round_trip_with_every_field(b: &Backend) {
     rich.text = "héllo 'quoted' \"text\" 🎉".into();
     store
         .insert_message(StoredMessage {
-            message: rich.clone(),
-            salience: Some(salience(0.8, Priority::High)),
+            message: rich.clone().into(),
+            salience: Some(salience(0.8, Priority::High).into()),
             attention_state: Some(AttentionState::DeepFocus),
             metadata: Some(serde_json::json!({"source": "test"})),
             processed_at: Some(at(5)),
@@ -1080,7 +1080,7 @@ fn db_migrate_copies_a_sqlite_store_into_postgres() {
         });
         store
             .insert_message(StoredMessage {
-                salience: Some(salience(0.9, Priority::High)),
+                salience: Some(salience(0.9, Priority::High).into()),
                 ..queued(&rich, 0.9, Priority::High)
             })
             .unwrap();

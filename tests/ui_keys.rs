@@ -381,7 +381,7 @@ fn a_ban_strikes_every_message_of_the_author_in_that_channel_only() {
         ("b4", "troll", Platform::Youtube),
     ] {
         app.handle(AppEvent::Update(Update::Chat {
-            message: testkit::message(platform, id, name, "hello", 1),
+            message: testkit::message(platform, id, name, "hello", 1).into(),
             salience: None,
         }));
     }
@@ -613,7 +613,7 @@ fn verdict(id: i64, state: DraftState, why: &str) -> Update {
 fn a_raid_is_a_system_line_never_struck_and_filtered_by_platform() {
     let mut app = testkit::app(UiConfig::default());
     app.handle(AppEvent::Update(Update::Chat {
-        message: testkit::message(Platform::Twitch, "c1", "Foo", "hi", 0),
+        message: testkit::message(Platform::Twitch, "c1", "Foo", "hi", 0).into(),
         salience: None,
     }));
     app.handle(AppEvent::Update(Update::System(testkit::system(
@@ -677,7 +677,7 @@ fn system_lines_have_their_own_style() {
     use ratatui::{Terminal, backend::TestBackend};
     let mut app = testkit::app(UiConfig::default());
     app.handle(AppEvent::Update(Update::Chat {
-        message: testkit::message(Platform::Twitch, "c1", "Foo", "plain text", 0),
+        message: testkit::message(Platform::Twitch, "c1", "Foo", "plain text", 0).into(),
         salience: None,
     }));
     app.handle(AppEvent::Update(Update::System(testkit::system(

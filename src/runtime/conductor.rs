@@ -85,7 +85,7 @@ pub(super) struct Conductor {
     /// Keyed by [`score_key`]: a hash, not the message's id string, since
     /// this holds tens of thousands of entries (the id strings were a fifth
     /// of a 1M-message flood's peak RSS).
-    pub scores: HashMap<u64, crate::model::Salience>,
+    pub scores: HashMap<u64, Arc<crate::model::Salience>>,
     pub choices: Vec<crate::engine::tuning::Choice>,
     pub labelled: HashSet<DraftId>,
     pub suggestion: Option<crate::engine::tuning::Suggestion>,
@@ -921,14 +921,18 @@ impl Conductor {
             }
             ChatEvent::Message(_) => {}
         }
-        let message = match &ev {
-            ChatEvent::Message(m) => Some(m.clone()),
-            _ => None,
+        let out = match ev {
+            ChatEvent::Message(m) => {
+                let m = Arc::new(m);
+                let out = self
+                    .core
+                    .call(CoreCmd::HandleMessage(Arc::clone(&m), now))
+                    .await?;
+                self.show(m, &out).await;
+                out
+            }
+            ev => self.core.call(CoreCmd::Handle(ev, now)).await?,
         };
-        let out = self.core.call(CoreCmd::Handle(ev, now)).await?;
-        if let Some(m) = message {
-            self.show(m, &out).await;
-        }
         self.after_core(out, now, cancel).await
     }
 
@@ -954,8 +958,9 @@ impl Conductor {
             }
             self.probe_llm_if_due(now, cancel).await;
             self.summary.events += 1;
-            shown.push((m.clone(), now));
-            cmds.push(CoreCmd::Handle(ChatEvent::Message(m), now));
+            let m = Arc::new(m);
+            shown.push((Arc::clone(&m), now));
+            cmds.push(CoreCmd::HandleMessage(m, now));
         }
         self.dirty = true;
         let outs = self.core.call_many(cmds).await?;
@@ -972,7 +977,7 @@ impl Conductor {
     /// The console's chat line for a message the core took. Filtered and
     /// held messages stay out of the chat pane (a held one shows, masked,
     /// in the review lane).
-    async fn show(&mut self, m: ChatMessage, out: &CoreOut) {
+    async fn show(&mut self, m: Arc<ChatMessage>, out: &CoreOut) {
         if out.events.iter().any(|e| {
             matches!(e, CoreEvent::Filtered { id, .. } | CoreEvent::Held { id, .. } if *id == m.id)
         }) {
@@ -983,7 +988,7 @@ impl Conductor {
             if self.scores.len() >= MAX_SCORES {
                 self.scores.clear();
             }
-            self.scores.insert(score_key(&m.key()), s.clone());
+            self.scores.insert(score_key(&m.key()), Arc::clone(s));
         }
         // Chat statistics feed only the agent's context: without an agent
         // they cost a lowercased copy of every word, for nobody.
@@ -1036,7 +1041,7 @@ impl Conductor {
             for h in &s.held {
                 self.scores
                     .entry(score_key(&h.message.key()))
-                    .or_insert_with(|| h.salience.clone());
+                    .or_insert_with(|| Arc::new(h.salience.clone()));
             }
             self.emit(Update::Snapshot(s)).await;
         }
@@ -1879,7 +1884,7 @@ impl Conductor {
             draft_id: Some(id),
             action,
             at: self.now(),
-            salience,
+            salience: Arc::unwrap_or_clone(salience),
         };
         self.choices.push(crate::engine::tuning::Choice {
             breakdown: label.salience.breakdown,

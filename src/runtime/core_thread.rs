@@ -3,6 +3,8 @@
 //! one command and one answer, or a run of commands and their answers in
 //! one round trip (a burst of chat costs one thread wake, not one each).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -11,7 +13,7 @@ use super::RuntimeError;
 use crate::config::Config;
 use crate::core::{Core, CoreEvent};
 use crate::engine::salience::SalienceWeights;
-use crate::model::{AttentionState, ChannelConfig, ChatEvent, Platform};
+use crate::model::{AttentionState, ChannelConfig, ChatEvent, ChatMessage, Platform};
 use crate::reply::pipeline::DraftGoal;
 use crate::session::{HeldItem, QueueItem, Snapshot};
 use crate::store::Store;
@@ -25,7 +27,7 @@ pub(super) struct Job {
 #[derive(Default)]
 pub(super) struct CoreOut {
     pub events: Vec<CoreEvent>,
-    pub salience: Option<crate::model::Salience>,
+    pub salience: Option<Arc<crate::model::Salience>>,
     pub jobs: Vec<Job>,
     pub snapshot: Option<Box<Snapshot>>,
     pub summary: Option<serde_json::Value>,
@@ -38,6 +40,8 @@ pub(super) struct CoreOut {
 #[allow(clippy::large_enum_variant)]
 pub(super) enum CoreCmd {
     Handle(ChatEvent, DateTime<Utc>),
+    /// A chat message the conductor shows too: shared, not copied.
+    HandleMessage(Arc<ChatMessage>, DateTime<Utc>),
     Tick(DateTime<Utc>),
     Force(AttentionState, DateTime<Utc>),
     Topic(String),
@@ -65,6 +69,7 @@ impl CoreCmd {
     fn now(&self) -> Option<DateTime<Utc>> {
         match self {
             CoreCmd::Handle(_, t)
+            | CoreCmd::HandleMessage(_, t)
             | CoreCmd::Tick(t)
             | CoreCmd::Force(_, t)
             | CoreCmd::BotMessage(_, _, t)
@@ -202,6 +207,13 @@ impl CoreState {
             (None, _) => Ok(()),
             (Some(c), CoreCmd::Handle(ev, now)) => c
                 .handle(ev, now, &mut out.events)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    out.salience = c.take_last_salience();
+                    collect_jobs(c, &mut out, now)
+                }),
+            (Some(c), CoreCmd::HandleMessage(m, now)) => c
+                .handle_shared(m, now, &mut out.events)
                 .map_err(|e| e.to_string())
                 .and_then(|()| {
                     out.salience = c.take_last_salience();

@@ -282,11 +282,13 @@ pub fn parse_database_url(s: &str) -> PathBuf {
     PathBuf::from(rest)
 }
 
-/// What the store keeps about one message.
+/// What the store keeps about one message. The message and its score are
+/// shared with the salience queue and the console's chat line: a row waiting
+/// in a batch costs a reference count, not a copy of its strings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredMessage {
-    pub message: ChatMessage,
-    pub salience: Option<Salience>,
+    pub message: Arc<ChatMessage>,
+    pub salience: Option<Arc<Salience>>,
     pub attention_state: Option<AttentionState>,
     pub metadata: Option<serde_json::Value>,
     /// When it entered the salience queue (the queue's `enqueued_at`).
@@ -299,7 +301,7 @@ pub struct StoredMessage {
 impl From<ChatMessage> for StoredMessage {
     fn from(message: ChatMessage) -> Self {
         Self {
-            message,
+            message: Arc::new(message),
             salience: None,
             attention_state: None,
             metadata: None,

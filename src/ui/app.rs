@@ -3,7 +3,9 @@
 //! tick and returns the [`Request`]s to send. No I/O and no clock reads here,
 //! so every key and state change is unit-tested without a terminal.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
 use crossterm::event::{
@@ -143,10 +145,17 @@ pub struct Notice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatLine {
     pub entry: ChatEntry,
-    // Lowercased once so that filtering 10k lines per frame allocates nothing.
-    text_lower: String,
+    // The text and the author's name lowercased, made the first time a filter
+    // reads the line and kept: filtering 10k lines per frame allocates
+    // nothing, and a flood with no filter set never pays for it.
+    lowered: OnceCell<Lowered>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Lowered {
+    text: String,
     // Empty for system lines, so a `user:` filter hides them.
-    name_lower: String,
+    name: String,
 }
 
 /// What a chat line shows.
@@ -155,9 +164,10 @@ pub struct ChatLine {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChatEntry {
+    /// Shared with the core's queue and the store's batch.
     Message {
-        message: ChatMessage,
-        salience: Option<Salience>,
+        message: Arc<ChatMessage>,
+        salience: Option<Arc<Salience>>,
         deleted: bool,
     },
     /// A raid, sub, announcement or cleared chat. Never struck: moderation
@@ -166,6 +176,26 @@ pub enum ChatEntry {
 }
 
 impl ChatLine {
+    fn new(entry: ChatEntry) -> Self {
+        Self {
+            entry,
+            lowered: OnceCell::new(),
+        }
+    }
+
+    fn lowered(&self) -> &Lowered {
+        self.lowered.get_or_init(|| match &self.entry {
+            ChatEntry::Message { message, .. } => Lowered {
+                text: message.text.to_lowercase(),
+                name: message.author.name.to_lowercase(),
+            },
+            ChatEntry::System(line) => Lowered {
+                text: line.text.to_lowercase(),
+                name: String::new(),
+            },
+        })
+    }
+
     /// The chat message, unless this is a system line.
     pub fn message(&self) -> Option<&ChatMessage> {
         match &self.entry {
@@ -243,14 +273,16 @@ impl ChatFilter {
                 return false;
             }
         }
+        if self.user.is_none() && self.words.is_empty() {
+            return true;
+        }
+        let lowered = line.lowered();
         if let Some(u) = &self.user {
-            if !line.name_lower.contains(u.as_str()) {
+            if !lowered.name.contains(u.as_str()) {
                 return false;
             }
         }
-        self.words
-            .iter()
-            .all(|w| line.text_lower.contains(w.as_str()))
+        self.words.iter().all(|w| lowered.text.contains(w.as_str()))
     }
 }
 
@@ -541,26 +573,18 @@ impl App {
         }
     }
 
-    fn push_chat(&mut self, message: ChatMessage, salience: Option<Salience>) {
-        self.metrics.count(&message, salience.as_ref());
-        self.push_line(ChatLine {
-            text_lower: message.text.to_lowercase(),
-            name_lower: message.author.name.to_lowercase(),
-            entry: ChatEntry::Message {
-                message,
-                salience,
-                deleted: false,
-            },
-        });
+    fn push_chat(&mut self, message: Arc<ChatMessage>, salience: Option<Arc<Salience>>) {
+        self.metrics.count(&message, salience.as_deref());
+        self.push_line(ChatLine::new(ChatEntry::Message {
+            message,
+            salience,
+            deleted: false,
+        }));
     }
 
     /// Not counted in the message rates: nobody said it.
     fn push_system(&mut self, line: SystemLine) {
-        self.push_line(ChatLine {
-            text_lower: line.text.to_lowercase(),
-            name_lower: String::new(),
-            entry: ChatEntry::System(line),
-        });
+        self.push_line(ChatLine::new(ChatEntry::System(line)));
     }
 
     fn push_line(&mut self, line: ChatLine) {

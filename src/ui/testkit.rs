@@ -196,8 +196,8 @@ pub fn busy_app(config: UiConfig) -> App {
         let f = (i as f64 * 0.37).fract();
         let s = salience(f, (1.0 - f) * 0.6, 0.2 + f * 0.5, 0.9 - f * 0.6);
         app.handle(AppEvent::Update(Update::Chat {
-            message: m.clone(),
-            salience: Some(s.clone()),
+            message: m.clone().into(),
+            salience: Some(s.clone().into()),
         }));
         if i % 2 == 1 || *name == "bigfan" {
             queue.push(QueueItem {
@@ -430,8 +430,8 @@ pub fn flood(app: &mut App, n: usize) {
         );
         let s = salience(0.5, 0.3, 0.4, (i % 10) as f64 / 10.0);
         app.handle(AppEvent::Update(Update::Chat {
-            message: m,
-            salience: Some(s),
+            message: m.into(),
+            salience: Some(s.into()),
         }));
     }
 }

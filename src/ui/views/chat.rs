@@ -55,7 +55,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 message,
                 salience,
                 deleted,
-            } => message_spans(app, message, salience.as_ref(), *deleted),
+            } => message_spans(app, message, salience.as_deref(), *deleted),
             ChatEntry::System(s) => system_spans(app, s),
         };
         let wrapped = wrap(&spans, w, 2);
