@@ -205,20 +205,14 @@ impl CoreState {
             }
             (Some(c), CoreCmd::Weights(w)) => c.set_weights(w).map_err(|e| e.to_string()),
             (None, _) => Ok(()),
-            (Some(c), CoreCmd::Handle(ev, now)) => c
-                .handle(ev, now, &mut out.events)
-                .map_err(|e| e.to_string())
-                .and_then(|()| {
-                    out.salience = c.take_last_salience();
-                    collect_jobs(c, &mut out, now)
-                }),
-            (Some(c), CoreCmd::HandleMessage(m, now)) => c
-                .handle_shared(m, now, &mut out.events)
-                .map_err(|e| e.to_string())
-                .and_then(|()| {
-                    out.salience = c.take_last_salience();
-                    collect_jobs(c, &mut out, now)
-                }),
+            (Some(c), CoreCmd::Handle(ev, now)) => {
+                let handled = c.handle(ev, now, &mut out.events);
+                after_handle(c, handled, &mut out, now)
+            }
+            (Some(c), CoreCmd::HandleMessage(m, now)) => {
+                let handled = c.handle_shared(m, now, &mut out.events);
+                after_handle(c, handled, &mut out, now)
+            }
             (Some(c), CoreCmd::Tick(now)) => c
                 .tick(now, &mut out.events)
                 .map_err(|e| e.to_string())
@@ -293,6 +287,18 @@ impl CoreState {
 }
 
 /// Turns the core's selections and triggers into draft jobs.
+/// After a chat event: the message's score and the drafts the core asked for.
+fn after_handle(
+    c: &mut Core,
+    handled: Result<(), crate::core::CoreError>,
+    out: &mut CoreOut,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    handled.map_err(|e| e.to_string())?;
+    out.salience = c.take_last_salience();
+    collect_jobs(c, out, now)
+}
+
 fn collect_jobs(c: &mut Core, out: &mut CoreOut, _now: DateTime<Utc>) -> Result<(), String> {
     let selected = c.take_selected();
     for ev in &out.events {
