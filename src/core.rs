@@ -497,7 +497,8 @@ impl Core {
         }
     }
 
-    /// The score of the message passed to the last [`Core::handle`], if it was scored.
+    /// The score of the message passed to the last [`Core::handle`] or
+    /// [`Core::handle_shared`], if it was scored.
     pub fn take_last_salience(&mut self) -> Option<Arc<Salience>> {
         self.last_salience.take()
     }
