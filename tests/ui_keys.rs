@@ -904,3 +904,22 @@ fn the_weight_tuner_offers_the_fit_to_the_operators_choices_and_applies_it_only_
     // Applied already: pressing again asks nothing more.
     assert!(ch(&mut app, 'f').is_empty());
 }
+
+#[test]
+fn a_chat_filter_matches_case_insensitively_and_leaves_the_lines_as_they_were() {
+    let mut app = testkit::app(UiConfig::default());
+    app.handle(AppEvent::Update(Update::Chat {
+        message: testkit::message(Platform::Twitch, "c1", "FooBar", "Hello THERE", 0).into(),
+        salience: None,
+    }));
+    let before = app.chat.clone();
+    let filter = clank::ui::app::ChatFilter::parse("user:foob there").unwrap();
+    assert!(filter.matches(&app.chat[0]));
+    assert!(
+        !clank::ui::app::ChatFilter::parse("nowhere")
+            .unwrap()
+            .matches(&app.chat[0])
+    );
+    // The lowercased copy a filter keeps is a cache, not part of the line.
+    assert_eq!(app.chat, before);
+}

@@ -286,7 +286,6 @@ impl CoreState {
     }
 }
 
-/// Turns the core's selections and triggers into draft jobs.
 /// After a chat event: the message's score and the drafts the core asked for.
 fn after_handle(
     c: &mut Core,
@@ -299,6 +298,7 @@ fn after_handle(
     collect_jobs(c, out, now)
 }
 
+/// Turns the core's selections and triggers into draft jobs.
 fn collect_jobs(c: &mut Core, out: &mut CoreOut, _now: DateTime<Utc>) -> Result<(), String> {
     let selected = c.take_selected();
     for ev in &out.events {

@@ -142,7 +142,7 @@ pub struct Notice {
 
 /// One line of the chat scrollback: a message, or a platform event shown
 /// between messages.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ChatLine {
     pub entry: ChatEntry,
     // The text and the author's name lowercased, made the first time a filter
@@ -151,7 +151,15 @@ pub struct ChatLine {
     lowered: OnceCell<Lowered>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Two lines are equal when they show the same thing: the lowercased copy
+/// is a cache, made or not depending on whether a filter has read the line.
+impl PartialEq for ChatLine {
+    fn eq(&self, other: &Self) -> bool {
+        self.entry == other.entry
+    }
+}
+
+#[derive(Debug, Clone)]
 struct Lowered {
     text: String,
     // Empty for system lines, so a `user:` filter hides them.
